@@ -1,0 +1,4 @@
+import { PolicyPack } from "@pulumi/policy";
+import { policies } from "./rules";
+
+new PolicyPack("cytomine-fallback", { policies });

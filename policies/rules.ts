@@ -1,0 +1,77 @@
+// The pack's policies. Each validate function is plain so tests can call it with fake arguments.
+import { ResourceValidationPolicy } from "@pulumi/policy";
+
+type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const workloadTypes = new Set([
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:batch/v1:CronJob",
+]);
+
+/** The pod spec of any workload kind, or undefined when it is not known yet (preview). */
+export function podSpecOf(type: string, props: Props): Props | undefined {
+    if (type === "kubernetes:batch/v1:CronJob") return props.spec?.jobTemplate?.spec?.template?.spec;
+    return props.spec?.template?.spec;
+}
+
+/** Images must name a tag other than `latest`, or a digest: a rollout must be reproducible. */
+export function imageProblem(image: unknown): string | undefined {
+    if (typeof image !== "string") return undefined; // unknown during preview: checked at update
+    if (image.includes("@sha256:")) return undefined;
+    const lastSegment = image.slice(image.lastIndexOf("/") + 1);
+    const tag = lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
+    if (!tag) return `image "${image}" has no tag: pin a version (e.g. ${image}:1.2.3) or a digest`;
+    if (tag === "latest") return `image "${image}" uses :latest: pin a version or a digest`;
+    return undefined;
+}
+
+export const pinnedImages: ResourceValidationPolicy = {
+    name: "pinned-images",
+    description: "Container images are pinned to a version tag or digest, never :latest or untagged.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, reportViolation) => {
+        if (!workloadTypes.has(args.type)) return;
+        const spec = podSpecOf(args.type, args.props);
+        for (const c of [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]) {
+            const problem = imageProblem(c?.image);
+            if (problem) reportViolation(`container ${c.name}: ${problem}`);
+        }
+    },
+};
+
+export const namespacePodSecurity: ResourceValidationPolicy = {
+    name: "namespace-pod-security",
+    description: "Every namespace enforces Pod Security Admission at restricted or baseline.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, reportViolation) => {
+        if (args.type !== "kubernetes:core/v1:Namespace") return;
+        const labels = args.props.metadata?.labels;
+        if (labels === undefined)
+            return reportViolation("namespace has no labels: set pod-security.kubernetes.io/enforce");
+        const level = labels["pod-security.kubernetes.io/enforce"];
+        if (level !== "restricted" && level !== "baseline") {
+            reportViolation(
+                `pod-security.kubernetes.io/enforce is ${JSON.stringify(level)}: use "restricted" (or "baseline" with a reason)`,
+            );
+        }
+    },
+};
+
+export const realmProtected: ResourceValidationPolicy = {
+    name: "keycloak-realm-protected",
+    description: "Keycloak realms hold users and sessions: they are protected from deletion and replacement.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, reportViolation) => {
+        if (args.type !== "keycloak:index/realm:Realm") return;
+        if (!args.opts.protect) reportViolation("realm is not protected: create it with { protect: true }");
+        const name = args.props.realm;
+        if (typeof name === "string" && name.length > 36) {
+            reportViolation(`realm name "${name}" has ${name.length} characters; Keycloak allows at most 36`);
+        }
+    },
+};
+
+export const policies: ResourceValidationPolicy[] = [pinnedImages, namespacePodSecurity, realmProtected];

@@ -1,0 +1,147 @@
+// The embedded local environment: Keycloak, a Kubernetes API with KWOK nodes, and an SSH test host,
+// all on 127.0.0.1, state in .local/env (gitignored).
+//
+//   npm run env:up | env:down [-- --purge] | env:status
+import {
+    keycloakDown,
+    keycloakInfo,
+    KeycloakInfo,
+    keycloakLog,
+    keycloakReady,
+    keycloakRunning,
+    keycloakUp,
+} from "./keycloak";
+import { kubeconfigPath, kubeDown, KubeInfo, kubeReady, kubeUp } from "./kube";
+import { EnvError } from "./proc";
+import { EnvSettings, envSettings } from "./settings";
+import { sshDown, sshInfo, SshInfo, sshRunning, sshUp } from "./ssh";
+
+export interface Environment {
+    keycloak: KeycloakInfo;
+    kube: KubeInfo;
+    ssh: SshInfo;
+}
+
+interface Piece<T> {
+    name: string;
+    up: (s: EnvSettings) => Promise<T>;
+    down: (s: EnvSettings) => Promise<boolean>;
+}
+
+const pieces = {
+    keycloak: { name: "Keycloak", up: keycloakUp, down: keycloakDown } as Piece<KeycloakInfo>,
+    kube: { name: "Kubernetes API", up: kubeUp, down: (s: EnvSettings) => kubeDown(s) } as Piece<KubeInfo>,
+    ssh: { name: "SSH test host", up: sshUp, down: sshDown } as Piece<SshInfo>,
+};
+
+/**
+ * Starts every piece (reusing running ones) in parallel. When one fails, the pieces this call
+ * started are stopped again, so nothing is left half-running, and the first error is thrown.
+ */
+export async function ensureEnvironment(s: EnvSettings = envSettings()): Promise<Environment> {
+    const before = await environmentStatus(s);
+    const entries = Object.entries(pieces) as [keyof typeof pieces, Piece<unknown>][];
+    const results = await Promise.allSettled(entries.map(([, p]) => p.up(s)));
+    const failed = results.flatMap((r, i) =>
+        r.status === "rejected" ? [{ piece: entries[i][1], error: r.reason }] : [],
+    );
+    if (failed.length > 0) {
+        await Promise.all(entries.filter(([key]) => !before[key].ready).map(([, p]) => p.down(s).catch(() => false)));
+        const messages = failed.map(
+            (f) => `${f.piece.name}: ${f.error instanceof Error ? f.error.message : String(f.error)}`,
+        );
+        throw new EnvError(
+            `the local environment did not start:\n${messages.join("\n")}`,
+            "fix the cause above and run 'npm run env:up' again",
+        );
+    }
+    const [keycloak, kube, ssh] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value);
+    return { keycloak, kube, ssh } as Environment;
+}
+
+export async function stopEnvironment(s: EnvSettings = envSettings(), purge = false): Promise<string[]> {
+    const stopped: string[] = [];
+    if (await keycloakDown(s)) stopped.push(pieces.keycloak.name);
+    if (await kubeDown(s, purge)) stopped.push(pieces.kube.name);
+    if (await sshDown(s)) stopped.push(pieces.ssh.name);
+    return stopped;
+}
+
+export interface PieceStatus {
+    ready: boolean;
+    detail: string;
+}
+
+export async function environmentStatus(
+    s: EnvSettings = envSettings(),
+): Promise<Record<keyof typeof pieces, PieceStatus>> {
+    const kcRunning = keycloakRunning(s);
+    const kcReady = kcRunning && (await keycloakReady(s));
+    const kubeOk = await kubeReady(s);
+    const sshOk = sshRunning(s);
+    return {
+        keycloak: {
+            ready: kcReady,
+            detail: kcReady
+                ? `ready at ${keycloakInfo(s).url} (admin password: ${s.stateDir}/keycloak/admin-password)`
+                : kcRunning
+                  ? `running but not ready; log: ${keycloakLog(s)}`
+                  : `not running; 'npm run env:up' starts it (log: ${keycloakLog(s)})`,
+        },
+        kube: {
+            ready: kubeOk,
+            detail: kubeOk ? `ready, kubeconfig ${kubeconfigPath(s)}` : "not running; 'npm run env:up' starts it",
+        },
+        ssh: {
+            ready: sshOk,
+            detail: sshOk
+                ? `ready at ${sshInfo(s).user}@127.0.0.1:${s.ssh.port} (key ${sshInfo(s).privateKeyPath})`
+                : "not running; 'npm run env:up' starts it",
+        },
+    };
+}
+
+async function main(argv: string[]): Promise<number> {
+    const [command, ...rest] = argv;
+    const s = envSettings();
+    switch (command) {
+        case "up": {
+            const t0 = Date.now();
+            const env = await ensureEnvironment(s);
+            console.log(`local environment ready in ${Math.round((Date.now() - t0) / 1000)} s`);
+            console.log(
+                `  Keycloak        ${env.keycloak.url}  (admin: ${env.keycloak.adminUser}, password in ${s.stateDir}/keycloak/admin-password)`,
+            );
+            console.log(`  Kubernetes API  ${env.kube.server}  (KUBECONFIG=${env.kube.kubeconfig})`);
+            console.log(
+                `  SSH test host   ${env.ssh.user}@${env.ssh.host} -p ${env.ssh.port} -i ${env.ssh.privateKeyPath}`,
+            );
+            return 0;
+        }
+        case "down": {
+            const stopped = await stopEnvironment(s, rest.includes("--purge"));
+            console.log(stopped.length ? `stopped: ${stopped.join(", ")}` : "nothing was running");
+            return 0;
+        }
+        case "status": {
+            const status = await environmentStatus(s);
+            for (const [key, st] of Object.entries(status)) {
+                console.log(`${st.ready ? "ok  " : "DOWN"} ${pieces[key as keyof typeof pieces].name}: ${st.detail}`);
+            }
+            return Object.values(status).every((st) => st.ready) ? 0 : 1;
+        }
+        default:
+            console.error("usage: env <up|down [--purge]|status>");
+            return 2;
+    }
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then(
+        (code) => process.exit(code),
+        (e: unknown) => {
+            console.error(`\nerror: ${e instanceof Error ? e.message : String(e)}`);
+            process.exit(1);
+        },
+    );
+}

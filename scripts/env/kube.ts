@@ -1,0 +1,138 @@
+// A real kube-apiserver (with etcd, controller-manager and scheduler) on 127.0.0.1, with KWOK's fake
+// nodes so that Deployments, StatefulSets and Jobs reach Ready/Complete. Driven by kwokctl's binary
+// runtime with the toolchain's locally built binaries; admission (Pod Security) and authorization on.
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import { EnvError, LOOPBACK, requireFreePort, tail } from "./proc";
+import { EnvSettings } from "./settings";
+
+const run = promisify(execFile);
+
+export interface KubeInfo {
+    kubeconfig: string;
+    server: string;
+}
+
+function files(s: EnvSettings) {
+    const dir = path.join(s.stateDir, "kube");
+    return {
+        dir,
+        workdir: path.join(dir, "kwok"),
+        config: path.join(dir, "kwokctl.yaml"),
+        kubeconfig: path.join(dir, "kubeconfig"),
+        log: path.join(dir, "kwokctl.log"),
+    };
+}
+
+/** The kwokctl configuration: local binaries, loopback only, admission and authorization on. */
+export function kwokctlConfig(s: EnvSettings): object {
+    const bin = (dir: string, name: string) => path.join(dir, name);
+    return {
+        apiVersion: "config.kwok.x-k8s.io/v1alpha1",
+        kind: "KwokctlConfiguration",
+        options: {
+            runtime: "binary",
+            bindAddress: LOOPBACK,
+            kubeApiserverPort: s.kube.port,
+            securePort: true,
+            kubeAuthorization: true,
+            kubeAdmission: true,
+            kubeApiserverBinary: bin(s.kube.binDir, "kube-apiserver"),
+            kubeControllerManagerBinary: bin(s.kube.binDir, "kube-controller-manager"),
+            kubeSchedulerBinary: bin(s.kube.binDir, "kube-scheduler"),
+            kubectlBinary: bin(s.kube.binDir, "kubectl"),
+            kwokControllerBinary: bin(s.kube.kwokBinDir, "kwok"),
+            etcdBinary: bin(s.kube.etcdBinDir, "etcd"),
+        },
+    };
+}
+
+function kwokctl(s: EnvSettings, args: string[], timeoutMs = 600_000) {
+    const f = files(s);
+    return run(path.join(s.kube.kwokBinDir, "kwokctl"), ["--name", s.kube.cluster, ...args], {
+        env: { ...process.env, KWOK_WORKDIR: f.workdir },
+        timeout: timeoutMs,
+        maxBuffer: 16 * 1024 * 1024,
+    });
+}
+
+/** True when the API server answers /readyz through the generated kubeconfig. */
+export async function kubeReady(s: EnvSettings): Promise<boolean> {
+    const f = files(s);
+    if (!fs.existsSync(f.kubeconfig)) return false;
+    try {
+        const { stdout } = await run(
+            path.join(s.kube.binDir, "kubectl"),
+            ["--kubeconfig", f.kubeconfig, "get", "--raw", "/readyz", "--request-timeout=5s"],
+            { timeout: 10_000 },
+        );
+        return stdout.trim() === "ok";
+    } catch {
+        return false;
+    }
+}
+
+function clusterExists(s: EnvSettings): boolean {
+    return fs.existsSync(path.join(files(s).workdir, "clusters", s.kube.cluster));
+}
+
+export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
+    const f = files(s);
+    const info = { kubeconfig: f.kubeconfig, server: `https://${LOOPBACK}:${s.kube.port}` };
+    if (await kubeReady(s)) return info;
+    for (const b of ["kube-apiserver", "kubectl"]) {
+        if (!fs.existsSync(path.join(s.kube.binDir, b))) {
+            throw new EnvError(
+                `${b} is not installed in ${s.kube.binDir}`,
+                "run 'npm run setup' (scripts/toolchain.sh env)",
+            );
+        }
+    }
+    fs.mkdirSync(f.dir, { recursive: true });
+    const log = fs.openSync(f.log, "a");
+    const record = (out: { stdout: string; stderr: string }) => fs.writeSync(log, out.stdout + out.stderr);
+    try {
+        if (clusterExists(s)) {
+            // Stopped (after a reboot or env:down): start the same cluster and its etcd data again.
+            record(await kwokctl(s, ["start", "cluster", "--wait", "3m"]));
+        } else {
+            await requireFreePort(s.kube.port, "kube-apiserver", "CYTOMINE_ENV_KUBE_PORT");
+            fs.writeFileSync(f.config, stringify(kwokctlConfig(s)));
+            record(await kwokctl(s, ["create", "cluster", "--config", f.config, "--wait", "3m"]));
+            record(await kwokctl(s, ["scale", "node", "--replicas", "2"]));
+        }
+        const { stdout } = await kwokctl(s, ["get", "kubeconfig"]);
+        fs.writeFileSync(f.kubeconfig, stdout, { mode: 0o600 });
+    } catch (e) {
+        const err = e as { stdout?: string; stderr?: string; message: string };
+        fs.writeSync(log, `${err.stdout ?? ""}${err.stderr ?? ""}`);
+        throw new EnvError(
+            `the local Kubernetes API did not start: ${err.message.split("\n")[0]}\nLast lines of ${f.log}:\n${tail(f.log)}`,
+            `read the logs under ${path.join(f.workdir, "clusters", s.kube.cluster, "logs")}; 'npm run env:down -- --purge' starts over`,
+        );
+    } finally {
+        fs.closeSync(log);
+    }
+    if (!(await kubeReady(s))) {
+        throw new EnvError(
+            "kube-apiserver started but does not answer /readyz",
+            "run 'npm run env:status' and read the logs",
+        );
+    }
+    return info;
+}
+
+/** Stops the cluster's processes, keeping etcd's data; with purge, deletes the cluster. */
+export async function kubeDown(s: EnvSettings, purge = false): Promise<boolean> {
+    if (!clusterExists(s)) return false;
+    await kwokctl(s, [purge ? "delete" : "stop", "cluster"]).catch(() => undefined);
+    if (purge) fs.rmSync(files(s).dir, { recursive: true, force: true });
+    return true;
+}
+
+export function kubeconfigPath(s: EnvSettings): string {
+    return files(s).kubeconfig;
+}

@@ -1,0 +1,130 @@
+// An SSH test host for the VM path: Debian's sshd on 127.0.0.1 with its own config, a throwaway key
+// pair, and a non-root user with password-less sudo, so @pulumi/command remote commands run for real.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { EnvError, LOOPBACK, livePid, requireFreePort, startDetached, stopPidFile, tail, waitUntil } from "./proc";
+import { EnvSettings } from "./settings";
+
+export interface SshInfo {
+    host: string;
+    port: number;
+    user: string;
+    privateKeyPath: string;
+}
+
+const SSHD = "/usr/sbin/sshd";
+const MARKER = "sshd";
+
+function files(s: EnvSettings) {
+    const dir = path.join(s.stateDir, "ssh");
+    return {
+        dir,
+        config: path.join(dir, "sshd_config"),
+        hostKey: path.join(dir, "host_ed25519_key"),
+        clientKey: path.join(dir, "client_ed25519_key"),
+        authorizedKeys: path.join(dir, "authorized_keys"),
+        pid: path.join(dir, "sshd.pid"),
+        log: path.join(dir, "sshd.log"),
+    };
+}
+
+/** The sshd configuration: loopback only, key authentication for the test user only. */
+export function sshdConfig(s: EnvSettings): string {
+    const f = files(s);
+    return [
+        `Port ${s.ssh.port}`,
+        `ListenAddress ${LOOPBACK}`,
+        `HostKey ${f.hostKey}`,
+        `AuthorizedKeysFile ${f.authorizedKeys}`,
+        `AllowUsers ${s.ssh.user}`,
+        "PermitRootLogin no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        // The key files live in the work tree, whose parent folders' modes vary between machines.
+        "StrictModes no",
+        "",
+    ].join("\n");
+}
+
+function sh(cmd: string, args: string[]): void {
+    execFileSync(cmd, args, { stdio: "pipe" });
+}
+
+function ensureUser(user: string): void {
+    try {
+        sh("id", ["-u", user]);
+    } catch {
+        sh("useradd", ["--create-home", "--shell", "/bin/bash", user]);
+    }
+    const sudoers = `/etc/sudoers.d/${user}`;
+    if (!fs.existsSync(sudoers)) fs.writeFileSync(sudoers, `${user} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
+}
+
+function bannerReady(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const socket = net.connect({ host: LOOPBACK, port });
+        socket.setTimeout(2000);
+        socket.once("data", (d) => {
+            socket.destroy();
+            resolve(d.toString().startsWith("SSH-2.0"));
+        });
+        socket.once("timeout", () => (socket.destroy(), resolve(false)));
+        socket.once("error", () => resolve(false));
+    });
+}
+
+export function sshInfo(s: EnvSettings): SshInfo {
+    return { host: LOOPBACK, port: s.ssh.port, user: s.ssh.user, privateKeyPath: files(s).clientKey };
+}
+
+export function sshRunning(s: EnvSettings): boolean {
+    return livePid(files(s).pid, MARKER) !== undefined;
+}
+
+export async function sshUp(s: EnvSettings): Promise<SshInfo> {
+    const f = files(s);
+    if (sshRunning(s) && (await bannerReady(s.ssh.port))) return sshInfo(s);
+    if (!fs.existsSync(SSHD)) {
+        throw new EnvError(
+            `${SSHD} not found`,
+            "run 'npm run setup' (it installs openssh-server and sudo) or 'apt-get install openssh-server sudo'",
+        );
+    }
+    if (process.getuid?.() !== 0) {
+        throw new EnvError(
+            "the SSH test host needs root to create its user and start sshd",
+            "run the environment as root",
+        );
+    }
+    await requireFreePort(s.ssh.port, "the SSH test host", "CYTOMINE_ENV_SSH_PORT");
+    fs.mkdirSync(f.dir, { recursive: true });
+    fs.mkdirSync("/run/sshd", { recursive: true }); // sshd's privilege-separation directory
+    if (!fs.existsSync(f.hostKey)) sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", f.hostKey]);
+    if (!fs.existsSync(f.clientKey))
+        sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "cytomine-env", "-f", f.clientKey]);
+    fs.copyFileSync(`${f.clientKey}.pub`, f.authorizedKeys);
+    fs.writeFileSync(f.config, sshdConfig(s));
+    ensureUser(s.ssh.user);
+    fs.writeFileSync(f.log, "");
+    // -D: stay in the foreground so the recorded pid is sshd's own; -e: log to stderr (the log file).
+    startDetached({ cmd: SSHD, args: ["-D", "-e", "-f", f.config], log: f.log, pidFile: f.pid });
+    await waitUntil(() => bannerReady(s.ssh.port), {
+        timeoutMs: 20_000,
+        what: "sshd",
+        log: f.log,
+        isRunning: () => sshRunning(s),
+        fix: `check ${f.config} with '${SSHD} -t -f ${f.config}'`,
+    });
+    return sshInfo(s);
+}
+
+export async function sshDown(s: EnvSettings): Promise<boolean> {
+    return stopPidFile(files(s).pid, MARKER);
+}
+
+export function sshLogTail(s: EnvSettings): string {
+    return tail(files(s).log);
+}

@@ -1,0 +1,49 @@
+// Where scripts/toolchain.sh put the tools (same defaults as scripts/lib/common.sh), the pinned
+// versions, and the environment every Pulumi process runs with.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+export const repoRoot = path.resolve(__dirname, "../..");
+
+export const cacheDir =
+    process.env.CYTOMINE_CACHE ||
+    path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "cytomine-fallback");
+export const binDir = path.join(cacheDir, "bin");
+export const pulumiHome = process.env.PULUMI_HOME || path.join(cacheDir, "pulumi-home");
+
+/** Environment for the CLI: the pinned tools first on PATH, never a plugin download. */
+export function pulumiEnv(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+        PATH: [path.join(binDir, "pulumi-dir"), binDir, process.env.PATH ?? ""].join(path.delimiter),
+        PULUMI_HOME: pulumiHome,
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        ...extra,
+    };
+}
+
+/** Fails with the fix when the toolchain has not been set up. */
+export function requireToolchain(): string {
+    const pulumi = path.join(binDir, "pulumi-dir", "pulumi");
+    if (!fs.existsSync(pulumi)) {
+        throw new Error(`no pulumi CLI at ${pulumi}: run 'npm run setup' (or 'npm test', which runs it) first`);
+    }
+    return pulumi;
+}
+
+/** The pinned versions: scripts/toolchain/versions.env. */
+export function readVersions(file = path.join(repoRoot, "scripts/toolchain/versions.env")): Record<string, string> {
+    const entries = fs
+        .readFileSync(file, "utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith("#"))
+        .map((l) => l.split("=", 2) as [string, string]);
+    return Object.fromEntries(entries);
+}
+
+/** Where the toolchain keeps a finished build of NAME at VERSION. */
+export function toolDir(name: string, version: string): string {
+    return path.join(cacheDir, "tools", `${name}-${version}`);
+}

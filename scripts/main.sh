@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# README command 1: from a fresh machine to the dev stack running on the embedded local environment.
+#   scripts/main.sh        set up, start the environment, `pulumi up` the dev stack, print its outputs
+#   scripts/main.sh down   destroy the dev stack and stop the environment
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+cd "$ROOT"
+
+LOCAL="$ROOT/.local"
+mkdir -p "$LOCAL/state"
+# State lives in the project (gitignored); nothing is written to a personal Pulumi login.
+export PULUMI_BACKEND_URL="file://$LOCAL/state"
+# The passphrase that encrypts the dev stack's secrets: generated once, readable only by its owner.
+export PULUMI_CONFIG_PASSPHRASE_FILE="$LOCAL/passphrase"
+if [ ! -s "$PULUMI_CONFIG_PASSPHRASE_FILE" ]; then
+	(umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("base64url"))' >"$PULUMI_CONFIG_PASSPHRASE_FILE")
+fi
+unset PULUMI_CONFIG_PASSPHRASE
+export KUBECONFIG="$LOCAL/env/kube/kubeconfig"
+
+if [ "${1:-}" = down ]; then
+	if [ -x "$CYTOMINE_BIN/pulumi-dir/pulumi" ] && pulumi stack select dev 2>/dev/null; then
+		pulumi destroy --yes --stack dev
+	fi
+	node --import tsx scripts/env/index.ts down
+	exit 0
+fi
+
+bash scripts/setup.sh all
+echo "== local environment"
+node --import tsx scripts/env/index.ts up
+
+echo "== pulumi up (stack dev, backend $PULUMI_BACKEND_URL)"
+if ! pulumi stack select dev 2>/dev/null; then
+	pulumi stack init dev >/dev/null || die "cannot create stack dev" "check $LOCAL/state; a wrong passphrase needs the original $PULUMI_CONFIG_PASSPHRASE_FILE"
+fi
+pulumi up --yes --stack dev --color never 2>&1 | tee "$LOCAL/last-up.log" ||
+	die "pulumi up of the dev stack failed (log: $LOCAL/last-up.log)" "read the diagnostics above; config errors name the key to fix"
+node --import tsx scripts/report-outputs.ts dev

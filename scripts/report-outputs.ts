@@ -1,0 +1,42 @@
+// Prints a stack's outputs in a form a person can act on, and what its last update changed.
+//   node --import tsx scripts/report-outputs.ts <stack>
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { repoRoot } from "./lib/toolchain";
+
+/** One line per output; secrets are named with the command that reveals them, never printed. */
+export function formatOutputs(stack: string, outputs: Record<string, { value: unknown; secret: boolean }>): string[] {
+    return Object.entries(outputs)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([key, o]) =>
+            o.secret
+                ? `  ${key}: [secret] pulumi stack output ${key} --show-secrets --stack ${stack}`
+                : `  ${key}: ${typeof o.value === "string" ? o.value : JSON.stringify(o.value)}`,
+        );
+}
+
+/** "no changes" or "created 3, updated 1" from an update's resourceChanges. */
+export function describeChanges(changes: Record<string, number> | undefined): string {
+    const changed = Object.entries(changes ?? {}).filter(([op, n]) => op !== "same" && n > 0);
+    if (changed.length === 0) return `no changes (${changes?.same ?? 0} resources unchanged)`;
+    return changed.map(([op, n]) => `${op} ${n}`).join(", ");
+}
+
+async function main(stackName: string): Promise<void> {
+    const stack = await LocalWorkspace.selectStack({ stackName, workDir: repoRoot });
+    const [outputs, history] = await Promise.all([stack.outputs(), stack.history(1)]);
+    console.log(`\nStack ${stackName} is up. Last update: ${describeChanges(history[0]?.resourceChanges)}.`);
+    console.log("Outputs:");
+    for (const line of formatOutputs(stackName, outputs)) console.log(line);
+    console.log(
+        `\nThe CLI needs this environment for the commands above:\n` +
+            `  export PULUMI_BACKEND_URL=${process.env.PULUMI_BACKEND_URL} PULUMI_CONFIG_PASSPHRASE_FILE=${process.env.PULUMI_CONFIG_PASSPHRASE_FILE}\n` +
+            `  export PATH=${process.env.PATH?.split(":").slice(0, 2).join(":")}:$PATH PULUMI_HOME=${process.env.PULUMI_HOME}`,
+    );
+}
+
+if (require.main === module) {
+    main(process.argv[2] ?? "dev").catch((e: unknown) => {
+        console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+        process.exit(1);
+    });
+}

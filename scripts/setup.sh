@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Everything the stack and its tests need on a fresh machine: npm packages, then the toolchain.
+#   scripts/setup.sh [core|env|all]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+
+command -v node >/dev/null || die "node not found" "install Node.js 20 (Debian: apt-get install nodejs npm)"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old" "install Node.js 20 or newer"
+
+# npm ci only when the lock file changed since the last install. Install scripts are skipped:
+# the provider SDKs' scripts would try to download plugins, which the toolchain builds instead.
+npm_ci() { # npm_ci DIR
+	local stamp="$1/node_modules/.cytomine-lock-hash" hash
+	hash="$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)"
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
+		echo "npm ci in ${1#"$ROOT"/}"
+		(cd "$1" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) ||
+			die "npm ci failed in $1" "check that the npm registry is reachable, then re-run"
+		echo "$hash" >"$stamp"
+	fi
+}
+npm_ci "$ROOT"
+npm_ci "$ROOT/policies"
+
+bash "$ROOT/scripts/toolchain.sh" "${1:-all}"

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Builds or finds every pinned tool the stack needs, from the package registries only.
+#
+#   scripts/toolchain.sh [core|env|all]   (default: all)
+#
+# core: pulumi CLI + Node.js language host + provider plugins, registered with the CLI.
+# env:  etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kube-score, Keycloak.
+#
+# Every tool lands in $CYTOMINE_CACHE/tools/<name>-<version>/ (default ~/.cache/cytomine-fallback),
+# built in a temporary directory and moved into place only when complete, so an interrupted build
+# is never taken for a good one. A second run finds everything and takes seconds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/toolchain/versions.env
+source "$ROOT/scripts/toolchain/versions.env"
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+
+GROUP="${1:-all}"
+case "$GROUP" in core | env | all) ;; *) die "unknown group '$GROUP'" "use one of: core, env, all" ;; esac
+
+TOOLS="$CYTOMINE_CACHE/tools"
+LOGS="$CYTOMINE_CACHE/logs"
+mkdir -p "$TOOLS" "$LOGS" "$CYTOMINE_BIN"
+
+# Go builds: static, reproducible paths, never a toolchain download. The proxy here does not mirror
+# sum.golang.org for the pulumi modules, so those are verified against the committed go.sum files.
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath GONOSUMDB=github.com/pulumi
+
+STEP=0
+TOTAL=0
+T_START=$SECONDS
+
+# tool_dir NAME VERSION -> where a finished build of that tool lives.
+tool_dir() { echo "$TOOLS/$1-$2"; }
+# is_built NAME VERSION: complete builds carry a stamp with their version.
+is_built() { [ "$(cat "$(tool_dir "$1" "$2")/.complete" 2>/dev/null)" = "$2" ]; }
+
+# step TITLE NAME VERSION FUNCTION: run FUNCTION with $OUT set to a fresh temporary directory,
+# then move it to tool_dir. Prints progress with a heartbeat; on failure, the log tail and a hint.
+step() {
+	local title="$1" name="$2" version="$3" fn="$4"
+	STEP=$((STEP + 1))
+	local dir log t0
+	dir="$(tool_dir "$name" "$version")"
+	log="$LOGS/$name-$version.log"
+	if is_built "$name" "$version"; then
+		printf '[%d/%d] %s %s: cached (%s)\n' "$STEP" "$TOTAL" "$title" "$version" "$dir"
+		return 0
+	fi
+	# A directory without its stamp is a half-finished earlier build: never trust it.
+	[ -e "$dir" ] && rm -rf "$dir"
+	printf '[%d/%d] %s %s: building (log: %s)\n' "$STEP" "$TOTAL" "$title" "$version" "$log"
+	t0=$SECONDS
+	OUT="$(mktemp -d "$TOOLS/.$name-$version.XXXXXX")"
+	export OUT
+	("$fn") >"$log" 2>&1 &
+	local pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 5
+		if kill -0 "$pid" 2>/dev/null && [ $(((SECONDS - t0) % 30)) -lt 5 ]; then
+			printf '      ... still working, %s elapsed (total %s)\n' "$(elapsed $((SECONDS - t0)))" "$(elapsed $((SECONDS - T_START)))"
+		fi
+	done
+	if ! wait "$pid"; then
+		rm -rf "$OUT"
+		printf '\n[%d/%d] %s %s FAILED after %s. Last lines of %s:\n' "$STEP" "$TOTAL" "$title" "$version" "$(elapsed $((SECONDS - t0)))" "$log" >&2
+		tail -n 25 "$log" | sed 's/^/    /' >&2
+		die "$title $version did not build" "$(hint_for "$log")"
+	fi
+	echo "$version" >"$OUT/.complete"
+	mv "$OUT" "$dir"
+	printf '      done in %s\n' "$(elapsed $((SECONDS - t0)))"
+}
+
+# hint_for LOG: the most likely fix for a failed step, read from its log.
+hint_for() {
+	if grep -qE '403 Forbidden|not available' "$1"; then
+		echo "the Go module proxy does not serve a module version named in the log; the pins in scripts/toolchain/versions.env must name versions it serves"
+	elif grep -qE 'dial tcp|no such host|connection refused|i/o timeout|Could not transfer artifact' "$1"; then
+		echo "a package registry is unreachable: check the network or proxy settings, then re-run (finished tools are kept)"
+	elif grep -qE 'checksum mismatch|SECURITY ERROR|zip: not a valid zip file' "$1"; then
+		echo "the Go module cache looks corrupt: run 'go clean -modcache' and re-run"
+	elif grep -qE 'no space left' "$1"; then
+		echo "the disk is full: free space under $CYTOMINE_CACHE or set CYTOMINE_CACHE elsewhere"
+	else
+		echo "read the log above; re-running resumes after the last finished tool"
+	fi
+}
+
+require_cmd() { # require_cmd CMD FIX
+	command -v "$1" >/dev/null 2>&1 || die "$1 not found" "$2"
+}
+
+check_prerequisites() {
+	require_cmd go "install Go 1.24 or newer (Debian: apt-get install golang, or https://go.dev/dl)"
+	local gov
+	gov="$(go env GOVERSION | sed 's/^go//')"
+	version_ge "$gov" 1.24 || die "Go $gov is too old" "install Go 1.24 or newer"
+	require_cmd node "install Node.js 20 (Debian: apt-get install nodejs)"
+	if [ "$GROUP" != core ]; then
+		require_cmd java "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)"
+		require_cmd mvn "install Maven (Debian: apt-get install maven)"
+	fi
+}
+
+# ---- core: Pulumi CLI, language host and providers -------------------------------------------
+
+build_pulumi() {
+	cp "$ROOT"/scripts/toolchain/go/pulumi/{go.mod,go.sum,tools.go} "$OUT/"
+	cd "$OUT"
+	go build -mod=readonly -tags osusergo,grpcnotrace \
+		-ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+		-o "$OUT/" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+		github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
+	rm -f "$OUT"/go.mod "$OUT"/go.sum "$OUT"/tools.go
+	# Before v3.221 the CLI starts policy packs and dynamic providers through these two tiny
+	# launchers that the release archives ship; they only hand over to @pulumi/pulumi.
+	write_node_launcher "$OUT/pulumi-analyzer-policy" cmd/run-policy-pack
+	write_node_launcher "$OUT/pulumi-resource-pulumi-nodejs" cmd/dynamic-provider
+	"$OUT/pulumi" version | grep -qx "v$PULUMI_VERSION"
+}
+
+write_node_launcher() { # write_node_launcher FILE MODULE: run @pulumi/pulumi/MODULE from the project.
+	cat >"$1" <<EOF
+#!/bin/sh
+exec node "\$(node -e "process.stdout.write(require.resolve('@pulumi/pulumi/$2', { paths: [process.cwd()] }))")" "\$@"
+EOF
+	chmod +x "$1"
+}
+
+find_or_build_pulumi() {
+	local found
+	found="$(command -v pulumi 2>/dev/null || true)"
+	if [ -n "$found" ] && [ "$found" != "$CYTOMINE_BIN/pulumi" ]; then
+		local v
+		v="$("$found" version 2>/dev/null | sed 's/^v//')"
+		if [ -n "$v" ] && version_ge "$v" "$PULUMI_VERSION" && [ "${v%%.*}" = 3 ] &&
+			[ -x "$(dirname "$found")/pulumi-language-nodejs" ]; then
+			STEP=$((STEP + 1))
+			printf '[%d/%d] pulumi CLI: using %s (v%s) found on PATH\n' "$STEP" "$TOTAL" "$found" "$v"
+			ln -sfn "$(dirname "$found")" "$CYTOMINE_BIN/pulumi-dir"
+			return
+		fi
+	fi
+	step "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi
+	ln -sfn "$(tool_dir pulumi "$PULUMI_VERSION")" "$CYTOMINE_BIN/pulumi-dir"
+}
+
+build_kubernetes_provider() {
+	local src
+	src="$(go mod download -json "github.com/pulumi/pulumi-kubernetes/provider/v4@$KUBERNETES_PROVIDER_MODULE" |
+		node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(j.Error)throw new Error(j.Error);console.log(j.Dir)})')"
+	cp -r "$src" "$OUT/src"
+	chmod -R u+w "$OUT/src"
+	cd "$OUT/src"
+	# The provider code does not import the SDK module; the local replace only serves its templates.
+	go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4
+	cp "$ROOT/scripts/toolchain/go/kubernetes-provider.sum" go.sum
+	(cd cmd/pulumi-resource-kubernetes && VERSION="$KUBERNETES_PROVIDER_VERSION" go run -mod=readonly ./generate.go)
+	go build -mod=readonly -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_PROVIDER_VERSION" \
+		-o "$OUT/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes
+	cd "$OUT" && rm -rf "$OUT/src"
+}
+
+# Registers a built plugin with the CLI at exactly the version the npm SDK asks for, so the engine
+# finds it in $PULUMI_HOME/plugins and never tries a download.
+register_plugin() { # register_plugin NAME VERSION BINARY
+	if pulumi plugin ls 2>/dev/null | awk -v n="$1" -v v="$2" '$1==n && $3==v {f=1} END {exit !f}'; then
+		return
+	fi
+	pulumi plugin install resource "$1" "$2" --file "$3" >/dev/null
+}
+
+core() {
+	find_or_build_pulumi
+	step "kubernetes provider plugin" pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_kubernetes_provider
+	STEP=$((STEP + 1))
+	printf '[%d/%d] registering provider plugins with the CLI\n' "$STEP" "$TOTAL"
+	register_plugin kubernetes "$KUBERNETES_PROVIDER_VERSION" "$(tool_dir pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION")/pulumi-resource-kubernetes"
+	for p in "random $RANDOM_PROVIDER_VERSION" "command $COMMAND_PROVIDER_VERSION" "keycloak $KEYCLOAK_PROVIDER_VERSION" "aws $AWS_PROVIDER_VERSION"; do
+		set -- $p
+		pulumi plugin ls 2>/dev/null | awk -v n="$1" -v v="$2" '$1==n && $3==v {f=1} END {exit !f}' ||
+			printf '      note: plugin %s %s is not available (the registries do not serve its source; README, "What cannot be built here")\n' "$1" "$2"
+	done
+}
+
+# ---- env: local Kubernetes API and Keycloak -------------------------------------------------
+
+build_etcd() {
+	cp "$ROOT"/scripts/toolchain/go/etcd/{go.mod,go.sum,tools.go} "$OUT/"
+	cd "$OUT" && go build -mod=readonly -ldflags "-s -w" -o "$OUT/etcd" go.etcd.io/etcd/server/v3
+	rm -f go.mod go.sum tools.go
+}
+
+build_kubernetes() {
+	cp "$ROOT"/scripts/toolchain/go/kubernetes/{go.mod,go.sum,tools.go} "$OUT/"
+	cd "$OUT"
+	local minor="${KUBERNETES_VERSION#1.}"
+	minor="${minor%%.*}"
+	# kwokctl reads `--version` to choose flags, so the version must be stamped in.
+	go build -mod=readonly -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+		-o "$OUT/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+	rm -f go.mod go.sum tools.go
+}
+
+build_kwok() {
+	GOBIN="$OUT" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@v$KWOK_VERSION"
+}
+
+build_kube_score() {
+	GOBIN="$OUT" go install -ldflags "-s -w -X main.version=$KUBE_SCORE_VERSION" "github.com/zegl/kube-score/cmd/kube-score@v$KUBE_SCORE_VERSION"
+}
+
+fetch_keycloak() {
+	mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+		"-Dartifact=org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:tar.gz" "-DoutputDirectory=$OUT"
+	tar xzf "$OUT/keycloak-quarkus-dist-$KEYCLOAK_VERSION.tar.gz" -C "$OUT" --strip-components=1
+	rm "$OUT/keycloak-quarkus-dist-$KEYCLOAK_VERSION.tar.gz"
+	test -x "$OUT/bin/kc.sh"
+}
+
+# Debian packages for the SSH test host. Installed only when missing; needs root, as on CI.
+ensure_debian_packages() {
+	STEP=$((STEP + 1))
+	local missing=()
+	[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+	command -v sudo >/dev/null 2>&1 || missing+=(sudo)
+	if [ ${#missing[@]} -eq 0 ]; then
+		printf '[%d/%d] Debian packages for the SSH test host: present\n' "$STEP" "$TOTAL"
+		return
+	fi
+	printf '[%d/%d] Debian packages for the SSH test host: installing %s\n' "$STEP" "$TOTAL" "${missing[*]}"
+	[ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]}" "run: sudo apt-get install ${missing[*]}"
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >"$LOGS/apt.log" 2>&1 ||
+		die "apt-get install ${missing[*]} failed (log: $LOGS/apt.log)" "check that Debian's package mirror is reachable"
+}
+
+env_tools() {
+	ensure_debian_packages
+	step "etcd" etcd "$ETCD_VERSION" build_etcd
+	step "kube-apiserver, controller-manager, scheduler, kubectl" kubernetes "$KUBERNETES_VERSION" build_kubernetes
+	step "kwok + kwokctl" kwok "$KWOK_VERSION" build_kwok
+	step "kube-score" kube-score "$KUBE_SCORE_VERSION" build_kube_score
+	step "Keycloak (Quarkus distribution, Maven Central)" keycloak "$KEYCLOAK_VERSION" fetch_keycloak
+}
+
+link_bin() {
+	local d
+	for d in "$(tool_dir etcd "$ETCD_VERSION")" "$(tool_dir kubernetes "$KUBERNETES_VERSION")" \
+		"$(tool_dir kwok "$KWOK_VERSION")" "$(tool_dir kube-score "$KUBE_SCORE_VERSION")"; do
+		[ -d "$d" ] || continue
+		for f in "$d"/*; do [ -x "$f" ] && ln -sfn "$f" "$CYTOMINE_BIN/$(basename "$f")"; done
+	done
+}
+
+main() {
+	check_prerequisites
+	case "$GROUP" in
+	core) TOTAL=3 ;;
+	env) TOTAL=6 ;;
+	all) TOTAL=9 ;;
+	esac
+	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE"
+	if [ "$GROUP" != env ]; then core; fi
+	if [ "$GROUP" != core ]; then env_tools; fi
+	link_bin
+	echo "Toolchain ready in $(elapsed $((SECONDS - T_START))). Binaries: $CYTOMINE_BIN"
+}
+
+main

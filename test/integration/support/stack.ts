@@ -1,0 +1,61 @@
+// Ephemeral stacks for integration tests: a temporary file:// backend, a generated passphrase, the
+// real engine and plugins through the Automation API; always destroyed and removed afterwards.
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { pulumiEnv, requireToolchain } from "../../../scripts/lib/toolchain";
+
+export interface EphemeralStack {
+    stack: Stack;
+    /** The backend directory (file:// state), for tests that inspect raw state. */
+    backendDir: string;
+    /** Environment the stack's CLI runs with (for tests that call the CLI directly). */
+    env: Record<string, string>;
+}
+
+export interface EphemeralOptions {
+    /** A directory holding a Pulumi.yaml: the program under test. */
+    workDir: string;
+    config?: Record<string, string | { value: string; secret: true }>;
+}
+
+export async function createEphemeralStack(opts: EphemeralOptions): Promise<EphemeralStack> {
+    requireToolchain();
+    const backendDir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-backend-"));
+    const env = pulumiEnv({
+        PULUMI_BACKEND_URL: `file://${backendDir}`,
+        PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(24).toString("base64url"),
+    });
+    const stackName = `test-${crypto.randomBytes(4).toString("hex")}`;
+    const stack = await LocalWorkspace.createStack(
+        { stackName, workDir: opts.workDir },
+        { envVars: env, pulumiHome: env.PULUMI_HOME },
+    );
+    const config: ConfigMap = {};
+    for (const [key, v] of Object.entries(opts.config ?? {})) {
+        config[key] = typeof v === "string" ? { value: v } : v;
+    }
+    await stack.setAllConfig(config);
+    return { stack, backendDir, env };
+}
+
+/** Destroys the stack, removes it and its settings file, and deletes the backend. */
+export async function disposeEphemeralStack(e: EphemeralStack): Promise<void> {
+    try {
+        await e.stack.destroy({ color: "never" });
+    } finally {
+        await e.stack.workspace.removeStack(e.stack.name).catch(() => undefined);
+        fs.rmSync(path.join(e.stack.workspace.workDir, `Pulumi.${e.stack.name}.yaml`), { force: true });
+        fs.rmSync(e.backendDir, { recursive: true, force: true });
+    }
+}
+
+/** Counts of a preview's planned operations other than "same". */
+export function changesOf(summary: Record<string, number | undefined>): Record<string, number> {
+    return Object.fromEntries(Object.entries(summary).filter(([op, n]) => op !== "same" && (n ?? 0) > 0)) as Record<
+        string,
+        number
+    >;
+}

@@ -1,0 +1,43 @@
+// setMocks helpers: record every resource the program registers so tests can assert on inputs.
+import * as pulumi from "@pulumi/pulumi";
+
+export interface Recorded {
+    type: string;
+    name: string;
+    inputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export function recordResources(project = "cytomine-fallback", stack = "test"): Recorded[] {
+    const recorded: Recorded[] = [];
+    void pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
+                return { id: `${args.name}-id`, state: args.inputs };
+            },
+            call: (args) => args.inputs,
+        },
+        project,
+        stack,
+        false,
+    );
+    return recorded;
+}
+
+/** Resolves an Output in a mocked program. */
+export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => output.apply(resolve));
+}
+
+/**
+ * Waits until a resource of the given type has been registered. Registration is asynchronous once a
+ * child's inputs depend on another resource's outputs; this polls a bounded number of event-loop turns.
+ */
+export async function registered(recorded: Recorded[], type: string, turns = 1000): Promise<Recorded> {
+    for (let i = 0; i < turns; i++) {
+        const found = recorded.find((r) => r.type === type);
+        if (found) return found;
+        await new Promise((resolve) => setImmediate(resolve));
+    }
+    throw new Error(`no ${type} was registered`);
+}
