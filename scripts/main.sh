@@ -21,7 +21,7 @@ unset PULUMI_CONFIG_PASSPHRASE
 export KUBECONFIG="$LOCAL/env/kube/kubeconfig"
 
 if [ "${1:-}" = down ]; then
-	if [ -x "$CYTOMINE_BIN/pulumi-dir/pulumi" ] && pulumi stack select dev 2>/dev/null; then
+	if [ -x "$CYTOMINE_BIN/pulumi-root/bin/pulumi" ] && pulumi stack select dev 2>/dev/null; then
 		pulumi destroy --yes --stack dev
 	fi
 	node --import tsx scripts/env/index.ts down

@@ -133,19 +133,19 @@ EOF
 find_or_build_pulumi() {
 	local found
 	found="$(command -v pulumi 2>/dev/null || true)"
-	if [ -n "$found" ] && [ "$found" != "$CYTOMINE_BIN/pulumi" ]; then
+	if [ -n "$found" ] && [ "$found" != "$CYTOMINE_BIN/pulumi-root/bin/pulumi" ]; then
 		local v
 		v="$("$found" version 2>/dev/null | sed 's/^v//')"
 		if [ -n "$v" ] && version_ge "$v" "$PULUMI_VERSION" && [ "${v%%.*}" = 3 ] &&
 			[ -x "$(dirname "$found")/pulumi-language-nodejs" ]; then
 			STEP=$((STEP + 1))
 			printf '[%d/%d] pulumi CLI: using %s (v%s) found on PATH\n' "$STEP" "$TOTAL" "$found" "$v"
-			ln -sfn "$(dirname "$found")" "$CYTOMINE_BIN/pulumi-dir"
+			mkdir -p "$CYTOMINE_BIN/pulumi-root" && ln -sfn "$(dirname "$found")" "$CYTOMINE_BIN/pulumi-root/bin"
 			return
 		fi
 	fi
 	step "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi
-	ln -sfn "$(tool_dir pulumi "$PULUMI_VERSION")" "$CYTOMINE_BIN/pulumi-dir"
+	mkdir -p "$CYTOMINE_BIN/pulumi-root" && ln -sfn "$(tool_dir pulumi "$PULUMI_VERSION")" "$CYTOMINE_BIN/pulumi-root/bin"
 }
 
 build_kubernetes_provider() {
@@ -170,7 +170,8 @@ register_plugin() { # register_plugin NAME VERSION BINARY
 	if pulumi plugin ls 2>/dev/null | awk -v n="$1" -v v="$2" '$1==n && $3==v {f=1} END {exit !f}'; then
 		return
 	fi
-	pulumi plugin install resource "$1" "$2" --file "$3" >/dev/null
+	pulumi plugin install resource "$1" "$2" --file "$3" >>"$LOGS/plugins.log" 2>&1 ||
+		die "pulumi plugin install of $1 $2 failed (log: $LOGS/plugins.log)" "re-run; if it persists, remove $PULUMI_HOME/plugins/resource-$1-v$2*"
 }
 
 core() {

@@ -3,8 +3,9 @@
 
 CYTOMINE_CACHE="${CYTOMINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cytomine-fallback}"
 CYTOMINE_BIN="$CYTOMINE_CACHE/bin"
-# pulumi-dir links to the CLI's directory: the language host and launchers must sit beside it.
-export PATH="$CYTOMINE_BIN/pulumi-dir:$CYTOMINE_BIN:$PATH"
+# pulumi-root/bin links to the CLI's directory (the language host and launchers sit beside the CLI);
+# the Automation API takes pulumi-root as an installation root.
+export PATH="$CYTOMINE_BIN/pulumi-root/bin:$CYTOMINE_BIN:$PATH"
 # The project's own Pulumi home keeps its plugin registrations apart from any personal ~/.pulumi.
 export PULUMI_HOME="${PULUMI_HOME:-$CYTOMINE_CACHE/pulumi-home}"
 export PULUMI_SKIP_UPDATE_CHECK=true

@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { PulumiCommand } from "@pulumi/pulumi/automation";
 
 export const repoRoot = path.resolve(__dirname, "../..");
 
@@ -10,12 +11,14 @@ export const cacheDir =
     process.env.CYTOMINE_CACHE ||
     path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "cytomine-fallback");
 export const binDir = path.join(cacheDir, "bin");
+/** An installation root in the Automation API's sense: the CLI is at <root>/bin/pulumi. */
+export const pulumiRoot = path.join(binDir, "pulumi-root");
 export const pulumiHome = process.env.PULUMI_HOME || path.join(cacheDir, "pulumi-home");
 
 /** Environment for the CLI: the pinned tools first on PATH, never a plugin download. */
 export function pulumiEnv(extra: Record<string, string> = {}): Record<string, string> {
     return {
-        PATH: [path.join(binDir, "pulumi-dir"), binDir, process.env.PATH ?? ""].join(path.delimiter),
+        PATH: [path.join(pulumiRoot, "bin"), binDir, process.env.PATH ?? ""].join(path.delimiter),
         PULUMI_HOME: pulumiHome,
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
@@ -25,7 +28,7 @@ export function pulumiEnv(extra: Record<string, string> = {}): Record<string, st
 
 /** Fails with the fix when the toolchain has not been set up. */
 export function requireToolchain(): string {
-    const pulumi = path.join(binDir, "pulumi-dir", "pulumi");
+    const pulumi = path.join(pulumiRoot, "bin", "pulumi");
     if (!fs.existsSync(pulumi)) {
         throw new Error(`no pulumi CLI at ${pulumi}: run 'npm run setup' (or 'npm test', which runs it) first`);
     }
@@ -46,4 +49,10 @@ export function readVersions(file = path.join(repoRoot, "scripts/toolchain/versi
 /** Where the toolchain keeps a finished build of NAME at VERSION. */
 export function toolDir(name: string, version: string): string {
     return path.join(cacheDir, "tools", `${name}-${version}`);
+}
+
+/** The pinned CLI for the Automation API; fails with the fix when setup has not run. */
+export async function pulumiCommand(): Promise<PulumiCommand> {
+    requireToolchain();
+    return PulumiCommand.get({ root: pulumiRoot, skipVersionCheck: false });
 }

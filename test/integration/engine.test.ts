@@ -67,8 +67,18 @@ describe("engine end to end (fixture program)", () => {
         const outputs = await e.stack.outputs();
         assert.equal(outputs.token.secret, true);
         assert.equal(outputs.token.value, "s3cr3t-value-for-test");
-        const state = JSON.stringify(await e.stack.exportStack());
-        assert.ok(!state.includes("s3cr3t-value-for-test"), "plaintext secret found in state");
+        // The raw files on disk: the backend's state and the stack's settings file.
+        const onDisk = [
+            ...fs.readdirSync(e.backendDir, { recursive: true }).map((f) => path.join(e.backendDir, String(f))),
+            path.join(e.stack.workspace.workDir, `Pulumi.${e.stack.name}.yaml`),
+        ].filter((f) => fs.statSync(f).isFile());
+        assert.ok(
+            onDisk.some((f) => f.endsWith(".json")),
+            "no state file found",
+        );
+        for (const f of onDisk) {
+            assert.ok(!fs.readFileSync(f, "utf8").includes("s3cr3t-value-for-test"), `plaintext secret in ${f}`);
+        }
     });
 
     it("a second preview reports no changes", async () => {

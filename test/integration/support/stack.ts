@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { pulumiEnv, requireToolchain } from "../../../scripts/lib/toolchain";
+import { pulumiCommand, pulumiEnv } from "../../../scripts/lib/toolchain";
 
 export interface EphemeralStack {
     stack: Stack;
@@ -22,7 +22,7 @@ export interface EphemeralOptions {
 }
 
 export async function createEphemeralStack(opts: EphemeralOptions): Promise<EphemeralStack> {
-    requireToolchain();
+    const pulumi = await pulumiCommand();
     const backendDir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-backend-"));
     const env = pulumiEnv({
         PULUMI_BACKEND_URL: `file://${backendDir}`,
@@ -31,7 +31,7 @@ export async function createEphemeralStack(opts: EphemeralOptions): Promise<Ephe
     const stackName = `test-${crypto.randomBytes(4).toString("hex")}`;
     const stack = await LocalWorkspace.createStack(
         { stackName, workDir: opts.workDir },
-        { envVars: env, pulumiHome: env.PULUMI_HOME },
+        { envVars: env, pulumiHome: env.PULUMI_HOME, pulumiCommand: pulumi },
     );
     const config: ConfigMap = {};
     for (const [key, v] of Object.entries(opts.config ?? {})) {
