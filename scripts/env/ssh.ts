@@ -59,6 +59,9 @@ function ensureUser(user: string): void {
     } catch {
         sh("useradd", ["--create-home", "--shell", "/bin/bash", user]);
     }
+    // useradd leaves the account locked ("!"), which sshd refuses without PAM; "*" means no
+    // password can ever match, yet the account is usable with a key.
+    sh("usermod", ["--password", "*", user]);
     const sudoers = `/etc/sudoers.d/${user}`;
     if (!fs.existsSync(sudoers)) fs.writeFileSync(sudoers, `${user} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
 }

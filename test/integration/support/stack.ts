@@ -19,6 +19,8 @@ export interface EphemeralOptions {
     /** A directory holding a Pulumi.yaml: the program under test. */
     workDir: string;
     config?: Record<string, string | { value: string; secret: true }>;
+    /** Extra environment for the CLI and the program (e.g. KUBECONFIG). */
+    env?: Record<string, string>;
 }
 
 export async function createEphemeralStack(opts: EphemeralOptions): Promise<EphemeralStack> {
@@ -27,6 +29,7 @@ export async function createEphemeralStack(opts: EphemeralOptions): Promise<Ephe
     const env = pulumiEnv({
         PULUMI_BACKEND_URL: `file://${backendDir}`,
         PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(24).toString("base64url"),
+        ...opts.env,
     });
     const stackName = `test-${crypto.randomBytes(4).toString("hex")}`;
     const stack = await LocalWorkspace.createStack(

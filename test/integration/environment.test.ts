@@ -1,0 +1,129 @@
+// Issue "local environment": the environment starts from nothing, the project's program applies to
+// the real kube-apiserver, the SSH test host runs commands with sudo, and a killed Keycloak is
+// reported clearly and recovered by the next start.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { Environment, ensureEnvironment, environmentStatus } from "../../scripts/env";
+import { envSettings } from "../../scripts/env/settings";
+import { repoRoot } from "../../scripts/lib/toolchain";
+import { isGone, keycloakAdmin, kubeApi } from "./support/services";
+import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "./support/stack";
+
+describe("local environment", { timeout: 900_000 }, () => {
+    let env: Environment;
+
+    before(async () => {
+        env = await ensureEnvironment();
+    });
+
+    it("Keycloak answers the Admin API with the generated bootstrap admin", async () => {
+        const kc = await keycloakAdmin(env.keycloak);
+        const realms = await kc.realms.find();
+        assert.ok(realms.some((r) => r.realm === "master"));
+        const passwordFile = `${envSettings().stateDir}/keycloak/admin-password`;
+        assert.equal(fs.statSync(passwordFile).mode & 0o777, 0o600);
+    });
+
+    it("the Kubernetes API has ready KWOK nodes and enforces Pod Security Admission", async () => {
+        const { core } = await kubeApi(env.kube.kubeconfig);
+        const nodes = await core.listNode();
+        assert.ok(nodes.items.length >= 1);
+        assert.ok(
+            nodes.items.every((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")),
+        );
+
+        const ns = `psa-check-${Date.now()}`;
+        await core.createNamespace({
+            body: { metadata: { name: ns, labels: { "pod-security.kubernetes.io/enforce": "restricted" } } },
+        });
+        try {
+            await assert.rejects(
+                core.createNamespacedPod({
+                    namespace: ns,
+                    body: {
+                        metadata: { name: "privileged" },
+                        spec: {
+                            containers: [{ name: "c", image: "busybox:1.36", securityContext: { privileged: true } }],
+                        },
+                    },
+                }),
+                (e: { code?: number; body?: string }) =>
+                    e.code === 403 &&
+                    /violates PodSecurity "restricted:latest": privileged/.test(JSON.parse(e.body ?? "{}").message),
+            );
+        } finally {
+            await core.deleteNamespace({ name: ns });
+        }
+    });
+
+    it("the SSH test host runs a command as the test user, with sudo", () => {
+        const out = execFileSync("ssh", [
+            ...["-i", env.ssh.privateKeyPath, "-p", String(env.ssh.port)],
+            ...["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"],
+            `${env.ssh.user}@${env.ssh.host}`,
+            "id -un && sudo -n id -u",
+        ]).toString();
+        assert.deepEqual(out.trim().split("\n"), [env.ssh.user, "0"]);
+    });
+
+    describe("the project's program on the real kube-apiserver", () => {
+        let e: EphemeralStack;
+        const tenant = `it-${Date.now().toString(36)}`;
+
+        before(async () => {
+            e = await createEphemeralStack({
+                workDir: repoRoot,
+                config: {
+                    "cytomine-fallback:tenant": tenant,
+                    "cytomine-fallback:publicUrl": "http://127.0.0.1:8080",
+                    "cytomine-fallback:localStack": "true",
+                },
+                env: { KUBECONFIG: env.kube.kubeconfig },
+            });
+        });
+        after(async () => {
+            if (e) await disposeEphemeralStack(e);
+        });
+
+        it("up creates the tenant namespace with restricted Pod Security and a default-deny policy", async () => {
+            const up = await e.stack.up({ color: "never" });
+            assert.equal(up.summary.result, "succeeded");
+            assert.equal(up.outputs.namespace.value, tenant);
+
+            const { core, networking } = await kubeApi(env.kube.kubeconfig);
+            const ns = await core.readNamespace({ name: tenant });
+            assert.equal(ns.metadata?.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
+            const deny = await networking.readNamespacedNetworkPolicy({ name: "default-deny", namespace: tenant });
+            assert.deepEqual(deny.spec?.policyTypes, ["Ingress", "Egress"]);
+        });
+
+        it("a second preview reports no changes", async () => {
+            const preview = await e.stack.preview({ color: "never" });
+            assert.deepEqual(changesOf(preview.changeSummary), {});
+        });
+
+        it("destroy removes the namespace", async () => {
+            await e.stack.destroy({ color: "never" });
+            const { core } = await kubeApi(env.kube.kubeconfig);
+            assert.ok(await isGone(() => core.readNamespace({ name: tenant })));
+        });
+    });
+
+    it("a killed Keycloak is reported by status and restarted by the next start", async () => {
+        const pidFile = `${envSettings().stateDir}/keycloak/keycloak.pid`;
+        const pid = Number(fs.readFileSync(pidFile, "utf8"));
+        process.kill(-pid, "SIGKILL");
+        await new Promise((r) => setTimeout(r, 1000));
+
+        const status = await environmentStatus();
+        assert.equal(status.keycloak.ready, false);
+        assert.match(status.keycloak.detail, /not running; 'npm run env:up' starts it/);
+        assert.equal(status.kube.ready, true);
+
+        env = await ensureEnvironment();
+        const kc = await keycloakAdmin(env.keycloak);
+        assert.ok((await kc.realms.find()).length >= 1);
+    });
+});
