@@ -98,7 +98,9 @@ async function main(): Promise<void> {
     const width = Math.max(...rows.map((r) => r.what.length));
     console.log(`${"benchmark".padEnd(width)}  median s  runs`);
     for (const r of rows) {
-        console.log(`${r.what.padEnd(width)}  ${median(r.seconds).toFixed(1).padStart(8)}  ${r.seconds.map((x) => x.toFixed(1)).join(" ")}`);
+        console.log(
+            `${r.what.padEnd(width)}  ${median(r.seconds).toFixed(1).padStart(8)}  ${r.seconds.map((x) => x.toFixed(1)).join(" ")}`,
+        );
     }
     console.log(`(${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version})`);
 }

@@ -25,8 +25,9 @@ LOGS="$CYTOMINE_CACHE/logs"
 mkdir -p "$TOOLS" "$LOGS" "$CYTOMINE_BIN"
 
 # Go builds: static, reproducible paths, never a toolchain download. The proxy here does not mirror
-# sum.golang.org for the pulumi modules, so those are verified against the committed go.sum files.
-export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath GONOSUMDB=github.com/pulumi
+# sum.golang.org for the pulumi and terraform-providers modules, so those are verified against the
+# committed go.sum files.
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath GONOSUMDB=github.com/pulumi,github.com/terraform-providers
 
 STEP=0
 TOTAL=0
@@ -164,6 +165,18 @@ build_kubernetes_provider() {
 	cd "$OUT" && rm -rf "$OUT/src"
 }
 
+# The random plugin: HashiCorp's Terraform provider bridged with @pulumi/random's tokens (go/random).
+# tfgen writes the package schema and bridge metadata that the plugin then embeds.
+build_random_provider() {
+	cp -r "$ROOT/scripts/toolchain/go/random/." "$OUT/src"
+	cd "$OUT/src"
+	local ld="-s -w -X github.com/terraform-providers/terraform-provider-random/pulumibridge/provider.Version=$RANDOM_PROVIDER_VERSION"
+	go build -mod=readonly -ldflags "$ld" -o "$OUT/pulumi-tfgen-random" ./cmd/pulumi-tfgen-random
+	"$OUT/pulumi-tfgen-random" schema --out cmd/pulumi-resource-random
+	go build -mod=readonly -ldflags "$ld" -o "$OUT/pulumi-resource-random" ./cmd/pulumi-resource-random
+	cd "$OUT" && rm -rf "$OUT/src" "$OUT/pulumi-tfgen-random"
+}
+
 # Registers a built plugin with the CLI at exactly the version the npm SDK asks for, so the engine
 # finds it in $PULUMI_HOME/plugins and never tries a download.
 register_plugin() { # register_plugin NAME VERSION BINARY
@@ -177,10 +190,12 @@ register_plugin() { # register_plugin NAME VERSION BINARY
 core() {
 	find_or_build_pulumi
 	step "kubernetes provider plugin" pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_kubernetes_provider
+	step "random provider plugin (Terraform provider, bridged)" pulumi-resource-random "$RANDOM_PROVIDER_VERSION" build_random_provider
 	STEP=$((STEP + 1))
 	printf '[%d/%d] registering provider plugins with the CLI\n' "$STEP" "$TOTAL"
 	register_plugin kubernetes "$KUBERNETES_PROVIDER_VERSION" "$(tool_dir pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION")/pulumi-resource-kubernetes"
-	for p in "random $RANDOM_PROVIDER_VERSION" "command $COMMAND_PROVIDER_VERSION" "keycloak $KEYCLOAK_PROVIDER_VERSION" "aws $AWS_PROVIDER_VERSION"; do
+	register_plugin random "$RANDOM_PROVIDER_VERSION" "$(tool_dir pulumi-resource-random "$RANDOM_PROVIDER_VERSION")/pulumi-resource-random"
+	for p in "command $COMMAND_PROVIDER_VERSION" "keycloak $KEYCLOAK_PROVIDER_VERSION" "aws $AWS_PROVIDER_VERSION"; do
 		set -- $p
 		pulumi plugin ls 2>/dev/null | awk -v n="$1" -v v="$2" '$1==n && $3==v {f=1} END {exit !f}' ||
 			printf '      note: plugin %s %s is not available (the registries do not serve its source; README, "What cannot be built here")\n' "$1" "$2"
@@ -260,9 +275,9 @@ link_bin() {
 main() {
 	check_prerequisites
 	case "$GROUP" in
-	core) TOTAL=3 ;;
+	core) TOTAL=4 ;;
 	env) TOTAL=6 ;;
-	all) TOTAL=9 ;;
+	all) TOTAL=10 ;;
 	esac
 	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE"
 	if [ "$GROUP" != env ]; then core; fi

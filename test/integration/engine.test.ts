@@ -22,6 +22,7 @@ describe("toolchain", () => {
             (p) => `${p.kind}/${p.name}@${p.version}`,
         );
         assert.ok(listed.includes(`resource/kubernetes@${versions.KUBERNETES_PROVIDER_VERSION}`), listed.join(", "));
+        assert.ok(listed.includes(`resource/random@${versions.RANDOM_PROVIDER_VERSION}`), listed.join(", "));
     });
 });
 
@@ -48,7 +49,7 @@ describe("engine end to end (fixture program)", () => {
 
     it("previews, then up creates every resource with real effects", async () => {
         const preview = await e.stack.preview({ color: "never" });
-        assert.ok((preview.changeSummary.create ?? 0) >= 5, JSON.stringify(preview.changeSummary));
+        assert.ok((preview.changeSummary.create ?? 0) >= 6, JSON.stringify(preview.changeSummary));
 
         const up = await e.stack.up({ color: "never" });
         assert.equal(up.summary.result, "succeeded");
@@ -63,10 +64,13 @@ describe("engine end to end (fixture program)", () => {
         assert.deepEqual(kinds, ["ConfigMap/settings", "Deployment/web"]);
     });
 
-    it("keeps the config secret a secret in outputs and state", async () => {
+    it("keeps config and generated secrets secret in outputs and state", async () => {
         const outputs = await e.stack.outputs();
         assert.equal(outputs.token.secret, true);
         assert.equal(outputs.token.value, "s3cr3t-value-for-test");
+        assert.equal(outputs.generated.secret, true);
+        assert.match(outputs.generated.value, /^[A-Za-z0-9]{24}$/);
+        const generated: string = outputs.generated.value;
         // The raw files on disk: the backend's state and the stack's settings file.
         const onDisk = [
             ...fs.readdirSync(e.backendDir, { recursive: true }).map((f) => path.join(e.backendDir, String(f))),
@@ -77,7 +81,9 @@ describe("engine end to end (fixture program)", () => {
             "no state file found",
         );
         for (const f of onDisk) {
-            assert.ok(!fs.readFileSync(f, "utf8").includes("s3cr3t-value-for-test"), `plaintext secret in ${f}`);
+            const text = fs.readFileSync(f, "utf8");
+            assert.ok(!text.includes("s3cr3t-value-for-test"), `plaintext config secret in ${f}`);
+            assert.ok(!text.includes(generated), `plaintext generated password in ${f}`);
         }
     });
 

@@ -21,7 +21,10 @@ describe("local environment building blocks", () => {
         try {
             await assert.rejects(requireFreePort(port, "Keycloak", "CYTOMINE_ENV_KEYCLOAK_PORT"), (e: Error) => {
                 assert.ok(e instanceof EnvError);
-                assert.match(e.message, new RegExp(`port ${port} on 127\\.0\\.0\\.1, needed by Keycloak, is already in use`));
+                assert.match(
+                    e.message,
+                    new RegExp(`port ${port} on 127\\.0\\.0\\.1, needed by Keycloak, is already in use`),
+                );
                 assert.match(e.message, /fix: .*CYTOMINE_ENV_KEYCLOAK_PORT=<port>/);
                 return true;
             });
@@ -62,6 +65,9 @@ describe("local environment building blocks", () => {
     });
 
     it("rejects a port setting that is not a port", () => {
-        assert.throws(() => envSettings({ CYTOMINE_ENV_KUBE_PORT: "80" }), /CYTOMINE_ENV_KUBE_PORT=80 is not a port number/);
+        assert.throws(
+            () => envSettings({ CYTOMINE_ENV_KUBE_PORT: "80" }),
+            /CYTOMINE_ENV_KUBE_PORT=80 is not a port number/,
+        );
     });
 });

@@ -11,8 +11,9 @@
 package provider
 
 import (
-	"path/filepath"
+	"context"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pfbridge "github.com/pulumi/pulumi-terraform-bridge/pf/tfbridge"
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
 	"github.com/terraform-providers/terraform-provider-random/internal/provider"
@@ -50,6 +51,9 @@ func Info(metadata []byte) tfbridge.ProviderInfo {
 	for tf, name := range resources {
 		info.Resources[tf] = &tfbridge.ResourceInfo{Tok: tfbridge.MakeResource("random", "index", name)}
 	}
-	info.MetadataInfo.Path = filepath.Join("cmd", "pulumi-resource-random", "bridge-metadata.json")
+	// random_bytes has no id attribute, and its only natural key is the secret value itself.
+	info.Resources["random_bytes"].ComputeID = func(context.Context, resource.PropertyMap) (resource.ID, error) {
+		return "none", nil
+	}
 	return info
 }
