@@ -27,7 +27,7 @@ mkdir -p "$TOOLS" "$LOGS" "$CYTOMINE_BIN"
 # Go builds: static, reproducible paths, never a toolchain download. The proxy here does not mirror
 # sum.golang.org for the pulumi and terraform-providers modules, so those are verified against the
 # committed go.sum files.
-export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath GONOSUMDB=github.com/pulumi,github.com/terraform-providers
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath GONOSUMDB=github.com/pulumi,github.com/terraform-providers,github.com/keycloak
 
 STEP=0
 TOTAL=0
@@ -165,16 +165,25 @@ build_kubernetes_provider() {
 	cd "$OUT" && rm -rf "$OUT/src"
 }
 
-# The random plugin: HashiCorp's Terraform provider bridged with @pulumi/random's tokens (go/random).
-# tfgen writes the package schema and bridge metadata that the plugin then embeds.
-build_random_provider() {
-	cp -r "$ROOT/scripts/toolchain/go/random/." "$OUT/src"
+# Plugins built from an upstream Terraform provider and Pulumi's Terraform bridge (go/random,
+# go/keycloak): tfgen writes the package schema and bridge metadata that the plugin then embeds.
+# build_bridged_provider NAME LDFLAG_VARIABLE VERSION
+build_bridged_provider() {
+	local name="$1" ld="-s -w -X $2=$3"
+	cp -r "$ROOT/scripts/toolchain/go/$name/." "$OUT/src"
 	cd "$OUT/src"
-	local ld="-s -w -X github.com/terraform-providers/terraform-provider-random/pulumibridge/provider.Version=$RANDOM_PROVIDER_VERSION"
-	go build -mod=readonly -ldflags "$ld" -o "$OUT/pulumi-tfgen-random" ./cmd/pulumi-tfgen-random
-	"$OUT/pulumi-tfgen-random" schema --out cmd/pulumi-resource-random
-	go build -mod=readonly -ldflags "$ld" -o "$OUT/pulumi-resource-random" ./cmd/pulumi-resource-random
-	cd "$OUT" && rm -rf "$OUT/src" "$OUT/pulumi-tfgen-random"
+	go build -mod=readonly -ldflags "$ld" -o "$OUT/pulumi-tfgen-$name" "./cmd/pulumi-tfgen-$name"
+	"$OUT/pulumi-tfgen-$name" schema --out "cmd/pulumi-resource-$name"
+	go build -mod=readonly -ldflags "$ld" -o "$OUT/pulumi-resource-$name" "./cmd/pulumi-resource-$name"
+	cd "$OUT" && rm -rf "$OUT/src" "$OUT/pulumi-tfgen-$name"
+}
+
+build_random_provider() {
+	build_bridged_provider random github.com/terraform-providers/terraform-provider-random/pulumibridge/provider.Version "$RANDOM_PROVIDER_VERSION"
+}
+
+build_keycloak_provider() {
+	build_bridged_provider keycloak local/pulumi-keycloak-bridge/provider.Version "$KEYCLOAK_PROVIDER_VERSION"
 }
 
 # Registers a built plugin with the CLI at exactly the version the npm SDK asks for, so the engine
@@ -191,11 +200,13 @@ core() {
 	find_or_build_pulumi
 	step "kubernetes provider plugin" pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_kubernetes_provider
 	step "random provider plugin (Terraform provider, bridged)" pulumi-resource-random "$RANDOM_PROVIDER_VERSION" build_random_provider
+	step "keycloak provider plugin (Terraform provider, bridged)" pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION" build_keycloak_provider
 	STEP=$((STEP + 1))
 	printf '[%d/%d] registering provider plugins with the CLI\n' "$STEP" "$TOTAL"
 	register_plugin kubernetes "$KUBERNETES_PROVIDER_VERSION" "$(tool_dir pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION")/pulumi-resource-kubernetes"
 	register_plugin random "$RANDOM_PROVIDER_VERSION" "$(tool_dir pulumi-resource-random "$RANDOM_PROVIDER_VERSION")/pulumi-resource-random"
-	for p in "command $COMMAND_PROVIDER_VERSION" "keycloak $KEYCLOAK_PROVIDER_VERSION" "aws $AWS_PROVIDER_VERSION"; do
+	register_plugin keycloak "$KEYCLOAK_PROVIDER_VERSION" "$(tool_dir pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION")/pulumi-resource-keycloak"
+	for p in "command $COMMAND_PROVIDER_VERSION" "aws $AWS_PROVIDER_VERSION"; do
 		set -- $p
 		pulumi plugin ls 2>/dev/null | awk -v n="$1" -v v="$2" '$1==n && $3==v {f=1} END {exit !f}' ||
 			printf '      note: plugin %s %s is not available (the registries do not serve its source; README, "What cannot be built here")\n' "$1" "$2"
@@ -275,9 +286,9 @@ link_bin() {
 main() {
 	check_prerequisites
 	case "$GROUP" in
-	core) TOTAL=4 ;;
+	core) TOTAL=5 ;;
 	env) TOTAL=6 ;;
-	all) TOTAL=10 ;;
+	all) TOTAL=11 ;;
 	esac
 	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE"
 	if [ "$GROUP" != env ]; then core; fi
