@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { ensureEnvironment, stopEnvironment } from "../scripts/env";
 import { envSettings } from "../scripts/env/settings";
 import { repoRoot } from "../scripts/lib/toolchain";
+import { ConfigValue, projectConfig } from "../test/integration/support/project";
 import { createEphemeralStack, disposeEphemeralStack } from "../test/integration/support/stack";
 
 interface Row {
@@ -60,20 +61,16 @@ async function environmentRows(): Promise<Row[]> {
 async function previewRows(): Promise<Row[]> {
     const env = await ensureEnvironment();
     const rows: Row[] = [];
-    const programs: { what: string; workDir: string; config: Record<string, string> }[] = [
+    const programs: { what: string; workDir: string; config: Record<string, ConfigValue> }[] = [
         {
             what: "no-op preview, empty program (engine floor)",
             workDir: path.join(repoRoot, "test/fixtures/empty"),
             config: {},
         },
         {
-            what: "no-op preview, dev program (1 tenant namespace)",
+            what: "no-op preview, dev program (identity + 1 tenant namespace)",
             workDir: repoRoot,
-            config: {
-                "cytomine-fallback:tenant": "bench",
-                "cytomine-fallback:publicUrl": "http://127.0.0.1:8080",
-                "cytomine-fallback:localStack": "true",
-            },
+            config: projectConfig(env, "bench").config,
         },
     ];
     for (const p of programs) {

@@ -20,17 +20,21 @@ export interface PluginNeed {
     why: string;
 }
 
-/** The provider plugins a stack needs for its target. */
+/** The provider plugins a stack needs: identity (keycloak, random) plus those of its target. */
 export function pluginsFor(target: Target): PluginNeed[] {
     const why = `target ${target}`;
+    const identity = [
+        { pkg: "@pulumi/keycloak", plugin: "keycloak", why: "the identity resources" },
+        { pkg: "@pulumi/random", plugin: "random", why: "generated passwords and keys" },
+    ];
     const command = { pkg: "@pulumi/command", plugin: "command", why };
     switch (target) {
         case "kubernetes":
-            return [{ pkg: "@pulumi/kubernetes", plugin: "kubernetes", why }];
+            return [...identity, { pkg: "@pulumi/kubernetes", plugin: "kubernetes", why }];
         case "aws":
-            return [{ pkg: "@pulumi/aws", plugin: "aws", why }, command];
+            return [...identity, { pkg: "@pulumi/aws", plugin: "aws", why }, command];
         case "ssh":
-            return [command];
+            return [...identity, command];
     }
 }
 

@@ -22,7 +22,7 @@ export KUBECONFIG="$LOCAL/env/kube/kubeconfig"
 
 if [ "${1:-}" = down ]; then
 	if [ -x "$CYTOMINE_BIN/pulumi-root/bin/pulumi" ] && pulumi stack select dev 2>/dev/null; then
-		pulumi destroy --yes --stack dev
+		pulumi destroy --yes --stack dev --config-file "$LOCAL/Pulumi.dev.yaml"
 	fi
 	node --import tsx scripts/env/index.ts down
 	exit 0
@@ -36,6 +36,18 @@ echo "== pulumi up (stack dev, backend $PULUMI_BACKEND_URL)"
 if ! pulumi stack select dev 2>/dev/null; then
 	pulumi stack init dev >/dev/null || die "cannot create stack dev" "check $LOCAL/state; a wrong passphrase needs the original $PULUMI_CONFIG_PASSPHRASE_FILE"
 fi
-pulumi up --yes --stack dev --color never 2>&1 | tee "$LOCAL/last-up.log" ||
+# The working config: tracked settings plus this machine's secrets (scripts/dev-config.ts).
+CONFIG="$LOCAL/Pulumi.dev.yaml"
+node --import tsx scripts/dev-config.ts Pulumi.dev.yaml "$CONFIG"
+secret_set() { pulumi config get --stack dev --config-file "$CONFIG" "cytomine-fallback:$1" >/dev/null 2>&1; }
+set_secret() { # set_secret KEY < value (stdin keeps the value out of process listings)
+	pulumi config set --secret --stack dev --config-file "$CONFIG" "cytomine-fallback:$1" >/dev/null
+}
+# The local Keycloak's admin password, which the environment generated (always current); and a
+# stand-in LS-AAI client secret, as no LS Login client exists for a local stack.
+set_secret keycloakAdminPassword <"$LOCAL/env/keycloak/admin-password"
+secret_set lsaaiClientSecret ||
+	node -e 'process.stdout.write(require("crypto").randomBytes(24).toString("base64url"))' | set_secret lsaaiClientSecret
+pulumi up --yes --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log" ||
 	die "pulumi up of the dev stack failed (log: $LOCAL/last-up.log)" "read the diagnostics above; config errors name the key to fix"
 node --import tsx scripts/report-outputs.ts dev

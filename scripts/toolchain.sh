@@ -35,22 +35,31 @@ T_START=$SECONDS
 
 # tool_dir NAME VERSION -> where a finished build of that tool lives.
 tool_dir() { echo "$TOOLS/$1-$2"; }
-# is_built NAME VERSION: complete builds carry a stamp with their version.
-is_built() { [ "$(cat "$(tool_dir "$1" "$2")/.complete" 2>/dev/null)" = "$2" ]; }
 
-# step TITLE NAME VERSION FUNCTION: run FUNCTION with $OUT set to a fresh temporary directory,
-# then move it to tool_dir. Prints progress with a heartbeat; on failure, the log tail and a hint.
+# inputs_hash PATH...: a digest of the committed build inputs (wrapper modules, patches), so that
+# changing them rebuilds the tool even when its version stays the same.
+inputs_hash() {
+	[ $# -eq 0 ] && return
+	find "$@" -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
+}
+
+# step TITLE NAME VERSION FUNCTION [INPUT...]: run FUNCTION with $OUT set to a fresh temporary
+# directory, then move it to tool_dir. A finished build carries a stamp with its version and inputs
+# digest; anything else found there (half-built, other inputs) is rebuilt. Prints progress with a
+# heartbeat; on failure, the log tail and a hint.
 step() {
 	local title="$1" name="$2" version="$3" fn="$4"
+	shift 4
 	STEP=$((STEP + 1))
-	local dir log t0
+	local dir log t0 stamp
 	dir="$(tool_dir "$name" "$version")"
 	log="$LOGS/$name-$version.log"
-	if is_built "$name" "$version"; then
+	stamp="$version $(inputs_hash "$@")"
+	if [ "$(cat "$dir/.complete" 2>/dev/null)" = "$stamp" ]; then
 		printf '[%d/%d] %s %s: cached (%s)\n' "$STEP" "$TOTAL" "$title" "$version" "$dir"
 		return 0
 	fi
-	# A directory without its stamp is a half-finished earlier build: never trust it.
+	# A directory without the right stamp is a half-finished or outdated build: never trust it.
 	[ -e "$dir" ] && rm -rf "$dir"
 	printf '[%d/%d] %s %s: building (log: %s)\n' "$STEP" "$TOTAL" "$title" "$version" "$log"
 	t0=$SECONDS
@@ -70,7 +79,7 @@ step() {
 		tail -n 25 "$log" | sed 's/^/    /' >&2
 		die "$title $version did not build" "$(hint_for "$log")"
 	fi
-	echo "$version" >"$OUT/.complete"
+	echo "$stamp" >"$OUT/.complete"
 	mv "$OUT" "$dir"
 	printf '      done in %s\n' "$(elapsed $((SECONDS - t0)))"
 }
@@ -145,7 +154,7 @@ find_or_build_pulumi() {
 			return
 		fi
 	fi
-	step "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi
+	step "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi "$ROOT/scripts/toolchain/go/pulumi"
 	mkdir -p "$CYTOMINE_BIN/pulumi-root" && ln -sfn "$(tool_dir pulumi "$PULUMI_VERSION")" "$CYTOMINE_BIN/pulumi-root/bin"
 }
 
@@ -167,11 +176,20 @@ build_kubernetes_provider() {
 
 # Plugins built from an upstream Terraform provider and Pulumi's Terraform bridge (go/random,
 # go/keycloak): tfgen writes the package schema and bridge metadata that the plugin then embeds.
-# build_bridged_provider NAME LDFLAG_VARIABLE VERSION
+# Patches in go/NAME/patches/ are applied to a copy of the upstream module UPSTREAM first.
+# build_bridged_provider NAME LDFLAG_VARIABLE VERSION [UPSTREAM]
 build_bridged_provider() {
-	local name="$1" ld="-s -w -X $2=$3"
+	local name="$1" ld="-s -w -X $2=$3" upstream="${4:-}"
 	cp -r "$ROOT/scripts/toolchain/go/$name/." "$OUT/src"
 	cd "$OUT/src"
+	if [ -n "$upstream" ]; then
+		local dir
+		dir="$(go list -m -json "$upstream" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).Dir))')"
+		[ -d "$dir" ] || dir="$(go mod download -json "$(go list -m "$upstream" | tr ' ' '@')" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).Dir))')"
+		cp -r "$dir" upstream && chmod -R u+w upstream
+		for p in patches/*.patch; do patch -d upstream -p1 --forward <"$p"; done
+		go mod edit -replace "$upstream=./upstream"
+	fi
 	go build -mod=readonly -ldflags "$ld" -o "$OUT/pulumi-tfgen-$name" "./cmd/pulumi-tfgen-$name"
 	"$OUT/pulumi-tfgen-$name" schema --out "cmd/pulumi-resource-$name"
 	go build -mod=readonly -ldflags "$ld" -o "$OUT/pulumi-resource-$name" "./cmd/pulumi-resource-$name"
@@ -183,24 +201,29 @@ build_random_provider() {
 }
 
 build_keycloak_provider() {
-	build_bridged_provider keycloak local/pulumi-keycloak-bridge/provider.Version "$KEYCLOAK_PROVIDER_VERSION"
+	build_bridged_provider keycloak local/pulumi-keycloak-bridge/provider.Version "$KEYCLOAK_PROVIDER_VERSION" \
+		github.com/keycloak/terraform-provider-keycloak
 }
 
 # Registers a built plugin with the CLI at exactly the version the npm SDK asks for, so the engine
 # finds it in $PULUMI_HOME/plugins and never tries a download.
 register_plugin() { # register_plugin NAME VERSION BINARY
-	if pulumi plugin ls 2>/dev/null | awk -v n="$1" -v v="$2" '$1==n && $3==v {f=1} END {exit !f}'; then
-		return
-	fi
+	local installed="$PULUMI_HOME/plugins/resource-$1-v$2/pulumi-resource-$1"
+	cmp -s "$3" "$installed" && return
+	# A different binary under the same version (rebuilt with other inputs) replaces the old one.
+	[ -e "$installed" ] && pulumi plugin rm resource "$1" "$2" --yes >>"$LOGS/plugins.log" 2>&1
 	pulumi plugin install resource "$1" "$2" --file "$3" >>"$LOGS/plugins.log" 2>&1 ||
 		die "pulumi plugin install of $1 $2 failed (log: $LOGS/plugins.log)" "re-run; if it persists, remove $PULUMI_HOME/plugins/resource-$1-v$2*"
 }
 
 core() {
 	find_or_build_pulumi
-	step "kubernetes provider plugin" pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_kubernetes_provider
-	step "random provider plugin (Terraform provider, bridged)" pulumi-resource-random "$RANDOM_PROVIDER_VERSION" build_random_provider
-	step "keycloak provider plugin (Terraform provider, bridged)" pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION" build_keycloak_provider
+	step "kubernetes provider plugin" pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_kubernetes_provider \
+		"$ROOT/scripts/toolchain/go/kubernetes-provider.sum"
+	step "random provider plugin (Terraform provider, bridged)" pulumi-resource-random "$RANDOM_PROVIDER_VERSION" \
+		build_random_provider "$ROOT/scripts/toolchain/go/random"
+	step "keycloak provider plugin (Terraform provider, bridged)" pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION" \
+		build_keycloak_provider "$ROOT/scripts/toolchain/go/keycloak"
 	STEP=$((STEP + 1))
 	printf '[%d/%d] registering provider plugins with the CLI\n' "$STEP" "$TOTAL"
 	register_plugin kubernetes "$KUBERNETES_PROVIDER_VERSION" "$(tool_dir pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION")/pulumi-resource-kubernetes"
@@ -267,8 +290,9 @@ ensure_debian_packages() {
 
 env_tools() {
 	ensure_debian_packages
-	step "etcd" etcd "$ETCD_VERSION" build_etcd
-	step "kube-apiserver, controller-manager, scheduler, kubectl" kubernetes "$KUBERNETES_VERSION" build_kubernetes
+	step "etcd" etcd "$ETCD_VERSION" build_etcd "$ROOT/scripts/toolchain/go/etcd"
+	step "kube-apiserver, controller-manager, scheduler, kubectl" kubernetes "$KUBERNETES_VERSION" build_kubernetes \
+		"$ROOT/scripts/toolchain/go/kubernetes"
 	step "kwok + kwokctl" kwok "$KWOK_VERSION" build_kwok
 	step "kube-score" kube-score "$KUBE_SCORE_VERSION" build_kube_score
 	step "Keycloak (Quarkus distribution, Maven Central)" keycloak "$KEYCLOAK_VERSION" fetch_keycloak

@@ -89,7 +89,7 @@ describe("engine end to end (fixture program)", () => {
 
     it("a second preview reports no changes", async () => {
         const preview = await e.stack.preview({ color: "never" });
-        assert.deepEqual(changesOf(preview.changeSummary), {});
+        assert.deepEqual(changesOf(preview.changeSummary), {}, preview.stdout);
     });
 
     it("the policy pack runs through the analyzer and blocks a :latest image", async () => {

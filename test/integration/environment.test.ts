@@ -9,6 +9,7 @@ import { Environment, ensureEnvironment, environmentStatus } from "../../scripts
 import { envSettings } from "../../scripts/env/settings";
 import { repoRoot } from "../../scripts/lib/toolchain";
 import { isGone, keycloakAdmin, kubeApi } from "./support/services";
+import { projectConfig } from "./support/project";
 import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "./support/stack";
 
 describe("local environment", { timeout: 900_000 }, () => {
@@ -70,16 +71,14 @@ describe("local environment", { timeout: 900_000 }, () => {
 
     describe("the project's program on the real kube-apiserver", () => {
         let e: EphemeralStack;
-        const tenant = `it-${Date.now().toString(36)}`;
+        let tenant: string;
 
         before(async () => {
+            const project = projectConfig(env, "it");
+            tenant = project.id;
             e = await createEphemeralStack({
                 workDir: repoRoot,
-                config: {
-                    "cytomine-fallback:tenant": tenant,
-                    "cytomine-fallback:publicUrl": "http://127.0.0.1:8080",
-                    "cytomine-fallback:localStack": "true",
-                },
+                config: project.config,
                 env: { KUBECONFIG: env.kube.kubeconfig },
             });
         });
@@ -100,8 +99,8 @@ describe("local environment", { timeout: 900_000 }, () => {
         });
 
         it("a second preview reports no changes", async () => {
-            const preview = await e.stack.preview({ color: "never" });
-            assert.deepEqual(changesOf(preview.changeSummary), {});
+            const preview = await e.stack.preview({ color: "never", diff: true });
+            assert.deepEqual(changesOf(preview.changeSummary), {}, preview.stdout);
         });
 
         it("destroy removes the namespace", async () => {

@@ -44,7 +44,7 @@ describe("realm and namespace through the engine", { timeout: 600_000 }, () => {
 
     it("a second preview reports no changes", async () => {
         const preview = await e.stack.preview({ color: "never" });
-        assert.deepEqual(changesOf(preview.changeSummary), {});
+        assert.deepEqual(changesOf(preview.changeSummary), {}, preview.stdout);
     });
 
     it("destroy removes both", async () => {

@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { pulumiCommand, pulumiEnv } from "../../../scripts/lib/toolchain";
+import type { ConfigValue } from "./project";
 
 export interface EphemeralStack {
     stack: Stack;
@@ -18,7 +19,7 @@ export interface EphemeralStack {
 export interface EphemeralOptions {
     /** A directory holding a Pulumi.yaml: the program under test. */
     workDir: string;
-    config?: Record<string, string | { value: string; secret: true }>;
+    config?: Record<string, ConfigValue>;
     /** Extra environment for the CLI and the program (e.g. KUBECONFIG). */
     env?: Record<string, string>;
 }

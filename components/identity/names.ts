@@ -1,0 +1,36 @@
+// Names and URLs derived from config. Plain functions so tests can check every derivation.
+
+/** Keycloak's public base URL, e.g. https://host/iam (origin + relative path). */
+export function keycloakBaseUrl(origin: string, basePath: string): string {
+    return `${origin}${basePath}`;
+}
+
+/** The redirect URI to register with LS Login for the broker with this alias. */
+export function brokerRedirectUri(keycloakBase: string, realm: string, alias: string): string {
+    return `${keycloakBase}/realms/${realm}/broker/${alias}/endpoint`;
+}
+
+/** The `core` client's URLs, all derived from the one public Cytomine URL. */
+export function coreClientUrls(publicUrl: string) {
+    return {
+        rootUrl: `${publicUrl}/`,
+        baseUrl: `${publicUrl}/`,
+        validRedirectUris: [`${publicUrl}/*`],
+        validPostLogoutRedirectUris: [`${publicUrl}/*`],
+        // The exact origin, not "*": only the Cytomine web UI may call Keycloak from a browser.
+        webOrigins: [publicUrl],
+    };
+}
+
+/** The values Orthanc's auth service reads (KEYCLOAK_URI, KEYCLOAK_ADMIN_URI). */
+export function orthancServiceUris(keycloakBase: string, realm: string) {
+    return {
+        keycloakUri: `${keycloakBase}/realms/${realm}/`,
+        keycloakAdminUri: `${keycloakBase}/admin/realms/${realm}/`,
+    };
+}
+
+/** Keycloak's sslRequired: "none" is acceptable only on the local stack. */
+export function sslRequired(localStack: boolean): "none" | "external" {
+    return localStack ? "none" : "external";
+}
