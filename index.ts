@@ -63,7 +63,8 @@ export const cytomineUrl = config.publicUrl;
 export const namespace = tenant.name;
 export const keycloakUrl = keycloakBase;
 export const lsaaiRedirectUri = lsaai.redirectUri;
-export const cytomineAdmin = { username: cytomineRealm.adminUsername, password: cytomineRealm.adminPassword };
+export const cytomineAdminUser = cytomineRealm.adminUsername;
+export const cytomineAdminPassword = cytomineRealm.adminPassword;
 export const orthancAuthService = orthanc
     ? pulumi.secret({
           KEYCLOAK_URI: orthanc.keycloakUri,
