@@ -15,7 +15,8 @@ export function recordResources(project = "cytomine-fallback", stack = "test"): 
                 recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
                 return { id: `${args.name}-id`, state: args.inputs };
             },
-            call: (args) => args.inputs,
+            // Data sources (e.g. keycloak.openid.getClientScope) answer with an id derived from the query.
+            call: (args) => ({ id: `${args.token}-${JSON.stringify(args.inputs)}`, ...args.inputs }),
         },
         project,
         stack,
