@@ -32,10 +32,16 @@ describe("provider plugin preflight", () => {
     it("asks for aws and command on the aws target and fails clearly when aws is missing", () => {
         assert.deepEqual(
             pluginsFor("aws").map((p) => p.plugin),
-            ["aws", "command"],
+            ["keycloak", "random", "aws", "command"],
         );
         const home = tempHome();
-        install(home, "command", requiredPluginVersion("@pulumi/command"));
+        for (const [plugin, pkg] of [
+            ["command", "@pulumi/command"],
+            ["keycloak", "@pulumi/keycloak"],
+            ["random", "@pulumi/random"],
+        ]) {
+            install(home, plugin, requiredPluginVersion(pkg));
+        }
         assert.throws(
             () => assertPluginsAvailable(pluginsFor("aws"), { pulumiHome: home, pathDirs: [] }),
             (e: Error) =>
@@ -46,7 +52,7 @@ describe("provider plugin preflight", () => {
 
     it("passes when every plugin is there", () => {
         const home = tempHome();
-        install(home, "kubernetes", requiredPluginVersion("@pulumi/kubernetes"));
+        for (const need of pluginsFor("kubernetes")) install(home, need.plugin, requiredPluginVersion(need.pkg));
         assert.doesNotThrow(() => assertPluginsAvailable(pluginsFor("kubernetes"), { pulumiHome: home, pathDirs: [] }));
     });
 });
