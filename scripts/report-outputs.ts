@@ -1,16 +1,18 @@
 // Prints a stack's outputs in a form a person can act on, and what its last update changed.
 //   node --import tsx scripts/report-outputs.ts <stack>
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import { repoRoot } from "./lib/toolchain";
+import { execFileSync } from "node:child_process";
 
-/** One line per output; secrets are named with the command that reveals them, never printed. */
-export function formatOutputs(stack: string, outputs: Record<string, { value: unknown; secret: boolean }>): string[] {
+/**
+ * One line per output, as `pulumi stack output --json` gives them (secrets arrive as "[secret]");
+ * secrets are named with the command that reveals them.
+ */
+export function formatOutputs(stack: string, outputs: Record<string, unknown>): string[] {
     return Object.entries(outputs)
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([key, o]) =>
-            o.secret
+        .map(([key, value]) =>
+            value === "[secret]"
                 ? `  ${key}: [secret] pulumi stack output ${key} --show-secrets --stack ${stack}`
-                : `  ${key}: ${typeof o.value === "string" ? o.value : JSON.stringify(o.value)}`,
+                : `  ${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`,
         );
 }
 
@@ -21,9 +23,22 @@ export function describeChanges(changes: Record<string, number> | undefined): st
     return changed.map(([op, n]) => `${op} ${n}`).join(", ");
 }
 
+// The CLI, not the Automation API: reading outputs with --show-secrets would make the CLI write a
+// new encryption salt into the tracked Pulumi.<stack>.yaml.
+function pulumiJson<T>(args: string[]): T {
+    return JSON.parse(execFileSync("pulumi", [...args, "--json"], { encoding: "utf8" })) as T;
+}
+
 async function main(stackName: string): Promise<void> {
-    const stack = await LocalWorkspace.selectStack({ stackName, workDir: repoRoot });
-    const [outputs, history] = await Promise.all([stack.outputs(), stack.history(1)]);
+    const outputs = pulumiJson<Record<string, unknown>>(["stack", "output", "--stack", stackName]);
+    const history = pulumiJson<{ resourceChanges?: Record<string, number> }[]>([
+        "stack",
+        "history",
+        "--page-size",
+        "1",
+        "--stack",
+        stackName,
+    ]);
     console.log(`\nStack ${stackName} is up. Last update: ${describeChanges(history[0]?.resourceChanges)}.`);
     console.log("Outputs:");
     for (const line of formatOutputs(stackName, outputs)) console.log(line);
