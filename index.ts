@@ -37,10 +37,19 @@ const lsaai = new LsAaiBroker(
         clientSecret: secrets.lsaaiClientSecret,
         endpoints: config.lsaai.endpoints ?? LSAAI_ENDPOINTS,
         scopes: config.lsaai.scopes,
+        restriction: config.lsaai.restrict
+            ? { entitlements: config.lsaai.allowedEntitlements, subjects: config.lsaai.allowedSubjects }
+            : undefined,
     },
     // AdminMapper grants core.ADMIN, which must exist first.
     { ...identity, dependsOn: [cytomineRealm] },
 );
+if (!config.localStack && !config.lsaai.restrict) {
+    pulumi.log.warn(
+        "every LS-AAI user can log in and becomes ADMIN (AdminMapper): set cytomine-fallback:lsaaiRestrict " +
+            "with lsaaiAllowedEntitlements and/or lsaaiAllowedSubjects to admit only your users",
+    );
+}
 const orthanc = config.orthanc.enabled
     ? new OrthancShare(
           "orthanc",

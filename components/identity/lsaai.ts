@@ -17,6 +17,25 @@ export interface LsAaiBrokerArgs {
     endpoints: OidcEndpoints;
     /** Space-separated scopes requested from LS Login. */
     scopes: string;
+    /** When set, only these LS-AAI users may log in; everyone else is refused at login. */
+    restriction?: LoginRestriction;
+}
+
+export interface LoginRestriction {
+    /** eduperson_entitlement values, any of which admits a user. */
+    entitlements: string[];
+    /** `sub` claims (LS-AAI identifiers) admitted individually. */
+    subjects: string[];
+}
+
+/** The realm role that marks an admitted user, and the claims that grant it. */
+export const ADMITTED_ROLE = "lsaai-admitted";
+
+export function admissionClaims(r: LoginRestriction): { key: string; value: string }[] {
+    return [
+        ...r.entitlements.map((value) => ({ key: "eduperson_entitlement", value })),
+        ...r.subjects.map((value) => ({ key: "sub", value })),
+    ];
 }
 
 /** The identity provider's settings; every value the seed asks for is set explicitly. */
@@ -46,6 +65,84 @@ export function lsaaiIdentityProviderArgs(args: LsAaiBrokerArgs): keycloak.oidc.
     };
 }
 
+/**
+ * The post-broker-login flow that refuses users without the admitted role: a conditional subflow
+ * whose condition is "user lacks role lsaai-admitted" and whose step is Keycloak's Deny access,
+ * followed by Allow access for everyone who got past it.
+ */
+function admissionFlow(name: string, realm: pulumi.Input<string>, alias: string, parent: pulumi.Resource) {
+    const child = { parent };
+    const role = new keycloak.Role(
+        `${name}-admitted-role`,
+        { realmId: realm, name: ADMITTED_ROLE, description: "Admitted to log in through LS-AAI" },
+        child,
+    );
+    const flow = new keycloak.authentication.Flow(
+        `${name}-admission-flow`,
+        {
+            realmId: realm,
+            alias: `${alias}-admission`,
+            providerId: "basic-flow",
+            description: "Refuse LS-AAI users not admitted",
+        },
+        child,
+    );
+    const gate = new keycloak.authentication.Subflow(
+        `${name}-admission-gate`,
+        {
+            realmId: realm,
+            parentFlowAlias: flow.alias,
+            alias: `${alias}-admission-gate`,
+            providerId: "basic-flow",
+            requirement: "CONDITIONAL",
+        },
+        child,
+    );
+    const condition = new keycloak.authentication.Execution(
+        `${name}-admission-condition`,
+        {
+            realmId: realm,
+            parentFlowAlias: gate.alias,
+            authenticator: "conditional-user-role",
+            requirement: "REQUIRED",
+        },
+        child,
+    );
+    new keycloak.authentication.ExecutionConfig(
+        `${name}-admission-condition-config`,
+        {
+            realmId: realm,
+            executionId: condition.id,
+            alias: `${alias}-not-admitted`,
+            config: { condUserRole: ADMITTED_ROLE, negate: "true" },
+        },
+        child,
+    );
+    // Created after the condition, so it runs after it.
+    const deny = new keycloak.authentication.Execution(
+        `${name}-admission-deny`,
+        {
+            realmId: realm,
+            parentFlowAlias: gate.alias,
+            authenticator: "deny-access-authenticator",
+            requirement: "REQUIRED",
+        },
+        { ...child, dependsOn: [condition] },
+    );
+    // A flow whose only step was skipped fails; admitted users pass through Allow access.
+    const allow = new keycloak.authentication.Execution(
+        `${name}-admission-allow`,
+        {
+            realmId: realm,
+            parentFlowAlias: flow.alias,
+            authenticator: "allow-access-authenticator",
+            requirement: "REQUIRED",
+        },
+        { ...child, dependsOn: [gate, deny] },
+    );
+    return { alias: flow.alias, role, last: allow };
+}
+
 export class LsAaiBroker extends pulumi.ComponentResource {
     public readonly alias: pulumi.Output<string>;
     /** Register this redirect URI with LS Login for the client id. */
@@ -53,9 +150,34 @@ export class LsAaiBroker extends pulumi.ComponentResource {
 
     constructor(name: string, args: LsAaiBrokerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cytomine:identity:LsAaiBroker", name, {}, opts);
-        const idp = new keycloak.oidc.IdentityProvider(`${name}-idp`, lsaaiIdentityProviderArgs(args), {
-            parent: this,
-        });
+        const postLoginFlow = args.restriction ? admissionFlow(name, args.realm, args.alias, this) : undefined;
+        const idp = new keycloak.oidc.IdentityProvider(
+            `${name}-idp`,
+            { ...lsaaiIdentityProviderArgs(args), postBrokerLoginFlowAlias: postLoginFlow?.alias },
+            { parent: this, dependsOn: postLoginFlow ? [postLoginFlow.last] : [] },
+        );
+        if (args.restriction && postLoginFlow) {
+            // One mapper per admitting claim value; FORCE re-evaluates them at every login, so a
+            // revoked entitlement takes effect at the next login.
+            admissionClaims(args.restriction).forEach((claim, i) => {
+                new keycloak.CustomIdentityProviderMapping(
+                    `${name}-admit-${i}`,
+                    {
+                        realm: args.realm,
+                        identityProviderAlias: idp.alias,
+                        name: `admit-${claim.key}-${i}`,
+                        identityProviderMapper: "oidc-advanced-role-idp-mapper",
+                        extraConfig: {
+                            claims: JSON.stringify([claim]),
+                            "are.claim.values.regex": "false",
+                            role: ADMITTED_ROLE,
+                            syncMode: "FORCE",
+                        },
+                    },
+                    { parent: this, dependsOn: [postLoginFlow.role] },
+                );
+            });
+        }
         new keycloak.HardcodedRoleIdentityMapper(
             `${name}-admin-mapper`,
             {

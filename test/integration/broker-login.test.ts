@@ -134,4 +134,41 @@ describe("brokered login through the LS-AAI identity provider", { timeout: 900_0
         }
         assert.equal(sessions, 0, "the brokered session survived the upstream logout");
     });
+
+    it("with the login restriction on, refuses a user without an admitted entitlement or subject, and admits a listed subject", async () => {
+        await e.stack.setAllConfig({
+            "cytomine-fallback:lsaaiRestrict": { value: "true" },
+            "cytomine-fallback:lsaaiAllowedEntitlements": {
+                value: JSON.stringify(["urn:geant:lifescience-ri.eu:group:bigpicture#aai.lifescience-ri.eu"]),
+            },
+        });
+        await e.stack.up({ color: "never" });
+
+        const auth =
+            `${env.keycloak.url}/realms/${realm}/protocol/openid-connect/auth?` +
+            new URLSearchParams({
+                client_id: "core",
+                redirect_uri: CALLBACK,
+                response_type: "code",
+                scope: "openid",
+                kc_idp_hint: "oidc",
+            });
+        const refused = new Browser();
+        const page = await refused.follow(auth, atCallback);
+        const result = await refused
+            .login(page, "researcher", password, atCallback)
+            .catch((err: Error) => ({ url: "", body: err.message }));
+        assert.ok(
+            !result.url.startsWith("http://127.0.0.1:8080/"),
+            "the researcher reached Cytomine without an entitlement",
+        );
+        // Keycloak's Deny access step answers the post-broker-login step with 401.
+        assert.match(result.body ?? "", /\/login-actions\/post-broker-login\S* answered 401/);
+
+        const [upstreamUser] = await kc.users.find({ realm: upstream, username: "researcher", exact: true });
+        await e.stack.setConfig("cytomine-fallback:lsaaiAllowedSubjects", { value: JSON.stringify([upstreamUser.id]) });
+        await e.stack.up({ color: "never" });
+        const tokens = await brokeredLogin(new Browser());
+        assert.ok(jwtPayload(tokens.access_token).resource_access, "the listed subject got a token");
+    });
 });
