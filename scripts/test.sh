@@ -11,6 +11,11 @@ bash scripts/setup.sh all
 echo "== lint"
 npm run --silent lint
 echo "== tests"
+# Integration tests start the local environment themselves; stop it afterwards unless it was
+# already running before (a developer's environment stays as it was).
+if ! node --import tsx scripts/env/index.ts status >/dev/null 2>&1; then
+	trap 'node --import tsx scripts/env/index.ts down >/dev/null 2>&1 || true' EXIT
+fi
 shopt -s globstar nullglob
-exec node --import tsx --test --test-concurrency=1 --test-reporter=spec \
+node --import tsx --test --test-concurrency=1 --test-reporter=spec \
 	test/unit/**/*.test.ts test/integration/**/*.test.ts policies/test/**/*.test.ts
