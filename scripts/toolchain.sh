@@ -38,9 +38,10 @@ tool_dir() { echo "$TOOLS/$1-$2"; }
 
 # inputs_hash PATH...: a digest of the committed build inputs (wrapper modules, patches), so that
 # changing them rebuilds the tool even when its version stays the same.
+# Paths are relative to the checkout, so that every clone computes the same digest.
 inputs_hash() {
 	[ $# -eq 0 ] && return
-	find "$@" -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
+	(cd "$ROOT" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
 
 # step TITLE NAME VERSION FUNCTION [INPUT...]: run FUNCTION with $OUT set to a fresh temporary
@@ -154,7 +155,7 @@ find_or_build_pulumi() {
 			return
 		fi
 	fi
-	step "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi "$ROOT/scripts/toolchain/go/pulumi"
+	step "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi scripts/toolchain/go/pulumi
 	mkdir -p "$CYTOMINE_BIN/pulumi-root" && ln -sfn "$(tool_dir pulumi "$PULUMI_VERSION")" "$CYTOMINE_BIN/pulumi-root/bin"
 }
 
@@ -167,7 +168,7 @@ build_kubernetes_provider() {
 	cd "$OUT/src"
 	# The provider code does not import the SDK module; the local replace only serves its templates.
 	go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4
-	cp "$ROOT/scripts/toolchain/go/kubernetes-provider.sum" go.sum
+	cp scripts/toolchain/go/kubernetes-provider.sum go.sum
 	(cd cmd/pulumi-resource-kubernetes && VERSION="$KUBERNETES_PROVIDER_VERSION" go run -mod=readonly ./generate.go)
 	go build -mod=readonly -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_PROVIDER_VERSION" \
 		-o "$OUT/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes
@@ -219,11 +220,11 @@ register_plugin() { # register_plugin NAME VERSION BINARY
 core() {
 	find_or_build_pulumi
 	step "kubernetes provider plugin" pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_kubernetes_provider \
-		"$ROOT/scripts/toolchain/go/kubernetes-provider.sum"
+		scripts/toolchain/go/kubernetes-provider.sum
 	step "random provider plugin (Terraform provider, bridged)" pulumi-resource-random "$RANDOM_PROVIDER_VERSION" \
-		build_random_provider "$ROOT/scripts/toolchain/go/random"
+		build_random_provider scripts/toolchain/go/random
 	step "keycloak provider plugin (Terraform provider, bridged)" pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION" \
-		build_keycloak_provider "$ROOT/scripts/toolchain/go/keycloak"
+		build_keycloak_provider scripts/toolchain/go/keycloak
 	STEP=$((STEP + 1))
 	printf '[%d/%d] registering provider plugins with the CLI\n' "$STEP" "$TOTAL"
 	register_plugin kubernetes "$KUBERNETES_PROVIDER_VERSION" "$(tool_dir pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION")/pulumi-resource-kubernetes"
@@ -290,9 +291,9 @@ ensure_debian_packages() {
 
 env_tools() {
 	ensure_debian_packages
-	step "etcd" etcd "$ETCD_VERSION" build_etcd "$ROOT/scripts/toolchain/go/etcd"
+	step "etcd" etcd "$ETCD_VERSION" build_etcd scripts/toolchain/go/etcd
 	step "kube-apiserver, controller-manager, scheduler, kubectl" kubernetes "$KUBERNETES_VERSION" build_kubernetes \
-		"$ROOT/scripts/toolchain/go/kubernetes"
+		scripts/toolchain/go/kubernetes
 	step "kwok + kwokctl" kwok "$KWOK_VERSION" build_kwok
 	step "kube-score" kube-score "$KUBE_SCORE_VERSION" build_kube_score
 	step "Keycloak (Quarkus distribution, Maven Central)" keycloak "$KEYCLOAK_VERSION" fetch_keycloak

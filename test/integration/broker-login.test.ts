@@ -77,18 +77,20 @@ describe("brokered login through the LS-AAI identity provider", { timeout: 900_0
         if (kc && upstream) await kc.realms.del({ realm: upstream }).catch(() => undefined);
     });
 
+    /** The `core` client's authorization request, sent straight to the LS-AAI broker. */
+    const authUrl = () =>
+        `${env.keycloak.url}/realms/${realm}/protocol/openid-connect/auth?` +
+        new URLSearchParams({
+            client_id: "core",
+            redirect_uri: CALLBACK,
+            response_type: "code",
+            scope: "openid",
+            kc_idp_hint: "oidc",
+        });
+
     /** Signs in through the broker and returns the `core` client's tokens. */
     async function brokeredLogin(browser: Browser) {
-        const auth =
-            `${env.keycloak.url}/realms/${realm}/protocol/openid-connect/auth?` +
-            new URLSearchParams({
-                client_id: "core",
-                redirect_uri: CALLBACK,
-                response_type: "code",
-                scope: "openid",
-                kc_idp_hint: "oidc",
-            });
-        const loginPage = await browser.follow(auth, atCallback);
+        const loginPage = await browser.follow(authUrl(), atCallback);
         assert.ok(
             loginPage.url.includes(`/realms/${upstream}/`),
             `expected the upstream login page, got ${loginPage.url}`,
@@ -144,17 +146,8 @@ describe("brokered login through the LS-AAI identity provider", { timeout: 900_0
         });
         await e.stack.up({ color: "never" });
 
-        const auth =
-            `${env.keycloak.url}/realms/${realm}/protocol/openid-connect/auth?` +
-            new URLSearchParams({
-                client_id: "core",
-                redirect_uri: CALLBACK,
-                response_type: "code",
-                scope: "openid",
-                kc_idp_hint: "oidc",
-            });
         const refused = new Browser();
-        const page = await refused.follow(auth, atCallback);
+        const page = await refused.follow(authUrl(), atCallback);
         const result = await refused
             .login(page, "researcher", password, atCallback)
             .catch((err: Error) => ({ url: "", body: err.message }));

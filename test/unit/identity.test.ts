@@ -22,6 +22,17 @@ const discovery = {
     end_session_endpoint: "https://login.aai.lifescience-ri.eu/oidc/endsession",
 };
 
+const brokerArgs = {
+    realm: "cytomine",
+    realmName: "cytomine",
+    keycloakBaseUrl: "https://c.org/iam",
+    alias: "oidc",
+    clientId: "id",
+    clientSecret: "s",
+    endpoints: LSAAI_ENDPOINTS,
+    scopes: "openid profile email",
+};
+
 /** The property that names each kind of Keycloak object; without it the provider invents a name. */
 const namingProperty: Record<string, string> = {
     "keycloak:index/realm:Realm": "realm",
@@ -74,16 +85,7 @@ describe("identity names and settings", () => {
     });
 
     it("configures the broker as the seed's steps say", () => {
-        const a = lsaaiIdentityProviderArgs({
-            realm: "cytomine",
-            realmName: "cytomine",
-            keycloakBaseUrl: "https://c.org/iam",
-            alias: "oidc",
-            clientId: "id",
-            clientSecret: "s",
-            endpoints: LSAAI_ENDPOINTS,
-            scopes: "openid profile email",
-        });
+        const a = lsaaiIdentityProviderArgs(brokerArgs);
         assert.equal(a.displayName, "LS_AAI");
         assert.equal(a.backchannelSupported, true);
         assert.equal(a.validateSignature, true);
@@ -102,16 +104,7 @@ describe("identity components (mocks)", () => {
             localStack: false,
             protect: true,
         });
-        new LsAaiBroker("lsaai", {
-            realm: realm.realmId,
-            realmName: "cytomine",
-            keycloakBaseUrl: "https://c.org/iam",
-            alias: "oidc",
-            clientId: "id",
-            clientSecret: "s",
-            endpoints: LSAAI_ENDPOINTS,
-            scopes: "openid",
-        });
+        new LsAaiBroker("lsaai", { ...brokerArgs, realm: realm.realmId });
         const orthanc = new OrthancShare("orthanc", {
             realm: "orthanc",
             keycloakBaseUrl: "https://c.org/iam",
