@@ -168,7 +168,7 @@ build_kubernetes_provider() {
 	cd "$OUT/src"
 	# The provider code does not import the SDK module; the local replace only serves its templates.
 	go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4
-	cp scripts/toolchain/go/kubernetes-provider.sum go.sum
+	cp "$ROOT/scripts/toolchain/go/kubernetes-provider.sum" go.sum
 	(cd cmd/pulumi-resource-kubernetes && VERSION="$KUBERNETES_PROVIDER_VERSION" go run -mod=readonly ./generate.go)
 	go build -mod=readonly -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_PROVIDER_VERSION" \
 		-o "$OUT/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes
