@@ -53,12 +53,17 @@ export class OrthancShare extends pulumi.ComponentResource {
             },
             { ...child, protect: args.protect },
         );
-        // api-key is declared (admin-only) so Keycloak stores it and the auth service can search it.
+        // Unmanaged attributes enabled, as the auth service's realm has; api-key is also declared
+        // (admin-only), so that only administrators and the service account see it.
         // retainOnDelete: Keycloak 26 refuses the empty profile the provider writes on delete; the
         // profile goes with its realm.
         const profile = new keycloak.RealmUserProfile(
             `${name}-user-profile`,
-            { realmId: realm.id, attributes: [...standardAttributes(), ...adminAttributes(["api-key"])] },
+            {
+                realmId: realm.id,
+                attributes: [...standardAttributes(), ...adminAttributes(["api-key"])],
+                unmanagedAttributePolicy: "ENABLED",
+            },
             { ...child, retainOnDelete: true },
         );
 

@@ -17,5 +17,7 @@ export function keycloakProvider(
         password: adminPassword,
         // Keycloak may still be starting when the program runs; log in on first use, not at configure.
         initialLogin: false,
+        // Creating a realm takes Keycloak several seconds on a busy machine; the default is 5 s.
+        clientTimeout: 60,
     });
 }

@@ -1,6 +1,6 @@
 // The `cytomine` realm as Cytomine's IAM expects it (domain notes §1.4): realm settings, the user
-// profile with Cytomine's attributes, the public `core` client with its roles, the `projects` claim,
-// and an administrator holding core.ADMIN.
+// profile with Cytomine's attributes, the public `core` client with its roles, default roles, the
+// `projects` claim, and an administrator holding core.ADMIN.
 import * as keycloak from "@pulumi/keycloak";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -61,6 +61,7 @@ export class CytomineRealm extends pulumi.ComponentResource {
             {
                 realmId: realm.id,
                 attributes: [...standardAttributes(), ...adminAttributes(["isDeveloper", "user_locale", "projects"])],
+                unmanagedAttributePolicy: "ENABLED",
             },
             { ...child, retainOnDelete: true },
         );
@@ -91,10 +92,21 @@ export class CytomineRealm extends pulumi.ComponentResource {
             ]),
         ) as Record<CoreRole, keycloak.Role>;
 
-        // Default roles (core.GUEST for every new user, as Cytomine's realm export has) are not declared:
-        // keycloak_default_roles in the bridged provider (upstream f87470c95855) looks composites up
-        // among realm roles only and fails on the account client's roles every new realm carries.
-        // README, "What cannot be built here", tracks this gap.
+        // Every new user gets Keycloak's usual defaults plus core.GUEST, as Cytomine's realm export has.
+        new keycloak.DefaultRoles(
+            `${name}-default-roles`,
+            {
+                realmId: realm.id,
+                defaultRoles: [
+                    "offline_access",
+                    "uma_authorization",
+                    "account/view-profile",
+                    "account/manage-account",
+                    "core/GUEST",
+                ],
+            },
+            { ...child, dependsOn: [roles.GUEST] },
+        );
 
         const profileScope = keycloak.openid.getClientScopeOutput({ realmId: realm.id, name: "profile" }, child);
         new keycloak.openid.UserAttributeProtocolMapper(

@@ -138,12 +138,16 @@ describe("brokered login through the LS-AAI identity provider", { timeout: 900_0
     });
 
     it("with the login restriction on, refuses a user without an admitted entitlement or subject, and admits a listed subject", async () => {
-        await e.stack.setAllConfig({
-            "cytomine-fallback:lsaaiRestrict": { value: "true" },
-            "cytomine-fallback:lsaaiAllowedEntitlements": {
-                value: JSON.stringify(["urn:geant:lifescience-ri.eu:group:bigpicture#aai.lifescience-ri.eu"]),
+        // Lists are structured config (Pulumi.yaml declares them array<string>): set them by path.
+        await e.stack.setConfig("cytomine-fallback:lsaaiRestrict", { value: "true" });
+        await e.stack.setAllConfig(
+            {
+                "cytomine-fallback:lsaaiAllowedEntitlements[0]": {
+                    value: "urn:geant:lifescience-ri.eu:group:bigpicture#aai.lifescience-ri.eu",
+                },
             },
-        });
+            true,
+        );
         await e.stack.up({ color: "never" });
 
         const refused = new Browser();
@@ -159,7 +163,7 @@ describe("brokered login through the LS-AAI identity provider", { timeout: 900_0
         assert.match(result.body ?? "", /\/login-actions\/post-broker-login\S* answered 401/);
 
         const [upstreamUser] = await kc.users.find({ realm: upstream, username: "researcher", exact: true });
-        await e.stack.setConfig("cytomine-fallback:lsaaiAllowedSubjects", { value: JSON.stringify([upstreamUser.id]) });
+        await e.stack.setAllConfig({ "cytomine-fallback:lsaaiAllowedSubjects[0]": { value: upstreamUser.id! } }, true);
         await e.stack.up({ color: "never" });
         const tokens = await brokeredLogin(new Browser());
         assert.ok(jwtPayload(tokens.access_token).resource_access, "the listed subject got a token");

@@ -108,6 +108,25 @@ describe("identity as code", { timeout: 900_000 }, () => {
             assert.deepEqual(roles.map((r) => r.name).sort(), ["ADMIN", "GUEST", "USER"]);
         });
 
+        it("gives every new user core.GUEST besides Keycloak's defaults", async () => {
+            const r = await kc.realms.findOne({ realm });
+            const composites = await kc.roles.getCompositeRoles({ id: r!.defaultRole!.id!, realm });
+            const coreId = (await coreClient()).id;
+            const names = composites.map((c) =>
+                c.clientRole ? `${c.containerId === coreId ? "core" : "other"}/${c.name}` : c.name,
+            );
+            assert.ok(names.includes("core/GUEST"), names.join(", "));
+            assert.ok(names.includes("offline_access"), names.join(", "));
+        });
+
+        it("enables unmanaged attributes in the user profile and declares Cytomine's attributes", async () => {
+            const profile = await kc.users.getProfile({ realm });
+            assert.equal(profile.unmanagedAttributePolicy, "ENABLED");
+            const names = (profile.attributes ?? []).map((a) => a.name);
+            for (const a of ["username", "email", "isDeveloper", "user_locale", "projects"])
+                assert.ok(names.includes(a), a);
+        });
+
         it("has an admin user holding core.ADMIN, with Cytomine's attributes", async () => {
             const core = await coreClient();
             const [admin] = await kc.users.find({ realm, username: "admin", exact: true });
