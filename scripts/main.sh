@@ -48,6 +48,11 @@ set_secret() { # set_secret KEY < value (stdin keeps the value out of process li
 set_secret keycloakAdminPassword <"$LOCAL/env/keycloak/admin-password"
 secret_set lsaaiClientSecret ||
 	node -e 'process.stdout.write(require("crypto").randomBytes(24).toString("base64url"))' | set_secret lsaaiClientSecret
-pulumi up --yes --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log" ||
+if ! pulumi up --yes --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log"; then
+	if grep -q 'incorrect passphrase' "$LOCAL/last-up.log"; then
+		die "the dev stack's secrets were encrypted with another passphrase than $PULUMI_CONFIG_PASSPHRASE_FILE" \
+			"restore the original passphrase file, or start the dev stack over: npm run main:down && rm -rf $LOCAL/state $LOCAL/Pulumi.dev.yaml"
+	fi
 	die "pulumi up of the dev stack failed (log: $LOCAL/last-up.log)" "read the diagnostics above; config errors name the key to fix"
+fi
 node --import tsx scripts/report-outputs.ts dev
