@@ -39,6 +39,12 @@ fi
 # The working config: tracked settings plus this machine's secrets (scripts/dev-config.ts).
 CONFIG="$LOCAL/Pulumi.dev.yaml"
 node --import tsx scripts/dev-config.ts Pulumi.dev.yaml "$CONFIG"
+# A wrong passphrase file shows here, before anything is changed.
+check="$(pulumi config --show-secrets --stack dev --config-file "$CONFIG" 2>&1 >/dev/null)" || true
+if [[ "$check" == *"incorrect passphrase"* ]]; then
+	die "the dev stack's secrets were encrypted with another passphrase than the one in $PULUMI_CONFIG_PASSPHRASE_FILE" \
+		"restore the original passphrase file, or start the dev stack over: rm -rf $LOCAL/state $LOCAL/Pulumi.dev.yaml"
+fi
 secret_set() { pulumi config get --stack dev --config-file "$CONFIG" "cytomine-fallback:$1" >/dev/null 2>&1; }
 set_secret() { # set_secret KEY < value (stdin keeps the value out of process listings)
 	pulumi config set --secret --stack dev --config-file "$CONFIG" "cytomine-fallback:$1" >/dev/null
@@ -48,11 +54,6 @@ set_secret() { # set_secret KEY < value (stdin keeps the value out of process li
 set_secret keycloakAdminPassword <"$LOCAL/env/keycloak/admin-password"
 secret_set lsaaiClientSecret ||
 	node -e 'process.stdout.write(require("crypto").randomBytes(24).toString("base64url"))' | set_secret lsaaiClientSecret
-if ! pulumi up --yes --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log"; then
-	if grep -q 'incorrect passphrase' "$LOCAL/last-up.log"; then
-		die "the dev stack's secrets were encrypted with another passphrase than $PULUMI_CONFIG_PASSPHRASE_FILE" \
-			"restore the original passphrase file, or start the dev stack over: npm run main:down && rm -rf $LOCAL/state $LOCAL/Pulumi.dev.yaml"
-	fi
+pulumi up --yes --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log" ||
 	die "pulumi up of the dev stack failed (log: $LOCAL/last-up.log)" "read the diagnostics above; config errors name the key to fix"
-fi
 node --import tsx scripts/report-outputs.ts dev
