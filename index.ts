@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./components/config";
 import { LSAAI_ENDPOINTS } from "./components/identity/endpoints";
-import { LsAaiBroker } from "./components/identity/lsaai";
+import { admissionWarnings, LsAaiBroker } from "./components/identity/lsaai";
 import { keycloakBaseUrl } from "./components/identity/names";
 import { OrthancShare } from "./components/identity/orthanc";
 import { keycloakProvider } from "./components/identity/provider";
@@ -26,6 +26,10 @@ const cytomineRealm = new CytomineRealm(
     { realm: config.realm, publicUrl: config.publicUrl, localStack: config.localStack, protect: protectRealms },
     identity,
 );
+const restriction = config.lsaai.restrict
+    ? { entitlements: config.lsaai.allowedEntitlements, subjects: config.lsaai.allowedSubjects }
+    : undefined;
+admissionWarnings(config.localStack, restriction).forEach((w) => pulumi.log.warn(w));
 const lsaai = new LsAaiBroker(
     "lsaai",
     {
@@ -37,19 +41,11 @@ const lsaai = new LsAaiBroker(
         clientSecret: secrets.lsaaiClientSecret,
         endpoints: config.lsaai.endpoints ?? LSAAI_ENDPOINTS,
         scopes: config.lsaai.scopes,
-        restriction: config.lsaai.restrict
-            ? { entitlements: config.lsaai.allowedEntitlements, subjects: config.lsaai.allowedSubjects }
-            : undefined,
+        restriction,
     },
     // AdminMapper grants core.ADMIN, which must exist first.
     { ...identity, dependsOn: [cytomineRealm] },
 );
-if (!config.localStack && !config.lsaai.restrict) {
-    pulumi.log.warn(
-        "every LS-AAI user can log in and becomes ADMIN (AdminMapper): set cytomine-fallback:lsaaiRestrict " +
-            "with lsaaiAllowedEntitlements and/or lsaaiAllowedSubjects to admit only your users",
-    );
-}
 const orthanc = config.orthanc.enabled
     ? new OrthancShare(
           "orthanc",

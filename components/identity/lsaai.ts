@@ -194,3 +194,12 @@ export class LsAaiBroker extends pulumi.ComponentResource {
         this.registerOutputs({ alias: this.alias, redirectUri: this.redirectUri });
     }
 }
+
+/** Preview warnings about who may log in; empty when the configuration is safe. */
+export function admissionWarnings(localStack: boolean, restriction: LoginRestriction | undefined): string[] {
+    if (localStack || restriction) return [];
+    return [
+        "every LS-AAI user can log in and becomes ADMIN (AdminMapper): set cytomine-fallback:lsaaiRestrict " +
+            "with lsaaiAllowedEntitlements and/or lsaaiAllowedSubjects to admit only your users",
+    ];
+}

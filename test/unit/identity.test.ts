@@ -6,7 +6,12 @@ import {
     keycloakRealmEndpoints,
     LSAAI_ENDPOINTS,
 } from "../../components/identity/endpoints";
-import { lsaaiIdentityProviderArgs, LsAaiBroker } from "../../components/identity/lsaai";
+import {
+    admissionClaims,
+    admissionWarnings,
+    lsaaiIdentityProviderArgs,
+    LsAaiBroker,
+} from "../../components/identity/lsaai";
 import { brokerRedirectUri, coreClientUrls, orthancServiceUris, sslRequired } from "../../components/identity/names";
 import { OrthancShare } from "../../components/identity/orthanc";
 import { CytomineRealm } from "../../components/identity/realm";
@@ -92,6 +97,22 @@ describe("identity names and settings", () => {
         assert.deepEqual(a.extraConfig, { clientAuthMethod: "client_secret_basic" });
         assert.equal(a.jwksUrl, LSAAI_ENDPOINTS.jwksUrl);
         assert.equal(a.logoutUrl, LSAAI_ENDPOINTS.logoutUrl);
+    });
+});
+
+describe("login restriction", () => {
+    it("warns about an unrestricted broker only outside the local stack", () => {
+        assert.match(admissionWarnings(false, undefined)[0], /every LS-AAI user can log in and becomes ADMIN/);
+        assert.deepEqual(admissionWarnings(true, undefined), []);
+        assert.deepEqual(admissionWarnings(false, { entitlements: ["e"], subjects: [] }), []);
+    });
+
+    it("admits by entitlement or by subject, one claim each", () => {
+        assert.deepEqual(admissionClaims({ entitlements: ["urn:a", "urn:b"], subjects: ["s1"] }), [
+            { key: "eduperson_entitlement", value: "urn:a" },
+            { key: "eduperson_entitlement", value: "urn:b" },
+            { key: "sub", value: "s1" },
+        ]);
     });
 });
 
