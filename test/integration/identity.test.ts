@@ -267,10 +267,23 @@ describe("identity as code", { timeout: 900_000 }, () => {
         );
     });
 
-    it("protects the realms: with allowRealmReplacement false, destroy refuses to delete them", async () => {
+    it("protects the realms (stable URNs, protect set): with allowRealmReplacement false, destroy refuses to delete them", async () => {
         await e.stack.setConfig("cytomine-fallback:allowRealmReplacement", { value: "false" });
         try {
             await e.stack.up({ color: "never" });
+            // The realms' URNs are part of the contract: a refactor that changed them would replace
+            // (delete and recreate) the realms of every live stack.
+            const state = (await e.stack.exportStack()).deployment as {
+                resources: { urn: string; protect?: boolean }[];
+            };
+            for (const suffix of [
+                "cytomine:identity:CytomineRealm$keycloak:index/realm:Realm::cytomine-realm",
+                "cytomine:identity:OrthancShare$keycloak:index/realm:Realm::orthanc-realm",
+            ]) {
+                const r = state.resources.find((res) => res.urn.endsWith(suffix));
+                assert.ok(r, `no resource with URN ending ${suffix}`);
+                assert.equal(r.protect, true, `${suffix} is not protected`);
+            }
             await assert.rejects(
                 e.stack.destroy({ color: "never" }),
                 (err: Error) => /protected/.test(err.message) && /cytomine-realm/.test(err.message),
