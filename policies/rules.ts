@@ -74,4 +74,39 @@ export const realmProtected: ResourceValidationPolicy = {
     },
 };
 
-export const policies: ResourceValidationPolicy[] = [pinnedImages, namespacePodSecurity, realmProtected];
+/** The input that names each kind of Keycloak object; without it the provider invents a name. */
+export const keycloakNamingInputs: Record<string, string> = {
+    "keycloak:index/realm:Realm": "realm",
+    "keycloak:openid/client:Client": "clientId",
+    "keycloak:index/role:Role": "name",
+    "keycloak:index/user:User": "username",
+    "keycloak:oidc/identityProvider:IdentityProvider": "alias",
+    "keycloak:index/hardcodedRoleIdentityMapper:HardcodedRoleIdentityMapper": "name",
+    "keycloak:index/customIdentityProviderMapping:CustomIdentityProviderMapping": "name",
+    "keycloak:openid/userAttributeProtocolMapper:UserAttributeProtocolMapper": "name",
+    "keycloak:openid/groupMembershipProtocolMapper:GroupMembershipProtocolMapper": "name",
+    "keycloak:authentication/flow:Flow": "alias",
+    "keycloak:authentication/subflow:Subflow": "alias",
+};
+
+export const keycloakExplicitNames: ResourceValidationPolicy = {
+    name: "keycloak-explicit-names",
+    description: "Keycloak objects carry explicit names; the provider would otherwise add random suffixes.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, reportViolation) => {
+        const input = keycloakNamingInputs[args.type];
+        if (input === undefined) return;
+        const value = args.props[input];
+        // Names here are literals in code, known at preview; a missing one means autonaming.
+        if (typeof value !== "string" || value.trim() === "") {
+            reportViolation(`${input} is not set: give the object an explicit ${input}`);
+        }
+    },
+};
+
+export const policies: ResourceValidationPolicy[] = [
+    pinnedImages,
+    namespacePodSecurity,
+    realmProtected,
+    keycloakExplicitNames,
+];

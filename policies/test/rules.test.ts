@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { imageProblem, namespacePodSecurity, pinnedImages, realmProtected } from "../rules";
+import { imageProblem, keycloakExplicitNames, namespacePodSecurity, pinnedImages, realmProtected } from "../rules";
 
 /** Runs one policy against a fake resource and returns its violation messages. */
 function violations(policy: ResourceValidationPolicy, type: string, props: object, protect = false): string[] {
@@ -60,5 +60,20 @@ describe("keycloak-realm-protected", () => {
             violations(realmProtected, "keycloak:index/realm:Realm", { realm: "x".repeat(37) }, true)[0],
             /37 characters/,
         );
+    });
+});
+
+describe("keycloak-explicit-names", () => {
+    it("requires the naming input of each Keycloak object", () => {
+        assert.deepEqual(violations(keycloakExplicitNames, "keycloak:openid/client:Client", { clientId: "core" }), []);
+        assert.match(
+            violations(keycloakExplicitNames, "keycloak:openid/client:Client", { name: "core" })[0],
+            /clientId is not set/,
+        );
+        assert.match(
+            violations(keycloakExplicitNames, "keycloak:index/role:Role", { name: " " })[0],
+            /name is not set/,
+        );
+        assert.deepEqual(violations(keycloakExplicitNames, "keycloak:index/userRoles:UserRoles", {}), []);
     });
 });

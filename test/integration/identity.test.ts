@@ -1,6 +1,7 @@
 // Issue "identity as code": every step of the seed documents, checked through Keycloak's Admin REST
 // API after a real `pulumi up` of the project's program against the local Keycloak.
 import assert from "node:assert/strict";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LSAAI_ENDPOINTS } from "../../components/identity/endpoints";
 import { Environment, ensureEnvironment } from "../../scripts/env";
@@ -284,6 +285,9 @@ describe("identity as code", { timeout: 900_000 }, () => {
                 assert.ok(r, `no resource with URN ending ${suffix}`);
                 assert.equal(r.protect, true, `${suffix} is not protected`);
             }
+            // The whole program passes the policy pack once its realms are protected.
+            const checked = await e.stack.preview({ color: "never", policyPacks: [path.join(repoRoot, "policies")] });
+            assert.deepEqual(changesOf(checked.changeSummary), {}, checked.stdout);
             await assert.rejects(
                 e.stack.destroy({ color: "never" }),
                 (err: Error) => /protected/.test(err.message) && /cytomine-realm/.test(err.message),
