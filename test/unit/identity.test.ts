@@ -15,6 +15,7 @@ import {
 import { brokerRedirectUri, coreClientUrls, orthancServiceUris, sslRequired } from "../../components/identity/names";
 import { OrthancShare } from "../../components/identity/orthanc";
 import { CytomineRealm } from "../../components/identity/realm";
+import { keycloakNamingInputs } from "../../policies/rules";
 import { Recorded, recordResources, valueOf } from "./support/mocks";
 
 // The LS-AAI discovery document's endpoint fields (domain notes §5).
@@ -36,19 +37,6 @@ const brokerArgs = {
     clientSecret: "s",
     endpoints: LSAAI_ENDPOINTS,
     scopes: "openid profile email",
-};
-
-/** The property that names each kind of Keycloak object; without it the provider invents a name. */
-const namingProperty: Record<string, string> = {
-    "keycloak:index/realm:Realm": "realm",
-    "keycloak:openid/client:Client": "clientId",
-    "keycloak:index/role:Role": "name",
-    "keycloak:index/user:User": "username",
-    "keycloak:oidc/identityProvider:IdentityProvider": "alias",
-    "keycloak:index/hardcodedRoleIdentityMapper:HardcodedRoleIdentityMapper": "name",
-    "keycloak:openid/userAttributeProtocolMapper:UserAttributeProtocolMapper": "name",
-    "keycloak:openid/groupMembershipProtocolMapper:GroupMembershipProtocolMapper": "name",
-    "keycloak:openid/clientServiceAccountRole:ClientServiceAccountRole": "role",
 };
 
 async function settle(recorded: Recorded[], count: number): Promise<void> {
@@ -139,7 +127,7 @@ describe("identity components (mocks)", () => {
         const keycloakObjects = recorded.filter((r) => r.type.startsWith("keycloak:"));
         assert.ok(keycloakObjects.length >= 25, `only ${keycloakObjects.length} keycloak objects registered`);
         for (const r of keycloakObjects) {
-            const prop = namingProperty[r.type];
+            const prop = keycloakNamingInputs[r.type];
             if (prop)
                 assert.ok(
                     typeof r.inputs[prop] === "string" && r.inputs[prop].length > 0,
