@@ -22,6 +22,8 @@ export KUBECONFIG="$LOCAL/env/kube/kubeconfig"
 
 if [ "${1:-}" = down ]; then
 	if [ -x "$CYTOMINE_BIN/pulumi-root/bin/pulumi" ] && pulumi stack select dev 2>/dev/null; then
+		# Tearing the dev stack down is deliberate: lift the realms' protection first.
+		pulumi state unprotect --all --yes --stack dev >/dev/null
 		pulumi destroy --yes --stack dev --config-file "$LOCAL/Pulumi.dev.yaml"
 	fi
 	node --import tsx scripts/env/index.ts down
@@ -33,11 +35,16 @@ echo "== local environment"
 node --import tsx scripts/env/index.ts up
 
 echo "== pulumi up (stack dev, backend $PULUMI_BACKEND_URL)"
-if ! pulumi stack select dev 2>/dev/null; then
-	pulumi stack init dev >/dev/null || die "cannot create stack dev" "check $LOCAL/state; a wrong passphrase needs the original $PULUMI_CONFIG_PASSPHRASE_FILE"
-fi
 # The working config: tracked settings plus this machine's secrets (scripts/dev-config.ts).
 CONFIG="$LOCAL/Pulumi.dev.yaml"
+if ! pulumi stack select dev 2>/dev/null; then
+	# stack init writes the new stack's encryption salt into the tracked Pulumi.dev.yaml; the salt
+	# belongs to this machine's passphrase, so it moves to the working config and the file is restored.
+	cp Pulumi.dev.yaml "$LOCAL/Pulumi.dev.yaml.orig"
+	pulumi stack init dev >/dev/null || die "cannot create stack dev" "check $LOCAL/state; a wrong passphrase needs the original $PULUMI_CONFIG_PASSPHRASE_FILE"
+	node --import tsx scripts/dev-config.ts Pulumi.dev.yaml "$CONFIG"
+	mv "$LOCAL/Pulumi.dev.yaml.orig" Pulumi.dev.yaml
+fi
 node --import tsx scripts/dev-config.ts Pulumi.dev.yaml "$CONFIG"
 # A wrong passphrase file shows here, before anything is changed.
 check="$(pulumi config --show-secrets --stack dev --config-file "$CONFIG" 2>&1 >/dev/null)" || true
