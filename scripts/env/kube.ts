@@ -47,8 +47,23 @@ export function kwokctlConfig(s: EnvSettings): object {
             kwokControllerBinary: bin(s.kube.kwokBinDir, "kwok"),
             etcdBinary: bin(s.kube.etcdBinDir, "etcd"),
         },
+        // Kubernetes' own host-path provisioner (meant for single-machine clusters) binds volume
+        // claims, so StatefulSets with volumeClaimTemplates get scheduled on the KWOK nodes.
+        componentsPatches: [
+            { name: "kube-controller-manager", extraArgs: [{ key: "enable-hostpath-provisioner", value: "true" }] },
+        ],
     };
 }
+
+/** The cluster's default StorageClass, served by the host-path provisioner. */
+export const defaultStorageClass = {
+    apiVersion: "storage.k8s.io/v1",
+    kind: "StorageClass",
+    metadata: { name: "standard", annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
+    provisioner: "kubernetes.io/host-path",
+    reclaimPolicy: "Delete",
+    volumeBindingMode: "Immediate",
+};
 
 function kwokctl(s: EnvSettings, args: string[], timeoutMs = 600_000) {
     const f = files(s);
@@ -56,6 +71,19 @@ function kwokctl(s: EnvSettings, args: string[], timeoutMs = 600_000) {
         env: { ...process.env, KWOK_WORKDIR: f.workdir },
         timeout: timeoutMs,
         maxBuffer: 16 * 1024 * 1024,
+    });
+}
+
+/** kubectl apply of one object (idempotent), through the generated kubeconfig. */
+async function applyManifest(s: EnvSettings, kubeconfig: string, manifest: object): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+        const child = execFile(
+            path.join(s.kube.binDir, "kubectl"),
+            ["--kubeconfig", kubeconfig, "apply", "-f", "-"],
+            { timeout: 60_000 },
+            (err) => (err ? reject(err) : resolve()),
+        );
+        child.stdin?.end(stringify(manifest));
     });
 }
 
@@ -106,6 +134,7 @@ export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
         }
         const { stdout } = await kwokctl(s, ["get", "kubeconfig"]);
         fs.writeFileSync(f.kubeconfig, stdout, { mode: 0o600 });
+        await applyManifest(s, f.kubeconfig, defaultStorageClass);
     } catch (e) {
         const err = e as { stdout?: string; stderr?: string; message: string };
         fs.writeSync(log, `${err.stdout ?? ""}${err.stderr ?? ""}`);

@@ -59,6 +59,95 @@ describe("local environment", { timeout: 900_000 }, () => {
         }
     });
 
+    it("a StatefulSet with a volume claim and a Deployment become Ready and a Job completes on the KWOK nodes", async () => {
+        const { core, apps } = await kubeApi(env.kube.kubeconfig);
+        const k8s = await import("@kubernetes/client-node");
+        const config = new k8s.KubeConfig();
+        config.loadFromFile(env.kube.kubeconfig);
+        const batch = config.makeApiClient(k8s.BatchV1Api);
+        const ns = `workloads-${Date.now()}`;
+        const labels = { app: "w" };
+        // Restricted Pod Security, as the tenant namespaces enforce it.
+        const pod = {
+            metadata: { labels },
+            spec: {
+                securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+                containers: [
+                    {
+                        name: "c",
+                        image: "busybox:1.36",
+                        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+                        volumeMounts: [] as { name: string; mountPath: string }[],
+                    },
+                ],
+            },
+        };
+        await core.createNamespace({
+            body: { metadata: { name: ns, labels: { "pod-security.kubernetes.io/enforce": "restricted" } } },
+        });
+        try {
+            await apps.createNamespacedStatefulSet({
+                namespace: ns,
+                body: {
+                    metadata: { name: "db" },
+                    spec: {
+                        serviceName: "db",
+                        selector: { matchLabels: labels },
+                        template: {
+                            ...pod,
+                            spec: {
+                                ...pod.spec,
+                                containers: [
+                                    { ...pod.spec.containers[0], volumeMounts: [{ name: "data", mountPath: "/data" }] },
+                                ],
+                            },
+                        },
+                        volumeClaimTemplates: [
+                            {
+                                metadata: { name: "data" },
+                                spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+                            },
+                        ],
+                    },
+                },
+            });
+            await apps.createNamespacedDeployment({
+                namespace: ns,
+                body: { metadata: { name: "web" }, spec: { selector: { matchLabels: labels }, template: pod } },
+            });
+            await batch.createNamespacedJob({
+                namespace: ns,
+                body: {
+                    metadata: { name: "once" },
+                    spec: { template: { ...pod, spec: { ...pod.spec, restartPolicy: "Never" } } },
+                },
+            });
+
+            let state = "";
+            for (let i = 0; i < 120; i++) {
+                const [sts, dep, job, pvc] = await Promise.all([
+                    apps.readNamespacedStatefulSet({ name: "db", namespace: ns }),
+                    apps.readNamespacedDeployment({ name: "web", namespace: ns }),
+                    batch.readNamespacedJob({ name: "once", namespace: ns }),
+                    core
+                        .readNamespacedPersistentVolumeClaim({ name: "data-db-0", namespace: ns })
+                        .catch(() => undefined),
+                ]);
+                state = JSON.stringify({
+                    sts: sts.status?.readyReplicas ?? 0,
+                    dep: dep.status?.readyReplicas ?? 0,
+                    job: job.status?.succeeded ?? 0,
+                    pvc: pvc?.status?.phase ?? "none",
+                });
+                if (state === JSON.stringify({ sts: 1, dep: 1, job: 1, pvc: "Bound" })) break;
+                await new Promise((r) => setTimeout(r, 1000));
+            }
+            assert.equal(state, JSON.stringify({ sts: 1, dep: 1, job: 1, pvc: "Bound" }));
+        } finally {
+            await core.deleteNamespace({ name: ns });
+        }
+    });
+
     it("the SSH test host runs a command as the test user, with sudo", () => {
         const out = execFileSync("ssh", [
             ...["-i", env.ssh.privateKeyPath, "-p", String(env.ssh.port)],
