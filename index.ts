@@ -8,6 +8,7 @@ import { keycloakBaseUrl } from "./components/identity/names";
 import { OrthancShare } from "./components/identity/orthanc";
 import { keycloakProvider } from "./components/identity/provider";
 import { CytomineRealm } from "./components/identity/realm";
+import { CytomineData } from "./components/kubernetes/data";
 import { TenantNamespace } from "./components/kubernetes/namespace";
 import { assertPluginsAvailable, pluginsFor } from "./components/plugins";
 
@@ -60,12 +61,24 @@ const orthanc = config.orthanc.enabled
       )
     : undefined;
 
-// Cytomine on Kubernetes: the tenant's namespace.
-const cluster = new k8s.Provider("cluster", { renderYamlToDirectory: config.renderDir || undefined });
-const tenant = new TenantNamespace(config.tenant, { namespace: config.tenant }, { providers: { kubernetes: cluster } });
+// Cytomine on Kubernetes: the tenant's namespace and the data tier.
+const cluster = {
+    providers: { kubernetes: new k8s.Provider("cluster", { renderYamlToDirectory: config.renderDir || undefined }) },
+};
+const tenant = new TenantNamespace(
+    config.tenant,
+    { namespace: config.tenant, retainOnDelete: !config.allowVolumeDeletion },
+    cluster,
+);
+const data = new CytomineData(
+    "data",
+    { namespace: tenant.name, tenant: config.tenant, protectVolumes: !config.allowVolumeDeletion },
+    cluster,
+);
 
 export const cytomineUrl = config.publicUrl;
 export const namespace = tenant.name;
+export const databaseHosts = data.hosts;
 export const keycloakUrl = keycloakBase;
 export const lsaaiRedirectUri = lsaai.redirectUri;
 export const cytomineAdminUser = cytomineRealm.adminUsername;

@@ -34,6 +34,7 @@ const rawConfig = z
         keycloakAdminUser: z.string().min(1).default("admin"),
         realm: realmName.default("cytomine"),
         allowRealmReplacement: z.boolean().default(false),
+        allowVolumeDeletion: z.boolean().default(false),
         lsaaiClientId: z.string().min(1, "the client id registered with LS Login"),
         lsaaiAlias: z
             .string()
@@ -104,6 +105,8 @@ export interface StackConfig {
     realm: string;
     /** When false (the default), realms are protected from deletion and replacement. */
     allowRealmReplacement: boolean;
+    /** When false (the default), volumes (and the namespace holding them) survive destroy. */
+    allowVolumeDeletion: boolean;
     lsaai: {
         clientId: string;
         alias: string;
@@ -160,6 +163,7 @@ export function parseConfig(raw: Record<string, unknown>, secretsSet: readonly S
         keycloak: { origin: kc.origin, basePath: kc.pathname.replace(/\/+$/, ""), adminUser: c.keycloakAdminUser },
         realm: c.realm,
         allowRealmReplacement: c.allowRealmReplacement,
+        allowVolumeDeletion: c.allowVolumeDeletion,
         lsaai: {
             clientId: c.lsaaiClientId,
             alias: c.lsaaiAlias,
@@ -192,6 +196,7 @@ export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
             keycloakAdminUser: config.get("keycloakAdminUser"),
             realm: config.get("realm"),
             allowRealmReplacement: config.getBoolean("allowRealmReplacement"),
+            allowVolumeDeletion: config.getBoolean("allowVolumeDeletion"),
             lsaaiClientId: config.get("lsaaiClientId"),
             lsaaiAlias: config.get("lsaaiAlias"),
             lsaaiScopes: config.get("lsaaiScopes"),

@@ -10,6 +10,8 @@ export interface TenantNamespaceArgs {
     namespace: string;
     /** Pod Security Admission level enforced on the namespace. */
     podSecurity?: PodSecurityLevel;
+    /** Keep the namespace (and the volume claims in it) when the stack is destroyed. */
+    retainOnDelete?: boolean;
 }
 
 /** Labels every object of a tenant carries (app.kubernetes.io recommended labels). */
@@ -46,7 +48,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
                     labels: { ...tenantLabels(args.namespace), ...podSecurityLabels(level) },
                 },
             },
-            { parent: this },
+            { parent: this, retainOnDelete: args.retainOnDelete ?? false },
         );
         new k8s.networking.v1.NetworkPolicy(
             `${name}-default-deny`,

@@ -130,7 +130,18 @@ export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
             await requireFreePort(s.kube.port, "kube-apiserver", "CYTOMINE_ENV_KUBE_PORT");
             fs.writeFileSync(f.config, stringify(kwokctlConfig(s)));
             record(await kwokctl(s, ["create", "cluster", "--config", f.config, "--wait", "3m"]));
-            record(await kwokctl(s, ["scale", "node", "--replicas", "2"]));
+            // KWOK's default nodes declare no ephemeral storage; pods that request some (as every
+            // Cytomine container does) would never be scheduled.
+            record(
+                await kwokctl(s, [
+                    "scale",
+                    "node",
+                    "--replicas",
+                    "2",
+                    "--param",
+                    '.allocatable["ephemeral-storage"]="200Gi"',
+                ]),
+            );
         }
         const { stdout } = await kwokctl(s, ["get", "kubeconfig"]);
         fs.writeFileSync(f.kubeconfig, stdout, { mode: 0o600 });

@@ -187,6 +187,34 @@ describe("local environment", { timeout: 900_000 }, () => {
             assert.deepEqual(deny.spec?.policyTypes, ["Ingress", "Egress"]);
         });
 
+        it("the data tier (PostGIS, MongoDB, PIMS cache) becomes Ready under restricted Pod Security", async () => {
+            const { apps, core } = await kubeApi(env.kube.kubeconfig);
+            let state = "";
+            const want = JSON.stringify({ postgis: 1, mongo: 1, cache: 1 });
+            for (let i = 0; i < 120 && state !== want; i++) {
+                const [postgis, mongo, cache] = await Promise.all([
+                    apps.readNamespacedStatefulSet({ name: "postgis", namespace: tenant }),
+                    apps.readNamespacedStatefulSet({ name: "mongo", namespace: tenant }),
+                    apps.readNamespacedDeployment({ name: "pims-cache", namespace: tenant }),
+                ]);
+                state = JSON.stringify({
+                    postgis: postgis.status?.readyReplicas ?? 0,
+                    mongo: mongo.status?.readyReplicas ?? 0,
+                    cache: cache.status?.readyReplicas ?? 0,
+                });
+                if (state !== want) await new Promise((r) => setTimeout(r, 1000));
+            }
+            assert.equal(state, want);
+            // The pods exist, so Pod Security Admission ("restricted" on the namespace) admitted them.
+            const pods = await core.listNamespacedPod({ namespace: tenant });
+            assert.equal(pods.items.length, 3);
+            const claims = await core.listNamespacedPersistentVolumeClaim({ namespace: tenant });
+            assert.deepEqual(claims.items.map((c) => [c.metadata?.name, c.status?.phase]).sort(), [
+                ["data-mongo-0", "Bound"],
+                ["data-postgis-0", "Bound"],
+            ]);
+        });
+
         it("a second preview reports no changes", async () => {
             const preview = await e.stack.preview({ color: "never", diff: true });
             assert.deepEqual(changesOf(preview.changeSummary), {}, preview.stdout);

@@ -28,6 +28,7 @@ describe("parseConfig", () => {
         assert.deepEqual(c.keycloak, { origin: "https://cytomine.example.org", basePath: "/iam", adminUser: "admin" });
         assert.equal(c.realm, "cytomine");
         assert.equal(c.allowRealmReplacement, false);
+        assert.equal(c.allowVolumeDeletion, false);
         assert.deepEqual(
             { alias: c.lsaai.alias, scopes: c.lsaai.scopes, restrict: c.lsaai.restrict },
             { alias: "oidc", scopes: "openid profile email", restrict: false },

@@ -16,7 +16,7 @@ import { brokerRedirectUri, coreClientUrls, orthancServiceUris, sslRequired } fr
 import { OrthancShare } from "../../components/identity/orthanc";
 import { CytomineRealm } from "../../components/identity/realm";
 import { keycloakNamingInputs } from "../../policies/rules";
-import { Recorded, recordResources, valueOf } from "./support/mocks";
+import { recordResources, settled, valueOf } from "./support/mocks";
 
 // The LS-AAI discovery document's endpoint fields (domain notes §5).
 const discovery = {
@@ -38,10 +38,6 @@ const brokerArgs = {
     endpoints: LSAAI_ENDPOINTS,
     scopes: "openid profile email",
 };
-
-async function settle(recorded: Recorded[], count: number): Promise<void> {
-    for (let i = 0; i < 2000 && recorded.length < count; i++) await new Promise((r) => setImmediate(r));
-}
 
 describe("identity names and settings", () => {
     it("derives the LS Login redirect URI, the core client's URLs and the Orthanc service URIs", () => {
@@ -122,7 +118,7 @@ describe("identity components (mocks)", () => {
             protect: true,
         });
         assert.equal(await valueOf(orthanc.keycloakUri), "https://c.org/iam/realms/orthanc/");
-        await settle(recorded, 30);
+        await settled(recorded, 30);
 
         const keycloakObjects = recorded.filter((r) => r.type.startsWith("keycloak:"));
         assert.ok(keycloakObjects.length >= 25, `only ${keycloakObjects.length} keycloak objects registered`);

@@ -20,6 +20,7 @@ export function projectConfig(env: Environment, prefix: string, extra: Record<st
         "cytomine-fallback:lsaaiClientSecret": { value: crypto.randomBytes(24).toString("base64url"), secret: true },
         // Test stacks must be destroyable; the protection itself is tested on purpose.
         "cytomine-fallback:allowRealmReplacement": "true",
+        "cytomine-fallback:allowVolumeDeletion": "true",
         ...extra,
     };
     return { id, config };

@@ -13,7 +13,9 @@ export function recordResources(project = "cytomine-fallback", stack = "test"): 
         {
             newResource: (args) => {
                 recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-                return { id: `${args.name}-id`, state: args.inputs };
+                // random's resources compute `result`; stand in a value derived from the name.
+                const computed = args.type.startsWith("random:") ? { result: `${args.name}-result` } : {};
+                return { id: `${args.name}-id`, state: { ...args.inputs, ...computed } };
             },
             // Data sources (e.g. keycloak.openid.getClientScope) answer with an id derived from the query.
             call: (args) => ({ id: `${args.token}-${JSON.stringify(args.inputs)}`, ...args.inputs }),
@@ -41,4 +43,10 @@ export async function registered(recorded: Recorded[], type: string, turns = 100
         await new Promise((resolve) => setImmediate(resolve));
     }
     throw new Error(`no ${type} was registered`);
+}
+
+/** Waits until at least COUNT resources have been registered (bounded number of event-loop turns). */
+export async function settled(recorded: Recorded[], count: number, turns = 2000): Promise<void> {
+    for (let i = 0; i < turns && recorded.length < count; i++) await new Promise((r) => setImmediate(r));
+    if (recorded.length < count) throw new Error(`only ${recorded.length} of ${count} resources were registered`);
 }
