@@ -61,6 +61,7 @@ set_secret() { # set_secret KEY < value (stdin keeps the value out of process li
 set_secret keycloakAdminPassword <"$LOCAL/env/keycloak/admin-password"
 secret_set lsaaiClientSecret ||
 	node -e 'process.stdout.write(require("crypto").randomBytes(24).toString("base64url"))' | set_secret lsaaiClientSecret
-pulumi up --yes --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log" ||
+# --refresh: the local environment can be reset (env:down --purge) under the stack's feet.
+pulumi up --yes --refresh --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log" ||
 	die "pulumi up of the dev stack failed (log: $LOCAL/last-up.log)" "read the diagnostics above; config errors name the key to fix"
 node --import tsx scripts/report-outputs.ts dev

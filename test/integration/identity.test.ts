@@ -241,6 +241,11 @@ describe("identity as code", { timeout: 900_000 }, () => {
         assert.deepEqual(changesOf(preview.changeSummary), {}, preview.stdout);
     });
 
+    it("a refreshed preview reports no changes (what every resource reads back matches what it wrote)", async () => {
+        const preview = await e.stack.preview({ color: "never", diff: true, refresh: true });
+        assert.deepEqual(changesOf(preview.changeSummary), {}, preview.stdout);
+    });
+
     it("drift (backchannel logout off, AdminMapper deleted) is shown by preview --refresh and repaired by up", async () => {
         const idp = await kc.identityProviders.findOne({ realm, alias: "oidc" });
         await kc.identityProviders.update(
