@@ -159,11 +159,14 @@ find_or_build_pulumi() {
 	mkdir -p "$CYTOMINE_BIN/pulumi-root" && ln -sfn "$(tool_dir pulumi "$PULUMI_VERSION")" "$CYTOMINE_BIN/pulumi-root/bin"
 }
 
+# module_dir MODULE@VERSION: the module's directory in the module cache, downloaded if needed.
+module_dir() {
+	go mod download -json "$1" |
+		node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(j.Error)throw new Error(j.Error);console.log(j.Dir)})'
+}
+
 build_kubernetes_provider() {
-	local src
-	src="$(go mod download -json "github.com/pulumi/pulumi-kubernetes/provider/v4@$KUBERNETES_PROVIDER_MODULE" |
-		node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(j.Error)throw new Error(j.Error);console.log(j.Dir)})')"
-	cp -r "$src" "$OUT/src"
+	cp -r "$(module_dir "github.com/pulumi/pulumi-kubernetes/provider/v4@$KUBERNETES_PROVIDER_MODULE")" "$OUT/src"
 	chmod -R u+w "$OUT/src"
 	cd "$OUT/src"
 	# The provider code does not import the SDK module; the local replace only serves its templates.
@@ -184,10 +187,8 @@ build_bridged_provider() {
 	cp -r "$ROOT/scripts/toolchain/go/$name/." "$OUT/src"
 	cd "$OUT/src"
 	if [ -n "$upstream" ]; then
-		local dir
-		dir="$(go list -m -json "$upstream" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).Dir))')"
-		[ -d "$dir" ] || dir="$(go mod download -json "$(go list -m "$upstream" | tr ' ' '@')" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).Dir))')"
-		cp -r "$dir" upstream && chmod -R u+w upstream
+		# The version the wrapper's go.mod pins.
+		cp -r "$(module_dir "$(go list -m "$upstream" | tr ' ' '@')")" upstream && chmod -R u+w upstream
 		for p in patches/*.patch; do patch -d upstream -p1 --forward <"$p"; done
 		go mod edit -replace "$upstream=./upstream"
 	fi

@@ -60,11 +60,7 @@ describe("local environment", { timeout: 900_000 }, () => {
     });
 
     it("a StatefulSet with a volume claim and a Deployment become Ready and a Job completes on the KWOK nodes", async () => {
-        const { core, apps } = await kubeApi(env.kube.kubeconfig);
-        const k8s = await import("@kubernetes/client-node");
-        const config = new k8s.KubeConfig();
-        config.loadFromFile(env.kube.kubeconfig);
-        const batch = config.makeApiClient(k8s.BatchV1Api);
+        const { core, apps, batch } = await kubeApi(env.kube.kubeconfig);
         const ns = `workloads-${Date.now()}`;
         const labels = { app: "w" };
         // Restricted Pod Security, as the tenant namespaces enforce it.

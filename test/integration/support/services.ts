@@ -22,6 +22,7 @@ export async function kubeApi(kubeconfig: string) {
         core: config.makeApiClient(k8s.CoreV1Api),
         networking: config.makeApiClient(k8s.NetworkingV1Api),
         apps: config.makeApiClient(k8s.AppsV1Api),
+        batch: config.makeApiClient(k8s.BatchV1Api),
     };
 }
 
