@@ -1,94 +1,130 @@
 // Cytomine Fallback: reads the validated stack config and wires the components together.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { loadConfig } from "./components/config";
+import { ConfigError, loadConfig, PROJECT, requireSecret } from "./components/config";
 import { LSAAI_ENDPOINTS } from "./components/identity/endpoints";
 import { admissionWarnings, LsAaiBroker } from "./components/identity/lsaai";
 import { keycloakBaseUrl } from "./components/identity/names";
 import { OrthancShare } from "./components/identity/orthanc";
 import { keycloakProvider } from "./components/identity/provider";
 import { CytomineRealm } from "./components/identity/realm";
-import { CytomineData } from "./components/kubernetes/data";
-import { TenantNamespace } from "./components/kubernetes/namespace";
+import { Cytomine } from "./components/kubernetes/cytomine";
+import { namespaceConflict, readNamespace, stackOwner } from "./components/kubernetes/tenancy";
 import { assertPluginsAvailable, pluginsFor } from "./components/plugins";
+import { program } from "./components/program";
 
-const { config, secrets } = loadConfig();
-assertPluginsAvailable(pluginsFor(config.target));
+export = program(async () => {
+    const { config, secrets } = loadConfig();
+    assertPluginsAvailable(pluginsFor(config.target));
+    const onCluster = config.target === "kubernetes";
+    const render = config.renderDir !== "";
 
-// Identity: the cytomine realm, the LS-AAI broker, and the Orthanc share clients.
-const keycloakBase = keycloakBaseUrl(config.keycloak.origin, config.keycloak.basePath);
-const identity = {
-    providers: { keycloak: keycloakProvider("keycloak", config.keycloak, secrets.keycloakAdminPassword) },
-};
-const protectRealms = !config.allowRealmReplacement;
+    // Tenants never share a namespace: checked against the live cluster before anything changes.
+    const owner = stackOwner();
+    if (onCluster && !render) {
+        const { namespace } = config.kubernetes;
+        const conflict = namespaceConflict(namespace, owner, await readNamespace(namespace));
+        const key = namespace === config.tenant ? "tenant" : "namespace";
+        if (conflict)
+            throw new ConfigError([
+                `${PROJECT}:${key} = "${namespace}" collides with another tenant: ${conflict}; choose another ${key}`,
+            ]);
+    }
 
-const cytomineRealm = new CytomineRealm(
-    "cytomine",
-    { realm: config.realm, publicUrl: config.publicUrl, localStack: config.localStack, protect: protectRealms },
-    identity,
-);
-const restriction = config.lsaai.restrict
-    ? { entitlements: config.lsaai.allowedEntitlements, subjects: config.lsaai.allowedSubjects }
-    : undefined;
-admissionWarnings(config.localStack, restriction).forEach((w) => pulumi.log.warn(w));
-const lsaai = new LsAaiBroker(
-    "lsaai",
-    {
-        realm: cytomineRealm.realmId,
-        realmName: config.realm,
-        keycloakBaseUrl: keycloakBase,
-        alias: config.lsaai.alias,
-        clientId: config.lsaai.clientId,
-        clientSecret: secrets.lsaaiClientSecret,
-        endpoints: config.lsaai.endpoints ?? LSAAI_ENDPOINTS,
-        scopes: config.lsaai.scopes,
-        restriction,
-    },
-    // AdminMapper grants core.ADMIN, which must exist first.
-    { ...identity, dependsOn: [cytomineRealm] },
-);
-const orthanc = config.orthanc.enabled
-    ? new OrthancShare(
-          "orthanc",
-          {
-              realm: config.orthanc.realm,
-              keycloakBaseUrl: keycloakBase,
-              redirectUris: [`${config.publicUrl}/*`],
-              localStack: config.localStack,
-              protect: protectRealms,
-          },
-          identity,
-      )
-    : undefined;
+    // Cytomine on Kubernetes: namespace, secrets, services, policies, route (and maybe Keycloak).
+    const cluster = {
+        providers: {
+            kubernetes: new k8s.Provider("cluster", { renderYamlToDirectory: config.renderDir || undefined }),
+        },
+    };
+    const cytomine = onCluster
+        ? new Cytomine(
+              config.tenant,
+              {
+                  tenant: config.tenant,
+                  owner,
+                  publicUrl: config.publicUrl,
+                  localStack: config.localStack,
+                  ...config.kubernetes,
+                  keycloak: { ...config.keycloak, adminPassword: secrets.keycloakAdminPassword },
+                  render,
+                  protectVolumes: !config.allowVolumeDeletion,
+              },
+              cluster,
+          )
+        : undefined;
 
-// Cytomine on Kubernetes: the tenant's namespace and the data tier.
-const cluster = {
-    providers: { kubernetes: new k8s.Provider("cluster", { renderYamlToDirectory: config.renderDir || undefined }) },
-};
-const tenant = new TenantNamespace(
-    config.tenant,
-    { namespace: config.tenant, retainOnDelete: !config.allowVolumeDeletion },
-    cluster,
-);
-const data = new CytomineData(
-    "data",
-    { namespace: tenant.name, tenant: config.tenant, protectVolumes: !config.allowVolumeDeletion },
-    cluster,
-);
+    // Identity: the cytomine realm, the LS-AAI broker, and the Orthanc share clients, applied to the
+    // external Keycloak or, once it serves, to the one in the namespace.
+    const keycloakBase = keycloakBaseUrl(config.keycloak.origin, config.keycloak.basePath);
+    const inNamespace = cytomine?.keycloak;
+    const identity = {
+        providers: {
+            keycloak: inNamespace
+                ? keycloakProvider("keycloak", config.keycloak, inNamespace.adminPassword, inNamespace.ready)
+                : keycloakProvider("keycloak", config.keycloak, requireSecret(secrets, "keycloakAdminPassword")),
+        },
+    };
+    const protectRealms = !config.allowRealmReplacement;
 
-export const cytomineUrl = config.publicUrl;
-export const namespace = tenant.name;
-export const databaseHosts = data.hosts;
-export const keycloakUrl = keycloakBase;
-export const lsaaiRedirectUri = lsaai.redirectUri;
-export const cytomineAdminUser = cytomineRealm.adminUsername;
-export const cytomineAdminPassword = cytomineRealm.adminPassword;
-export const orthancAuthService = orthanc
-    ? pulumi.secret({
-          KEYCLOAK_URI: orthanc.keycloakUri,
-          KEYCLOAK_ADMIN_URI: orthanc.keycloakAdminUri,
-          KEYCLOAK_CLIENT_SECRET: orthanc.keycloakClientSecret,
-          apiKeys: orthanc.apiKeys,
-          passwords: orthanc.passwords,
-      })
-    : undefined;
+    const cytomineRealm = new CytomineRealm(
+        "cytomine",
+        { realm: config.realm, publicUrl: config.publicUrl, localStack: config.localStack, protect: protectRealms },
+        identity,
+    );
+    const restriction = config.lsaai.restrict
+        ? { entitlements: config.lsaai.allowedEntitlements, subjects: config.lsaai.allowedSubjects }
+        : undefined;
+    admissionWarnings(config.localStack, restriction).forEach((w) => pulumi.log.warn(w));
+    const lsaai = new LsAaiBroker(
+        "lsaai",
+        {
+            realm: cytomineRealm.realmId,
+            realmName: config.realm,
+            keycloakBaseUrl: keycloakBase,
+            alias: config.lsaai.alias,
+            clientId: config.lsaai.clientId,
+            clientSecret: secrets.lsaaiClientSecret,
+            endpoints: config.lsaai.endpoints ?? LSAAI_ENDPOINTS,
+            scopes: config.lsaai.scopes,
+            restriction,
+        },
+        // AdminMapper grants core.ADMIN, which must exist first.
+        { ...identity, dependsOn: [cytomineRealm] },
+    );
+    const orthanc = config.orthanc.enabled
+        ? new OrthancShare(
+              "orthanc",
+              {
+                  realm: config.orthanc.realm,
+                  keycloakBaseUrl: keycloakBase,
+                  redirectUris: [`${config.publicUrl}/*`],
+                  localStack: config.localStack,
+                  protect: protectRealms,
+              },
+              identity,
+          )
+        : undefined;
+
+    return {
+        cytomineUrl: config.publicUrl,
+        namespace: cytomine?.namespace,
+        /** How to read Cytomine's admin password from the tenant's Secret. */
+        cytomineAdminCredentials: cytomine?.adminCredentials,
+        /** In render mode: the Secret (name and keys) to provide to the cluster, e.g. as a SealedSecret. */
+        secretToProvide: render ? cytomine?.secret : undefined,
+        keycloakUrl: keycloakBase,
+        lsaaiRedirectUri: lsaai.redirectUri,
+        cytomineAdminUser: cytomineRealm.adminUsername,
+        cytomineAdminPassword: cytomineRealm.adminPassword,
+        orthancAuthService: orthanc
+            ? pulumi.secret({
+                  KEYCLOAK_URI: orthanc.keycloakUri,
+                  KEYCLOAK_ADMIN_URI: orthanc.keycloakAdminUri,
+                  KEYCLOAK_CLIENT_SECRET: orthanc.keycloakClientSecret,
+                  apiKeys: orthanc.apiKeys,
+                  passwords: orthanc.passwords,
+              })
+            : undefined,
+    };
+});

@@ -3,14 +3,37 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { OidcEndpoints, oidcEndpointsSchema } from "./identity/endpoints";
+import {
+    DEFAULT_IMAGES,
+    DEFAULT_STORAGE,
+    domainProblem,
+    imageProblem,
+    ImageKey,
+    Images,
+    isLocalHost,
+    namespaceProblem,
+    quantityProblem,
+    reservedNamespaceProblem,
+    Storage,
+    StorageKey,
+} from "./kubernetes/settings";
 
 export const PROJECT = "cytomine-fallback";
+
+/** A zod refinement from a function that says what is wrong with a value, or returns undefined. */
+function reportProblem(problem: (v: string) => string | undefined) {
+    return (v: string, ctx: z.RefinementCtx) => {
+        const message = problem(v);
+        if (message) ctx.addIssue({ code: "custom", message });
+    };
+}
 
 /** A DNS-1123 label that leaves room for suffixes such as `-postgis-0` in derived names. */
 const tenantName = z
     .string()
     .max(40, "at most 40 characters, so that derived names stay within Kubernetes' 63")
-    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, "lowercase letters, digits and '-', starting with a letter");
+    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, "lowercase letters, digits and '-', starting with a letter")
+    .superRefine(reportProblem(reservedNamespaceProblem));
 
 /** Keycloak realm names: at most 36 characters (Keycloak's limit), no spaces or slashes. */
 const realmName = z
@@ -20,8 +43,29 @@ const realmName = z
 
 const stringList = z.array(z.string().min(1)).default([]);
 
+/** A string that `problem` accepts (it returns why not, or undefined). */
+const checked = (problem: (v: string) => string | undefined) => z.string().superRefine(reportProblem(problem));
+
+const namespaceName = checked(namespaceProblem);
+
+/** An object of optional overrides for the given keys, each checked; unknown keys are errors. */
+const overrides = <K extends string>(keys: readonly [K, ...K[]], problem: (v: string) => string | undefined) =>
+    z
+        .partialRecord(z.enum(keys), checked(problem), {
+            // zod's issue type for records omits unrecognized_keys, which strict records do raise.
+            error: (i) => {
+                const unknown = (i as { code: string; keys?: string[] }).keys;
+                return unknown ? `unknown key(s) ${unknown.join(", ")}; the keys are ${keys.join(", ")}` : undefined;
+            },
+        })
+        .default({});
+
 export const targets = ["kubernetes", "aws", "ssh"] as const;
 export type Target = (typeof targets)[number];
+export const keycloakModes = ["external", "namespace"] as const;
+export type KeycloakMode = (typeof keycloakModes)[number];
+export const routings = ["ingress", "httproute"] as const;
+export type Routing = (typeof routings)[number];
 
 const rawConfig = z
     .object({
@@ -30,7 +74,25 @@ const rawConfig = z
         publicUrl: z.string().url("an absolute URL such as https://cytomine.example.org"),
         localStack: z.boolean().default(false),
         renderDir: z.string().default(""),
-        keycloakUrl: z.string().url("the Keycloak base URL including its relative path, e.g. https://host/iam"),
+        namespace: namespaceName.optional(),
+        images: overrides(Object.keys(DEFAULT_IMAGES) as [ImageKey], imageProblem),
+        storage: overrides(Object.keys(DEFAULT_STORAGE) as [StorageKey], quantityProblem),
+        routing: z.enum(routings).default("ingress"),
+        ingressClass: z.string().min(1).default("nginx"),
+        routerNamespace: namespaceName.default("ingress-nginx"),
+        gateway: z
+            .string()
+            .regex(
+                /^[a-z0-9][-a-z0-9]*\/[a-z0-9][-a-z0-9.]*$/,
+                "<namespace>/<name> of the Gateway, e.g. gateway-system/public",
+            )
+            .optional(),
+        tlsSecret: z.string().min(1).optional(),
+        keycloakMode: z.enum(keycloakModes).default("external"),
+        keycloakUrl: z
+            .string()
+            .url("the Keycloak base URL including its relative path, e.g. https://host/iam")
+            .optional(),
         keycloakAdminUser: z.string().min(1).default("admin"),
         realm: realmName.default("cytomine"),
         allowRealmReplacement: z.boolean().default(false),
@@ -64,8 +126,49 @@ const rawConfig = z
                 message: "must be the site root, without path, query or fragment (Cytomine serves /, /api, /ims, /iam)",
             });
         }
-        if (new URL(c.keycloakUrl).protocol !== "https:" && !c.localStack) {
+        const host = url.hostname;
+        const hostProblem = isLocalHost(host)
+            ? c.localStack
+                ? undefined
+                : `host "${host}" is an address: use the tenant's domain name (addresses only with localStack: true)`
+            : domainProblem(host);
+        if (hostProblem) ctx.addIssue({ code: "custom", path: ["publicUrl"], message: hostProblem });
+        if (c.keycloakMode === "external" && !c.keycloakUrl) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["keycloakUrl"],
+                message: "is required with keycloakMode external (or set keycloakMode to namespace to deploy Keycloak)",
+            });
+        }
+        if (
+            c.keycloakMode === "namespace" &&
+            c.keycloakUrl &&
+            c.keycloakUrl.replace(/\/+$/, "") !== `${url.origin}/iam`
+        ) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["keycloakUrl"],
+                message: `with keycloakMode namespace Keycloak is served at ${url.origin}/iam: unset keycloakUrl`,
+            });
+        }
+        if (c.keycloakUrl && new URL(c.keycloakUrl).protocol !== "https:" && !c.localStack) {
             ctx.addIssue({ code: "custom", path: ["keycloakUrl"], message: "must use https outside the local stack" });
+        }
+        if (c.routing === "httproute" && !c.gateway) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["gateway"],
+                message:
+                    "is required with routing httproute: the <namespace>/<name> of the Gateway the route attaches to",
+            });
+        }
+        if (c.renderDir && c.keycloakMode === "namespace") {
+            ctx.addIssue({
+                code: "custom",
+                path: ["renderDir"],
+                message:
+                    "cannot be used with keycloakMode namespace: the realm is applied to that Keycloak, which a rendered stack never starts; render with keycloakMode external",
+            });
         }
         if (c.renderDir && c.target !== "kubernetes") {
             ctx.addIssue({ code: "custom", path: ["renderDir"], message: "applies only to target kubernetes" });
@@ -87,6 +190,11 @@ const rawConfig = z
 export const secretKeys = ["keycloakAdminPassword", "lsaaiClientSecret"] as const;
 export type SecretKey = (typeof secretKeys)[number];
 
+/** Secrets a stack must have; Keycloak deployed into the namespace gets a generated admin password. */
+function requiredSecrets(keycloakMode: unknown): SecretKey[] {
+    return keycloakMode === "namespace" ? ["lsaaiClientSecret"] : [...secretKeys];
+}
+
 export interface StackConfig {
     tenant: string;
     target: Target;
@@ -95,7 +203,21 @@ export interface StackConfig {
     localStack: boolean;
     /** Empty when manifests are applied to a cluster. */
     renderDir: string;
+    kubernetes: {
+        /** The tenant's namespace (the tenant name unless set). */
+        namespace: string;
+        images: Images;
+        storage: Storage;
+        routing: Routing;
+        ingressClass: string;
+        /** Namespace of the ingress controller or gateway: the only one let into the tenant's. */
+        routerNamespace: string;
+        gateway?: { namespace: string; name: string };
+        tlsSecret?: string;
+    };
     keycloak: {
+        /** external: an existing Keycloak; namespace: deployed with Cytomine at <publicUrl>/iam. */
+        mode: KeycloakMode;
         /** Origin only, e.g. https://host (the provider's `url`). */
         origin: string;
         /** Relative path, e.g. /iam (the provider's `basePath`); "" when served at the root. */
@@ -120,12 +242,12 @@ export interface StackConfig {
     orthanc: { enabled: boolean; realm: string };
 }
 
-/** A config error that names the key and how to fix it. */
-export class ConfigError extends Error {
+/** A config error that names the key and how to fix it (a RunError: Pulumi shows the message, no stack). */
+export class ConfigError extends pulumi.RunError {
     constructor(readonly issues: string[]) {
         super(
             `invalid stack configuration:\n${issues.map((i) => `  - ${i}`).join("\n")}\n` +
-                `Fix with: pulumi config set ${PROJECT}:<key> <value> (add --secret for secrets)`,
+                `Fix with: pulumi config set ${PROJECT}:<key> <value> (add --secret for secrets, --path for nested keys such as images.core)`,
         );
         this.name = "ConfigError";
     }
@@ -136,7 +258,7 @@ export class ConfigError extends Error {
  * `secretsSet` lists the secret keys that have a value; their values are never seen here.
  */
 export function parseConfig(raw: Record<string, unknown>, secretsSet: readonly SecretKey[] = secretKeys): StackConfig {
-    const missingSecrets = secretKeys
+    const missingSecrets = requiredSecrets(raw.keycloakMode)
         .filter((k) => !secretsSet.includes(k))
         .map(
             (k) =>
@@ -146,21 +268,42 @@ export function parseConfig(raw: Record<string, unknown>, secretsSet: readonly S
     const issues = result.success
         ? []
         : result.error.issues.map((i) => {
-              const key = i.path.length ? `${PROJECT}:${String(i.path[0])}` : PROJECT;
-              const given = i.path.length ? raw[String(i.path[0])] : undefined;
+              // Nested keys (images.core) are named by their path, as `pulumi config set --path` takes them.
+              const key = i.path.length ? `${PROJECT}:${i.path.map(String).join(".")}` : PROJECT;
+              const given = i.path.reduce<unknown>(
+                  (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[String(k)] : undefined),
+                  raw,
+              );
               const shown = given === undefined ? "is not set" : `= ${JSON.stringify(given)}`;
               return `${key} ${shown}: ${i.message}`;
           });
     if (!result.success || missingSecrets.length > 0) throw new ConfigError([...issues, ...missingSecrets]);
     const c = result.data;
-    const kc = new URL(c.keycloakUrl);
+    const publicUrl = c.publicUrl.replace(/\/+$/, "");
+    const kc = new URL(c.keycloakMode === "namespace" ? `${publicUrl}/iam` : (c.keycloakUrl as string));
+    const [gatewayNamespace, gatewayName] = c.gateway?.split("/") ?? [];
     return {
         tenant: c.tenant,
         target: c.target,
-        publicUrl: c.publicUrl.replace(/\/+$/, ""),
+        publicUrl,
         localStack: c.localStack,
         renderDir: c.renderDir,
-        keycloak: { origin: kc.origin, basePath: kc.pathname.replace(/\/+$/, ""), adminUser: c.keycloakAdminUser },
+        kubernetes: {
+            namespace: c.namespace ?? c.tenant,
+            images: { ...DEFAULT_IMAGES, ...defined(c.images) },
+            storage: { ...DEFAULT_STORAGE, ...defined(c.storage) },
+            routing: c.routing,
+            ingressClass: c.ingressClass,
+            routerNamespace: c.routerNamespace,
+            gateway: gatewayName ? { namespace: gatewayNamespace, name: gatewayName } : undefined,
+            tlsSecret: c.tlsSecret,
+        },
+        keycloak: {
+            mode: c.keycloakMode,
+            origin: kc.origin,
+            basePath: kc.pathname.replace(/\/+$/, ""),
+            adminUser: c.keycloakAdminUser,
+        },
         realm: c.realm,
         allowRealmReplacement: c.allowRealmReplacement,
         allowVolumeDeletion: c.allowVolumeDeletion,
@@ -177,9 +320,28 @@ export function parseConfig(raw: Record<string, unknown>, secretsSet: readonly S
     };
 }
 
+/** The entries of a partial record that are set. */
+function defined<T>(record: Partial<Record<string, T>>): Record<string, T> {
+    return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as Record<string, T>;
+}
+
 export interface LoadedConfig {
     config: StackConfig;
-    secrets: Record<SecretKey, pulumi.Output<string>>;
+    secrets: {
+        /** Unset with keycloakMode namespace (a password is generated then). */
+        keycloakAdminPassword?: pulumi.Output<string>;
+        lsaaiClientSecret: pulumi.Output<string>;
+    };
+}
+
+/** A secret the parsed config requires in this configuration (e.g. the external Keycloak's admin password). */
+export function requireSecret(secrets: LoadedConfig["secrets"], key: SecretKey): pulumi.Output<string> {
+    const value = secrets[key];
+    if (value === undefined)
+        throw new ConfigError([
+            `${PROJECT}:${key} is not set: set it with 'pulumi config set --secret ${PROJECT}:${key}'`,
+        ]);
+    return value;
 }
 
 /** Reads this project's config namespace, parses it, and reads the secrets as secret Outputs. */
@@ -192,6 +354,15 @@ export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
             publicUrl: config.get("publicUrl"),
             localStack: config.getBoolean("localStack"),
             renderDir: config.get("renderDir"),
+            namespace: config.get("namespace"),
+            images: config.getObject("images"),
+            storage: config.getObject("storage"),
+            routing: config.get("routing"),
+            ingressClass: config.get("ingressClass"),
+            routerNamespace: config.get("routerNamespace"),
+            gateway: config.get("gateway"),
+            tlsSecret: config.get("tlsSecret"),
+            keycloakMode: config.get("keycloakMode"),
             keycloakUrl: config.get("keycloakUrl"),
             keycloakAdminUser: config.get("keycloakAdminUser"),
             realm: config.get("realm"),
@@ -212,7 +383,9 @@ export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
     return {
         config: parsed,
         secrets: {
-            keycloakAdminPassword: config.requireSecret("keycloakAdminPassword"),
+            keycloakAdminPassword: secretsSet.includes("keycloakAdminPassword")
+                ? config.requireSecret("keycloakAdminPassword")
+                : undefined,
             lsaaiClientSecret: config.requireSecret("lsaaiClientSecret"),
         },
     };

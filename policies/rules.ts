@@ -1,5 +1,6 @@
 // The pack's policies. Each validate function is plain so tests can call it with fake arguments.
 import { ResourceValidationPolicy } from "@pulumi/policy";
+import { imageProblem } from "./images";
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -15,17 +16,6 @@ const workloadTypes = new Set([
 export function podSpecOf(type: string, props: Props): Props | undefined {
     if (type === "kubernetes:batch/v1:CronJob") return props.spec?.jobTemplate?.spec?.template?.spec;
     return props.spec?.template?.spec;
-}
-
-/** Images must name a tag other than `latest`, or a digest: a rollout must be reproducible. */
-export function imageProblem(image: unknown): string | undefined {
-    if (typeof image !== "string") return undefined; // unknown during preview: checked at update
-    if (image.includes("@sha256:")) return undefined;
-    const lastSegment = image.slice(image.lastIndexOf("/") + 1);
-    const tag = lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
-    if (!tag) return `image "${image}" has no tag: pin a version (e.g. ${image}:1.2.3) or a digest`;
-    if (tag === "latest") return `image "${image}" uses :latest: pin a version or a digest`;
-    return undefined;
 }
 
 export const pinnedImages: ResourceValidationPolicy = {

@@ -22,9 +22,16 @@ export KUBECONFIG="$LOCAL/env/kube/kubeconfig"
 
 if [ "${1:-}" = down ]; then
 	if [ -x "$CYTOMINE_BIN/pulumi-root/bin/pulumi" ] && pulumi stack select dev 2>/dev/null; then
-		# Tearing the dev stack down is deliberate: lift the realms' protection first.
-		pulumi state unprotect --all --yes --stack dev >/dev/null
-		pulumi destroy --yes --stack dev --config-file "$LOCAL/Pulumi.dev.yaml"
+		# Tearing the dev stack down is deliberate: lift the protection of realms and volumes the
+		# documented way (both switches on, one up), with a copy of the working config.
+		down_config="$LOCAL/Pulumi.dev.down.yaml"
+		cp "$LOCAL/Pulumi.dev.yaml" "$down_config"
+		for key in allowRealmReplacement allowVolumeDeletion; do
+			pulumi config set --stack dev --config-file "$down_config" "cytomine-fallback:$key" true
+		done
+		pulumi up --yes --stack dev --config-file "$down_config" --color never >/dev/null
+		pulumi destroy --yes --stack dev --config-file "$down_config"
+		rm -f "$down_config"
 	fi
 	node --import tsx scripts/env/index.ts down
 	exit 0

@@ -2,12 +2,17 @@
 // every flow a Cytomine service needs must be allowed explicitly.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { OWNER_ANNOTATION } from "./tenancy";
 
 export type PodSecurityLevel = "restricted" | "baseline" | "privileged";
 
 export interface TenantNamespaceArgs {
-    /** The namespace name (the tenant name). */
+    /** The namespace name. */
     namespace: string;
+    /** The tenant the namespace's objects are labelled with. */
+    tenant: string;
+    /** The stack that owns the namespace (see tenancy.ts). */
+    owner: string;
     /** Pod Security Admission level enforced on the namespace. */
     podSecurity?: PodSecurityLevel;
     /** Keep the namespace (and the volume claims in it) when the stack is destroyed. */
@@ -45,7 +50,8 @@ export class TenantNamespace extends pulumi.ComponentResource {
             {
                 metadata: {
                     name: args.namespace,
-                    labels: { ...tenantLabels(args.namespace), ...podSecurityLabels(level) },
+                    labels: { ...tenantLabels(args.tenant), ...podSecurityLabels(level) },
+                    annotations: { [OWNER_ANNOTATION]: args.owner },
                 },
             },
             { parent: this, retainOnDelete: args.retainOnDelete ?? false },
@@ -53,7 +59,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
         new k8s.networking.v1.NetworkPolicy(
             `${name}-default-deny`,
             {
-                metadata: { name: "default-deny", namespace: ns.metadata.name, labels: tenantLabels(args.namespace) },
+                metadata: { name: "default-deny", namespace: ns.metadata.name, labels: tenantLabels(args.tenant) },
                 spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
             },
             { parent: this },

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { imageProblem, keycloakExplicitNames, namespacePodSecurity, pinnedImages, realmProtected } from "../rules";
+import { imageProblem } from "../images";
+import { keycloakExplicitNames, namespacePodSecurity, pinnedImages, realmProtected } from "../rules";
 
 /** Runs one policy against a fake resource and returns its violation messages. */
 function violations(policy: ResourceValidationPolicy, type: string, props: object, protect = false): string[] {

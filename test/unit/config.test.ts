@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ConfigError, parseConfig, secretKeys } from "../../components/config";
+import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/kubernetes/settings";
 
 const valid = {
     tenant: "lab-a",
@@ -25,7 +26,16 @@ describe("parseConfig", () => {
         const c = parseConfig({ ...valid, publicUrl: "https://cytomine.example.org/" });
         assert.equal(c.publicUrl, "https://cytomine.example.org");
         assert.equal(c.target, "kubernetes");
-        assert.deepEqual(c.keycloak, { origin: "https://cytomine.example.org", basePath: "/iam", adminUser: "admin" });
+        assert.deepEqual(c.keycloak, {
+            mode: "external",
+            origin: "https://cytomine.example.org",
+            basePath: "/iam",
+            adminUser: "admin",
+        });
+        assert.equal(c.kubernetes.namespace, "lab-a");
+        assert.deepEqual(c.kubernetes.images, DEFAULT_IMAGES);
+        assert.deepEqual(c.kubernetes.storage, DEFAULT_STORAGE);
+        assert.equal(c.kubernetes.routing, "ingress");
         assert.equal(c.realm, "cytomine");
         assert.equal(c.allowRealmReplacement, false);
         assert.equal(c.allowVolumeDeletion, false);
@@ -107,9 +117,108 @@ describe("parseConfig", () => {
             assert.fail("expected rejection");
         } catch (e) {
             assert.ok(e instanceof ConfigError);
-            assert.equal(e.issues.length, 4);
-            assert.match(e.message, /pulumi config set cytomine-fallback:<key> <value> \(add --secret for secrets\)/);
+            // tenant; publicUrl's scheme and host; the two secrets
+            assert.equal(e.issues.length, 5);
+            assert.match(
+                e.message,
+                /pulumi config set cytomine-fallback:<key> <value> \(add --secret for secrets, --path for nested keys such as images\.core\)/,
+            );
         }
+    });
+
+    it("merges image and storage overrides with the pinned defaults", () => {
+        const c = parseConfig({
+            ...valid,
+            images: { core: "registry.example.org/core:5.1.1" },
+            storage: { images: "2Ti" },
+        });
+        assert.equal(c.kubernetes.images.core, "registry.example.org/core:5.1.1");
+        assert.equal(c.kubernetes.images.pims, DEFAULT_IMAGES.pims);
+        assert.equal(c.kubernetes.storage.images, "2Ti");
+        assert.equal(c.kubernetes.storage.postgis, DEFAULT_STORAGE.postgis);
+    });
+
+    it("rejects an image without a tag or with :latest, naming the nested key", () => {
+        const found = issues({ ...valid, images: { core: "cytomine/core", pims: "cytomine/pims:latest" } });
+        assert.match(found[0], /^cytomine-fallback:images\.core = "cytomine\/core": .*has no tag: pin a version/);
+        assert.match(found[1], /^cytomine-fallback:images\.pims = .*uses :latest/);
+        assert.match(
+            issues({ ...valid, images: { nginx: "nginx:1.27" } })[0],
+            /unknown key\(s\) nginx; the keys are core, webUi/,
+        );
+    });
+
+    it("rejects a storage size that does not parse, or is zero", () => {
+        assert.match(
+            issues({ ...valid, storage: { postgis: "10 GB" } })[0],
+            /storage\.postgis = "10 GB": .*not a Kubernetes quantity: write e\.g\. 10Gi/,
+        );
+        assert.match(issues({ ...valid, storage: { mongo: "0Gi" } })[0], /storage\.mongo .*zero/);
+    });
+
+    it("rejects a namespace Kubernetes would reject, or one of the cluster's own", () => {
+        assert.match(
+            issues({ ...valid, namespace: "Lab_A" })[0],
+            /^cytomine-fallback:namespace = "Lab_A": a DNS-1123 label/,
+        );
+        assert.match(issues({ ...valid, namespace: "x".repeat(64) })[0], /at most 63 characters/);
+        assert.match(issues({ ...valid, namespace: "kube-system" })[0], /belongs to the cluster itself/);
+        assert.match(issues({ ...valid, tenant: "default" })[0], /^cytomine-fallback:tenant = "default"/);
+    });
+
+    it("rejects a public URL whose host is not a domain name", () => {
+        assert.match(
+            issues({ ...valid, publicUrl: "https://cyto_mine.example.org" })[0],
+            /publicUrl .*label "cyto_mine" is not a DNS label/,
+        );
+        assert.match(issues({ ...valid, publicUrl: "https://cytomine" })[0], /fully qualified domain name/);
+        assert.match(
+            issues({ ...valid, publicUrl: "https://10.0.0.5" })[0],
+            /is an address: use the tenant's domain name/,
+        );
+        assert.equal(
+            parseConfig({ ...valid, publicUrl: "http://127.0.0.1:8080", localStack: true }).publicUrl,
+            "http://127.0.0.1:8080",
+        );
+    });
+
+    it("deploys Keycloak into the namespace without a keycloakUrl or admin password, and checks the combinations", () => {
+        const c = parseConfig({ ...valid, keycloakUrl: undefined, keycloakMode: "namespace" }, ["lsaaiClientSecret"]);
+        assert.deepEqual(c.keycloak, {
+            mode: "namespace",
+            origin: "https://cytomine.example.org",
+            basePath: "/iam",
+            adminUser: "admin",
+        });
+        assert.match(
+            issues({ ...valid, keycloakUrl: undefined })[0],
+            /keycloakUrl is not set: is required with keycloakMode external/,
+        );
+        assert.match(
+            issues({ ...valid, keycloakMode: "namespace", keycloakUrl: "https://other.example.org/iam" })[0],
+            /served at https:\/\/cytomine\.example\.org\/iam: unset keycloakUrl/,
+        );
+        assert.match(
+            issues({ ...valid, keycloakMode: "namespace", renderDir: "out" })[0],
+            /^cytomine-fallback:renderDir .*keycloakMode namespace/,
+        );
+        assert.match(
+            issues({ ...valid }, ["lsaaiClientSecret"])[0],
+            /keycloakAdminPassword is not set: it is a secret/,
+        );
+    });
+
+    it("requires the Gateway of an HTTPRoute", () => {
+        assert.match(
+            issues({ ...valid, routing: "httproute" })[0],
+            /^cytomine-fallback:gateway is not set: is required with routing httproute/,
+        );
+        const c = parseConfig({ ...valid, routing: "httproute", gateway: "gateway-system/public" });
+        assert.deepEqual(c.kubernetes.gateway, { namespace: "gateway-system", name: "public" });
+        assert.match(
+            issues({ ...valid, routing: "httproute", gateway: "public" })[0],
+            /<namespace>\/<name> of the Gateway/,
+        );
     });
 
     it("accepts exactly the DNS labels of at most 40 characters (property)", () => {

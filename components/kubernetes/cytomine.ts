@@ -1,0 +1,174 @@
+// A tenant's Cytomine on Kubernetes: its namespace, generated secrets, services (databases, core,
+// PIMS, web UI, optionally Keycloak), one allow-policy per service, and the public route.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { KeycloakMode, Routing } from "../config";
+import { tenantLabels, TenantNamespace } from "./namespace";
+import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, routeTable } from "./routes";
+import { createTenantSecret, secretKeysOf } from "./secrets";
+import { cytomineServices, SECRET_NAME } from "./services";
+import { Images, isLocalHost, Storage } from "./settings";
+import { createWorkload, networkPolicySpec } from "./workload";
+
+export interface CytomineArgs {
+    tenant: string;
+    namespace: string;
+    /** The stack that owns the namespace. */
+    owner: string;
+    /** Without trailing slash. */
+    publicUrl: string;
+    localStack: boolean;
+    images: Images;
+    storage: Storage;
+    routing: Routing;
+    ingressClass: string;
+    routerNamespace: string;
+    gateway?: { namespace: string; name: string };
+    tlsSecret?: string;
+    keycloak: {
+        mode: KeycloakMode;
+        /** Public origin of Keycloak (served under /iam). */
+        origin: string;
+        adminUser: string;
+        /** Required for an external Keycloak; generated for one in the namespace when absent. */
+        adminPassword?: pulumi.Input<string>;
+    };
+    /** Manifests are rendered to files, not applied: no Secret is declared (its values would be written out). */
+    render: boolean;
+    /** Volume claims (databases, images) are protected from deletion and replacement and survive destroy. */
+    protectVolumes: boolean;
+}
+
+/**
+ * Where an operator finds core's built-in admin password (users sign in through Keycloak; the realm
+ * admin is the stack output cytomineAdminPassword).
+ */
+export function adminCredentialsHint(namespace: string): string {
+    return `kubectl -n ${namespace} get secret ${SECRET_NAME} -o jsonpath='{.data.admin-password}' | base64 -d`;
+}
+
+/** The public host of the route; none for an address (local environment), where any host matches. */
+export function routeHost(publicUrl: string): string | undefined {
+    const host = new URL(publicUrl).hostname;
+    return isLocalHost(host) ? undefined : host;
+}
+
+export class Cytomine extends pulumi.ComponentResource {
+    public readonly url: pulumi.Output<string>;
+    public readonly namespace: pulumi.Output<string>;
+    /** How to read the Cytomine admin password (never the password itself). */
+    public readonly adminCredentials: pulumi.Output<string>;
+    /** The Secret the pods read, and its keys: in render mode the operator provides it. */
+    public readonly secret: pulumi.Output<{ name: string; keys: string[] }>;
+    /** Keycloak in the namespace: its admin password, and the objects that are up once it serves. */
+    public readonly keycloak?: { adminPassword: pulumi.Output<string>; ready: pulumi.Resource[] };
+
+    constructor(name: string, args: CytomineArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cytomine:kubernetes:Cytomine", name, {}, opts);
+        const child = { parent: this };
+        const tenantNs = new TenantNamespace(
+            `${name}-namespace`,
+            {
+                namespace: args.namespace,
+                tenant: args.tenant,
+                owner: args.owner,
+                retainOnDelete: args.protectVolumes,
+            },
+            child,
+        );
+        const namespace = tenantNs.name;
+
+        const keycloakUrl = new URL(args.keycloak.origin);
+        const services = cytomineServices({
+            images: args.images,
+            storage: args.storage,
+            publicUrl: args.publicUrl,
+            keycloak: args.keycloak,
+            externalKeycloakPort:
+                args.keycloak.mode === "external"
+                    ? Number(keycloakUrl.port || (keycloakUrl.protocol === "https:" ? 443 : 80))
+                    : undefined,
+        });
+        const keys = secretKeysOf(services, SECRET_NAME);
+        const generated = args.render
+            ? undefined
+            : createTenantSecret(
+                  `${name}-secrets`,
+                  {
+                      namespace,
+                      name: SECRET_NAME,
+                      labels: tenantLabels(args.tenant),
+                      keys,
+                      keycloakAdminPassword: args.keycloak.adminPassword,
+                  },
+                  this,
+              );
+
+        const workloads: Record<string, pulumi.Resource> = {};
+        for (const s of services) {
+            const part = `${name}-${s.component}`;
+            const created = createWorkload(part, s, {
+                namespace,
+                tenant: args.tenant,
+                parent: this,
+                protectVolumes: args.protectVolumes,
+                dependsOn: generated ? [generated.secret] : [],
+            });
+            workloads[s.component] = created.workload;
+            new k8s.networking.v1.NetworkPolicy(
+                `${part}-policy`,
+                {
+                    metadata: { name: s.component, namespace, labels: tenantLabels(args.tenant, s.component) },
+                    spec: networkPolicySpec(args.tenant, s, services, args.routerNamespace),
+                },
+                child,
+            );
+        }
+
+        const inNamespace = args.keycloak.mode === "namespace";
+        const route: RouteOptions = {
+            host: routeHost(args.publicUrl),
+            routes: routeTable(inNamespace),
+            ingressClass: args.ingressClass,
+            tlsSecret: args.tlsSecret,
+            skipAwait: args.localStack,
+        };
+        const metadata = { name: "cytomine", namespace, labels: tenantLabels(args.tenant, "route") };
+        const published =
+            args.routing === "httproute" && args.gateway
+                ? new k8s.apiextensions.CustomResource(
+                      `${name}-route`,
+                      {
+                          apiVersion: "gateway.networking.k8s.io/v1",
+                          kind: "HTTPRoute",
+                          metadata,
+                          spec: httpRouteSpec(route, args.gateway),
+                      },
+                      child,
+                  )
+                : new k8s.networking.v1.Ingress(
+                      `${name}-ingress`,
+                      { metadata: { ...metadata, annotations: ingressAnnotations(route) }, spec: ingressSpec(route) },
+                      child,
+                  );
+
+        this.url = pulumi.output(args.publicUrl);
+        this.namespace = namespace;
+        this.adminCredentials = namespace.apply(adminCredentialsHint);
+        this.secret = pulumi.output({ name: SECRET_NAME, keys });
+        this.keycloak =
+            inNamespace && generated
+                ? {
+                      adminPassword: generated.values["keycloak-admin-password"],
+                      ready: [workloads["iam"], published],
+                  }
+                : undefined;
+        this.registerOutputs({
+            url: this.url,
+            namespace: this.namespace,
+            adminCredentials: this.adminCredentials,
+            secret: this.secret,
+            keycloakAdminPassword: this.keycloak?.adminPassword,
+        });
+    }
+}

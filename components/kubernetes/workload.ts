@@ -1,0 +1,219 @@
+// One Cytomine service described as data (ServiceSpec), and the plain functions that turn it into
+// Kubernetes objects: pod template, workload, Service, volume claims and its NetworkPolicy.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { tenantLabels } from "./namespace";
+import { containerSecurityContext, podSecurityContext } from "./security";
+
+type EnvVar = k8s.types.input.core.v1.EnvVar;
+type Probe = k8s.types.input.core.v1.Probe;
+
+export interface ServiceSpec {
+    /** The component: names its Service, workload and ServiceAccount, and labels its pods. */
+    component: string;
+    kind: "Deployment" | "StatefulSet";
+    image: string;
+    args?: string[];
+    /** The port the server listens on; the Service exposes the same port. */
+    port: number;
+    /** UID (and GID) the image's server runs as. */
+    uid: number;
+    env: EnvVar[];
+    /** Persistent volumes, each its own PersistentVolumeClaim `<component>-<name>`. */
+    volumes: { name: string; mountPath: string; size: string }[];
+    /** Paths written besides the volumes: emptyDirs, so that the root filesystem stays read-only. */
+    scratch: string[];
+    /** Set only when the image cannot run with a read-only root: the reason, shown in the code. */
+    writableRootReason?: string;
+    readiness: Probe;
+    liveness: Probe;
+    /** For slow starters: liveness checks begin only once this succeeds. */
+    startup?: Probe;
+    resources: k8s.types.input.core.v1.ResourceRequirements;
+    /** Components of the tenant that connect to this one. */
+    clients: string[];
+    /** True when the ingress controller or gateway routes public traffic here. */
+    routed: boolean;
+    /** TCP ports this service reaches outside the cluster (e.g. an external Keycloak, LS Login). */
+    externalPorts: number[];
+}
+
+export const secretEnv = (secret: string, name: string, key: string): EnvVar => ({
+    name,
+    valueFrom: { secretKeyRef: { name: secret, key } },
+});
+
+export const plainEnv = (vars: Record<string, string>): EnvVar[] =>
+    Object.entries(vars).map(([name, value]) => ({ name, value }));
+
+/** Claim name of a service's persistent volume. */
+export const claimName = (component: string, volume: string) => `${component}-${volume}`;
+
+/** The pod template: restricted security, scratch emptyDirs, probes, no service-account token. */
+export function podTemplate(tenant: string, s: ServiceSpec): k8s.types.input.core.v1.PodTemplateSpec {
+    const scratch = s.scratch.map((path, i) => ({ name: `scratch-${i}`, path }));
+    return {
+        metadata: { labels: tenantLabels(tenant, s.component) },
+        spec: {
+            serviceAccountName: s.component,
+            automountServiceAccountToken: false,
+            securityContext: podSecurityContext(s.uid),
+            containers: [
+                {
+                    name: s.component,
+                    image: s.image,
+                    ...(s.args ? { args: s.args } : {}),
+                    ports: [{ name: "http", containerPort: s.port }],
+                    env: s.env,
+                    readinessProbe: s.readiness,
+                    livenessProbe: s.liveness,
+                    ...(s.startup ? { startupProbe: s.startup } : {}),
+                    securityContext: {
+                        ...containerSecurityContext(),
+                        readOnlyRootFilesystem: s.writableRootReason === undefined,
+                    },
+                    resources: s.resources,
+                    volumeMounts: [
+                        ...s.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
+                        ...scratch.map((v) => ({ name: v.name, mountPath: v.path })),
+                    ],
+                },
+            ],
+            volumes: [
+                ...s.volumes.map((v) => ({
+                    name: v.name,
+                    persistentVolumeClaim: { claimName: claimName(s.component, v.name) },
+                })),
+                ...scratch.map((v) => ({ name: v.name, emptyDir: {} })),
+            ],
+        },
+    };
+}
+
+const CLUSTER_DNS = { matchLabels: { "k8s-app": "kube-dns" } };
+const DNS_PORTS = [
+    { port: 53, protocol: "UDP" },
+    { port: 53, protocol: "TCP" },
+];
+
+/** Where the ingress controller or gateway runs: the only namespace let into a tenant's. */
+export const namespaceSelector = (namespace: string) => ({
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
+});
+
+/**
+ * The allow-policy of one service: in from its clients (and the router when routed), out to the
+ * services it uses, to cluster DNS and to its external ports. Everything else stays denied.
+ */
+export function networkPolicySpec(
+    tenant: string,
+    s: ServiceSpec,
+    all: readonly ServiceSpec[],
+    routerNamespace: string,
+): k8s.types.input.networking.v1.NetworkPolicySpec {
+    const pods = (component: string) => ({ podSelector: { matchLabels: tenantLabels(tenant, component) } });
+    const from = [...s.clients.map(pods), ...(s.routed ? [namespaceSelector(routerNamespace)] : [])];
+    const servers = all.filter((other) => other.clients.includes(s.component));
+    return {
+        podSelector: { matchLabels: tenantLabels(tenant, s.component) },
+        policyTypes: ["Ingress", "Egress"],
+        ingress: from.length ? [{ from, ports: [{ port: s.port, protocol: "TCP" }] }] : [],
+        egress: [
+            ...servers.map((server) => ({
+                to: [pods(server.component)],
+                ports: [{ port: server.port, protocol: "TCP" }],
+            })),
+            { to: [{ ...namespaceSelector("kube-system"), podSelector: CLUSTER_DNS }], ports: DNS_PORTS },
+            ...(s.externalPorts.length
+                ? [
+                      {
+                          // Anywhere but the cluster's private ranges: other tenants stay unreachable.
+                          to: [
+                              {
+                                  ipBlock: {
+                                      cidr: "0.0.0.0/0",
+                                      except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+                                  },
+                              },
+                          ],
+                          ports: s.externalPorts.map((port) => ({ port, protocol: "TCP" })),
+                      },
+                  ]
+                : []),
+        ],
+    };
+}
+
+export interface WorkloadOptions {
+    namespace: pulumi.Input<string>;
+    tenant: string;
+    parent: pulumi.Resource;
+    /** Volume claims cannot be deleted or replaced, and survive destroy. */
+    protectVolumes: boolean;
+    /** Created before the workload (the Secret its pods read). */
+    dependsOn: pulumi.Resource[];
+}
+
+/** Creates a service's ServiceAccount, volume claims, workload and Service. */
+export function createWorkload(
+    name: string,
+    s: ServiceSpec,
+    o: WorkloadOptions,
+): { workload: pulumi.Resource; service: k8s.core.v1.Service } {
+    const child = { parent: o.parent };
+    const labels = tenantLabels(o.tenant, s.component);
+    const metadata = { name: s.component, namespace: o.namespace, labels };
+    const account = new k8s.core.v1.ServiceAccount(
+        `${name}-account`,
+        { metadata, automountServiceAccountToken: false },
+        child,
+    );
+    const claims = s.volumes.map(
+        (v) =>
+            new k8s.core.v1.PersistentVolumeClaim(
+                `${name}-${v.name}`,
+                {
+                    metadata: { name: claimName(s.component, v.name), namespace: o.namespace, labels },
+                    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: v.size } } },
+                },
+                // The data lives here: protect blocks deletion and replacement; retainOnDelete keeps
+                // the claim in the cluster should the protection be lifted and the stack destroyed.
+                { ...child, protect: o.protectVolumes, retainOnDelete: o.protectVolumes },
+            ),
+    );
+    const template = podTemplate(o.tenant, s);
+    const after = { ...child, dependsOn: [account, ...claims, ...o.dependsOn] };
+    const workload =
+        s.kind === "StatefulSet"
+            ? new k8s.apps.v1.StatefulSet(
+                  name,
+                  {
+                      metadata,
+                      spec: { serviceName: s.component, replicas: 1, selector: { matchLabels: labels }, template },
+                  },
+                  after,
+              )
+            : new k8s.apps.v1.Deployment(
+                  name,
+                  {
+                      metadata,
+                      spec: {
+                          replicas: 1,
+                          selector: { matchLabels: labels },
+                          // A single writer of a ReadWriteOnce volume must stop before its successor starts.
+                          strategy: s.volumes.length ? { type: "Recreate" } : undefined,
+                          template,
+                      },
+                  },
+                  after,
+              );
+    const service = new k8s.core.v1.Service(
+        `${name}-service`,
+        {
+            metadata,
+            spec: { selector: labels, ports: [{ name: "http", port: s.port, targetPort: "http" }] },
+        },
+        child,
+    );
+    return { workload, service };
+}

@@ -1,0 +1,279 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parseConfig } from "../../components/config";
+import { adminCredentialsHint, Cytomine, CytomineArgs, routeHost } from "../../components/kubernetes/cytomine";
+import { httpRouteSpec, ingressAnnotations, ingressSpec, routeTable } from "../../components/kubernetes/routes";
+import { SECRET_VALUES, secretKeysOf } from "../../components/kubernetes/secrets";
+import { cytomineServices, SECRET_NAME, ServicesOptions } from "../../components/kubernetes/services";
+import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/kubernetes/settings";
+import { namespaceConflict } from "../../components/kubernetes/tenancy";
+import { claimName, networkPolicySpec, podTemplate } from "../../components/kubernetes/workload";
+import { recordResources, settled, valueOf } from "./support/mocks";
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const options = (mode: "external" | "namespace"): ServicesOptions => ({
+    images: DEFAULT_IMAGES,
+    storage: DEFAULT_STORAGE,
+    publicUrl: "https://lab-a.example.org",
+    keycloak: {
+        mode,
+        origin: mode === "namespace" ? "https://lab-a.example.org" : "https://iam.example.org",
+        adminUser: "admin",
+    },
+    externalKeycloakPort: mode === "external" ? 443 : undefined,
+});
+
+const args = (over: Partial<CytomineArgs> = {}): CytomineArgs => {
+    const c = parseConfig({
+        tenant: "lab-a",
+        publicUrl: "https://lab-a.example.org",
+        keycloakUrl: "https://iam.example.org/iam",
+        lsaaiClientId: "c",
+    });
+    return {
+        tenant: c.tenant,
+        owner: "org/cytomine-fallback/lab-a",
+        publicUrl: c.publicUrl,
+        localStack: false,
+        ...c.kubernetes,
+        keycloak: { ...c.keycloak, adminPassword: "from-config" },
+        render: false,
+        protectVolumes: true,
+        ...over,
+    };
+};
+
+describe("Cytomine on Kubernetes: derivations", () => {
+    it("pins every default image", () => {
+        for (const image of Object.values(DEFAULT_IMAGES)) assert.equal(imageProblem(image), undefined, image);
+    });
+
+    it("routes / to web-ui, core's paths, /ims to pims, and /iam only to a Keycloak in the namespace", () => {
+        const external = routeTable(false).map((r) => `${r.path}>${r.service}:${r.port}`);
+        assert.deepEqual(external, [
+            "/api>core:8080",
+            "/server>core:8080",
+            "/session>core:8080",
+            "/custom-ui>core:8080",
+            "/ims>pims:5000",
+            "/>web-ui:80",
+        ]);
+        assert.ok(routeTable(true).some((r) => r.path === "/iam" && r.service === "iam" && r.port === 8100));
+        assert.equal(routeTable(true).at(-1)?.path, "/", "the catch-all comes last");
+    });
+
+    it("derives the route's host from the public URL: none for an address (local environment)", () => {
+        assert.equal(routeHost("https://lab-a.example.org"), "lab-a.example.org");
+        assert.equal(routeHost("http://127.0.0.1:8080"), undefined);
+        const route = {
+            host: "lab-a.example.org",
+            routes: routeTable(false),
+            ingressClass: "nginx",
+            tlsSecret: "lab-a-tls",
+            skipAwait: false,
+        };
+        const spec = ingressSpec(route) as Any;
+        assert.equal(spec.rules[0].host, "lab-a.example.org");
+        assert.deepEqual(spec.tls, [{ hosts: ["lab-a.example.org"], secretName: "lab-a-tls" }]);
+        assert.deepEqual(spec.rules[0].http.paths.at(-1), {
+            path: "/",
+            pathType: "Prefix",
+            backend: { service: { name: "web-ui", port: { number: 80 } } },
+        });
+        assert.deepEqual(ingressAnnotations(route), { "nginx.ingress.kubernetes.io/proxy-body-size": "0" });
+        assert.equal(
+            ingressAnnotations({ ...route, ingressClass: "traefik", skipAwait: true })["pulumi.com/skipAwait"],
+            "true",
+        );
+        const http = httpRouteSpec(route, { namespace: "gw", name: "public" }) as Any;
+        assert.deepEqual(http.parentRefs, [
+            { group: "gateway.networking.k8s.io", kind: "Gateway", namespace: "gw", name: "public" },
+        ]);
+        assert.deepEqual(http.hostnames, ["lab-a.example.org"]);
+        assert.deepEqual(http.rules[0], {
+            matches: [{ path: { type: "PathPrefix", value: "/api" } }],
+            backendRefs: [{ name: "core", port: 8080 }],
+        });
+    });
+
+    it("runs every pod under the restricted profile; only Keycloak's root is writable, with a reason", () => {
+        for (const s of cytomineServices(options("namespace"))) {
+            const pod = podTemplate("lab-a", s).spec as Any;
+            assert.equal(pod.automountServiceAccountToken, false, s.component);
+            assert.equal(pod.serviceAccountName, s.component);
+            assert.deepEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" });
+            assert.equal(pod.securityContext.runAsNonRoot, true);
+            assert.ok(pod.securityContext.runAsUser > 0, s.component);
+            const [c] = pod.containers;
+            assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+            assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] });
+            assert.equal(c.securityContext.readOnlyRootFilesystem, s.component !== "iam", s.component);
+            assert.ok(c.resources.limits.memory && c.resources.limits["ephemeral-storage"], s.component);
+            assert.ok(c.resources.requests.cpu && c.resources.requests["ephemeral-storage"], s.component);
+            assert.ok(c.readinessProbe && c.livenessProbe, s.component);
+            assert.equal(c.image, s.image);
+            for (const path of s.scratch)
+                assert.ok(
+                    c.volumeMounts.some((m: Any) => m.mountPath === path),
+                    path,
+                );
+            for (const v of s.volumes)
+                assert.ok(
+                    pod.volumes.some((p: Any) => p.persistentVolumeClaim?.claimName === claimName(s.component, v.name)),
+                );
+        }
+        assert.match(
+            cytomineServices(options("namespace")).find((s) => s.component === "iam")!.writableRootReason!,
+            /re-augments/,
+        );
+    });
+
+    it("puts databases and images on volumes of the configured sizes; StatefulSets only for the databases", () => {
+        const services = cytomineServices({ ...options("namespace"), storage: { ...DEFAULT_STORAGE, images: "2Ti" } });
+        const volumes = services.flatMap((s) => s.volumes.map((v) => `${claimName(s.component, v.name)}=${v.size}`));
+        assert.deepEqual(volumes.sort(), ["iam-db-data=2Gi", "mongo-data=5Gi", "pims-images=2Ti", "postgis-data=10Gi"]);
+        const sts = services.filter((s) => s.kind === "StatefulSet").map((s) => s.component);
+        assert.deepEqual(sts.sort(), ["iam-db", "mongo", "postgis"]);
+    });
+
+    it("collects the Secret's keys from what the pods read, and can generate each", () => {
+        const external = secretKeysOf(cytomineServices(options("external")), SECRET_NAME);
+        assert.ok(!external.includes("iam-db-password"));
+        const inNamespace = secretKeysOf(cytomineServices(options("namespace")), SECRET_NAME);
+        assert.deepEqual(inNamespace, Object.keys(SECRET_VALUES).sort());
+        const core = cytomineServices(options("external")).find((s) => s.component === "core")!;
+        const env = Object.fromEntries(core.env.map((e: Any) => [e.name, e.value ?? e.valueFrom.secretKeyRef.key]));
+        assert.equal(env.KEYCLOAK_ADMIN, "admin");
+        assert.equal(env.KEYCLOAK_ADMIN_PASSWORD, "keycloak-admin-password");
+        assert.equal(env.IAM_URL, "https://iam.example.org");
+        assert.equal(env.SERVER_URL, "https://lab-a.example.org");
+        // No password is ever a plain value.
+        for (const s of cytomineServices(options("namespace")))
+            for (const e of s.env as Any[])
+                assert.ok(!/PASS|_KEY$|SECRET/.test(e.name) || e.valueFrom, `${s.component} ${e.name}`);
+    });
+
+    it("lets each service in only from its clients (and the router) and out only to its servers, DNS and its external ports", () => {
+        const services = cytomineServices(options("external"));
+        const policy = (c: string) =>
+            networkPolicySpec(
+                "lab-a",
+                services.find((s) => s.component === c)!,
+                services,
+                "ingress-nginx",
+            ) as Any;
+        const peers = (rules: Any[]) =>
+            rules
+                .flatMap((r) => r.to ?? r.from)
+                .map(
+                    (p: Any) =>
+                        p.podSelector?.matchLabels?.["app.kubernetes.io/component"] ??
+                        p.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] ??
+                        p.ipBlock.cidr,
+                );
+        assert.deepEqual(peers(policy("postgis").ingress), ["core"]);
+        assert.deepEqual(peers(policy("postgis").egress), ["kube-system"]);
+        assert.deepEqual(peers(policy("core").ingress), ["pims", "ingress-nginx"]);
+        assert.deepEqual(peers(policy("core").egress), ["postgis", "mongo", "pims", "kube-system", "0.0.0.0/0"]);
+        assert.deepEqual(policy("core").egress.at(-1).ports, [{ port: 443, protocol: "TCP" }]);
+        assert.deepEqual(peers(policy("pims").egress), ["pims-cache", "core", "kube-system"]);
+        assert.deepEqual(peers(policy("web-ui").ingress), ["ingress-nginx"]);
+        for (const s of services) {
+            const p = policy(s.component);
+            assert.deepEqual(p.policyTypes, ["Ingress", "Egress"]);
+            // Pods of the tenant are selected together with the tenant's instance label.
+            assert.equal(p.podSelector.matchLabels["app.kubernetes.io/instance"], "lab-a");
+        }
+    });
+
+    it("refuses a namespace another stack owns, or one no stack manages", () => {
+        assert.equal(namespaceConflict("lab-a", "o/p/a", undefined), undefined);
+        assert.equal(namespaceConflict("lab-a", "o/p/a", { annotations: { "cytomine.io/stack": "o/p/a" } }), undefined);
+        assert.match(
+            namespaceConflict("lab-a", "o/p/a", { annotations: { "cytomine.io/stack": "o/p/b" } })!,
+            /already belongs to stack o\/p\/b/,
+        );
+        assert.match(namespaceConflict("lab-a", "o/p/a", {})!, /no Cytomine Fallback stack manages it/);
+    });
+
+    it("tells where core's admin password is, never the password", () => {
+        assert.equal(
+            adminCredentialsHint("lab-a"),
+            "kubectl -n lab-a get secret cytomine-secrets -o jsonpath='{.data.admin-password}' | base64 -d",
+        );
+    });
+});
+
+describe("Cytomine component (mocks)", () => {
+    it("declares every object under names derived from the component, passwords only in a Secret", async () => {
+        const recorded = recordResources();
+        const c = new Cytomine("lab-a", args());
+        assert.equal(await valueOf(c.namespace), "lab-a");
+        assert.equal(await valueOf(c.url), "https://lab-a.example.org");
+        // namespace + default-deny; secret + 11 random values; per service (6): account, workload,
+        // service, policy; 3 claims; the ingress; the components
+        await settled(recorded, 2 + 1 + 10 + 1 + 6 * 4 + 3 + 1);
+        const of = (type: string) => recorded.filter((r) => r.type === type);
+        assert.equal(of("kubernetes:core/v1:ConfigMap").length, 0);
+        assert.equal(of("kubernetes:core/v1:Secret").length, 1);
+        assert.equal(of("random:index/randomUuid:RandomUuid").length, 6);
+        // The external Keycloak's admin password comes from config, not from random.
+        assert.ok(!recorded.some((r) => r.name === "lab-a-secrets-keycloak-admin-password"));
+        assert.deepEqual(
+            of("kubernetes:apps/v1:StatefulSet")
+                .map((r) => r.name)
+                .sort(),
+            ["lab-a-mongo", "lab-a-postgis"],
+        );
+        assert.deepEqual(
+            of("kubernetes:core/v1:PersistentVolumeClaim")
+                .map((r) => r.inputs.metadata.name)
+                .sort(),
+            ["mongo-data", "pims-images", "postgis-data"],
+        );
+        const [ingress] = of("kubernetes:networking.k8s.io/v1:Ingress");
+        assert.equal(ingress.name, "lab-a-ingress");
+        assert.equal(ingress.inputs.spec.rules[0].host, "lab-a.example.org");
+        for (const r of recorded.filter((r) => r.type.startsWith("kubernetes:")))
+            assert.match(r.name, /^lab-a-/, `${r.type} ${r.name}`);
+        assert.equal(c.keycloak, undefined);
+    });
+
+    it("deploys Keycloak with its own database when asked, and exposes its generated admin password", async () => {
+        const recorded = recordResources();
+        const c = new Cytomine(
+            "lab-a",
+            args({ keycloak: { mode: "namespace", origin: "https://lab-a.example.org", adminUser: "admin" } }),
+        );
+        assert.ok(c.keycloak);
+        assert.equal(await valueOf(c.keycloak.adminPassword), "lab-a-secrets-keycloak-admin-password-result");
+        await settled(recorded, 50);
+        const names = recorded.filter((r) => r.type === "kubernetes:apps/v1:Deployment").map((r) => r.name);
+        assert.ok(names.includes("lab-a-iam"));
+        assert.ok(recorded.some((r) => r.type === "kubernetes:apps/v1:StatefulSet" && r.name === "lab-a-iam-db"));
+    });
+
+    it("in render mode declares no Secret and no random value, and says which Secret to provide", async () => {
+        const recorded = recordResources();
+        const c = new Cytomine("lab-a", args({ render: true }));
+        const secret = await valueOf(c.secret);
+        assert.equal(secret.name, "cytomine-secrets");
+        assert.ok(secret.keys.includes("postgres-password"));
+        await settled(recorded, 30);
+        assert.equal(
+            recorded.filter((r) => r.type === "kubernetes:core/v1:Secret" || r.type.startsWith("random:")).length,
+            0,
+        );
+    });
+
+    it("attaches an HTTPRoute to the configured Gateway instead of an Ingress", async () => {
+        const recorded = recordResources();
+        new Cytomine("lab-a", args({ routing: "httproute", gateway: { namespace: "gw", name: "public" } }));
+        await settled(recorded, 40);
+        const route = recorded.find((r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute");
+        assert.ok(route, recorded.map((r) => r.type).join(","));
+        assert.equal(route.inputs.spec.parentRefs[0].name, "public");
+        assert.ok(!recorded.some((r) => r.type === "kubernetes:networking.k8s.io/v1:Ingress"));
+    });
+});
