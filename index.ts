@@ -34,7 +34,11 @@ export = program(async () => {
     // Cytomine on Kubernetes: namespace, secrets, services, policies, route (and maybe Keycloak).
     const cluster = {
         providers: {
-            kubernetes: new k8s.Provider("cluster", { renderYamlToDirectory: config.renderDir || undefined }),
+            // Rendering ignores the ambient KUBECONFIG (the provider refuses both at once).
+            kubernetes: new k8s.Provider(
+                "cluster",
+                render ? { renderYamlToDirectory: config.renderDir, kubeconfig: "" } : {},
+            ),
         },
     };
     const cytomine = onCluster

@@ -1,6 +1,7 @@
 // Benchmarks that print figures (never assertions):
 //   - local environment start: cold (empty state), restart (stopped cluster, augmented Keycloak), warm (running)
-//   - `pulumi preview` with no changes: the dev program against the engine's floor (an empty program)
+//   - one tenant on the local environment (identity + Cytomine on Kubernetes, the dev program): first
+//     `pulumi up` and `pulumi preview` with no changes, against the engine's floor (an empty program)
 // Uses its own state folder and ports, so a running dev environment is left alone.
 //   npm run bench
 import * as fs from "node:fs";
@@ -68,7 +69,7 @@ async function previewRows(): Promise<Row[]> {
             config: {},
         },
         {
-            what: "no-op preview, dev program (identity + 1 tenant namespace)",
+            what: "no-op preview, one tenant (identity + Cytomine on Kubernetes)",
             workDir: repoRoot,
             config: projectConfig(env, "bench").config,
         },

@@ -25,29 +25,31 @@ export interface ServicesOptions {
     externalKeycloakPort?: number;
 }
 
-const tcp = (port: number, periodSeconds = 10) => ({ tcpSocket: { port }, periodSeconds });
+/**
+ * UID and GID of every container but Keycloak: above 10000, so that it maps to no user of the node
+ * (as NBIS's chart does). The images run as any user given writable volumes for their paths.
+ */
+const APP_UID = 20000;
+
+const exec = (...command: string[]) => ({ exec: { command }, periodSeconds: 10 });
 const http = (path: string, port: number, periodSeconds = 10) => ({ httpGet: { path, port }, periodSeconds });
-/** Liveness tolerates a minute of trouble before a restart. */
-const patient = <P extends object>(probe: P) => ({ ...probe, failureThreshold: 6 });
 /** Up to ten minutes to start (core and Keycloak migrate their databases on first start). */
 const slowStart = <P extends object>(probe: P) => ({ ...probe, failureThreshold: 60 });
 
 function postgres(component: string, image: string, size: string, user: string, passwordKey: string): ServiceSpec {
-    const probe = { exec: { command: ["pg_isready", "-U", user, "-d", user] }, periodSeconds: 10 };
     return {
         component,
         kind: "StatefulSet",
         image,
         port: PORTS.postgres,
-        uid: 999, // the postgres user of the official images
+        uid: APP_UID,
         env: [
             ...plainEnv({ POSTGRES_USER: user, POSTGRES_DB: user, PGDATA: "/var/lib/postgresql/data/pgdata" }),
             secret("POSTGRES_PASSWORD", passwordKey),
         ],
         volumes: [{ name: "data", mountPath: "/var/lib/postgresql/data", size }],
         scratch: ["/var/run/postgresql", "/tmp"],
-        readiness: probe,
-        liveness: patient(probe),
+        readiness: { exec: { command: ["pg_isready", "-U", user, "-d", user] }, periodSeconds: 10 },
         resources: resources("250m", "1Gi"),
         clients: [],
         routed: false,
@@ -72,15 +74,14 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             kind: "StatefulSet",
             image: o.images.mongo,
             port: PORTS.mongo,
-            uid: 999,
+            uid: APP_UID,
             env: [
                 ...plainEnv({ MONGO_INITDB_ROOT_USERNAME: "mongoadmin", MONGO_INITDB_DATABASE: "cytomine" }),
                 secret("MONGO_INITDB_ROOT_PASSWORD", "mongo-password"),
             ],
             volumes: [{ name: "data", mountPath: "/data/db", size: o.storage.mongo }],
             scratch: ["/tmp", "/data/configdb"],
-            readiness: tcp(PORTS.mongo),
-            liveness: patient(tcp(PORTS.mongo)),
+            readiness: exec("mongo", "--quiet", "--eval", "db.adminCommand('ping')"),
             resources: resources("100m", "512Mi"),
             clients: ["core"],
             routed: false,
@@ -91,12 +92,11 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             kind: "Deployment",
             image: o.images.pimsCache,
             port: PORTS.cache,
-            uid: 999,
+            uid: APP_UID,
             env: [],
             volumes: [],
             scratch: ["/data"],
-            readiness: tcp(PORTS.cache),
-            liveness: patient(tcp(PORTS.cache)),
+            readiness: exec("redis-cli", "ping"),
             resources: resources("50m", "256Mi"),
             clients: ["pims"],
             routed: false,
@@ -107,7 +107,7 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             kind: "Deployment",
             image: o.images.core,
             port: PORTS.core,
-            uid: 1000,
+            uid: APP_UID,
             env: [
                 ...plainEnv({
                     SERVER_URL: o.publicUrl,
@@ -142,7 +142,6 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             scratch: ["/tmp", "/data"],
             // GET /server/ping is the probe of NBIS's chart (domain notes §2.1).
             readiness: http("/server/ping", PORTS.core),
-            liveness: patient(http("/server/ping", PORTS.core)),
             startup: slowStart(http("/server/ping", PORTS.core)),
             resources: resources("500m", "2Gi"),
             clients: ["pims"],
@@ -154,7 +153,7 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             kind: "Deployment",
             image: o.images.pims,
             port: PORTS.pims,
-            uid: 1000,
+            uid: APP_UID,
             env: [
                 ...plainEnv({
                     API_BASE_PATH: "/ims",
@@ -175,8 +174,8 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             ],
             volumes: [{ name: "images", mountPath: "/data/images", size: o.storage.images }],
             scratch: ["/tmp"],
-            readiness: tcp(PORTS.pims),
-            liveness: patient(tcp(PORTS.pims)),
+            // PIMS's version endpoint under its base path (inferred from its API; no chart probes PIMS).
+            readiness: http("/ims/info", PORTS.pims),
             // Uploads are staged in /tmp before conversion: room for a large slide.
             resources: resources("500m", "2Gi", "20Gi"),
             clients: ["core"],
@@ -188,12 +187,11 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             kind: "Deployment",
             image: o.images.webUi,
             port: PORTS.webUi,
-            uid: 101, // nginx
+            uid: APP_UID,
             env: [],
             volumes: [],
             scratch: ["/tmp", "/var/cache/nginx", "/var/run"],
             readiness: http("/", PORTS.webUi),
-            liveness: patient(http("/", PORTS.webUi)),
             resources: resources("50m", "128Mi"),
             clients: [],
             routed: true,
@@ -211,7 +209,7 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             image: o.images.iam,
             args: ["start"],
             port: PORTS.iam,
-            uid: 1000, // keycloak
+            uid: 1000, // keycloak: the image's files (rewritten at start) belong to this user
             env: [
                 ...plainEnv({
                     KC_HTTP_ENABLED: "true", // TLS ends at the ingress controller or gateway
@@ -235,7 +233,7 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             writableRootReason:
                 "`kc.sh start` re-augments the server for the configured database into /opt/keycloak/lib at startup",
             readiness: iamHealth("ready"),
-            liveness: patient(iamHealth("live")),
+            liveness: { ...iamHealth("live"), failureThreshold: 6 },
             startup: slowStart(iamHealth("started")),
             resources: resources("500m", "1536Mi"),
             clients: ["core"],

@@ -25,8 +25,10 @@ export interface ServiceSpec {
     scratch: string[];
     /** Set only when the image cannot run with a read-only root: the reason, shown in the code. */
     writableRootReason?: string;
+    /** Whether the service can take requests (an application-level check). */
     readiness: Probe;
-    liveness: Probe;
+    /** Whether to restart it; by default, whether the server still listens on its port. */
+    liveness?: Probe;
     /** For slow starters: liveness checks begin only once this succeeds. */
     startup?: Probe;
     resources: k8s.types.input.core.v1.ResourceRequirements;
@@ -49,6 +51,9 @@ export const plainEnv = (vars: Record<string, string>): EnvVar[] =>
 /** Claim name of a service's persistent volume. */
 export const claimName = (component: string, volume: string) => `${component}-${volume}`;
 
+/** Alive while the server listens; a minute of failures before a restart. */
+const listening = (port: number): Probe => ({ tcpSocket: { port }, periodSeconds: 10, failureThreshold: 6 });
+
 /** The pod template: restricted security, scratch emptyDirs, probes, no service-account token. */
 export function podTemplate(tenant: string, s: ServiceSpec): k8s.types.input.core.v1.PodTemplateSpec {
     const scratch = s.scratch.map((path, i) => ({ name: `scratch-${i}`, path }));
@@ -66,7 +71,7 @@ export function podTemplate(tenant: string, s: ServiceSpec): k8s.types.input.cor
                     ports: [{ name: "http", containerPort: s.port }],
                     env: s.env,
                     readinessProbe: s.readiness,
-                    livenessProbe: s.liveness,
+                    livenessProbe: s.liveness ?? listening(s.port),
                     ...(s.startup ? { startupProbe: s.startup } : {}),
                     securityContext: {
                         ...containerSecurityContext(),
@@ -211,7 +216,12 @@ export function createWorkload(
         `${name}-service`,
         {
             metadata,
-            spec: { selector: labels, ports: [{ name: "http", port: s.port, targetPort: "http" }] },
+            spec: {
+                // A StatefulSet's governing Service is headless: clients reach the pod itself.
+                ...(s.kind === "StatefulSet" ? { clusterIP: "None" } : {}),
+                selector: labels,
+                ports: [{ name: "http", port: s.port, targetPort: "http" }],
+            },
         },
         child,
     );

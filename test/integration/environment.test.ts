@@ -1,16 +1,14 @@
-// Issue "local environment": the environment starts from nothing, the project's program applies to
-// the real kube-apiserver, the SSH test host runs commands with sudo, and a killed Keycloak is
-// reported clearly and recovered by the next start.
+// Issue "local environment": the environment starts from nothing, the kube-apiserver runs workloads
+// on KWOK nodes under Pod Security Admission, the SSH test host runs commands with sudo, and a killed
+// Keycloak is reported clearly and recovered by the next start. (The project's program on it:
+// kubernetes.test.ts.)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { Environment, ensureEnvironment, environmentStatus } from "../../scripts/env";
 import { envSettings } from "../../scripts/env/settings";
-import { repoRoot } from "../../scripts/lib/toolchain";
-import { isGone, keycloakAdmin, kubeApi } from "./support/services";
-import { projectConfig } from "./support/project";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "./support/stack";
+import { keycloakAdmin, kubeApi } from "./support/services";
 
 describe("local environment", { timeout: 900_000 }, () => {
     let env: Environment;
@@ -152,75 +150,6 @@ describe("local environment", { timeout: 900_000 }, () => {
             "id -un && sudo -n id -u",
         ]).toString();
         assert.deepEqual(out.trim().split("\n"), [env.ssh.user, "0"]);
-    });
-
-    describe("the project's program on the real kube-apiserver", () => {
-        let e: EphemeralStack;
-        let tenant: string;
-
-        before(async () => {
-            const project = projectConfig(env, "it");
-            tenant = project.id;
-            e = await createEphemeralStack({
-                workDir: repoRoot,
-                config: project.config,
-                env: { KUBECONFIG: env.kube.kubeconfig },
-            });
-        });
-        after(async () => {
-            if (e) await disposeEphemeralStack(e);
-        });
-
-        it("up creates the tenant namespace with restricted Pod Security and a default-deny policy", async () => {
-            const up = await e.stack.up({ color: "never" });
-            assert.equal(up.summary.result, "succeeded");
-            assert.equal(up.outputs.namespace.value, tenant);
-
-            const { core, networking } = await kubeApi(env.kube.kubeconfig);
-            const ns = await core.readNamespace({ name: tenant });
-            assert.equal(ns.metadata?.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
-            const deny = await networking.readNamespacedNetworkPolicy({ name: "default-deny", namespace: tenant });
-            assert.deepEqual(deny.spec?.policyTypes, ["Ingress", "Egress"]);
-        });
-
-        it("the data tier (PostGIS, MongoDB, PIMS cache) becomes Ready under restricted Pod Security", async () => {
-            const { apps, core } = await kubeApi(env.kube.kubeconfig);
-            let state = "";
-            const want = JSON.stringify({ postgis: 1, mongo: 1, cache: 1 });
-            for (let i = 0; i < 120 && state !== want; i++) {
-                const [postgis, mongo, cache] = await Promise.all([
-                    apps.readNamespacedStatefulSet({ name: "postgis", namespace: tenant }),
-                    apps.readNamespacedStatefulSet({ name: "mongo", namespace: tenant }),
-                    apps.readNamespacedDeployment({ name: "pims-cache", namespace: tenant }),
-                ]);
-                state = JSON.stringify({
-                    postgis: postgis.status?.readyReplicas ?? 0,
-                    mongo: mongo.status?.readyReplicas ?? 0,
-                    cache: cache.status?.readyReplicas ?? 0,
-                });
-                if (state !== want) await new Promise((r) => setTimeout(r, 1000));
-            }
-            assert.equal(state, want);
-            // The pods exist, so Pod Security Admission ("restricted" on the namespace) admitted them.
-            const pods = await core.listNamespacedPod({ namespace: tenant });
-            assert.equal(pods.items.length, 3);
-            const claims = await core.listNamespacedPersistentVolumeClaim({ namespace: tenant });
-            assert.deepEqual(claims.items.map((c) => [c.metadata?.name, c.status?.phase]).sort(), [
-                ["data-mongo-0", "Bound"],
-                ["data-postgis-0", "Bound"],
-            ]);
-        });
-
-        it("a second preview reports no changes", async () => {
-            const preview = await e.stack.preview({ color: "never", diff: true });
-            assert.deepEqual(changesOf(preview.changeSummary), {}, preview.stdout);
-        });
-
-        it("destroy removes the namespace", async () => {
-            await e.stack.destroy({ color: "never" });
-            const { core } = await kubeApi(env.kube.kubeconfig);
-            assert.ok(await isGone(() => core.readNamespace({ name: tenant })));
-        });
     });
 
     it("a killed Keycloak is reported by status and restarted by the next start", async () => {
