@@ -104,7 +104,9 @@ describe("Cytomine on Kubernetes: derivations", () => {
             assert.equal(pod.serviceAccountName, s.component);
             assert.deepEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" });
             assert.equal(pod.securityContext.runAsNonRoot, true);
-            assert.ok(pod.securityContext.runAsUser > 0, s.component);
+            // Above 10000 (no user of the node), except Keycloak, whose image files belong to 1000.
+            assert.equal(pod.securityContext.runAsUser >= 10000, s.component !== "iam", s.component);
+            assert.equal(pod.securityContext.runAsGroup, pod.securityContext.runAsUser);
             const [c] = pod.containers;
             assert.equal(c.securityContext.allowPrivilegeEscalation, false);
             assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] });
