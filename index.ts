@@ -116,7 +116,7 @@ export = program(async () => {
         /** How to read Cytomine's admin password from the tenant's Secret. */
         cytomineAdminCredentials: cytomine?.adminCredentials,
         /** In render mode: the Secret (name and keys) to provide to the cluster, e.g. as a SealedSecret. */
-        secretToProvide: render ? cytomine?.secret : undefined,
+        ...(render ? { secretToProvide: cytomine?.secret } : {}),
         keycloakUrl: keycloakBase,
         lsaaiRedirectUri: lsaai.redirectUri,
         cytomineAdminUser: cytomineRealm.adminUsername,

@@ -29,7 +29,8 @@ if [ "${1:-}" = down ]; then
 		for key in allowRealmReplacement allowVolumeDeletion; do
 			pulumi config set --stack dev --config-file "$down_config" "cytomine-fallback:$key" true
 		done
-		pulumi up --yes --stack dev --config-file "$down_config" --color never >/dev/null
+		pulumi up --yes --stack dev --config-file "$down_config" --color never --suppress-outputs ||
+			die "could not lift the protection (the up above failed)" "fix what it reports and run 'npm run main:down' again"
 		pulumi destroy --yes --stack dev --config-file "$down_config"
 		rm -f "$down_config"
 	fi

@@ -223,7 +223,8 @@ export function createWorkload(
                 ports: [{ name: "http", port: s.port, targetPort: "http" }],
             },
         },
-        child,
+        // A replacement (e.g. an immutable clusterIP changed) cannot create a second Service of the same name first.
+        { ...child, deleteBeforeReplace: true },
     );
     return { workload, service };
 }
