@@ -2,29 +2,24 @@
 // PIMS, web UI, optionally Keycloak), one allow-policy per service, and the public route.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { KeycloakMode, Routing } from "../config";
+import { KeycloakMode, StackConfig } from "../config";
 import { tenantLabels, TenantNamespace } from "./namespace";
 import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, routeTable } from "./routes";
 import { createTenantSecret, secretKeysOf } from "./secrets";
 import { cytomineServices, SECRET_NAME } from "./services";
-import { Images, isLocalHost, Storage } from "./settings";
+import { isLocalHost } from "./settings";
 import { createWorkload, networkPolicySpec } from "./workload";
 
-export interface CytomineArgs {
+/** The tenant's Kubernetes settings, as parsed from config (namespace, images, sizes, routing). */
+type KubernetesSettings = StackConfig["kubernetes"];
+
+export interface CytomineArgs extends KubernetesSettings {
     tenant: string;
-    namespace: string;
     /** The stack that owns the namespace. */
     owner: string;
     /** Without trailing slash. */
     publicUrl: string;
     localStack: boolean;
-    images: Images;
-    storage: Storage;
-    routing: Routing;
-    ingressClass: string;
-    routerNamespace: string;
-    gateway?: { namespace: string; name: string };
-    tlsSecret?: string;
     keycloak: {
         mode: KeycloakMode;
         /** Public origin of Keycloak (served under /iam). */
