@@ -1,7 +1,7 @@
 // Cytomine Fallback: reads the validated stack config and wires the components together.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, loadConfig, PROJECT, requireSecret } from "./components/config";
+import { loadConfig, requireSecret } from "./components/config";
 import { LSAAI_ENDPOINTS } from "./components/identity/endpoints";
 import { admissionWarnings, LsAaiBroker } from "./components/identity/lsaai";
 import { keycloakBaseUrl } from "./components/identity/names";
@@ -9,7 +9,7 @@ import { OrthancShare } from "./components/identity/orthanc";
 import { keycloakProvider } from "./components/identity/provider";
 import { CytomineRealm } from "./components/identity/realm";
 import { Cytomine } from "./components/kubernetes/cytomine";
-import { namespaceConflict, readNamespace, stackOwner } from "./components/kubernetes/tenancy";
+import { assertNamespaceAvailable, stackOwner } from "./components/kubernetes/tenancy";
 import { assertPluginsAvailable, pluginsFor } from "./components/plugins";
 import { program } from "./components/program";
 
@@ -23,12 +23,7 @@ export = program(async () => {
     const owner = stackOwner();
     if (onCluster && !render) {
         const { namespace } = config.kubernetes;
-        const conflict = namespaceConflict(namespace, owner, await readNamespace(namespace));
-        const key = namespace === config.tenant ? "tenant" : "namespace";
-        if (conflict)
-            throw new ConfigError([
-                `${PROJECT}:${key} = "${namespace}" collides with another tenant: ${conflict}; choose another ${key}`,
-            ]);
+        await assertNamespaceAvailable(namespace, namespace === config.tenant ? "tenant" : "namespace", owner);
     }
 
     // Cytomine on Kubernetes: namespace, secrets, services, policies, route (and maybe Keycloak).
@@ -64,9 +59,12 @@ export = program(async () => {
     const inNamespace = cytomine?.keycloak;
     const identity = {
         providers: {
-            keycloak: inNamespace
-                ? keycloakProvider("keycloak", config.keycloak, inNamespace.adminPassword, inNamespace.ready)
-                : keycloakProvider("keycloak", config.keycloak, requireSecret(secrets, "keycloakAdminPassword")),
+            keycloak: keycloakProvider(
+                "keycloak",
+                config.keycloak,
+                inNamespace?.adminPassword ?? requireSecret(secrets, "keycloakAdminPassword"),
+                inNamespace?.ready,
+            ),
         },
     };
     const protectRealms = !config.allowRealmReplacement;

@@ -253,6 +253,9 @@ export class ConfigError extends pulumi.RunError {
     }
 }
 
+const missingSecret = (key: SecretKey) =>
+    `${PROJECT}:${key} is not set: it is a secret; set it with 'pulumi config set --secret ${PROJECT}:${key}'`;
+
 /**
  * Parses raw values (as read from Pulumi config) into a StackConfig, or throws ConfigError.
  * `secretsSet` lists the secret keys that have a value; their values are never seen here.
@@ -260,10 +263,7 @@ export class ConfigError extends pulumi.RunError {
 export function parseConfig(raw: Record<string, unknown>, secretsSet: readonly SecretKey[] = secretKeys): StackConfig {
     const missingSecrets = requiredSecrets(raw.keycloakMode)
         .filter((k) => !secretsSet.includes(k))
-        .map(
-            (k) =>
-                `${PROJECT}:${k} is not set: it is a secret; set it with 'pulumi config set --secret ${PROJECT}:${k}'`,
-        );
+        .map(missingSecret);
     const result = rawConfig.safeParse(raw);
     const issues = result.success
         ? []
@@ -337,10 +337,7 @@ export interface LoadedConfig {
 /** A secret the parsed config requires in this configuration (e.g. the external Keycloak's admin password). */
 export function requireSecret(secrets: LoadedConfig["secrets"], key: SecretKey): pulumi.Output<string> {
     const value = secrets[key];
-    if (value === undefined)
-        throw new ConfigError([
-            `${PROJECT}:${key} is not set: set it with 'pulumi config set --secret ${PROJECT}:${key}'`,
-        ]);
+    if (value === undefined) throw new ConfigError([missingSecret(key)]);
     return value;
 }
 

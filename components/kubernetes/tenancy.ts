@@ -2,6 +2,7 @@
 // stack's name, and a preview of another stack that would take it stops before anything changes.
 import * as k8s from "@kubernetes/client-node";
 import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, PROJECT } from "../config";
 
 export const OWNER_ANNOTATION = "cytomine.io/stack";
 
@@ -35,4 +36,16 @@ export async function readNamespace(namespace: string): Promise<{ annotations?: 
         if ((e as { code?: number }).code === 404) return undefined;
         throw e;
     }
+}
+
+/**
+ * Stops the program, naming the config key (`tenant`, or `namespace` when set apart), when the live
+ * cluster holds the namespace for another stack or for none.
+ */
+export async function assertNamespaceAvailable(namespace: string, key: "tenant" | "namespace", owner: string) {
+    const conflict = namespaceConflict(namespace, owner, await readNamespace(namespace));
+    if (conflict)
+        throw new ConfigError([
+            `${PROJECT}:${key} = "${namespace}" collides with another tenant: ${conflict}; choose another ${key}`,
+        ]);
 }

@@ -152,12 +152,7 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
         });
 
         it("another stack cannot take a tenant's namespace: its preview stops naming the key", async () => {
-            const project = projectConfig(env, "k8s-c", { "cytomine-fallback:tenant": a.tenant });
-            intruder = await createEphemeralStack({
-                workDir: repoRoot,
-                config: project.config,
-                env: { KUBECONFIG: env.kube.kubeconfig },
-            });
+            intruder = (await stackFor("k8s-c", { "cytomine-fallback:tenant": a.tenant })).e;
             await assert.rejects(intruder.stack.preview({ color: "never" }), (e: Error) => {
                 assert.match(
                     e.message,
