@@ -1,6 +1,6 @@
 // The pack's policies. Each validate function is plain so tests can call it with fake arguments.
 import { ResourceValidationPolicy } from "@pulumi/policy";
-import { imageProblem } from "./images";
+import { imageProblem } from "../lib/rules/images";
 
 type Props = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { criticalFindings, Finding, KUBE_SCORE_EXCEPTIONS, unexcused } from "../policies/kube-score";
+import { criticalFindings, Finding, KUBE_SCORE_EXCEPTIONS, unexcused } from "../lib/kube-score";
 import { binDir } from "./lib/toolchain";
 
 /** Every YAML file under dir (renderYamlToDirectory writes 0-crd/ and 1-manifest/). */

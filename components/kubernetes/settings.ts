@@ -1,6 +1,6 @@
 // What a tenant's Cytomine on Kubernetes is made of, as plain data: pinned images, volume sizes and
 // the rules their config values must follow. The config parser and the component both read it.
-import { imageProblem } from "../../policies/images";
+import { imageProblem } from "../../lib/rules/images";
 
 /**
  * Pinned images. The application images are Cytomine CE2025.1's (domain notes §1.2), the newest

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { imageProblem } from "../images";
+import { imageProblem } from "../../lib/rules/images";
 import { keycloakExplicitNames, namespacePodSecurity, pinnedImages, realmProtected } from "../rules";
 
 /** Runs one policy against a fake resource and returns its violation messages. */

@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { KUBE_SCORE_EXCEPTIONS, unexcused } from "../../policies/kube-score";
+import { KUBE_SCORE_EXCEPTIONS, unexcused } from "../../lib/kube-score";
 import { Environment, ensureEnvironment } from "../../scripts/env";
 import { repoRoot } from "../../scripts/lib/toolchain";
 import { manifestFiles, score } from "../../scripts/score";
