@@ -7,11 +7,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ensureEnvironment, stopEnvironment } from "../scripts/env";
-import { envSettings } from "../scripts/env/settings";
-import { repoRoot } from "../scripts/lib/toolchain";
-import { ConfigValue, projectConfig } from "../test/integration/support/project";
-import { createEphemeralStack, disposeEphemeralStack } from "../test/integration/support/stack";
+import { ensureEnvironment, stopEnvironment } from "../lib/localenv";
+import { envSettings } from "../lib/localenv/settings";
+import { repoRoot } from "../lib/toolchain";
+import { ConfigValue, projectConfig } from "../lib/project-config";
+import { createEphemeralStack, disposeEphemeralStack } from "../lib/automation";
 
 interface Row {
     what: string;

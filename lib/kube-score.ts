@@ -1,5 +1,10 @@
-// kube-score's findings on the rendered manifests: CRITICAL ones fail review unless listed here,
-// each with the reason it does not apply. One place, read by `npm run score` and the tests.
+// kube-score (built by the toolchain, pinned) on rendered manifests: CRITICAL findings fail review
+// unless listed here, each with the reason it does not apply. One place, read by `npm run score` and
+// the tests.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { binDir } from "./toolchain";
 
 /** kube-score check id → why its CRITICAL finding is accepted for Cytomine's manifests. */
 export const KUBE_SCORE_EXCEPTIONS: Record<string, string> = {
@@ -43,4 +48,27 @@ export function criticalFindings(json: string): Finding[] {
 /** The findings no exception covers. */
 export function unexcused(findings: Finding[], exceptions = KUBE_SCORE_EXCEPTIONS): Finding[] {
     return findings.filter((f) => exceptions[f.check] === undefined);
+}
+
+/** Every YAML file under dir (renderYamlToDirectory writes 0-crd/ and 1-manifest/). */
+export function manifestFiles(dir: string): string[] {
+    return fs
+        .readdirSync(dir, { recursive: true, encoding: "utf8" })
+        .filter((f) => /\.ya?ml$/.test(f))
+        .map((f) => path.join(dir, f))
+        .sort();
+}
+
+export function score(dir: string): Finding[] {
+    const files = manifestFiles(dir);
+    if (files.length === 0) throw new Error(`no manifests under ${dir}: render them first (config renderDir)`);
+    // kube-score exits 1 when it finds anything CRITICAL; its JSON report is what counts here.
+    const args = ["score", "-o", "json", ...files];
+    try {
+        return criticalFindings(execFileSync(path.join(binDir, "kube-score"), args, { encoding: "utf8" }));
+    } catch (e) {
+        const out = (e as { stdout?: string }).stdout;
+        if (!out) throw e;
+        return criticalFindings(out);
+    }
 }

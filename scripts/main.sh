@@ -34,26 +34,26 @@ if [ "${1:-}" = down ]; then
 		pulumi destroy --yes --stack dev --config-file "$down_config"
 		rm -f "$down_config"
 	fi
-	node --import tsx scripts/env/index.ts down
+	node --import tsx lib/localenv/index.ts down
 	exit 0
 fi
 
 bash scripts/setup.sh all
 echo "== local environment"
-node --import tsx scripts/env/index.ts up
+node --import tsx lib/localenv/index.ts up
 
 echo "== pulumi up (stack dev, backend $PULUMI_BACKEND_URL)"
-# The working config: tracked settings plus this machine's secrets (scripts/dev-config.ts).
+# The working config: tracked settings plus this machine's secrets (tools/dev-config.ts).
 CONFIG="$LOCAL/Pulumi.dev.yaml"
 if ! pulumi stack select dev 2>/dev/null; then
 	# stack init writes the new stack's encryption salt into the tracked Pulumi.dev.yaml; the salt
 	# belongs to this machine's passphrase, so it moves to the working config and the file is restored.
 	cp Pulumi.dev.yaml "$LOCAL/Pulumi.dev.yaml.orig"
 	pulumi stack init dev >/dev/null || die "cannot create stack dev" "check $LOCAL/state; a wrong passphrase needs the original $PULUMI_CONFIG_PASSPHRASE_FILE"
-	node --import tsx scripts/dev-config.ts Pulumi.dev.yaml "$CONFIG"
+	node --import tsx tools/dev-config.ts Pulumi.dev.yaml "$CONFIG"
 	mv "$LOCAL/Pulumi.dev.yaml.orig" Pulumi.dev.yaml
 fi
-node --import tsx scripts/dev-config.ts Pulumi.dev.yaml "$CONFIG"
+node --import tsx tools/dev-config.ts Pulumi.dev.yaml "$CONFIG"
 # A wrong passphrase file shows here, before anything is changed.
 check="$(pulumi config --show-secrets --stack dev --config-file "$CONFIG" 2>&1 >/dev/null)" || true
 if [[ "$check" == *"incorrect passphrase"* ]]; then
@@ -72,4 +72,4 @@ secret_set lsaaiClientSecret ||
 # --refresh: the local environment can be reset (env:down --purge) under the stack's feet.
 pulumi up --yes --refresh --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log" ||
 	die "pulumi up of the dev stack failed (log: $LOCAL/last-up.log)" "read the diagnostics above; config errors name the key to fix"
-node --import tsx scripts/report-outputs.ts dev
+node --import tsx tools/report-outputs.ts dev

@@ -13,8 +13,8 @@ npm run --silent lint
 echo "== tests"
 # Integration tests start the local environment themselves; stop it afterwards unless it was
 # already running before (a developer's environment stays as it was).
-if ! node --import tsx scripts/env/index.ts status >/dev/null 2>&1; then
-	trap 'node --import tsx scripts/env/index.ts down >/dev/null 2>&1 || true' EXIT
+if ! node --import tsx lib/localenv/index.ts status >/dev/null 2>&1; then
+	trap 'node --import tsx lib/localenv/index.ts down >/dev/null 2>&1 || true' EXIT
 fi
 shopt -s globstar nullglob
 node --import tsx --test --test-concurrency=1 --test-reporter=spec \

@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { keycloakRealmEndpoints } from "../../components/identity/endpoints";
-import { Environment, ensureEnvironment } from "../../scripts/env";
-import { repoRoot } from "../../scripts/lib/toolchain";
+import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { repoRoot } from "../../lib/toolchain";
 import { Browser, jwtPayload } from "./support/browser";
-import { projectConfig } from "./support/project";
-import { keycloakAdmin } from "./support/services";
-import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "./support/stack";
+import { projectConfig } from "../../lib/project-config";
+import { keycloakAdmin } from "../../lib/clients";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
 
 const CALLBACK = "http://127.0.0.1:8080/callback";
 const atCallback = (location: string) => location.startsWith("http://127.0.0.1:8080/");

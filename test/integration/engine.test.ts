@@ -7,8 +7,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "./support/stack";
-import { pulumiEnv, readVersions, repoRoot as root, requireToolchain } from "../../scripts/lib/toolchain";
+import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import { pulumiEnv, readVersions, repoRoot as root, requireToolchain } from "../../lib/toolchain";
 
 const versions = readVersions();
 

@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { before, describe, it } from "node:test";
-import { Environment, ensureEnvironment, environmentStatus } from "../../scripts/env";
-import { envSettings } from "../../scripts/env/settings";
-import { keycloakAdmin, kubeApi } from "./support/services";
+import { Environment, ensureEnvironment, environmentStatus } from "../../lib/localenv";
+import { envSettings } from "../../lib/localenv/settings";
+import { keycloakAdmin, kubeApi } from "../../lib/clients";
 
 describe("local environment", { timeout: 900_000 }, () => {
     let env: Environment;

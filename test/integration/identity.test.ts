@@ -4,11 +4,11 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LSAAI_ENDPOINTS } from "../../components/identity/endpoints";
-import { Environment, ensureEnvironment } from "../../scripts/env";
-import { repoRoot } from "../../scripts/lib/toolchain";
-import { keycloakAdmin } from "./support/services";
-import { projectConfig } from "./support/project";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "./support/stack";
+import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { repoRoot } from "../../lib/toolchain";
+import { keycloakAdmin } from "../../lib/clients";
+import { projectConfig } from "../../lib/project-config";
+import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
 
 type Admin = Awaited<ReturnType<typeof keycloakAdmin>>;
 

@@ -8,13 +8,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { KUBE_SCORE_EXCEPTIONS, unexcused } from "../../lib/kube-score";
-import { Environment, ensureEnvironment } from "../../scripts/env";
-import { repoRoot } from "../../scripts/lib/toolchain";
-import { manifestFiles, score } from "../../scripts/score";
-import { projectConfig } from "./support/project";
-import { isGone, keycloakAdmin, kubeApi } from "./support/services";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "./support/stack";
+import { KUBE_SCORE_EXCEPTIONS, manifestFiles, score, unexcused } from "../../lib/kube-score";
+import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { repoRoot } from "../../lib/toolchain";
+
+import { projectConfig } from "../../lib/project-config";
+import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
+import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
 
 type Kube = Awaited<ReturnType<typeof kubeApi>>;
 

@@ -5,11 +5,11 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { adminPassword } from "../../scripts/env/keycloak";
-import { kwokctlConfig } from "../../scripts/env/kube";
-import { EnvError, livePid, requireFreePort } from "../../scripts/env/proc";
-import { envSettings } from "../../scripts/env/settings";
-import { sshdConfig } from "../../scripts/env/ssh";
+import { adminPassword } from "../../lib/localenv/keycloak";
+import { kwokctlConfig } from "../../lib/localenv/kube";
+import { EnvError, livePid, requireFreePort } from "../../lib/localenv/proc";
+import { envSettings } from "../../lib/localenv/settings";
+import { sshdConfig } from "../../lib/localenv/ssh";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "env-test-"));
 

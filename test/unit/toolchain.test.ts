@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { requiredPluginVersion } from "../../components/plugins";
-import { readVersions, repoRoot } from "../../scripts/lib/toolchain";
+import { readVersions, repoRoot } from "../../lib/toolchain";
 
 const root = repoRoot;
 

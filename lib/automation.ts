@@ -5,8 +5,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { pulumiCommand, pulumiEnv } from "../../../scripts/lib/toolchain";
-import type { ConfigValue } from "./project";
+import { pulumiCommand, pulumiEnv } from "./toolchain";
+import type { ConfigValue } from "./project-config";
 
 export interface EphemeralStack {
     stack: Stack;

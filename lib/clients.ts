@@ -1,6 +1,6 @@
 // Clients for the real services, to check what a stack did: Keycloak's Admin REST API and the
 // Kubernetes API. Both client libraries are ES modules, hence the dynamic imports.
-import type { KeycloakInfo } from "../../../scripts/env/keycloak";
+import type { KeycloakInfo } from "./localenv/keycloak";
 
 export async function keycloakAdmin(info: KeycloakInfo) {
     const { default: KcAdminClient } = await import("@keycloak/keycloak-admin-client");

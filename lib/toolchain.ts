@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PulumiCommand } from "@pulumi/pulumi/automation";
 
-export const repoRoot = path.resolve(__dirname, "../..");
+export const repoRoot = path.resolve(__dirname, "..");
 
 export const cacheDir =
     process.env.CYTOMINE_CACHE ||

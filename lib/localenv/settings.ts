@@ -1,7 +1,7 @@
 // Where the local environment keeps its state and which loopback ports it uses. Ports can be moved
 // with environment variables when something else holds them.
 import * as path from "node:path";
-import { readVersions, repoRoot, toolDir } from "../lib/toolchain";
+import { readVersions, repoRoot, toolDir } from "../toolchain";
 
 export interface EnvSettings {
     stateDir: string;

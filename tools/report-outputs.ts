@@ -1,5 +1,5 @@
 // Prints a stack's outputs in a form a person can act on, and what its last update changed.
-//   node --import tsx scripts/report-outputs.ts <stack>
+//   node --import tsx tools/report-outputs.ts <stack>
 import { execFileSync } from "node:child_process";
 
 /**

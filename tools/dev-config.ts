@@ -1,7 +1,7 @@
 // Builds the dev stack's working config file, .local/Pulumi.dev.yaml: the tracked Pulumi.dev.yaml
 // (non-secret settings, reviewed in git) plus this machine's encrypted secrets, which must not dirty
 // the tracked file (their ciphertext depends on the machine's generated passphrase).
-//   node --import tsx scripts/dev-config.ts <tracked> <local>
+//   node --import tsx tools/dev-config.ts <tracked> <local>
 import * as fs from "node:fs";
 import { parse, stringify } from "yaml";
 

@@ -1,7 +1,7 @@
 // Config for the project's own program against the local environment, unique per test so that
 // tests never share a realm or a namespace.
 import * as crypto from "node:crypto";
-import type { Environment } from "../../../scripts/env";
+import type { Environment } from "./localenv";
 
 export type ConfigValue = string | { value: string; secret: true };
 
