@@ -1,11 +1,19 @@
 // The one explicit Keycloak provider every identity resource uses, built from validated config.
 import * as keycloak from "@pulumi/keycloak";
 import * as pulumi from "@pulumi/pulumi";
-import { StackConfig } from "../config";
+
+/** Where Keycloak serves and who the provider signs in as (the master realm's administrator). */
+export interface KeycloakEndpoint {
+    /** Origin only, e.g. https://host (the provider's `url`). */
+    origin: string;
+    /** Relative path, e.g. /iam (the provider's `basePath`); "" when served at the root. */
+    basePath: string;
+    adminUser: string;
+}
 
 export function keycloakProvider(
     name: string,
-    kc: StackConfig["keycloak"],
+    kc: KeycloakEndpoint,
     adminPassword: pulumi.Input<string>,
     /** A Keycloak deployed by this stack: configure the provider once it serves. */
     dependsOn: pulumi.Resource[] = [],

@@ -2,16 +2,26 @@
 // PIMS, web UI, optionally Keycloak), one allow-policy per service, and the public route.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { KeycloakMode, StackConfig } from "../config";
 import { tenantLabels, TenantNamespace } from "./namespace";
-import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, routeTable } from "./routes";
+import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, Routing, routeTable } from "./routes";
 import { createTenantSecret, secretKeysOf } from "./secrets";
-import { cytomineServices, SECRET_NAME } from "./services";
-import { isLocalHost } from "./settings";
+import { cytomineServices, KeycloakMode, SECRET_NAME } from "./services";
+import { Images, isLocalHost, Storage } from "./settings";
 import { createWorkload, networkPolicySpec } from "./workload";
 
-/** The tenant's Kubernetes settings, as parsed from config (namespace, images, sizes, routing). */
-type KubernetesSettings = StackConfig["kubernetes"];
+/** The tenant's Kubernetes settings (namespace, images, sizes, routing), as the stack config gives them. */
+export interface KubernetesSettings {
+    /** The tenant's namespace. */
+    namespace: string;
+    images: Images;
+    storage: Storage;
+    routing: Routing;
+    ingressClass: string;
+    /** Namespace of the ingress controller or gateway: the only one let into the tenant's. */
+    routerNamespace: string;
+    gateway?: { namespace: string; name: string };
+    tlsSecret?: string;
+}
 
 export interface CytomineArgs extends KubernetesSettings {
     tenant: string;

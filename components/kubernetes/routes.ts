@@ -3,6 +3,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import { PORTS } from "./services";
 
+/** How the public URL reaches the services: an Ingress, or a Gateway API HTTPRoute. */
+export const ROUTINGS = ["ingress", "httproute"] as const;
+export type Routing = (typeof ROUTINGS)[number];
+
 export interface Route {
     path: string;
     service: string;

@@ -1,9 +1,12 @@
 // Cytomine's services on Kubernetes, as data: images, environment, volumes, probes and who talks to
 // whom (domain notes §1.2–§1.4 for the environment, §2 for the charts' probes and security).
-import { KeycloakMode } from "../config";
 import { resources } from "./security";
 import { Images, Storage } from "./settings";
 import { plainEnv, secretEnv, ServiceSpec } from "./workload";
+
+/** external: an existing Keycloak; namespace: Keycloak deployed beside Cytomine, served at <publicUrl>/iam. */
+export const KEYCLOAK_MODES = ["external", "namespace"] as const;
+export type KeycloakMode = (typeof KEYCLOAK_MODES)[number];
 
 /** The one Secret of a tenant: every generated password and key, read by the pods by key. */
 export const SECRET_NAME = "cytomine-secrets";

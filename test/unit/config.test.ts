@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { ConfigError, parseConfig, secretKeys } from "../../components/config";
+import { ConfigError, parseConfig, SECRET_KEYS } from "../../program/config";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/kubernetes/settings";
 
 const valid = {
@@ -11,7 +11,7 @@ const valid = {
     lsaaiClientId: "client-1",
 };
 
-function issues(raw: Record<string, unknown>, secrets: readonly (typeof secretKeys)[number][] = secretKeys): string[] {
+function issues(raw: Record<string, unknown>, secrets: readonly (typeof SECRET_KEYS)[number][] = SECRET_KEYS): string[] {
     try {
         parseConfig(raw, secrets);
     } catch (e) {

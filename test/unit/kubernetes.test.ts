@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseConfig } from "../../components/config";
+import { parseConfig } from "../../program/config";
 import { adminCredentialsHint, Cytomine, CytomineArgs, routeHost } from "../../components/kubernetes/cytomine";
 import { httpRouteSpec, ingressAnnotations, ingressSpec, routeTable } from "../../components/kubernetes/routes";
 import { SECRET_VALUES, secretKeysOf } from "../../components/kubernetes/secrets";

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { requiredPluginVersion } from "../../components/plugins";
+import { requiredPluginVersion } from "../../program/plugins";
 import { readVersions, repoRoot } from "../../lib/toolchain";
 
 const root = repoRoot;

@@ -1,0 +1,40 @@
+// Keys of the identity part: the Keycloak the realms live in, Cytomine's realm, the LS-AAI broker
+// and the Orthanc share realm.
+import { z } from "zod";
+import { oidcEndpointsSchema } from "../../components/identity/endpoints";
+import { KEYCLOAK_MODES } from "../../components/kubernetes/services";
+import { absoluteUrl, stringList } from "./checks";
+
+/** Keycloak realm names: at most 36 characters (Keycloak's limit), no spaces or slashes. */
+const realmName = z
+    .string()
+    .max(36, "at most 36 characters (Keycloak's limit for realm names)")
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-', starting with a letter or digit");
+
+export const identityKeys = {
+    keycloakMode: z.enum(KEYCLOAK_MODES).default("external"),
+    keycloakUrl: absoluteUrl("https://cytomine.example.org/iam").optional(),
+    keycloakAdminUser: z.string().min(1).default("admin"),
+    realm: realmName.default("cytomine"),
+    lsaaiClientId: z.string().min(1, "the client id registered with LS Login"),
+    lsaaiAlias: z
+        .string()
+        .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, "letters, digits, '.', '_' and '-' (it becomes part of a URL)")
+        .default("oidc"),
+    lsaaiScopes: z.string().min(1).default("openid profile email"),
+    lsaaiEndpoints: oidcEndpointsSchema.optional(),
+    lsaaiRestrict: z.boolean().default(false),
+    lsaaiAllowedEntitlements: stringList,
+    lsaaiAllowedSubjects: stringList,
+    orthanc: z.boolean().default(true),
+    orthancRealm: realmName.default("orthanc"),
+};
+
+/** Secret keys: read with requireSecret, so their values never pass through plaintext code paths. */
+export const SECRET_KEYS = ["keycloakAdminPassword", "lsaaiClientSecret"] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+/** Secrets a stack must have; Keycloak deployed by the stack gets a generated admin password. */
+export function requiredSecrets(keycloakMode: unknown): SecretKey[] {
+    return keycloakMode === "namespace" ? ["lsaaiClientSecret"] : [...SECRET_KEYS];
+}

@@ -1,0 +1,219 @@
+// The stack's configuration, parsed once into typed objects. Keys are declared once, by area
+// (common, identity, kubernetes); the loader reads exactly the keys the schema declares, and a unit
+// test holds Pulumi.yaml's `config:` block to the same keys, types and defaults. Every error names
+// the key and the fix, and is raised while the program runs in `pulumi preview`, before any
+// resource exists.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import type { OidcEndpoints } from "../../components/identity/endpoints";
+import type { KeycloakEndpoint } from "../../components/identity/provider";
+import type { KubernetesSettings } from "../../components/kubernetes/cytomine";
+import type { KeycloakMode } from "../../components/kubernetes/services";
+import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/kubernetes/settings";
+import { defined } from "./checks";
+import { commonKeys, Target } from "./common";
+import { identityKeys, requiredSecrets, SECRET_KEYS, SecretKey } from "./identity";
+import { kubernetesKeys } from "./kubernetes";
+import { crossFieldIssues } from "./rules";
+
+export { SECRET_KEYS, type SecretKey, type Target };
+
+export const PROJECT = "cytomine-fallback";
+
+/** Every key of the project's config namespace, by name (secrets excepted: see SECRET_KEYS). */
+export const CONFIG_KEYS = { ...commonKeys, ...identityKeys, ...kubernetesKeys };
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+const schema = z.object(CONFIG_KEYS).superRefine((c, ctx) => {
+    for (const { key, message } of crossFieldIssues(c)) ctx.addIssue({ code: "custom", path: [key], message });
+});
+export type RawConfig = z.infer<typeof schema>;
+
+export interface StackConfig {
+    tenant: string;
+    target: Target;
+    /** Normalised: no trailing slash. */
+    publicUrl: string;
+    localStack: boolean;
+    /** Empty when manifests are applied to a cluster. */
+    renderDir: string;
+    kubernetes: KubernetesSettings;
+    keycloak: KeycloakEndpoint & {
+        /** external: an existing Keycloak; namespace: deployed with Cytomine at <publicUrl>/iam. */
+        mode: KeycloakMode;
+    };
+    realm: string;
+    /** When false (the default), realms are protected from deletion and replacement. */
+    allowRealmReplacement: boolean;
+    /** When false (the default), volumes (and the namespace holding them) survive destroy. */
+    allowVolumeDeletion: boolean;
+    lsaai: {
+        clientId: string;
+        alias: string;
+        scopes: string;
+        /** Overrides the pinned LS-AAI endpoints (e.g. a stand-in identity provider for tests). */
+        endpoints?: OidcEndpoints;
+        restrict: boolean;
+        allowedEntitlements: string[];
+        allowedSubjects: string[];
+    };
+    orthanc: { enabled: boolean; realm: string };
+}
+
+/** A config error that names the key and how to fix it (a RunError: Pulumi shows the message, no stack). */
+export class ConfigError extends pulumi.RunError {
+    constructor(readonly issues: string[]) {
+        super(
+            `invalid stack configuration:\n${issues.map((i) => `  - ${i}`).join("\n")}\n` +
+                `Fix with: pulumi config set ${PROJECT}:<key> <value> (add --secret for secrets, --path for nested keys such as images.core)`,
+        );
+        this.name = "ConfigError";
+    }
+}
+
+const missingSecret = (key: SecretKey) =>
+    `${PROJECT}:${key} is not set: it is a secret; set it with 'pulumi config set --secret ${PROJECT}:${key}'`;
+
+/** `<project>:<key>` followed by the value given (or "is not set"), as issues name keys. */
+export function describeKey(path: readonly PropertyKey[], raw: Record<string, unknown>): string {
+    // Nested keys (images.core) are named by their path, as `pulumi config set --path` takes them.
+    const key = path.length ? `${PROJECT}:${path.map(String).join(".")}` : PROJECT;
+    const given = path.reduce<unknown>(
+        (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[String(k)] : undefined),
+        raw,
+    );
+    return `${key} ${given === undefined ? "is not set" : `= ${JSON.stringify(given)}`}`;
+}
+
+/**
+ * Parses raw values (as read from Pulumi config) into a StackConfig, or throws ConfigError.
+ * `secretsSet` lists the secret keys that have a value; their values are never seen here.
+ */
+export function parseConfig(raw: Record<string, unknown>, secretsSet: readonly SecretKey[] = SECRET_KEYS): StackConfig {
+    const missingSecrets = requiredSecrets(raw.keycloakMode)
+        .filter((k) => !secretsSet.includes(k))
+        .map(missingSecret);
+    const result = schema.safeParse(raw);
+    const issues = result.success ? [] : result.error.issues.map((i) => `${describeKey(i.path, raw)}: ${i.message}`);
+    if (!result.success || missingSecrets.length > 0) throw new ConfigError([...issues, ...missingSecrets]);
+    return typed(result.data);
+}
+
+/** The parsed keys as the typed objects the program wires (defaults merged, URLs split). */
+function typed(c: RawConfig): StackConfig {
+    const publicUrl = c.publicUrl.replace(/\/+$/, "");
+    const kc = new URL(c.keycloakMode === "namespace" ? `${publicUrl}/iam` : (c.keycloakUrl as string));
+    const [gatewayNamespace, gatewayName] = c.gateway?.split("/") ?? [];
+    return {
+        tenant: c.tenant,
+        target: c.target,
+        publicUrl,
+        localStack: c.localStack,
+        renderDir: c.renderDir,
+        kubernetes: {
+            namespace: c.namespace ?? c.tenant,
+            images: { ...DEFAULT_IMAGES, ...defined(c.images) },
+            storage: { ...DEFAULT_STORAGE, ...defined(c.storage) },
+            routing: c.routing,
+            ingressClass: c.ingressClass,
+            routerNamespace: c.routerNamespace,
+            gateway: gatewayName ? { namespace: gatewayNamespace, name: gatewayName } : undefined,
+            tlsSecret: c.tlsSecret,
+        },
+        keycloak: {
+            mode: c.keycloakMode,
+            origin: kc.origin,
+            basePath: kc.pathname.replace(/\/+$/, ""),
+            adminUser: c.keycloakAdminUser,
+        },
+        realm: c.realm,
+        allowRealmReplacement: c.allowRealmReplacement,
+        allowVolumeDeletion: c.allowVolumeDeletion,
+        lsaai: {
+            clientId: c.lsaaiClientId,
+            alias: c.lsaaiAlias,
+            scopes: c.lsaaiScopes,
+            endpoints: c.lsaaiEndpoints,
+            restrict: c.lsaaiRestrict,
+            allowedEntitlements: c.lsaaiAllowedEntitlements,
+            allowedSubjects: c.lsaaiAllowedSubjects,
+        },
+        orthanc: { enabled: c.orthanc, realm: c.orthancRealm },
+    };
+}
+
+/** How a key's value is stored in Pulumi config: its schema's base type, under defaults and optionals. */
+export type KeyKind = "string" | "boolean" | "object" | "array";
+
+export function keyKind(schema: z.ZodType): KeyKind {
+    const def = (schema as unknown as { _zod: { def: { type: string; innerType?: z.ZodType } } })._zod.def;
+    if (def.innerType) return keyKind(def.innerType);
+    if (def.type === "boolean") return "boolean";
+    if (def.type === "array") return "array";
+    if (def.type === "object" || def.type === "record") return "object";
+    return "string";
+}
+
+/** True when a key may be left out (it has a default, or is optional). */
+export function keyOptional(schema: z.ZodType): boolean {
+    return schema.safeParse(undefined).success;
+}
+
+/**
+ * The raw value of every declared key from Pulumi config strings. Booleans and structured values are
+ * decoded here; a value that does not decode is passed on as given, so the schema names the key.
+ * Pulumi.yaml gives optional keys a default of "" (a key without default is required): "" is unset.
+ */
+export function readKeys(get: (key: string) => string | undefined): Record<string, unknown> {
+    const raw: Record<string, unknown> = {};
+    for (const [key, schema] of Object.entries(CONFIG_KEYS) as [ConfigKey, z.ZodType][]) {
+        const value = get(key);
+        if (value === undefined || (value === "" && keyOptional(schema))) continue;
+        raw[key] = decode(keyKind(schema), value);
+    }
+    return raw;
+}
+
+function decode(kind: KeyKind, value: string): unknown {
+    if (kind === "string") return value;
+    if (kind === "boolean") return value === "true" ? true : value === "false" ? false : value;
+    try {
+        return JSON.parse(value);
+    } catch {
+        return value;
+    }
+}
+
+export interface LoadedConfig {
+    config: StackConfig;
+    secrets: {
+        /** Unset with keycloakMode namespace (a password is generated then). */
+        keycloakAdminPassword?: pulumi.Output<string>;
+        lsaaiClientSecret: pulumi.Output<string>;
+    };
+}
+
+/** A secret the parsed config requires in this configuration (e.g. the external Keycloak's admin password). */
+export function requireSecret(secrets: LoadedConfig["secrets"], key: SecretKey): pulumi.Output<string> {
+    const value = secrets[key];
+    if (value === undefined) throw new ConfigError([missingSecret(key)]);
+    return value;
+}
+
+/** Reads this project's config namespace, parses it, and reads the secrets as secret Outputs. */
+export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
+    const secretsSet = SECRET_KEYS.filter((k) => config.getSecret(k) !== undefined);
+    const parsed = parseConfig(
+        readKeys((k) => config.get(k)),
+        secretsSet,
+    );
+    return {
+        config: parsed,
+        secrets: {
+            keycloakAdminPassword: secretsSet.includes("keycloakAdminPassword")
+                ? config.requireSecret("keycloakAdminPassword")
+                : undefined,
+            lsaaiClientSecret: config.requireSecret("lsaaiClientSecret"),
+        },
+    };
+}

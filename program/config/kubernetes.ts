@@ -1,0 +1,33 @@
+// Keys of the Kubernetes target: namespace, images, volume sizes, routing, render mode.
+import { z } from "zod";
+import { ROUTINGS } from "../../components/kubernetes/routes";
+import {
+    DEFAULT_IMAGES,
+    DEFAULT_STORAGE,
+    imageProblem,
+    ImageKey,
+    namespaceProblem,
+    quantityProblem,
+    StorageKey,
+} from "../../components/kubernetes/settings";
+import { checked, overrides } from "./checks";
+
+const namespaceName = checked(namespaceProblem);
+
+export const kubernetesKeys = {
+    renderDir: z.string().default(""),
+    namespace: namespaceName.optional(),
+    images: overrides(Object.keys(DEFAULT_IMAGES) as [ImageKey], imageProblem),
+    storage: overrides(Object.keys(DEFAULT_STORAGE) as [StorageKey], quantityProblem),
+    routing: z.enum(ROUTINGS).default("ingress"),
+    ingressClass: z.string().min(1).default("nginx"),
+    routerNamespace: namespaceName.default("ingress-nginx"),
+    gateway: z
+        .string()
+        .regex(
+            /^[a-z0-9][-a-z0-9]*\/[a-z0-9][-a-z0-9.]*$/,
+            "<namespace>/<name> of the Gateway, e.g. gateway-system/public",
+        )
+        .optional(),
+    tlsSecret: z.string().min(1).optional(),
+};

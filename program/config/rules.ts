@@ -1,0 +1,91 @@
+// Rules that involve more than one key. Each returns the key to blame and the fix. zod runs them
+// even when single keys failed, so each is total: a value of the wrong type or shape is skipped here
+// (its own check names it), never turned into an exception.
+import { domainProblem, isLocalHost } from "../../components/kubernetes/settings";
+import { parseUrl } from "./checks";
+import type { ConfigKey, RawConfig } from "./index";
+
+export interface KeyIssue {
+    key: ConfigKey;
+    message: string;
+}
+
+export function crossFieldIssues(c: RawConfig): KeyIssue[] {
+    return [...publicUrlIssues(c), ...keycloakIssues(c), ...kubernetesIssues(c), ...lsaaiIssues(c)];
+}
+
+function publicUrlIssues(c: RawConfig): KeyIssue[] {
+    const url = parseUrl(c.publicUrl);
+    if (!url) return [];
+    const issues: string[] = [];
+    if (url.protocol !== "https:" && !(c.localStack && url.protocol === "http:"))
+        issues.push("must use https (http is allowed only with localStack: true, for the local environment)");
+    if (url.pathname !== "/" || url.search || url.hash)
+        issues.push("must be the site root, without path, query or fragment (Cytomine serves /, /api, /ims, /iam)");
+    const host = url.hostname;
+    const hostProblem = isLocalHost(host)
+        ? c.localStack
+            ? undefined
+            : `host "${host}" is an address: use the tenant's domain name (addresses only with localStack: true)`
+        : domainProblem(host);
+    if (hostProblem) issues.push(hostProblem);
+    return issues.map((message) => ({ key: "publicUrl", message }));
+}
+
+function keycloakIssues(c: RawConfig): KeyIssue[] {
+    const issues: KeyIssue[] = [];
+    const site = parseUrl(c.publicUrl);
+    const keycloak = parseUrl(c.keycloakUrl);
+    if (c.keycloakMode === "external" && !c.keycloakUrl)
+        issues.push({
+            key: "keycloakUrl",
+            message: "is required with keycloakMode external (or set keycloakMode to namespace to deploy Keycloak)",
+        });
+    if (
+        c.keycloakMode === "namespace" &&
+        site &&
+        c.keycloakUrl &&
+        c.keycloakUrl.replace(/\/+$/, "") !== `${site.origin}/iam`
+    )
+        issues.push({
+            key: "keycloakUrl",
+            message: `with keycloakMode namespace Keycloak is served at ${site.origin}/iam: unset keycloakUrl`,
+        });
+    if (keycloak && keycloak.protocol !== "https:" && !c.localStack)
+        issues.push({ key: "keycloakUrl", message: "must use https outside the local stack" });
+    return issues;
+}
+
+function kubernetesIssues(c: RawConfig): KeyIssue[] {
+    const issues: KeyIssue[] = [];
+    if (c.routing === "httproute" && !c.gateway)
+        issues.push({
+            key: "gateway",
+            message: "is required with routing httproute: the <namespace>/<name> of the Gateway the route attaches to",
+        });
+    if (c.renderDir && c.keycloakMode === "namespace")
+        issues.push({
+            key: "renderDir",
+            message:
+                "cannot be used with keycloakMode namespace: the realm is applied to that Keycloak, which a rendered stack never starts; render with keycloakMode external",
+        });
+    if (c.renderDir && c.target !== "kubernetes")
+        issues.push({ key: "renderDir", message: "applies only to target kubernetes" });
+    return issues;
+}
+
+function lsaaiIssues(c: RawConfig): KeyIssue[] {
+    const issues: KeyIssue[] = [];
+    if (
+        c.lsaaiRestrict &&
+        [c.lsaaiAllowedEntitlements, c.lsaaiAllowedSubjects].every((l) => !Array.isArray(l) || l.length === 0)
+    )
+        issues.push({
+            key: "lsaaiRestrict",
+            message:
+                "is true but nobody is allowed: set lsaaiAllowedEntitlements and/or lsaaiAllowedSubjects (lists), or set lsaaiRestrict to false",
+        });
+    if (c.orthanc && c.orthancRealm === c.realm)
+        issues.push({ key: "orthancRealm", message: `must differ from realm ("${c.realm}")` });
+    return issues;
+}

@@ -1,0 +1,19 @@
+// What every target module returns, so that index.ts wires identity the same way whatever hosts
+// Cytomine: the public URL, the Keycloak the realms go to (and what must serve before the provider
+// may use it), and the target's own outputs.
+import * as pulumi from "@pulumi/pulumi";
+import type { KeycloakEndpoint } from "../../components/identity/provider";
+import type { LoadedConfig } from "../config";
+
+export interface TargetResult {
+    publicUrl: string;
+    keycloak: {
+        endpoint: KeycloakEndpoint;
+        adminPassword: pulumi.Output<string>;
+        /** Resources that are up once this Keycloak serves (empty for one that already runs). */
+        ready: pulumi.Resource[];
+    };
+    outputs: Record<string, unknown>;
+}
+
+export type DeployTarget = (loaded: LoadedConfig) => Promise<TargetResult>;
