@@ -1,4 +1,4 @@
-// The `cytomine` realm as Cytomine's IAM expects it (domain notes §1.4): realm settings, the user
+// The `cytomine` realm as Cytomine's IAM expects it (upstream cytomine/cytomine: iam/kc_config.json): realm settings, the user
 // profile with Cytomine's attributes, the public `core` client with its roles, default roles, the
 // `projects` claim, and an administrator holding core.ADMIN.
 import * as keycloak from "@pulumi/keycloak";

@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { ServiceSpec } from "./workload";
 
-/** How each secret value is made (domain notes §1.2: 32-character passwords, UUID keys, 256-character JWT secret). */
+/** How each secret value is made (as cytomine/cytomine: cytomine-community-edition/cytomine.template does: 32-character passwords, UUID keys, 256-character JWT secret). */
 export const SECRET_VALUES: Record<string, "password" | "uuid" | "jwt" | "keycloak-admin"> = {
     "postgres-password": "password",
     "mongo-password": "password",

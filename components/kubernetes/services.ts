@@ -1,5 +1,6 @@
 // Cytomine's services on Kubernetes, as data: images, environment, volumes, probes and who talks to
-// whom (domain notes §1.2–§1.4 for the environment, §2 for the charts' probes and security).
+// whom (environment: cytomine/cytomine's cytomine-community-edition/cytomine.template and iam/; probes and
+// security: NBISweden/cytomine-bp-helm and cytomine/cytomine's Helm chart).
 import { resources } from "./security";
 import { Images, Storage } from "./settings";
 import { plainEnv, secretEnv, ServiceSpec } from "./workload";
@@ -137,13 +138,13 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
                 secret("SUPER_ADMIN_PUBLIC_KEY", "super-admin-public-key"),
                 secret("SUPER_ADMIN_PRIVATE_KEY", "super-admin-private-key"),
                 secret("JWT_SECRET", "jwt-secret"),
-                // Core manages its realm as the master-realm admin (domain notes §1.4).
+                // Core manages its realm as the master-realm admin (cytomine/cytomine: iam/kc_config.json, core's Keycloak admin settings).
                 secret("KEYCLOAK_ADMIN_PASSWORD", "keycloak-admin-password"),
                 ...imageServerKeys,
             ],
             volumes: [],
             scratch: ["/tmp", "/data"],
-            // GET /server/ping is the probe of NBIS's chart (domain notes §2.1).
+            // GET /server/ping is the probe of NBIS's chart (NBISweden/cytomine-bp-helm: charts/cytomine/templates).
             readiness: http("/server/ping", PORTS.core),
             startup: slowStart(http("/server/ping", PORTS.core)),
             resources: resources("500m", "2Gi"),

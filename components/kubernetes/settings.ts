@@ -3,7 +3,8 @@
 import { imageProblem } from "../../lib/rules/images";
 
 /**
- * Pinned images. The application images are Cytomine CE2025.1's (domain notes §1.2), the newest
+ * Pinned images. The application images are Cytomine CE2025.1's (upstream cytomine/cytomine:
+ * cytomine-community-edition/cytomine.template), the newest
  * release that pins them (HEAD's compose file uses untagged images); the databases are those of
  * Cytomine's current compose file and Helm chart (§1.3, §2.3). Keycloak matches the version the
  * identity resources are tested against (scripts/toolchain/versions.env).

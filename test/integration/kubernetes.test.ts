@@ -145,7 +145,7 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
             const [sa, sb] = await Promise.all([secretOf(a.tenant), secretOf(b.tenant)]);
             assert.deepEqual(Object.keys(sa).sort(), Object.keys(sb).sort());
             // Every generated value differs. The one equal value is the external Keycloak's master admin
-            // password, which core needs (domain notes §1.4): tenants sharing one Keycloak share it.
+            // password, which core needs (cytomine/cytomine: core manages its realm as the master admin): tenants sharing one Keycloak share it.
             // keycloakMode namespace gives each tenant its own Keycloak (next suite).
             const shared = Object.keys(sa).filter((key) => sa[key] === sb[key]);
             assert.deepEqual(shared, ["keycloak-admin-password"]);

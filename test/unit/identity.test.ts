@@ -18,7 +18,7 @@ import { CytomineRealm } from "../../components/identity/realm";
 import { keycloakNamingInputs } from "../../policies/rules";
 import { recordResources, settled, valueOf } from "./support/mocks";
 
-// The LS-AAI discovery document's endpoint fields (domain notes §5).
+// The LS-AAI discovery document's endpoint fields (https://login.aai.lifescience-ri.eu/oidc/.well-known/openid-configuration).
 const discovery = {
     issuer: "https://login.aai.lifescience-ri.eu/oidc/",
     authorization_endpoint: "https://login.aai.lifescience-ri.eu/oidc/authorize",
