@@ -154,6 +154,9 @@ export function keyKind(schema: z.ZodType): KeyKind {
     return "string";
 }
 
+/** The default Pulumi.yaml declares for an optional key without a value of its own, by kind. */
+export const EMPTY_DEFAULT: Record<KeyKind, string> = { string: "", boolean: "", object: "{}", array: "[]" };
+
 /** True when a key may be left out (it has a default, or is optional). */
 export function keyOptional(schema: z.ZodType): boolean {
     return schema.safeParse(undefined).success;
@@ -162,14 +165,16 @@ export function keyOptional(schema: z.ZodType): boolean {
 /**
  * The raw value of every declared key from Pulumi config strings. Booleans and structured values are
  * decoded here; a value that does not decode is passed on as given, so the schema names the key.
- * Pulumi.yaml gives optional keys a default of "" (a key without default is required): "" is unset.
+ * Pulumi.yaml gives optional keys an empty default (a key without default is required): "" or {}
+ * (EMPTY_DEFAULT) means unset.
  */
 export function readKeys(get: (key: string) => string | undefined): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
     for (const [key, schema] of Object.entries(CONFIG_KEYS) as [ConfigKey, z.ZodType][]) {
         const value = get(key);
-        if (value === undefined || (value === "" && keyOptional(schema))) continue;
-        raw[key] = decode(keyKind(schema), value);
+        const kind = keyKind(schema);
+        if (value === undefined || (value === EMPTY_DEFAULT[kind] && keyOptional(schema))) continue;
+        raw[key] = decode(kind, value);
     }
     return raw;
 }

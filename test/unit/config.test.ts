@@ -11,7 +11,10 @@ const valid = {
     lsaaiClientId: "client-1",
 };
 
-function issues(raw: Record<string, unknown>, secrets: readonly (typeof SECRET_KEYS)[number][] = SECRET_KEYS): string[] {
+function issues(
+    raw: Record<string, unknown>,
+    secrets: readonly (typeof SECRET_KEYS)[number][] = SECRET_KEYS,
+): string[] {
     try {
         parseConfig(raw, secrets);
     } catch (e) {

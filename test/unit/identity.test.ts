@@ -16,7 +16,7 @@ import { brokerRedirectUri, coreClientUrls, orthancServiceUris, sslRequired } fr
 import { OrthancShare } from "../../components/identity/orthanc";
 import { CytomineRealm } from "../../components/identity/realm";
 import { keycloakNamingInputs } from "../../policies/rules";
-import { recordResources, settled, valueOf } from "./support/mocks";
+import { allRegistered, recordResources, valueOf } from "./support/mocks";
 
 // The LS-AAI discovery document's endpoint fields (https://login.aai.lifescience-ri.eu/oidc/.well-known/openid-configuration).
 const discovery = {
@@ -118,7 +118,7 @@ describe("identity components (mocks)", () => {
             protect: true,
         });
         assert.equal(await valueOf(orthanc.keycloakUri), "https://c.org/iam/realms/orthanc/");
-        await settled(recorded, 30);
+        await allRegistered();
 
         const keycloakObjects = recorded.filter((r) => r.type.startsWith("keycloak:"));
         assert.ok(keycloakObjects.length >= 25, `only ${keycloakObjects.length} keycloak objects registered`);

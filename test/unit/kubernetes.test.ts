@@ -8,7 +8,7 @@ import { cytomineServices, SECRET_NAME, ServicesOptions } from "../../components
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/kubernetes/settings";
 import { namespaceConflict } from "../../components/kubernetes/tenancy";
 import { claimName, networkPolicySpec, podTemplate } from "../../components/kubernetes/workload";
-import { recordResources, settled, valueOf } from "./support/mocks";
+import { allRegistered, recordResources, valueOf } from "./support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -213,9 +213,7 @@ describe("Cytomine component (mocks)", () => {
         const c = new Cytomine("lab-a", args());
         assert.equal(await valueOf(c.namespace), "lab-a");
         assert.equal(await valueOf(c.url), "https://lab-a.example.org");
-        // namespace + default-deny; secret + 11 random values; per service (6): account, workload,
-        // service, policy; 3 claims; the ingress; the components
-        await settled(recorded, 2 + 1 + 10 + 1 + 6 * 4 + 3 + 1);
+        await allRegistered();
         const of = (type: string) => recorded.filter((r) => r.type === type);
         assert.equal(of("kubernetes:core/v1:ConfigMap").length, 0);
         assert.equal(of("kubernetes:core/v1:Secret").length, 1);
@@ -250,7 +248,7 @@ describe("Cytomine component (mocks)", () => {
         );
         assert.ok(c.keycloak);
         assert.equal(await valueOf(c.keycloak.adminPassword), "lab-a-secrets-keycloak-admin-password-result");
-        await settled(recorded, 50);
+        await allRegistered();
         const names = recorded.filter((r) => r.type === "kubernetes:apps/v1:Deployment").map((r) => r.name);
         assert.ok(names.includes("lab-a-iam"));
         assert.ok(recorded.some((r) => r.type === "kubernetes:apps/v1:StatefulSet" && r.name === "lab-a-iam-db"));
@@ -262,7 +260,7 @@ describe("Cytomine component (mocks)", () => {
         const secret = await valueOf(c.secret);
         assert.equal(secret.name, "cytomine-secrets");
         assert.ok(secret.keys.includes("postgres-password"));
-        await settled(recorded, 30);
+        await allRegistered();
         assert.equal(
             recorded.filter((r) => r.type === "kubernetes:core/v1:Secret" || r.type.startsWith("random:")).length,
             0,
@@ -272,7 +270,7 @@ describe("Cytomine component (mocks)", () => {
     it("attaches an HTTPRoute to the configured Gateway instead of an Ingress", async () => {
         const recorded = recordResources();
         new Cytomine("lab-a", args({ routing: "httproute", gateway: { namespace: "gw", name: "public" } }));
-        await settled(recorded, 40);
+        await allRegistered();
         const route = recorded.find((r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute");
         assert.ok(route, recorded.map((r) => r.type).join(","));
         assert.equal(route.inputs.spec.parentRefs[0].name, "public");

@@ -23,6 +23,8 @@ export function recordResources(project = "cytomine-fallback", stack = "test"): 
         project,
         stack,
         false,
+        // What a file backend calls the organization (stack owners read it).
+        "organization",
     );
     return recorded;
 }
@@ -45,8 +47,12 @@ export async function registered(recorded: Recorded[], type: string, turns = 100
     throw new Error(`no ${type} was registered`);
 }
 
-/** Waits until at least COUNT resources have been registered (bounded number of event-loop turns). */
-export async function settled(recorded: Recorded[], count: number, turns = 2000): Promise<void> {
-    for (let i = 0; i < turns && recorded.length < count; i++) await new Promise((r) => setImmediate(r));
-    if (recorded.length < count) throw new Error(`only ${recorded.length} of ${count} resources were registered`);
+/**
+ * Waits until every registration the program has started has reached the mocks: the SDK's queue of
+ * outstanding resource RPCs (what `pulumi.runtime.disconnect` drains before the program exits) is
+ * empty. `waitForRPCs` is marked internal in the SDK's typings but is the one signal that covers
+ * registrations waiting on other resources' outputs.
+ */
+export async function allRegistered(): Promise<void> {
+    await (pulumi.runtime as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs();
 }

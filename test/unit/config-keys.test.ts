@@ -1,0 +1,105 @@
+// Pulumi.yaml's `config:` block documents the keys the schema declares: same names, types and
+// defaults, so that a key is defined once (program/config) and documented once (Pulumi.yaml).
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import { z } from "zod";
+import {
+    CONFIG_KEYS,
+    ConfigError,
+    EMPTY_DEFAULT,
+    keyKind,
+    keyOptional,
+    readKeys,
+    SECRET_KEYS,
+} from "../../program/config";
+import { targetFor } from "../../program/targets";
+import { repoRoot } from "../../lib/toolchain";
+
+interface Declared {
+    type: string;
+    default?: unknown;
+    items?: { type: string };
+}
+
+const declared = (
+    parse(fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8")) as { config: Record<string, Declared> }
+).config;
+const schemas = Object.entries(CONFIG_KEYS) as [string, z.ZodType][];
+
+describe("config keys: schema and Pulumi.yaml", () => {
+    it("name the same keys, and declare no secret (secrets are set with --secret only)", () => {
+        assert.deepEqual(Object.keys(declared).sort(), Object.keys(CONFIG_KEYS).sort());
+        for (const secret of SECRET_KEYS) assert.equal(declared[secret], undefined, secret);
+    });
+
+    it("agree on each key's type", () => {
+        for (const [key, schema] of schemas) {
+            assert.equal(declared[key].type, keyKind(schema), key);
+            if (declared[key].type === "array") assert.deepEqual(declared[key].items, { type: "string" }, key);
+        }
+    });
+
+    it("agree on defaults: the schema's default, an empty one for an optional key, none for a required one", () => {
+        for (const [key, schema] of schemas) {
+            const parsed = schema.safeParse(undefined);
+            const empty = JSON.parse(EMPTY_DEFAULT[keyKind(schema)] || '""') as unknown;
+            const expected = !keyOptional(schema) ? undefined : parsed.data === undefined ? empty : parsed.data;
+            assert.deepEqual(declared[key].default, expected, key);
+        }
+    });
+});
+
+describe("readKeys", () => {
+    const values: Record<string, string> = {
+        tenant: "lab-a",
+        localStack: "true",
+        images: '{"core":"cytomine/core:5.1.1"}',
+        lsaaiAllowedSubjects: '["a@lifescience-ri.eu"]',
+        keycloakUrl: "",
+        lsaaiEndpoints: "{}",
+        orthanc: "yes",
+        storage: "{not json",
+    };
+    const raw = readKeys((k) => values[k]);
+
+    it("decodes booleans and structured values, and treats an optional key's empty default as unset", () => {
+        assert.equal(raw.localStack, true);
+        assert.deepEqual(raw.images, { core: "cytomine/core:5.1.1" });
+        assert.deepEqual(raw.lsaaiAllowedSubjects, ["a@lifescience-ri.eu"]);
+        assert.equal("keycloakUrl" in raw, false);
+        assert.equal("lsaaiEndpoints" in raw, false);
+    });
+
+    it("passes an undecodable value on as given, for the schema to name the key", () => {
+        assert.equal(raw.orthanc, "yes");
+        assert.equal(raw.storage, "{not json");
+    });
+
+    it("reads only declared keys", () => {
+        const seen: string[] = [];
+        readKeys((k) => {
+            seen.push(k);
+            return undefined;
+        });
+        assert.deepEqual(seen.sort(), Object.keys(CONFIG_KEYS).sort());
+    });
+});
+
+describe("targets", () => {
+    it("refuses a target this version cannot deploy, naming the key and what is available", () => {
+        for (const target of ["ssh", "aws"] as const) {
+            assert.throws(
+                () => targetFor(target),
+                (e: unknown) =>
+                    e instanceof ConfigError &&
+                    /cytomine-fallback:target = "\w+": this version cannot deploy it yet.*available: kubernetes/.test(
+                        e.message,
+                    ),
+            );
+        }
+        assert.equal(typeof targetFor("kubernetes"), "function");
+    });
+});

@@ -1,0 +1,172 @@
+// Resource identity guard (as pulumi-awsx guards its components): the dev program runs under mocks and
+// the URNs of its protected resources (realms, volume claims) and of its components are compared
+// with the recorded ones. A change that would alter one fails here unless the resource carries an
+// alias to the recorded URN; otherwise the engine would plan to delete protected data and create it
+// anew. Record on purpose with UPDATE_URNS=1.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { repoRoot } from "../../lib/toolchain";
+import { pluginsFor } from "../../program/plugins";
+import { requiredPluginVersion } from "../../program/plugins";
+import { allRegistered, recordResources } from "./support/mocks";
+
+const RECORD = path.join(__dirname, "resource-identity.json");
+
+interface Identity {
+    protected: string[];
+    components: string[];
+}
+
+interface Seen {
+    resource: pulumi.Resource;
+    type: string;
+    name: string;
+    parent?: pulumi.Resource;
+    protect: boolean;
+    aliases: pulumi.Input<pulumi.URN | pulumi.Alias>[];
+}
+
+const ownUrn = async (s: Seen) => engineUrn(await value(s.resource.urn));
+
+/** The URNs a resource answers to: its own and those of its aliases. */
+async function urnsOf(s: Seen): Promise<string[]> {
+    const own = await ownUrn(s);
+    const aliases = await Promise.all(
+        s.aliases.map(async (a) => {
+            const alias = await value(pulumi.output(a));
+            if (typeof alias === "string") return engineUrn(alias);
+            const parent = alias.parent ?? s.parent;
+            return engineUrn(
+                await value(
+                    pulumi.createUrn(
+                        alias.name ?? s.name,
+                        alias.type ?? s.type,
+                        parent as pulumi.Resource | undefined,
+                        alias.project as string | undefined,
+                        alias.stack as string | undefined,
+                    ),
+                ),
+            );
+        }),
+    );
+    return [own, ...aliases];
+}
+
+function value<T>(o: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => o.apply(resolve));
+}
+
+/**
+ * The URN as the engine writes it. The mock monitor derives a top-level resource's URN from the root
+ * stack's, keeping `pulumi:pulumi:Stack$` in the type chain, which the engine leaves out.
+ */
+const engineUrn = (urn: string) => urn.replace("::pulumi:pulumi:Stack$", "::");
+
+/** Runs the dev program (index.ts with Pulumi.dev.yaml) under mocks and records what it registers. */
+async function runDevProgram(): Promise<Seen[]> {
+    recordResources("cytomine-fallback", "dev");
+    const stackFile = parse(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
+        config: Record<string, unknown>;
+    };
+    const config = Object.fromEntries(Object.entries(stackFile.config).map(([k, v]) => [k, String(v)]));
+    const secrets = ["cytomine-fallback:keycloakAdminPassword", "cytomine-fallback:lsaaiClientSecret"];
+    for (const s of secrets) config[s] = "mocked";
+    pulumi.runtime.setAllConfig(config, secrets);
+    const seen: Seen[] = [];
+    // index.ts is `export =` a function: as an ES import it is the module's default export.
+    const main = ((await import("../../index")) as unknown as { default: () => Promise<unknown> }).default;
+    await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((a) => {
+            seen.push({
+                resource: a.resource,
+                type: a.type,
+                name: a.name,
+                parent: a.opts.parent,
+                protect: a.opts.protect === true,
+                aliases: (a.opts.aliases ?? []) as Seen["aliases"],
+            });
+            return undefined;
+        });
+        return main();
+    });
+    await allRegistered();
+    return seen;
+}
+
+describe("resource identity of the dev program (mocks)", () => {
+    // The program reads the tenant's namespace before declaring anything: a stand-in API server
+    // answers that it does not exist. The plugin preflight finds the plugins in a stand-in PULUMI_HOME.
+    const saved = { KUBECONFIG: process.env.KUBECONFIG, PULUMI_HOME: process.env.PULUMI_HOME };
+    const server = http.createServer((_req, res) => {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ kind: "Status", code: 404 }));
+    });
+    let seen: Seen[] = [];
+
+    before(async () => {
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        const { port } = server.address() as { port: number };
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "urn-guard-"));
+        const kubeconfig = path.join(dir, "kubeconfig");
+        fs.writeFileSync(
+            kubeconfig,
+            JSON.stringify({
+                apiVersion: "v1",
+                kind: "Config",
+                clusters: [
+                    { name: "c", cluster: { server: `http://127.0.0.1:${port}`, "insecure-skip-tls-verify": true } },
+                ],
+                users: [{ name: "u", user: {} }],
+                contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+                "current-context": "x",
+            }),
+        );
+        for (const p of pluginsFor("kubernetes")) {
+            const dirName = path.join(dir, "plugins", `resource-${p.plugin}-v${requiredPluginVersion(p.pkg)}`);
+            fs.mkdirSync(dirName, { recursive: true });
+            fs.writeFileSync(path.join(dirName, `pulumi-resource-${p.plugin}`), "");
+        }
+        process.env.KUBECONFIG = kubeconfig;
+        process.env.PULUMI_HOME = dir;
+        seen = await runDevProgram();
+    });
+
+    after(() => {
+        server.close();
+        for (const [k, v] of Object.entries(saved)) {
+            if (v === undefined) delete process.env[k];
+            else process.env[k] = v;
+        }
+    });
+
+    it("keeps the URNs of protected resources and components, or carries aliases to them", async () => {
+        const current: Identity = {
+            protected: (await Promise.all(seen.filter((s) => s.protect).map(ownUrn))).sort(),
+            components: (await Promise.all(seen.filter((s) => s.type.startsWith("cytomine:")).map(ownUrn))).sort(),
+        };
+        if (process.env.UPDATE_URNS === "1") fs.writeFileSync(RECORD, JSON.stringify(current, null, 2) + "\n");
+        const recorded = JSON.parse(fs.readFileSync(RECORD, "utf8")) as Identity;
+        assert.ok(recorded.protected.some((u) => u.endsWith("keycloak:index/realm:Realm::cytomine-realm")));
+        assert.ok(recorded.protected.some((u) => u.includes("PersistentVolumeClaim")));
+
+        const answers = await Promise.all(seen.map(async (s) => ({ s, urns: await urnsOf(s) })));
+        const answered = new Set(answers.flatMap((a) => a.urns));
+        const lost = [...recorded.protected, ...recorded.components].filter((u) => !answered.has(u));
+        assert.deepEqual(
+            lost,
+            [],
+            "these recorded URNs no longer exist: give the renamed resource an alias to its old URN " +
+                "(opts.aliases), or re-record with UPDATE_URNS=1 if the change is meant to replace them",
+        );
+        const unrecorded = answers
+            .filter((a) => a.s.protect && !a.urns.some((u) => recorded.protected.includes(u)))
+            .map((a) => a.urns[0]);
+        assert.deepEqual(unrecorded, [], "new protected resources: record them with UPDATE_URNS=1");
+    });
+});
