@@ -32,7 +32,7 @@ interface ScoredObject {
 /** kube-score grades: 1 is CRITICAL (5 WARNING, 10 ALL OK). */
 const CRITICAL = 1;
 
-export function criticalFindings(json: string): Finding[] {
+function criticalFindings(json: string): Finding[] {
     const scored = JSON.parse(json) as ScoredObject[];
     return scored.flatMap((o) =>
         o.checks

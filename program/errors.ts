@@ -5,7 +5,7 @@
 // in that message.
 import * as pulumi from "@pulumi/pulumi";
 
-export function reportable(e: unknown): pulumi.RunError {
+function reportable(e: unknown): pulumi.RunError {
     const error = pulumi.RunError.isInstance(e)
         ? e
         : new pulumi.RunError(e instanceof Error ? (e.stack ?? e.message) : String(e));

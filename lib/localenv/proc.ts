@@ -17,7 +17,7 @@ export class EnvError extends Error {
     }
 }
 
-export function isAlive(pid: number): boolean {
+function isAlive(pid: number): boolean {
     try {
         process.kill(pid, 0);
         return true;
@@ -95,12 +95,12 @@ export async function stopPidFile(pidFile: string, marker: string, graceMs = 15_
     return true;
 }
 
-export function sleep(ms: number): Promise<void> {
+function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:PORT. */
-export function portInUse(port: number): Promise<boolean> {
+function portInUse(port: number): Promise<boolean> {
     return new Promise((resolve) => {
         const socket = net.connect({ host: LOOPBACK, port });
         socket.setTimeout(1000);

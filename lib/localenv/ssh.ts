@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { EnvError, LOOPBACK, livePid, requireFreePort, startDetached, stopPidFile, tail, waitUntil } from "./proc";
+import { EnvError, LOOPBACK, livePid, requireFreePort, startDetached, stopPidFile, waitUntil } from "./proc";
 import { EnvSettings } from "./settings";
 
 export interface SshInfo {
@@ -126,8 +126,4 @@ export async function sshUp(s: EnvSettings): Promise<SshInfo> {
 
 export async function sshDown(s: EnvSettings): Promise<boolean> {
     return stopPidFile(files(s).pid, MARKER);
-}
-
-export function sshLogTail(s: EnvSettings): string {
-    return tail(files(s).log);
 }

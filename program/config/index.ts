@@ -75,7 +75,7 @@ const missingSecret = (key: SecretKey) =>
     `${PROJECT}:${key} is not set: it is a secret; set it with 'pulumi config set --secret ${PROJECT}:${key}'`;
 
 /** `<project>:<key>` followed by the value given (or "is not set"), as issues name keys. */
-export function describeKey(path: readonly PropertyKey[], raw: Record<string, unknown>): string {
+function describeKey(path: readonly PropertyKey[], raw: Record<string, unknown>): string {
     // Nested keys (images.core) are named by their path, as `pulumi config set --path` takes them.
     const key = path.length ? `${PROJECT}:${path.map(String).join(".")}` : PROJECT;
     const given = path.reduce<unknown>(

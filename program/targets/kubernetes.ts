@@ -8,7 +8,7 @@ import { ConfigError, LoadedConfig, PROJECT, requireSecret } from "../config";
 import type { TargetResult } from "./target";
 
 /** Reads the namespace from the cluster the ambient kubeconfig points at (as the provider does). */
-export async function readNamespace(namespace: string): Promise<{ annotations?: Record<string, string> } | undefined> {
+async function readNamespace(namespace: string): Promise<{ annotations?: Record<string, string> } | undefined> {
     const config = new k8sClient.KubeConfig();
     config.loadFromDefault();
     try {
@@ -24,7 +24,7 @@ export async function readNamespace(namespace: string): Promise<{ annotations?: 
  * Stops the program, naming the config key (`tenant`, or `namespace` when set apart), when the live
  * cluster holds the namespace for another stack or for none.
  */
-export async function assertNamespaceAvailable(namespace: string, key: "tenant" | "namespace", owner: string) {
+async function assertNamespaceAvailable(namespace: string, key: "tenant" | "namespace", owner: string) {
     const conflict = namespaceConflict(namespace, owner, await readNamespace(namespace));
     if (conflict)
         throw new ConfigError([
