@@ -40,9 +40,9 @@ export function deployIdentity({ config, secrets }: LoadedConfig, keycloak: Targ
             endpoints: config.lsaai.endpoints ?? LSAAI_ENDPOINTS,
             scopes: config.lsaai.scopes,
             restriction,
+            adminRole: cytomineRealm.adminRole,
         },
-        // AdminMapper grants core.ADMIN, which must exist first.
-        { ...identity, dependsOn: [cytomineRealm] },
+        identity,
     );
     const orthanc = config.orthanc.enabled
         ? new OrthancShare(

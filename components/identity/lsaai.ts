@@ -19,6 +19,8 @@ export interface LsAaiBrokerArgs {
     scopes: string;
     /** When set, only these LS-AAI users may log in; everyone else is refused at login. */
     restriction?: LoginRestriction;
+    /** The core.ADMIN role AdminMapper grants, when declared in the same stack: created first. */
+    adminRole?: pulumi.Resource;
 }
 
 export interface LoginRestriction {
@@ -187,7 +189,7 @@ export class LsAaiBroker extends pulumi.ComponentResource {
                 role: "core.ADMIN",
                 extraConfig: { syncMode: "INHERIT" },
             },
-            { parent: this },
+            { parent: this, dependsOn: args.adminRole ? [args.adminRole] : [] },
         );
         this.alias = idp.alias;
         this.redirectUri = pulumi.output(brokerRedirectUri(args.keycloakBaseUrl, args.realmName, args.alias));

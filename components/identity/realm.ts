@@ -43,6 +43,8 @@ export class CytomineRealm extends pulumi.ComponentResource {
     public readonly coreClientId: pulumi.Output<string>;
     /** Role ids of the core client's roles, by name. */
     public readonly coreRoleIds: Record<CoreRole, pulumi.Output<string>>;
+    /** core.ADMIN: what a mapper granting it must wait for (not the whole realm). */
+    public readonly adminRole: keycloak.Role;
     public readonly adminUsername: pulumi.Output<string>;
     public readonly adminPassword: pulumi.Output<string>;
 
@@ -149,6 +151,7 @@ export class CytomineRealm extends pulumi.ComponentResource {
         this.realmId = realm.id;
         this.coreClientId = core.id;
         this.coreRoleIds = { ADMIN: roles.ADMIN.id, USER: roles.USER.id, GUEST: roles.GUEST.id };
+        this.adminRole = roles.ADMIN;
         this.adminUsername = admin.username;
         this.adminPassword = pulumi.secret(password.result);
         this.registerOutputs({

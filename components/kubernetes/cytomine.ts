@@ -109,7 +109,7 @@ export class Cytomine extends pulumi.ComponentResource {
                   this,
               );
 
-        const workloads: Record<string, pulumi.Resource> = {};
+        const workloads: Record<string, pulumi.Resource[]> = {};
         for (const s of services) {
             const part = `${name}-${s.component}`;
             const created = createWorkload(part, s, {
@@ -119,7 +119,7 @@ export class Cytomine extends pulumi.ComponentResource {
                 protectVolumes: args.protectVolumes,
                 dependsOn: generated ? [generated.secret] : [],
             });
-            workloads[s.component] = created.workload;
+            workloads[s.component] = [created.workload, created.service];
             new k8s.networking.v1.NetworkPolicy(
                 `${part}-policy`,
                 {
@@ -165,7 +165,7 @@ export class Cytomine extends pulumi.ComponentResource {
             inNamespace && generated
                 ? {
                       adminPassword: generated.values["keycloak-admin-password"],
-                      ready: [workloads["iam"], published],
+                      ready: [...workloads["iam"], published],
                   }
                 : undefined;
         this.registerOutputs({

@@ -2,6 +2,7 @@
 // notes §1.4), through an Ingress or a Gateway API HTTPRoute.
 import * as k8s from "@pulumi/kubernetes";
 import { PORTS } from "./services";
+import { SKIP_AWAIT } from "./workload";
 
 /** How the public URL reaches the services: an Ingress, or a Gateway API HTTPRoute. */
 export const ROUTINGS = ["ingress", "httproute"] as const;
@@ -60,7 +61,7 @@ export function ingressAnnotations(o: RouteOptions): Record<string, string> {
     return {
         // Whole-slide images are uploaded through /ims: no body size limit at the proxy.
         ...(o.ingressClass === "nginx" ? { "nginx.ingress.kubernetes.io/proxy-body-size": "0" } : {}),
-        ...(o.skipAwait ? { "pulumi.com/skipAwait": "true" } : {}),
+        ...(o.skipAwait ? { [SKIP_AWAIT]: "true" } : {}),
     };
 }
 

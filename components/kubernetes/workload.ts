@@ -48,6 +48,9 @@ export const secretEnv = (secret: string, name: string, key: string): EnvVar => 
 export const plainEnv = (vars: Record<string, string>): EnvVar[] =>
     Object.entries(vars).map(([name, value]) => ({ name, value }));
 
+/** The kubernetes provider's annotation that skips its await of a resource's readiness. */
+export const SKIP_AWAIT = "pulumi.com/skipAwait";
+
 /** Claim name of a service's persistent volume. */
 export const claimName = (component: string, volume: string) => `${component}-${volume}`;
 
@@ -215,7 +218,10 @@ export function createWorkload(
     const service = new k8s.core.v1.Service(
         `${name}-service`,
         {
-            metadata,
+            // The provider's Service await (pulumi-kubernetes provider/pkg/await/service.go) waits for
+            // endpoints and then a fixed 10 s. The workload's own await already proves that the pods
+            // this Service selects are Ready, and what needs the service waits for the workload.
+            metadata: { ...metadata, annotations: { [SKIP_AWAIT]: "true" } },
             spec: {
                 // A StatefulSet's governing Service is headless: clients reach the pod itself.
                 ...(s.kind === "StatefulSet" ? { clusterIP: "None" } : {}),

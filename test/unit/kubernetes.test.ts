@@ -7,7 +7,7 @@ import { SECRET_VALUES, secretKeysOf } from "../../components/kubernetes/secrets
 import { cytomineServices, SECRET_NAME, ServicesOptions } from "../../components/kubernetes/services";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/kubernetes/settings";
 import { namespaceConflict } from "../../components/kubernetes/tenancy";
-import { claimName, networkPolicySpec, podTemplate } from "../../components/kubernetes/workload";
+import { claimName, networkPolicySpec, podTemplate, SKIP_AWAIT } from "../../components/kubernetes/workload";
 import { allRegistered, recordResources, valueOf } from "./support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -238,6 +238,17 @@ describe("Cytomine component (mocks)", () => {
         for (const r of recorded.filter((r) => r.type.startsWith("kubernetes:")))
             assert.match(r.name, /^lab-a-/, `${r.type} ${r.name}`);
         assert.equal(c.keycloak, undefined);
+    });
+
+    it("waits for workloads, not for their Services (the workload's readiness covers the Service's pods)", async () => {
+        const recorded = recordResources();
+        new Cytomine("lab-a", args());
+        await allRegistered();
+        const services = recorded.filter((r) => r.type === "kubernetes:core/v1:Service");
+        assert.equal(services.length, 6);
+        for (const svc of services) assert.equal(svc.inputs.metadata.annotations?.[SKIP_AWAIT], "true", svc.name);
+        for (const w of recorded.filter((r) => /apps\/v1:(Deployment|StatefulSet)$/.test(r.type)))
+            assert.equal(w.inputs.metadata.annotations?.[SKIP_AWAIT], undefined, w.name);
     });
 
     it("deploys Keycloak with its own database when asked, and exposes its generated admin password", async () => {
