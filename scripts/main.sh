@@ -29,7 +29,7 @@ if [ "${1:-}" = down ]; then
 		for key in allowRealmReplacement allowVolumeDeletion; do
 			pulumi config set --stack dev --config-file "$down_config" "cytomine-fallback:$key" true
 		done
-		pulumi up --yes --stack dev --config-file "$down_config" --color never --suppress-outputs ||
+		pulumi up --yes --skip-preview --stack dev --config-file "$down_config" --color never --suppress-outputs ||
 			die "could not lift the protection (the up above failed)" "fix what it reports and run 'npm run main:down' again"
 		pulumi destroy --yes --stack dev --config-file "$down_config"
 		rm -f "$down_config"
@@ -70,6 +70,7 @@ set_secret keycloakAdminPassword <"$LOCAL/env/keycloak/admin-password"
 secret_set lsaaiClientSecret ||
 	node -e 'process.stdout.write(require("crypto").randomBytes(24).toString("base64url"))' | set_secret lsaaiClientSecret
 # --refresh: the local environment can be reset (env:down --purge) under the stack's feet.
-pulumi up --yes --refresh --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log" ||
+# --skip-preview: nobody reviews a preview with --yes; the program validates config before any change.
+pulumi up --yes --skip-preview --refresh --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log" ||
 	die "pulumi up of the dev stack failed (log: $LOCAL/last-up.log)" "read the diagnostics above; config errors name the key to fix"
 node --import tsx tools/report-outputs.ts dev
