@@ -4,9 +4,10 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { tenantLabels, TenantNamespace } from "./namespace";
 import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, Routing, routeTable } from "./routes";
-import { createTenantSecret, secretKeysOf } from "./secrets";
-import { cytomineServices, KeycloakMode, SECRET_NAME } from "./services";
-import { Images, isLocalHost, Storage } from "./settings";
+import { secretKeysOf } from "../cytomine/secrets";
+import { createTenantSecret } from "./secrets";
+import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";
+import { Images, isLocalHost, Storage } from "../cytomine/settings";
 import { createWorkload, networkPolicySpec } from "./workload";
 
 /** The tenant's Kubernetes settings (namespace, images, sizes, routing), as the stack config gives them. */

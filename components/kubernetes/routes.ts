@@ -1,7 +1,7 @@
 // Public routes of a tenant: one host, paths to services (as Cytomine's nginx routes them, domain
 // notes §1.4), through an Ingress or a Gateway API HTTPRoute.
 import * as k8s from "@pulumi/kubernetes";
-import { PORTS } from "./services";
+import { PORTS } from "../cytomine/services";
 import { SKIP_AWAIT } from "./workload";
 
 /** How the public URL reaches the services: an Ingress, or a Gateway API HTTPRoute. */

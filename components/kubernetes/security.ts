@@ -1,10 +1,9 @@
-// Security settings every Cytomine pod and container gets: the Pod Security "restricted" profile,
-// a read-only root filesystem where the image allows it, and bounded resources.
+// Security settings every Cytomine pod and container gets: the Pod Security "restricted" profile and
+// a read-only root filesystem where the image allows it.
 import * as k8s from "@pulumi/kubernetes";
 
 type PodSecurityContext = k8s.types.input.core.v1.PodSecurityContext;
 type SecurityContext = k8s.types.input.core.v1.SecurityContext;
-type Resources = k8s.types.input.core.v1.ResourceRequirements;
 
 /** Runs the pod as UID (and group) `uid`; volumes are made writable for that group. */
 export function podSecurityContext(uid: number): PodSecurityContext {
@@ -23,13 +22,5 @@ export function containerSecurityContext(): SecurityContext {
         readOnlyRootFilesystem: true,
         runAsNonRoot: true,
         capabilities: { drop: ["ALL"] },
-    };
-}
-
-/** Requests equal to limits for memory (no overcommit of the databases); CPU may burst. */
-export function resources(cpu: string, memory: string, ephemeral = "1Gi"): Resources {
-    return {
-        requests: { cpu, memory, "ephemeral-storage": ephemeral },
-        limits: { memory, "ephemeral-storage": ephemeral },
     };
 }

@@ -1,52 +1,10 @@
-// One Cytomine service described as data (ServiceSpec), and the plain functions that turn it into
-// Kubernetes objects: pod template, workload, Service, volume claims and its NetworkPolicy.
+// The plain functions that turn one Cytomine service (a ServiceSpec) into Kubernetes objects: pod
+// template, workload, Service, volume claims and its NetworkPolicy.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { ServiceSpec } from "../cytomine/spec";
 import { tenantLabels } from "./namespace";
 import { containerSecurityContext, podSecurityContext } from "./security";
-
-type EnvVar = k8s.types.input.core.v1.EnvVar;
-type Probe = k8s.types.input.core.v1.Probe;
-
-export interface ServiceSpec {
-    /** The component: names its Service, workload and ServiceAccount, and labels its pods. */
-    component: string;
-    kind: "Deployment" | "StatefulSet";
-    image: string;
-    args?: string[];
-    /** The port the server listens on; the Service exposes the same port. */
-    port: number;
-    /** UID (and GID) the image's server runs as. */
-    uid: number;
-    env: EnvVar[];
-    /** Persistent volumes, each its own PersistentVolumeClaim `<component>-<name>`. */
-    volumes: { name: string; mountPath: string; size: string }[];
-    /** Paths written besides the volumes: emptyDirs, so that the root filesystem stays read-only. */
-    scratch: string[];
-    /** Set only when the image cannot run with a read-only root: the reason, shown in the code. */
-    writableRootReason?: string;
-    /** Whether the service can take requests (an application-level check). */
-    readiness: Probe;
-    /** Whether to restart it; by default, whether the server still listens on its port. */
-    liveness?: Probe;
-    /** For slow starters: liveness checks begin only once this succeeds. */
-    startup?: Probe;
-    resources: k8s.types.input.core.v1.ResourceRequirements;
-    /** Components of the tenant that connect to this one. */
-    clients: string[];
-    /** True when the ingress controller or gateway routes public traffic here. */
-    routed: boolean;
-    /** TCP ports this service reaches outside the cluster (e.g. an external Keycloak, LS Login). */
-    externalPorts: number[];
-}
-
-export const secretEnv = (secret: string, name: string, key: string): EnvVar => ({
-    name,
-    valueFrom: { secretKeyRef: { name: secret, key } },
-});
-
-export const plainEnv = (vars: Record<string, string>): EnvVar[] =>
-    Object.entries(vars).map(([name, value]) => ({ name, value }));
 
 /** The kubernetes provider's annotation that skips its await of a resource's readiness. */
 export const SKIP_AWAIT = "pulumi.com/skipAwait";
@@ -55,7 +13,11 @@ export const SKIP_AWAIT = "pulumi.com/skipAwait";
 export const claimName = (component: string, volume: string) => `${component}-${volume}`;
 
 /** Alive while the server listens; a minute of failures before a restart. */
-const listening = (port: number): Probe => ({ tcpSocket: { port }, periodSeconds: 10, failureThreshold: 6 });
+const listening = (port: number): k8s.types.input.core.v1.Probe => ({
+    tcpSocket: { port },
+    periodSeconds: 10,
+    failureThreshold: 6,
+});
 
 /** The pod template: restricted security, scratch emptyDirs, probes, no service-account token. */
 export function podTemplate(tenant: string, s: ServiceSpec): k8s.types.input.core.v1.PodTemplateSpec {

@@ -1,7 +1,7 @@
 // Keys every stack has: the tenant, where its Cytomine runs, its public URL, and the switches that
 // guard stateful resources.
 import { z } from "zod";
-import { reservedNamespaceProblem } from "../../components/kubernetes/settings";
+import { reservedNamespaceProblem } from "../../components/cytomine/settings";
 import { absoluteUrl, reportProblem } from "./checks";
 
 export const TARGETS = ["kubernetes", "aws", "ssh"] as const;

@@ -2,7 +2,7 @@
 // and the Orthanc share realm.
 import { z } from "zod";
 import { oidcEndpointsSchema } from "../../components/identity/endpoints";
-import { KEYCLOAK_MODES } from "../../components/kubernetes/services";
+import { KEYCLOAK_MODES } from "../../components/cytomine/services";
 import { absoluteUrl, stringList } from "./checks";
 
 /** Keycloak realm names: at most 36 characters (Keycloak's limit), no spaces or slashes. */

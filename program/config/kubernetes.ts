@@ -9,7 +9,7 @@ import {
     namespaceProblem,
     quantityProblem,
     StorageKey,
-} from "../../components/kubernetes/settings";
+} from "../../components/cytomine/settings";
 import { checked, overrides } from "./checks";
 
 const namespaceName = checked(namespaceProblem);

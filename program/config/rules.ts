@@ -1,7 +1,7 @@
 // Rules that involve more than one key. Each returns the key to blame and the fix. zod runs them
 // even when single keys failed, so each is total: a value of the wrong type or shape is skipped here
 // (its own check names it), never turned into an exception.
-import { domainProblem, isLocalHost } from "../../components/kubernetes/settings";
+import { domainProblem, isLocalHost } from "../../components/cytomine/settings";
 import { parseUrl } from "./checks";
 import type { ConfigKey, RawConfig } from "./index";
 

@@ -1,9 +1,8 @@
-// Cytomine's services on Kubernetes, as data: images, environment, volumes, probes and who talks to
+// Cytomine's services, as data: images, environment, volumes, probes and who talks to
 // whom (environment: cytomine/cytomine's cytomine-community-edition/cytomine.template and iam/; probes and
 // security: NBISweden/cytomine-bp-helm and cytomine/cytomine's Helm chart).
-import { resources } from "./security";
 import { Images, Storage } from "./settings";
-import { plainEnv, secretEnv, ServiceSpec } from "./workload";
+import { plainEnv, resources, secretEnv, ServiceSpec } from "./spec";
 
 /** external: an existing Keycloak; namespace: Keycloak deployed beside Cytomine, served at <publicUrl>/iam. */
 export const KEYCLOAK_MODES = ["external", "namespace"] as const;

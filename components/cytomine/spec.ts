@@ -1,0 +1,56 @@
+// One Cytomine service described as data, whatever runs it: image, environment (plain values and
+// references to generated secrets), port, volumes, probes, resources and who talks to whom. The
+// Kubernetes target turns it into pods; the VM target into a compose service.
+import type * as k8s from "@pulumi/kubernetes";
+
+type Resources = k8s.types.input.core.v1.ResourceRequirements;
+type EnvVar = k8s.types.input.core.v1.EnvVar;
+type Probe = k8s.types.input.core.v1.Probe;
+
+export interface ServiceSpec {
+    /** The component: names its Service, workload and ServiceAccount, and labels its pods. */
+    component: string;
+    kind: "Deployment" | "StatefulSet";
+    image: string;
+    args?: string[];
+    /** The port the server listens on; the Service exposes the same port. */
+    port: number;
+    /** UID (and GID) the image's server runs as. */
+    uid: number;
+    env: EnvVar[];
+    /** Persistent volumes, each its own PersistentVolumeClaim `<component>-<name>`. */
+    volumes: { name: string; mountPath: string; size: string }[];
+    /** Paths written besides the volumes: emptyDirs, so that the root filesystem stays read-only. */
+    scratch: string[];
+    /** Set only when the image cannot run with a read-only root: the reason, shown in the code. */
+    writableRootReason?: string;
+    /** Whether the service can take requests (an application-level check). */
+    readiness: Probe;
+    /** Whether to restart it; by default, whether the server still listens on its port. */
+    liveness?: Probe;
+    /** For slow starters: liveness checks begin only once this succeeds. */
+    startup?: Probe;
+    resources: k8s.types.input.core.v1.ResourceRequirements;
+    /** Components of the tenant that connect to this one. */
+    clients: string[];
+    /** True when the ingress controller or gateway routes public traffic here. */
+    routed: boolean;
+    /** TCP ports this service reaches outside the cluster (e.g. an external Keycloak, LS Login). */
+    externalPorts: number[];
+}
+
+export const secretEnv = (secret: string, name: string, key: string): EnvVar => ({
+    name,
+    valueFrom: { secretKeyRef: { name: secret, key } },
+});
+
+export const plainEnv = (vars: Record<string, string>): EnvVar[] =>
+    Object.entries(vars).map(([name, value]) => ({ name, value }));
+
+/** Requests equal to limits for memory (no overcommit of the databases); CPU may burst. */
+export function resources(cpu: string, memory: string, ephemeral = "1Gi"): Resources {
+    return {
+        requests: { cpu, memory, "ephemeral-storage": ephemeral },
+        limits: { memory, "ephemeral-storage": ephemeral },
+    };
+}
