@@ -3,7 +3,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { tenantLabels, TenantNamespace } from "./namespace";
-import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, Routing, routeTable } from "./routes";
+import { routeTable } from "../cytomine/routes";
+import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, Routing } from "./routes";
 import { secretKeysOf } from "../cytomine/secrets";
 import { createTenantSecret } from "./secrets";
 import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";

@@ -1,32 +1,12 @@
-// Public routes of a tenant: one host, paths to services (as Cytomine's nginx routes them, domain
-// notes §1.4), through an Ingress or a Gateway API HTTPRoute.
+// Public routes of a tenant on Kubernetes: one host, the route table of components/cytomine/routes.ts,
+// through an Ingress or a Gateway API HTTPRoute.
 import * as k8s from "@pulumi/kubernetes";
-import { PORTS } from "../cytomine/services";
+import { Route } from "../cytomine/routes";
 import { SKIP_AWAIT } from "./workload";
 
 /** How the public URL reaches the services: an Ingress, or a Gateway API HTTPRoute. */
 export const ROUTINGS = ["ingress", "httproute"] as const;
 export type Routing = (typeof ROUTINGS)[number];
-
-export interface Route {
-    path: string;
-    service: string;
-    port: number;
-}
-
-/** Core's public paths besides /api (inferred from the paths Cytomine's nginx proxies to core). */
-const CORE_PATHS = ["/api", "/server", "/session", "/custom-ui"];
-
-/** Longest prefixes first, so that a reader sees the precedence both Ingress and Gateway apply. */
-export function routeTable(keycloakInNamespace: boolean): Route[] {
-    return [
-        ...CORE_PATHS.map((path) => ({ path, service: "core", port: PORTS.core })),
-        { path: "/ims", service: "pims", port: PORTS.pims },
-        // Keycloak serves under /iam itself: no rewrite.
-        ...(keycloakInNamespace ? [{ path: "/iam", service: "iam", port: PORTS.iam }] : []),
-        { path: "/", service: "web-ui", port: PORTS.webUi },
-    ];
-}
 
 export interface RouteOptions {
     /** The public host name; undefined for an address (local environment): any host matches. */
