@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds or finds every pinned tool the stack needs, from the package registries only.
 #
-#   scripts/toolchain.sh [core|env|all]   (default: all)
+#   scripts/toolchain.sh [core|env|all|command]   (default: all)
 #
-# core: pulumi CLI + Node.js language host + provider plugins, registered with the CLI.
-# env:  etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kube-score, Keycloak.
+# core:    pulumi CLI + Node.js language host + provider plugins, registered with the CLI.
+# env:     etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kube-score, Keycloak.
+# command: only the command provider plugin (and the pulumi CLI that registers it).
 #
 # Every tool lands in $CYTOMINE_CACHE/tools/<name>-<version>/ (default ~/.cache/cytomine-fallback),
 # built in a temporary directory and moved into place only when complete, so an interrupted build
@@ -18,7 +19,7 @@ source "$ROOT/scripts/toolchain/versions.env"
 source "$ROOT/scripts/lib/common.sh"
 
 GROUP="${1:-all}"
-case "$GROUP" in core | env | all) ;; *) die "unknown group '$GROUP'" "use one of: core, env, all" ;; esac
+case "$GROUP" in core | env | all | command) ;; *) die "unknown group '$GROUP'" "use one of: core, env, all, command" ;; esac
 
 TOOLS="$CYTOMINE_CACHE/tools"
 LOGS="$CYTOMINE_CACHE/logs"
@@ -110,7 +111,7 @@ check_prerequisites() {
 	gov="$(go env GOVERSION | sed 's/^go//')"
 	version_ge "$gov" 1.24 || die "Go $gov is too old" "install Go 1.24 or newer"
 	require_cmd node "install Node.js 20 (Debian: apt-get install nodejs)"
-	if [ "$GROUP" != core ]; then
+	if [ "$GROUP" = env ] || [ "$GROUP" = all ]; then
 		require_cmd java "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)"
 		require_cmd mvn "install Maven (Debian: apt-get install maven)"
 	fi
@@ -207,6 +208,47 @@ build_keycloak_provider() {
 		github.com/keycloak/terraform-provider-keycloak
 }
 
+# The command plugin: @pulumi/command's provider is not served by the Go module proxy, so go/command
+# implements the resource types the stack uses on Pulumi's provider protocol (see its README.md).
+build_command_provider() {
+	cp -r "$ROOT/scripts/toolchain/go/command/." "$OUT/src"
+	cd "$OUT/src"
+	go build -mod=readonly -ldflags "-s -w -X cytomine-fallback/toolchain/command/provider.Version=$COMMAND_PROVIDER_VERSION" \
+		-o "$OUT/pulumi-resource-command" ./cmd/pulumi-resource-command
+	cd "$OUT" && rm -rf "$OUT/src"
+}
+
+# Marks the command plugin registrations that this script made, to tell them from an upstream one.
+COMMAND_BUILD_MARKER=.built-by-cytomine-toolchain
+
+command_plugin_dir() { echo "$PULUMI_HOME/plugins/resource-command-v$COMMAND_PROVIDER_VERSION"; }
+
+# upstream_command_plugin: true when the upstream plugin of the pinned version is registered
+# (installed where downloads are allowed); it is then used instead of building go/command.
+upstream_command_plugin() {
+	local d
+	d="$(command_plugin_dir)"
+	[ -x "$d/pulumi-resource-command" ] && [ ! -e "$d/$COMMAND_BUILD_MARKER" ]
+}
+
+build_or_find_command_provider() {
+	if upstream_command_plugin; then
+		STEP=$((STEP + 1))
+		printf '[%d/%d] command provider plugin %s: using the registered upstream plugin (%s)\n' "$STEP" "$TOTAL" \
+			"$COMMAND_PROVIDER_VERSION" "$(command_plugin_dir)"
+		return
+	fi
+	step "command provider plugin (go/command)" pulumi-resource-command "$COMMAND_PROVIDER_VERSION" \
+		build_command_provider scripts/toolchain/go/command
+}
+
+register_command_plugin() {
+	upstream_command_plugin && return
+	register_plugin command "$COMMAND_PROVIDER_VERSION" \
+		"$(tool_dir pulumi-resource-command "$COMMAND_PROVIDER_VERSION")/pulumi-resource-command"
+	touch "$(command_plugin_dir)/$COMMAND_BUILD_MARKER"
+}
+
 # Registers a built plugin with the CLI at exactly the version the npm SDK asks for, so the engine
 # finds it in $PULUMI_HOME/plugins and never tries a download.
 register_plugin() { # register_plugin NAME VERSION BINARY
@@ -226,16 +268,27 @@ core() {
 		build_random_provider scripts/toolchain/go/random
 	step "keycloak provider plugin (Terraform provider, bridged)" pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION" \
 		build_keycloak_provider scripts/toolchain/go/keycloak
+	build_or_find_command_provider
 	STEP=$((STEP + 1))
 	printf '[%d/%d] registering provider plugins with the CLI\n' "$STEP" "$TOTAL"
 	register_plugin kubernetes "$KUBERNETES_PROVIDER_VERSION" "$(tool_dir pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION")/pulumi-resource-kubernetes"
 	register_plugin random "$RANDOM_PROVIDER_VERSION" "$(tool_dir pulumi-resource-random "$RANDOM_PROVIDER_VERSION")/pulumi-resource-random"
 	register_plugin keycloak "$KEYCLOAK_PROVIDER_VERSION" "$(tool_dir pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION")/pulumi-resource-keycloak"
-	for p in "command $COMMAND_PROVIDER_VERSION" "aws $AWS_PROVIDER_VERSION"; do
+	register_command_plugin
+	for p in "aws $AWS_PROVIDER_VERSION"; do
 		set -- $p
 		pulumi plugin ls 2>/dev/null | awk -v n="$1" -v v="$2" '$1==n && $3==v {f=1} END {exit !f}' ||
 			printf '      note: plugin %s %s is not available (the registries do not serve its source; README, "What cannot be built here")\n' "$1" "$2"
 	done
+}
+
+# command: the command plugin alone, for working on go/command.
+command_only() {
+	find_or_build_pulumi
+	build_or_find_command_provider
+	STEP=$((STEP + 1))
+	printf '[%d/%d] registering the command plugin with the CLI\n' "$STEP" "$TOTAL"
+	register_command_plugin
 }
 
 # ---- env: local Kubernetes API and Keycloak -------------------------------------------------
@@ -312,11 +365,17 @@ link_bin() {
 main() {
 	check_prerequisites
 	case "$GROUP" in
-	core) TOTAL=5 ;;
+	core) TOTAL=6 ;;
 	env) TOTAL=6 ;;
-	all) TOTAL=11 ;;
+	all) TOTAL=12 ;;
+	command) TOTAL=3 ;;
 	esac
 	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE"
+	if [ "$GROUP" = command ]; then
+		command_only
+		echo "Command plugin ready in $(elapsed $((SECONDS - T_START)))."
+		return
+	fi
 	if [ "$GROUP" != env ]; then core; fi
 	if [ "$GROUP" != core ]; then env_tools; fi
 	link_bin
