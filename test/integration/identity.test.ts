@@ -291,7 +291,11 @@ describe("identity as code", { timeout: 900_000 }, () => {
                 assert.equal(r.protect, true, `${suffix} is not protected`);
             }
             // The whole program passes the policy pack once its realms are protected.
-            const checked = await e.stack.preview({ color: "never", policyPacks: [path.join(repoRoot, "policies")] });
+            const checked = await e.stack.preview({
+                color: "never",
+                policyPacks: [path.join(repoRoot, "policies")],
+                policyPackConfigs: [path.join(repoRoot, "policies/config.local.json")],
+            });
             assert.deepEqual(changesOf(checked.changeSummary), {}, checked.stdout);
             await assert.rejects(
                 e.stack.destroy({ color: "never" }),
