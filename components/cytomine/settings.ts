@@ -1,13 +1,14 @@
-// What a tenant's Cytomine on Kubernetes is made of, as plain data: pinned images, volume sizes and
-// the rules their config values must follow. The config parser and the component both read it.
+// What a tenant's Cytomine is made of, as plain data: pinned images, volume sizes and the rules their
+// config values must follow. The config parser and both targets' components read it.
 import { imageProblem } from "../../lib/rules/images";
 
 /**
- * Pinned images. The application images are Cytomine CE2025.1's (upstream cytomine/cytomine:
- * cytomine-community-edition/cytomine.template), the newest
- * release that pins them (HEAD's compose file uses untagged images); the databases are those of
- * Cytomine's current compose file and Helm chart (§1.3, §2.3). Keycloak matches the version the
- * identity resources are tested against (scripts/toolchain/versions.env).
+ * Pinned images. The application images are Cytomine CE2025.1's (cytomine/cytomine:
+ * cytomine-community-edition/cytomine.template), the newest release that pins them (HEAD's compose
+ * file uses untagged images); the databases are those of Cytomine's current compose file and Helm
+ * chart (cytomine/cytomine: compose.yaml, helm/). Keycloak matches the version the identity resources
+ * are tested against (scripts/toolchain/versions.env). The proxy (VM target only) is nginx's
+ * official image, as Cytomine's compose fronts its services with nginx.
  */
 export const DEFAULT_IMAGES = {
     core: "cytomine/core:5.1.0",
@@ -18,6 +19,7 @@ export const DEFAULT_IMAGES = {
     mongo: "mongo:5.0-focal",
     iam: "quay.io/keycloak/keycloak:26.4.7",
     iamDb: "postgres:15",
+    proxy: "nginx:1.27.5",
 } as const;
 export type ImageKey = keyof typeof DEFAULT_IMAGES;
 export type Images = Record<ImageKey, string>;

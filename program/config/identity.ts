@@ -31,10 +31,18 @@ export const identityKeys = {
 };
 
 /** Secret keys: read with requireSecret, so their values never pass through plaintext code paths. */
-export const SECRET_KEYS = ["keycloakAdminPassword", "lsaaiClientSecret"] as const;
+export const SECRET_KEYS = ["keycloakAdminPassword", "lsaaiClientSecret", "vmPrivateKey"] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
-/** Secrets a stack must have; Keycloak deployed by the stack gets a generated admin password. */
-export function requiredSecrets(keycloakMode: unknown): SecretKey[] {
-    return keycloakMode === "namespace" ? ["lsaaiClientSecret"] : [...SECRET_KEYS];
+/**
+ * Secrets a stack must have: the LS-AAI client secret always; an external Keycloak's admin password
+ * (one the stack deploys gets a generated one); the SSH private key for a VM target.
+ */
+export function requiredSecrets(raw: Record<string, unknown>): SecretKey[] {
+    const target = raw.target ?? "kubernetes";
+    return [
+        ...(raw.keycloakMode === "namespace" ? [] : (["keycloakAdminPassword"] as const)),
+        "lsaaiClientSecret",
+        ...(target === "ssh" || target === "aws" ? (["vmPrivateKey"] as const) : []),
+    ];
 }

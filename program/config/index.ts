@@ -14,6 +14,7 @@ import { defined } from "./checks";
 import { commonKeys, Target } from "./common";
 import { identityKeys, requiredSecrets, SECRET_KEYS, SecretKey } from "./identity";
 import { kubernetesKeys } from "./kubernetes";
+import { vmKeys } from "./vm";
 import { crossFieldIssues } from "./rules";
 
 export { SECRET_KEYS, type SecretKey, type Target };
@@ -21,7 +22,7 @@ export { SECRET_KEYS, type SecretKey, type Target };
 export const PROJECT = "cytomine-fallback";
 
 /** Every key of the project's config namespace, by name (secrets excepted: see SECRET_KEYS). */
-export const CONFIG_KEYS = { ...commonKeys, ...identityKeys, ...kubernetesKeys };
+export const CONFIG_KEYS = { ...commonKeys, ...identityKeys, ...kubernetesKeys, ...vmKeys };
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 
 const schema = z.object(CONFIG_KEYS).superRefine((c, ctx) => {
@@ -58,6 +59,10 @@ export interface StackConfig {
         allowedSubjects: string[];
     };
     orthanc: { enabled: boolean; realm: string };
+    /** Targets ssh and aws: the host and where the tenant's files go on it. */
+    vm: RawConfig["vm"];
+    /** Target aws: the instance and its network. */
+    aws?: NonNullable<RawConfig["aws"]>;
 }
 
 /** A config error that names the key and how to fix it (a RunError: Pulumi shows the message, no stack). */
@@ -90,7 +95,7 @@ function describeKey(path: readonly PropertyKey[], raw: Record<string, unknown>)
  * `secretsSet` lists the secret keys that have a value; their values are never seen here.
  */
 export function parseConfig(raw: Record<string, unknown>, secretsSet: readonly SecretKey[] = SECRET_KEYS): StackConfig {
-    const missingSecrets = requiredSecrets(raw.keycloakMode)
+    const missingSecrets = requiredSecrets(raw)
         .filter((k) => !secretsSet.includes(k))
         .map(missingSecret);
     const result = schema.safeParse(raw);
@@ -139,6 +144,8 @@ function typed(c: RawConfig): StackConfig {
             allowedSubjects: c.lsaaiAllowedSubjects,
         },
         orthanc: { enabled: c.orthanc, realm: c.orthancRealm },
+        vm: c.vm,
+        aws: c.aws,
     };
 }
 
@@ -195,6 +202,8 @@ export interface LoadedConfig {
         /** Unset with keycloakMode namespace (a password is generated then). */
         keycloakAdminPassword?: pulumi.Output<string>;
         lsaaiClientSecret: pulumi.Output<string>;
+        /** Set for targets ssh and aws. */
+        vmPrivateKey?: pulumi.Output<string>;
     };
 }
 
@@ -208,6 +217,7 @@ export function requireSecret(secrets: LoadedConfig["secrets"], key: SecretKey):
 /** Reads this project's config namespace, parses it, and reads the secrets as secret Outputs. */
 export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
     const secretsSet = SECRET_KEYS.filter((k) => config.getSecret(k) !== undefined);
+    const optionalSecret = (k: SecretKey) => (secretsSet.includes(k) ? config.requireSecret(k) : undefined);
     const parsed = parseConfig(
         readKeys((k) => config.get(k)),
         secretsSet,
@@ -215,10 +225,9 @@ export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
     return {
         config: parsed,
         secrets: {
-            keycloakAdminPassword: secretsSet.includes("keycloakAdminPassword")
-                ? config.requireSecret("keycloakAdminPassword")
-                : undefined,
+            keycloakAdminPassword: optionalSecret("keycloakAdminPassword"),
             lsaaiClientSecret: config.requireSecret("lsaaiClientSecret"),
+            vmPrivateKey: optionalSecret("vmPrivateKey"),
         },
     };
 }

@@ -11,7 +11,7 @@ export interface KeyIssue {
 }
 
 export function crossFieldIssues(c: RawConfig): KeyIssue[] {
-    return [...publicUrlIssues(c), ...keycloakIssues(c), ...kubernetesIssues(c), ...lsaaiIssues(c)];
+    return [...publicUrlIssues(c), ...keycloakIssues(c), ...kubernetesIssues(c), ...lsaaiIssues(c), ...vmIssues(c)];
 }
 
 function publicUrlIssues(c: RawConfig): KeyIssue[] {
@@ -87,5 +87,23 @@ function lsaaiIssues(c: RawConfig): KeyIssue[] {
         });
     if (c.orthanc && c.orthancRealm === c.realm)
         issues.push({ key: "orthancRealm", message: `must differ from realm ("${c.realm}")` });
+    return issues;
+}
+
+function vmIssues(c: RawConfig): KeyIssue[] {
+    const issues: KeyIssue[] = [];
+    const vm = (c.vm ?? {}) as Partial<RawConfig["vm"]>;
+    if (c.target === "ssh" && !vm.host)
+        issues.push({ key: "vm", message: "vm.host is required with target ssh: the host's address or DNS name" });
+    if (c.target === "ssh" && !vm.hostKey && !c.localStack)
+        issues.push({
+            key: "vm",
+            message:
+                "vm.hostKey is required with target ssh outside the local stack: pin the host's key (`ssh-keyscan -t ed25519 <host>`, the part after the host name) so that no other host receives the configuration",
+        });
+    if (c.target === "aws" && !c.aws)
+        issues.push({ key: "aws", message: "is required with target aws: at least region and adminCidrs" });
+    if (c.target === "aws" && vm.host)
+        issues.push({ key: "vm", message: "vm.host is set by the stack with target aws (its Elastic IP): unset it" });
     return issues;
 }

@@ -3,18 +3,19 @@
 // identity alone.
 import { ConfigError, PROJECT, Target } from "../config";
 import { kubernetesTarget } from "./kubernetes";
+import { sshTarget } from "./vm";
 import type { DeployTarget } from "./target";
 
 export type { TargetResult } from "./target";
 
-const AVAILABLE: Partial<Record<Target, DeployTarget>> = { kubernetes: kubernetesTarget };
+const AVAILABLE: Partial<Record<Target, DeployTarget>> = { kubernetes: kubernetesTarget, ssh: sshTarget };
 
 /** The deploy function of the configured target, or a ConfigError naming `target`. */
 export function targetFor(target: Target): DeployTarget {
     const deploy = AVAILABLE[target];
     if (deploy) return deploy;
     throw new ConfigError([
-        `${PROJECT}:target = "${target}": this version cannot deploy it yet (the VM target is not built); ` +
+        `${PROJECT}:target = "${target}": this version cannot deploy it yet; ` +
             `available: ${Object.keys(AVAILABLE).join(", ")}`,
     ]);
 }

@@ -58,15 +58,23 @@ describe("production install (npm ci --omit=dev)", () => {
         assert.ok((preview.changeSummary.create ?? 0) > 20, JSON.stringify(preview.changeSummary));
     });
 
-    it("refuses target ssh and aws at preview, naming the key and what is available", async () => {
+    it("refuses a target not built yet (aws) at preview, naming the key and what is available", async () => {
         await e.stack.removeConfig("cytomine-fallback:renderDir");
-        for (const target of ["ssh", "aws"]) {
+        // A valid aws configuration otherwise: the refusal is the target's, not a missing key's.
+        await e.stack.setConfig("cytomine-fallback:vmPrivateKey", {
+            value: "not-used-before-the-refusal",
+            secret: true,
+        });
+        for (const target of ["aws"]) {
             await e.stack.setConfig("cytomine-fallback:target", { value: target });
+            await e.stack.setConfig("cytomine-fallback:aws", {
+                value: JSON.stringify({ region: "eu-north-1", adminCidrs: ["198.51.100.0/24"] }),
+            });
             await assert.rejects(e.stack.preview({ color: "never" }), (err: Error) => {
                 assert.match(
                     err.message,
                     new RegExp(
-                        `cytomine-fallback:target = "${target}": this version cannot deploy it yet.*available: kubernetes`,
+                        `cytomine-fallback:target = "${target}": this version cannot deploy it yet.*available: kubernetes, ssh`,
                     ),
                 );
                 return true;

@@ -1,0 +1,140 @@
+// Cytomine's compose project for a VM, rendered from the same service specs, images and generated
+// secrets as the Kubernetes target. The layout follows Cytomine's own install (cytomine/cytomine:
+// cytomine-community-edition/docker-compose.yml: one nginx in front, services by name on a private
+// network), without its hard-coded keys and published database ports: only the proxy publishes a
+// port, databases sit on an internal network, and every value lives in an env file of mode 0600.
+import { stringify } from "yaml";
+import { Route } from "../cytomine/routes";
+import { ServiceSpec } from "../cytomine/spec";
+
+export interface ComposeOptions {
+    /** Absolute directory of the tenant's persistent data on the host. */
+    dataDir: string;
+    /** The proxy's image (pinned). */
+    proxyImage: string;
+    /** Address and port the proxy publishes on the host. */
+    bindAddress: string;
+    httpPort: number;
+    /** The public URL's scheme, forwarded to the services (TLS may end before the proxy). */
+    publicScheme: "http" | "https";
+    routes: Route[];
+}
+
+/** The env file of a component, relative to the compose file. */
+export const envFileOf = (component: string) => `env/${component}.env`;
+
+/** Where a service's volume lives on the host. */
+export const volumeDirOf = (dataDir: string, component: string, volume: string) => `${dataDir}/${component}/${volume}`;
+
+/** Kubernetes memory quantities as compose's mem_limit understands them (2Gi → 2g, 512Mi → 512m). */
+export function memLimit(quantity: string | undefined): string | undefined {
+    const m = /^(\d+)(Gi|Mi|G|M)$/.exec(quantity ?? "");
+    return m ? `${m[1]}${m[2][0].toLowerCase()}` : undefined;
+}
+
+type Service = Record<string, unknown>;
+
+/** One compose service from its spec: same image, user, read-only root and scratch paths as its pod. */
+function composeService(s: ServiceSpec, o: ComposeOptions): Service {
+    const limits = (s.resources as { limits?: { memory?: string } }).limits;
+    const networks = ["internal", ...(s.externalPorts.length ? ["egress"] : [])];
+    return {
+        image: s.image,
+        ...(s.args ? { command: s.args } : {}),
+        env_file: [envFileOf(s.component)],
+        user: `${s.uid}:${s.uid}`,
+        read_only: s.writableRootReason === undefined,
+        ...(s.scratch.length ? { tmpfs: s.scratch } : {}),
+        cap_drop: ["ALL"],
+        security_opt: ["no-new-privileges:true"],
+        ...(s.volumes.length
+            ? { volumes: s.volumes.map((v) => `${volumeDirOf(o.dataDir, s.component, v.name)}:${v.mountPath}`) }
+            : {}),
+        ...(memLimit(limits?.memory) ? { mem_limit: memLimit(limits?.memory) } : {}),
+        networks,
+        restart: "unless-stopped",
+    };
+}
+
+/**
+ * The compose file (no value of any environment variable: those are in the env files). Compose v1
+ * (Debian's docker-compose 1.29) and v2 both read it: Compose Specification, no `version`, no `name`
+ * (the project name is given with -p).
+ */
+export function composeFile(services: ServiceSpec[], o: ComposeOptions): string {
+    const routed = [...new Set(o.routes.map((r) => r.service))];
+    const doc = {
+        services: {
+            ...Object.fromEntries(services.map((s) => [s.component, composeService(s, o)])),
+            proxy: {
+                image: o.proxyImage,
+                volumes: ["./nginx.conf:/etc/nginx/nginx.conf:ro"],
+                ports: [`${o.bindAddress}:${o.httpPort}:8080`],
+                security_opt: ["no-new-privileges:true"],
+                depends_on: routed,
+                networks: ["internal", "edge"],
+                restart: "unless-stopped",
+            },
+        },
+        networks: {
+            // No route out: databases and caches are reachable only from the project's containers.
+            internal: { internal: true },
+            // The proxy's published port.
+            edge: {},
+            // Services that call out (e.g. Keycloak to LS Login).
+            egress: {},
+        },
+    };
+    return stringify(doc, { lineWidth: 0 });
+}
+
+/** The proxy's nginx.conf: the route table, the longest prefix first, to services by name. */
+export function nginxConf(o: ComposeOptions): string {
+    const locations = o.routes.map((r) =>
+        [
+            `        location ${r.path} {`,
+            // A variable makes nginx resolve the name per request through Docker's DNS, so a
+            // restarted container's new address is found and a stopped one does not stop nginx.
+            `            set $upstream http://${r.service}:${r.port};`,
+            `            proxy_pass $upstream;`,
+            `        }`,
+        ].join("\n"),
+    );
+    return [
+        "# Rendered by Cytomine Fallback (components/vm/compose.ts); changes are overwritten by pulumi up.",
+        "worker_processes 1;",
+        "pid /tmp/nginx.pid;",
+        "events { worker_connections 1024; }",
+        "http {",
+        "    resolver 127.0.0.11 valid=10s ipv6=off;",
+        "    client_max_body_size 0;",
+        "    proxy_read_timeout 600s;",
+        "    proxy_request_buffering off;",
+        "    proxy_set_header Host $http_host;",
+        "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        `    proxy_set_header X-Forwarded-Proto ${o.publicScheme};`,
+        "    proxy_set_header X-Forwarded-Host $http_host;",
+        "    server {",
+        "        listen 8080;",
+        ...locations,
+        "    }",
+        "}",
+        "",
+    ].join("\n");
+}
+
+/**
+ * The env file of a service: its plain values and the generated secrets it references, one
+ * `NAME=value` per line (Compose reads the rest of the line literally).
+ */
+export function envFile(s: ServiceSpec, secrets: Record<string, string>): string {
+    const lines = s.env.map((e) => {
+        const ref = (e.valueFrom as { secretKeyRef?: { key: string } } | undefined)?.secretKeyRef;
+        const value = ref ? secrets[ref.key] : (e.value as string | undefined);
+        if (value === undefined) throw new Error(`no value for ${e.name} of ${s.component}`);
+        if (/[\r\n]/.test(value))
+            throw new Error(`${e.name} of ${s.component} spans lines: an env file cannot hold it`);
+        return `${e.name}=${value}`;
+    });
+    return lines.length ? `${lines.join("\n")}\n` : "";
+}

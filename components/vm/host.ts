@@ -1,0 +1,209 @@
+// A tenant's Cytomine on a host reached over SSH: Cytomine's compose project, configured step by
+// step with @pulumi/command. Each step is a remote command whose script or stdin carries what it
+// depends on, so a second `up` runs nothing and a changed setting re-runs only its dependents.
+import * as crypto from "node:crypto";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { routeTable } from "../cytomine/routes";
+import { generateSecretValues, secretKeysOf } from "../cytomine/secrets";
+import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";
+import { Images } from "../cytomine/settings";
+import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, volumeDirOf } from "./compose";
+import {
+    composeDownScript,
+    composeUpScript,
+    directoriesScript,
+    preflightScript,
+    removeScript,
+    writeFileScript,
+} from "./scripts";
+
+export interface SshConnection {
+    host: pulumi.Input<string>;
+    port: number;
+    user: string;
+    privateKey: pulumi.Input<string>;
+    /** The host's public key (`ssh-ed25519 AAAA…`): a host presenting another is refused before any command. */
+    hostKey?: pulumi.Input<string>;
+}
+
+export interface CytomineHostArgs {
+    tenant: string;
+    connection: SshConnection;
+    /** Prefix privileged commands with `sudo -n` (false when connecting as root). */
+    sudo: boolean;
+    /** Configuration of all tenants on the host: this one's is `<configDir>/<tenant>`. */
+    configDir: string;
+    /** Data of all tenants on the host: this one's is `<dataDir>/<tenant>`. */
+    dataDir: string;
+    bindAddress: string;
+    httpPort: number;
+    /** Without trailing slash. */
+    publicUrl: string;
+    images: Images;
+    keycloak: {
+        mode: KeycloakMode;
+        origin: string;
+        adminUser: string;
+        /** Required for an external Keycloak; generated for one in the compose project when absent. */
+        adminPassword?: pulumi.Input<string>;
+    };
+    /** The data directory is protected from deletion and survives destroy. */
+    protectData: boolean;
+    readyTimeoutSeconds: number;
+}
+
+export const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
+
+/** The readiness URLs on the host: the web UI, core, and Keycloak when it runs in the project. */
+export function readinessUrls(bindAddress: string, httpPort: number, keycloakInProject: boolean): string[] {
+    const base = `http://${bindAddress === "0.0.0.0" ? "127.0.0.1" : bindAddress}:${httpPort}`;
+    return [
+        `${base}/`,
+        `${base}/server/ping`,
+        ...(keycloakInProject ? [`${base}/iam/realms/master/.well-known/openid-configuration`] : []),
+    ];
+}
+
+export class CytomineHost extends pulumi.ComponentResource {
+    public readonly url: pulumi.Output<string>;
+    public readonly host: pulumi.Output<string>;
+    /** Where the tenant's configuration and data live on the host. */
+    public readonly configDir: string;
+    public readonly dataDir: string;
+    /** How to read Cytomine's admin password on the host (never the password itself). */
+    public readonly adminCredentials: pulumi.Output<string>;
+    /** Keycloak in the compose project: its admin password, and what is up once it serves. */
+    public readonly keycloak?: { adminPassword: pulumi.Output<string>; ready: pulumi.Resource[] };
+
+    constructor(name: string, args: CytomineHostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cytomine:vm:CytomineHost", name, {}, opts);
+        const sudo = args.sudo ? "sudo -n " : "";
+        const configDir = `${args.configDir}/${args.tenant}`;
+        const dataDir = `${args.dataDir}/${args.tenant}`;
+        const project = `cytomine-${args.tenant}`;
+        const connection: command.types.input.remote.ConnectionArgs = {
+            ...args.connection,
+            // A host that is still booting refuses connections: retry with a pause between dials.
+            dialErrorLimit: 20,
+            perDialTimeout: 15,
+        };
+        const inProject = args.keycloak.mode === "namespace";
+        const services = cytomineServices({
+            images: args.images,
+            storage: { postgis: "", mongo: "", images: "", iamDb: "" },
+            publicUrl: args.publicUrl,
+            keycloak: args.keycloak,
+            externalKeycloakPort: undefined,
+        });
+        const secrets = generateSecretValues(
+            `${name}-secrets`,
+            secretKeysOf(services, SECRET_NAME),
+            this,
+            args.keycloak.adminPassword,
+        );
+
+        const step = (
+            part: string,
+            create: pulumi.Input<string>,
+            more: Partial<command.remote.CommandArgs> = {},
+            o: pulumi.CustomResourceOptions = {},
+        ) =>
+            new command.remote.Command(
+                `${name}-${part}`,
+                { connection, create, logging: "stdoutAndStderr", ...more },
+                { parent: this, ...o },
+            );
+
+        const preflight = step("preflight", preflightScript(String(args.connection.host), args.connection.user, sudo));
+        // The data directory: protected and retained like the Kubernetes target's volume claims.
+        const volumeDirs = services.flatMap((s) =>
+            s.volumes.map((v) => ({
+                path: volumeDirOf(dataDir, s.component, v.name),
+                owner: `${s.uid}:${s.uid}`,
+                mode: "0700",
+            })),
+        );
+        const data = step(
+            "data",
+            directoriesScript([{ path: dataDir, owner: "0:0", mode: "0755" }, ...volumeDirs], sudo),
+            { delete: removeScript(dataDir, sudo) },
+            { dependsOn: [preflight], protect: args.protectData, retainOnDelete: args.protectData },
+        );
+        const config = step(
+            "config",
+            directoriesScript(
+                [
+                    { path: configDir, owner: "0:0", mode: "0755" },
+                    { path: `${configDir}/env`, owner: "0:0", mode: "0700" },
+                ],
+                sudo,
+            ),
+            { delete: removeScript(configDir, sudo) },
+            { dependsOn: [preflight] },
+        );
+
+        const composeOptions: ComposeOptions = {
+            dataDir,
+            proxyImage: args.images.proxy,
+            bindAddress: args.bindAddress,
+            httpPort: args.httpPort,
+            publicScheme: args.publicUrl.startsWith("https:") ? "https" : "http",
+            routes: routeTable(inProject),
+        };
+        // Files: content on stdin (secret where it holds secrets), written atomically with their mode.
+        const files: { path: string; mode: string; content: pulumi.Output<string> }[] = [
+            { path: "compose.yaml", mode: "0644", content: pulumi.output(composeFile(services, composeOptions)) },
+            { path: "nginx.conf", mode: "0644", content: pulumi.output(nginxConf(composeOptions)) },
+            ...services.map((s) => ({
+                path: envFileOf(s.component),
+                mode: "0600",
+                content: pulumi.secret(pulumi.all(secrets).apply((values) => envFile(s, values))),
+            })),
+        ];
+        const written = files.map((f) =>
+            step(
+                `file-${f.path.replace(/[^a-z0-9]+/gi, "-")}`,
+                writeFileScript(`${configDir}/${f.path}`, f.mode, sudo),
+                { stdin: f.content, logging: "stderr", delete: removeScript(`${configDir}/${f.path}`, sudo) },
+                { dependsOn: [config] },
+            ),
+        );
+        // One digest of every file: any change re-runs `up`, and Compose recreates only what changed.
+        const digest = pulumi.secret(
+            pulumi.all(files.map((f) => f.content)).apply((contents) => sha256(contents.join("\0"))),
+        );
+        const up = step(
+            "compose",
+            pulumi.unsecret(digest).apply((d) =>
+                composeUpScript(
+                    {
+                        dir: configDir,
+                        project,
+                        digest: d,
+                        waitFor: readinessUrls(args.bindAddress, args.httpPort, inProject),
+                        timeoutSeconds: args.readyTimeoutSeconds,
+                    },
+                    sudo,
+                ),
+            ),
+            { delete: composeDownScript(configDir, project, sudo) },
+            { dependsOn: [data, ...written] },
+        );
+
+        this.host = pulumi.output(args.connection.host);
+        this.url = pulumi.output(args.publicUrl);
+        this.configDir = configDir;
+        this.dataDir = dataDir;
+        this.adminCredentials = this.host.apply(
+            (h) => `ssh ${args.connection.user}@${h} ${sudo}grep ^ADMIN_PASSWORD= ${configDir}/${envFileOf("core")}`,
+        );
+        this.keycloak = inProject ? { adminPassword: secrets["keycloak-admin-password"], ready: [up] } : undefined;
+        this.registerOutputs({
+            url: this.url,
+            host: this.host,
+            adminCredentials: this.adminCredentials,
+            keycloakAdminPassword: this.keycloak?.adminPassword,
+        });
+    }
+}

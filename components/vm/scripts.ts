@@ -1,0 +1,100 @@
+// The shell scripts the VM steps run over SSH. Each is idempotent (checks before it changes, so a
+// step that failed halfway completes on the next run), starts with `set -euo pipefail`, and holds no
+// secret: secret contents travel through stdin, never on a command line.
+
+/** Quotes a value for a POSIX shell. */
+export const q = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+
+/** A script run by bash on the host; `sudo` prefixes privileged commands ("" when run as root). */
+export function script(lines: string[]): string {
+    return ["set -euo pipefail", ...lines].join("\n");
+}
+
+const fail = (message: string) => `{ echo ${q(`cytomine-fallback: ${message}`)} >&2; exit 3; }`;
+
+/** Runs Compose v2 (`docker compose`) where present, else Debian's Compose v1 (`docker-compose`). */
+const composeFn = (sudo: string) =>
+    `compose() { if ${sudo}docker compose version >/dev/null 2>&1; then ${sudo}docker compose "$@"; else ${sudo}docker-compose "$@"; fi; }`;
+
+/** Checks what the later steps need, each failure with the fix. */
+export function preflightScript(host: string, user: string, sudo: string): string {
+    return script([
+        ...(sudo
+            ? [
+                  `sudo -n true 2>/dev/null || ${fail(`user ${user} on ${host} cannot run sudo without a password: allow it (e.g. '${user} ALL=(ALL) NOPASSWD:ALL' in /etc/sudoers.d/${user}), or connect as root and set vm.sudo to false`)}`,
+              ]
+            : []),
+        `command -v docker >/dev/null || ${fail(`no container engine on ${host}: install Docker Engine and Compose (Debian: apt-get install docker.io docker-compose), then run pulumi up again`)}`,
+        `${sudo}docker info >/dev/null 2>&1 || ${fail(`the Docker engine on ${host} does not answer: start it (systemctl start docker) and run pulumi up again`)}`,
+        `${composeFn(sudo)}`,
+        `compose version >/dev/null 2>&1 || ${fail(`no Docker Compose on ${host}: install it (Debian: apt-get install docker-compose), then run pulumi up again`)}`,
+        `command -v curl >/dev/null || ${fail(`curl is missing on ${host} (the readiness wait uses it): apt-get install curl`)}`,
+    ]);
+}
+
+/** Creates directories with owner and mode (uid:gid per directory, for the containers' users). */
+export function directoriesScript(dirs: { path: string; owner: string; mode: string }[], sudo: string): string {
+    return script(
+        dirs.map(
+            (d) =>
+                `${sudo}install -d -o ${d.owner.split(":")[0]} -g ${d.owner.split(":")[1]} -m ${d.mode} ${q(d.path)}`,
+        ),
+    );
+}
+
+/** Writes stdin to `path` with owner root and `mode`, atomically (a reader never sees half a file). */
+export function writeFileScript(path: string, mode: string, sudo: string): string {
+    const tmp = `${path}.cytomine-new`;
+    return script([
+        `${sudo}install -d -m 0755 ${q(path.slice(0, path.lastIndexOf("/")))}`,
+        `${sudo}install -m ${mode} -o root -g root /dev/stdin ${q(tmp)}`,
+        `${sudo}mv -f ${q(tmp)} ${q(path)}`,
+    ]);
+}
+
+export function removeScript(path: string, sudo: string): string {
+    return script([`${sudo}rm -rf -- ${q(path)}`]);
+}
+
+export interface ComposeUpOptions {
+    dir: string;
+    project: string;
+    /** Digest of every file the project reads: a change re-runs `up` (Compose recreates what changed). */
+    digest: string;
+    /** URLs on the host that must answer 2xx/3xx before the step succeeds. */
+    waitFor: string[];
+    timeoutSeconds: number;
+}
+
+/** `compose up -d`, then waits for the URLs with backoff and a clear timeout message. */
+export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
+    return script([
+        `# configuration digest ${o.digest}`,
+        composeFn(sudo),
+        `cd ${q(o.dir)}`,
+        `compose -p ${q(o.project)} -f compose.yaml up -d --remove-orphans`,
+        `deadline=$(( $(date +%s) + ${o.timeoutSeconds} ))`,
+        `for url in ${o.waitFor.map(q).join(" ")}; do`,
+        `  pause=1`,
+        `  until curl -fsS -o /dev/null --max-time 10 "$url"; do`,
+        `    if [ "$(date +%s)" -ge "$deadline" ]; then`,
+        `      echo "cytomine-fallback: $url did not answer within ${o.timeoutSeconds} s; see 'docker compose -p ${o.project} logs' on the host (in ${o.dir}), fix, and run pulumi up again" >&2`,
+        `      compose -p ${q(o.project)} -f compose.yaml ps >&2 || true`,
+        `      exit 4`,
+        `    fi`,
+        `    sleep "$pause"; pause=$(( pause < 8 ? pause * 2 : 15 ))`,
+        `  done`,
+        `  echo "ready: $url"`,
+        `done`,
+    ]);
+}
+
+/** Stops and removes the project's containers and networks; data directories stay. */
+export function composeDownScript(dir: string, project: string, sudo: string): string {
+    return script([
+        composeFn(sudo),
+        `[ -f ${q(`${dir}/compose.yaml`)} ] || exit 0`,
+        `cd ${q(dir)}`,
+        `compose -p ${q(project)} -f compose.yaml down --remove-orphans`,
+    ]);
+}

@@ -1,0 +1,56 @@
+// Targets ssh and aws: Cytomine's compose project on a host, configured over SSH. Target ssh uses a
+// host that exists; target aws first creates an EC2 instance and connects to its Elastic IP.
+import { CytomineHost, SshConnection } from "../../components/vm/host";
+import { LoadedConfig, requireSecret } from "../config";
+import type { TargetResult } from "./target";
+
+/** Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external one). */
+export function deployOnHost(
+    { config, secrets }: LoadedConfig,
+    connection: SshConnection,
+    extraOutputs = {},
+): TargetResult {
+    const { vm } = config;
+    const host = new CytomineHost(config.tenant, {
+        tenant: config.tenant,
+        connection,
+        sudo: vm.sudo,
+        configDir: vm.configDir,
+        dataDir: vm.dataDir,
+        bindAddress: vm.bindAddress,
+        httpPort: vm.httpPort,
+        publicUrl: config.publicUrl,
+        images: config.kubernetes.images,
+        keycloak: { ...config.keycloak, adminPassword: secrets.keycloakAdminPassword },
+        protectData: !config.allowVolumeDeletion,
+        readyTimeoutSeconds: vm.readyTimeoutSeconds,
+    });
+    const inProject = host.keycloak;
+    return {
+        publicUrl: config.publicUrl,
+        keycloak: {
+            endpoint: config.keycloak,
+            adminPassword: inProject?.adminPassword ?? requireSecret(secrets, "keycloakAdminPassword"),
+            ready: inProject?.ready ?? [],
+        },
+        outputs: {
+            host: host.host,
+            configDir: host.configDir,
+            dataDir: host.dataDir,
+            /** How to read Cytomine's admin password on the host. */
+            cytomineAdminCredentials: host.adminCredentials,
+            ...extraOutputs,
+        },
+    };
+}
+
+export async function sshTarget(loaded: LoadedConfig): Promise<TargetResult> {
+    const { vm } = loaded.config;
+    return deployOnHost(loaded, {
+        host: vm.host as string, // required with target ssh (program/config/rules.ts)
+        port: vm.port,
+        user: vm.user,
+        privateKey: requireSecret(loaded.secrets, "vmPrivateKey"),
+        hostKey: vm.hostKey,
+    });
+}
