@@ -42,12 +42,18 @@ export function directoriesScript(dirs: { path: string; owner: string; mode: str
     );
 }
 
-/** Writes stdin to `path` with owner root and `mode`, atomically (a reader never sees half a file). */
+/**
+ * Writes stdin to `path` with owner root and `mode`, atomically (a reader never sees half a file).
+ * The file is created 0600 before any byte is written, so a secret is never readable by others, and
+ * read with `cat`: `install /dev/stdin` cannot open stdin when sshd hands it over as a socket.
+ */
 export function writeFileScript(path: string, mode: string, sudo: string): string {
     const tmp = `${path}.cytomine-new`;
     return script([
         `${sudo}install -d -m 0755 ${q(path.slice(0, path.lastIndexOf("/")))}`,
-        `${sudo}install -m ${mode} -o root -g root /dev/stdin ${q(tmp)}`,
+        `${sudo}sh -c 'umask 077 && cat > "$1"' sh ${q(tmp)}`,
+        `${sudo}chown root:root ${q(tmp)}`,
+        `${sudo}chmod ${mode} ${q(tmp)}`,
         `${sudo}mv -f ${q(tmp)} ${q(path)}`,
     ]);
 }
