@@ -51,6 +51,8 @@ export interface CytomineHostArgs {
     /** The data directory is protected from deletion and survives destroy. */
     protectData: boolean;
     readyTimeoutSeconds: number;
+    /** The host was just created: wait for cloud-init to finish before the first step. */
+    waitForCloudInit?: boolean;
 }
 
 export const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
@@ -115,7 +117,12 @@ export class CytomineHost extends pulumi.ComponentResource {
                 { parent: this, ...o },
             );
 
-        const preflight = step("preflight", preflightScript(String(args.connection.host), args.connection.user, sudo));
+        const preflight = step(
+            "preflight",
+            pulumi
+                .output(args.connection.host)
+                .apply((h) => preflightScript(h, args.connection.user, sudo, args.waitForCloudInit)),
+        );
         // The data directory: protected and retained like the Kubernetes target's volume claims.
         const volumeDirs = services.flatMap((s) =>
             s.volumes.map((v) => ({

@@ -16,9 +16,17 @@ const fail = (message: string) => `{ echo ${q(`cytomine-fallback: ${message}`)} 
 const composeFn = (sudo: string) =>
     `compose() { if ${sudo}docker compose version >/dev/null 2>&1; then ${sudo}docker compose "$@"; else ${sudo}docker-compose "$@"; fi; }`;
 
-/** Checks what the later steps need, each failure with the fix. */
-export function preflightScript(host: string, user: string, sudo: string): string {
+/**
+ * Checks what the later steps need, each failure with the fix. A host the stack just created is first
+ * given the time cloud-init needs to install the engine (`waitForCloudInit`).
+ */
+export function preflightScript(host: string, user: string, sudo: string, waitForCloudInit = false): string {
     return script([
+        ...(waitForCloudInit
+            ? [
+                  `${sudo}cloud-init status --wait >/dev/null || ${fail(`cloud-init did not finish cleanly on ${host}: read /var/log/cloud-init-output.log there, fix, and run pulumi up again`)}`,
+              ]
+            : []),
         ...(sudo
             ? [
                   `sudo -n true 2>/dev/null || ${fail(`user ${user} on ${host} cannot run sudo without a password: allow it (e.g. '${user} ALL=(ALL) NOPASSWD:ALL' in /etc/sudoers.d/${user}), or connect as root and set vm.sudo to false`)}`,

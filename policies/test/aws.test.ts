@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { awsEncryptedVolumes, awsImdsV2, awsNoPublicDatabasePorts, awsNoPublicSsh } from "../rules";
-import { checkResource, Fake, messages, unknown } from "./engine";
+import { checkResource, Fake, messages, unknown } from "../harness";
 import { T } from "./sdk";
 
 const imdsv2 = { httpTokens: "required", httpPutResponseHopLimit: 1, httpEndpoint: "enabled" };

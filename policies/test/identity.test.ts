@@ -8,7 +8,7 @@ import {
     lsaaiIdentityProvider,
     lsaaiLoginRestriction,
 } from "../rules";
-import { checkResource, checkStack, Fake, messages, unknown } from "./engine";
+import { checkResource, checkStack, Fake, messages, unknown } from "../harness";
 import { T } from "./sdk";
 
 const LS = "https://login.aai.lifescience-ri.eu/oidc";

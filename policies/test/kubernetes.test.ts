@@ -8,7 +8,7 @@ import {
     pinnedImages,
     privilegedWorkloads,
 } from "../rules";
-import { checkResource, checkStack, Fake, messages, unknown } from "./engine";
+import { checkResource, checkStack, Fake, messages, unknown } from "../harness";
 import { T } from "./sdk";
 
 /** A container as components/kubernetes/workload.ts and security.ts build it. */

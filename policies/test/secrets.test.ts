@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { noDefaultPasswords, noPlaintextSecrets } from "../rules";
 import { isSecretName } from "../secrets";
-import { checkResource, Fake, messages, secret, unknown } from "./engine";
+import { checkResource, Fake, messages, secret, unknown } from "../harness";
 import { T } from "./sdk";
 
 const KEY = [

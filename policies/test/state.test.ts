@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { statefulResourcesProtected } from "../rules";
-import { checkStack, Fake, unknown } from "./engine";
+import { checkStack, Fake, unknown } from "../harness";
 import { T } from "./sdk";
 
 describe("stateful-resources-protected", () => {

@@ -204,6 +204,8 @@ export interface LoadedConfig {
         lsaaiClientSecret: pulumi.Output<string>;
         /** Set for targets ssh and aws. */
         vmPrivateKey?: pulumi.Output<string>;
+        /** Set for target aws: the host key installed on the instance. */
+        vmHostPrivateKey?: pulumi.Output<string>;
     };
 }
 
@@ -228,6 +230,7 @@ export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
             keycloakAdminPassword: optionalSecret("keycloakAdminPassword"),
             lsaaiClientSecret: config.requireSecret("lsaaiClientSecret"),
             vmPrivateKey: optionalSecret("vmPrivateKey"),
+            vmHostPrivateKey: optionalSecret("vmHostPrivateKey"),
         },
     };
 }

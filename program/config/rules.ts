@@ -95,6 +95,12 @@ function vmIssues(c: RawConfig): KeyIssue[] {
     const vm = (c.vm ?? {}) as Partial<RawConfig["vm"]>;
     if (c.target === "ssh" && !vm.host)
         issues.push({ key: "vm", message: "vm.host is required with target ssh: the host's address or DNS name" });
+    if (c.target === "aws" && !vm.hostKey)
+        issues.push({
+            key: "vm",
+            message:
+                "vm.hostKey is required with target aws: generate a host key (ssh-keygen -t ed25519 -N '' -f host), set vm.hostKey to host.pub's content and the secret vmHostPrivateKey to host's",
+        });
     if (c.target === "ssh" && !vm.hostKey && !c.localStack)
         issues.push({
             key: "vm",

@@ -91,6 +91,13 @@ export const vmKeys = {
                     (l) => !l.some((c) => OPEN.has(c)),
                     "never 0.0.0.0/0 or ::/0: SSH is for administrators' networks only",
                 ),
+            /** The administrators' SSH public key, authorized for the login user. */
+            sshPublicKey: z
+                .string()
+                .regex(
+                    /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+=*( .*)?$/,
+                    "an SSH public key (ssh-ed25519 AAAA…)",
+                ),
             rootVolumeGiB: z.number().int().min(8).max(1024).default(20),
             dataVolumeGiB: z.number().int().min(10).max(16384).default(200),
         })

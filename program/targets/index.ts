@@ -1,21 +1,14 @@
-// One module per target, each returning the same shape. A target the config accepts but this
-// version cannot deploy stops the preview with the key and what is available, instead of deploying
-// identity alone.
-import { ConfigError, PROJECT, Target } from "../config";
+// One module per target, each returning the same shape, so that index.ts wires identity the same
+// way whatever hosts Cytomine.
+import type { Target } from "../config";
 import { kubernetesTarget } from "./kubernetes";
-import { sshTarget } from "./vm";
 import type { DeployTarget } from "./target";
+import { awsTarget, sshTarget } from "./vm";
 
 export type { TargetResult } from "./target";
 
-const AVAILABLE: Partial<Record<Target, DeployTarget>> = { kubernetes: kubernetesTarget, ssh: sshTarget };
+const TARGETS: Record<Target, DeployTarget> = { kubernetes: kubernetesTarget, ssh: sshTarget, aws: awsTarget };
 
-/** The deploy function of the configured target, or a ConfigError naming `target`. */
 export function targetFor(target: Target): DeployTarget {
-    const deploy = AVAILABLE[target];
-    if (deploy) return deploy;
-    throw new ConfigError([
-        `${PROJECT}:target = "${target}": this version cannot deploy it yet; ` +
-            `available: ${Object.keys(AVAILABLE).join(", ")}`,
-    ]);
+    return TARGETS[target];
 }

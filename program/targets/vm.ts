@@ -1,14 +1,18 @@
 // Targets ssh and aws: Cytomine's compose project on a host, configured over SSH. Target ssh uses a
 // host that exists; target aws first creates an EC2 instance and connects to its Elastic IP.
+import { Ec2Host } from "../../components/vm/aws";
 import { CytomineHost, SshConnection } from "../../components/vm/host";
 import { LoadedConfig, requireSecret } from "../config";
 import type { TargetResult } from "./target";
 
-/** Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external one). */
+/**
+ * Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external
+ * one). `created`: the stack made the host (its outputs join the target's; cloud-init is waited for).
+ */
 export function deployOnHost(
     { config, secrets }: LoadedConfig,
     connection: SshConnection,
-    extraOutputs = {},
+    created?: { outputs: Record<string, unknown> },
 ): TargetResult {
     const { vm } = config;
     const host = new CytomineHost(config.tenant, {
@@ -24,6 +28,7 @@ export function deployOnHost(
         keycloak: { ...config.keycloak, adminPassword: secrets.keycloakAdminPassword },
         protectData: !config.allowVolumeDeletion,
         readyTimeoutSeconds: vm.readyTimeoutSeconds,
+        waitForCloudInit: created !== undefined,
     });
     const inProject = host.keycloak;
     return {
@@ -39,7 +44,7 @@ export function deployOnHost(
             dataDir: host.dataDir,
             /** How to read Cytomine's admin password on the host. */
             cytomineAdminCredentials: host.adminCredentials,
-            ...extraOutputs,
+            ...created?.outputs,
         },
     };
 }
@@ -53,4 +58,28 @@ export async function sshTarget(loaded: LoadedConfig): Promise<TargetResult> {
         privateKey: requireSecret(loaded.secrets, "vmPrivateKey"),
         hostKey: vm.hostKey,
     });
+}
+
+export async function awsTarget(loaded: LoadedConfig): Promise<TargetResult> {
+    const { config, secrets } = loaded;
+    const aws = config.aws as NonNullable<typeof config.aws>; // required with target aws (rules.ts)
+    const hostKey = config.vm.hostKey as string; // required with target aws (rules.ts)
+    const ec2 = new Ec2Host(config.tenant, {
+        tenant: config.tenant,
+        ...aws,
+        dataDir: config.vm.dataDir,
+        hostKey: { publicKey: hostKey, privateKey: requireSecret(secrets, "vmHostPrivateKey") },
+        protectData: !config.allowVolumeDeletion,
+    });
+    return deployOnHost(
+        loaded,
+        {
+            host: ec2.publicIp,
+            port: config.vm.port,
+            user: config.vm.user,
+            privateKey: requireSecret(secrets, "vmPrivateKey"),
+            hostKey,
+        },
+        { outputs: { instanceId: ec2.instanceId, dataVolumeId: ec2.dataVolumeId } },
+    );
 }

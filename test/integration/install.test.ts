@@ -1,6 +1,6 @@
 // The program's run-time imports are dependencies: a copy of the project installed as production
-// installs it (`npm ci --omit=dev`) previews for real. The same copy shows that a target this
-// version cannot deploy stops the preview with the key, before any resource is touched.
+// installs it (`npm ci --omit=dev`) previews for real. The same copy shows that a target whose
+// plugin cannot be had here stops the preview with the fix, before any resource is touched.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -58,28 +58,28 @@ describe("production install (npm ci --omit=dev)", () => {
         assert.ok((preview.changeSummary.create ?? 0) > 20, JSON.stringify(preview.changeSummary));
     });
 
-    it("refuses a target not built yet (aws) at preview, naming the key and what is available", async () => {
+    it("stops a target whose plugin is missing here (aws) at preview, with the fix, before any resource", async () => {
         await e.stack.removeConfig("cytomine-fallback:renderDir");
-        // A valid aws configuration otherwise: the refusal is the target's, not a missing key's.
-        await e.stack.setConfig("cytomine-fallback:vmPrivateKey", {
-            value: "not-used-before-the-refusal",
-            secret: true,
+        const config: Record<string, { value: string; secret?: boolean }> = {
+            "cytomine-fallback:target": { value: "aws" },
+            "cytomine-fallback:aws": {
+                value: JSON.stringify({
+                    region: "eu-north-1",
+                    adminCidrs: ["198.51.100.0/24"],
+                    sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmins",
+                }),
+            },
+            "cytomine-fallback:vm": { value: JSON.stringify({ hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost" }) },
+            // A complete aws configuration otherwise: the stop is the plugin's, not a missing key's.
+            "cytomine-fallback:vmPrivateKey": { value: "not-used-before-the-stop", secret: true },
+            "cytomine-fallback:vmHostPrivateKey": { value: "not-used-before-the-stop", secret: true },
+        };
+        await e.stack.setAllConfig(config);
+        await assert.rejects(e.stack.preview({ color: "never" }), (err: Error) => {
+            assert.match(err.message, /provider plugin aws v\d+\.\d+\.\d+ \(for target aws\) is not installed/);
+            assert.match(err.message, /pulumi plugin install resource aws/);
+            return true;
         });
-        for (const target of ["aws"]) {
-            await e.stack.setConfig("cytomine-fallback:target", { value: target });
-            await e.stack.setConfig("cytomine-fallback:aws", {
-                value: JSON.stringify({ region: "eu-north-1", adminCidrs: ["198.51.100.0/24"] }),
-            });
-            await assert.rejects(e.stack.preview({ color: "never" }), (err: Error) => {
-                assert.match(
-                    err.message,
-                    new RegExp(
-                        `cytomine-fallback:target = "${target}": this version cannot deploy it yet.*available: kubernetes, ssh`,
-                    ),
-                );
-                return true;
-            });
-        }
         const state = await e.stack.exportStack();
         assert.equal(state.deployment.resources?.length ?? 0, 0, "nothing was created");
     });

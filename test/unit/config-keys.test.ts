@@ -6,8 +6,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { z } from "zod";
-import { CONFIG_KEYS, ConfigError, keyKind, keyOptional, readKeys, SECRET_KEYS } from "../../program/config";
-import { targetFor } from "../../program/targets";
+import { CONFIG_KEYS, keyKind, keyOptional, readKeys, SECRET_KEYS } from "../../program/config";
 import { repoRoot } from "../../lib/toolchain";
 
 interface Declared {
@@ -82,20 +81,5 @@ describe("readKeys", () => {
             return undefined;
         });
         assert.deepEqual(seen.sort(), Object.keys(CONFIG_KEYS).sort());
-    });
-});
-
-describe("targets", () => {
-    it("refuses a target this version cannot deploy, naming the key and what is available", () => {
-        assert.throws(
-            () => targetFor("aws"),
-            (e: unknown) =>
-                e instanceof ConfigError &&
-                /cytomine-fallback:target = "aws": this version cannot deploy it yet.*available: kubernetes, ssh/.test(
-                    e.message,
-                ),
-        );
-        assert.equal(typeof targetFor("kubernetes"), "function");
-        assert.equal(typeof targetFor("ssh"), "function");
     });
 });
