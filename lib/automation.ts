@@ -37,12 +37,32 @@ export async function createEphemeralStack(opts: EphemeralOptions): Promise<Ephe
         { stackName, workDir: opts.workDir },
         { envVars: env, pulumiHome: env.PULUMI_HOME, pulumiCommand: pulumi },
     );
-    const config: ConfigMap = {};
-    for (const [key, v] of Object.entries(opts.config ?? {})) {
-        config[key] = typeof v === "string" ? { value: v } : v;
-    }
-    await stack.setAllConfig(config);
+    await setStackConfig(stack, opts.config ?? {});
     return { stack, backendDir, env };
+}
+
+/**
+ * Sets config values; a plain value holding a JSON object or list is set key by key with `--path`, as
+ * an operator would, so that Pulumi.yaml's `type: object` / `type: array` declarations accept it.
+ */
+export async function setStackConfig(stack: Stack, values: Record<string, ConfigValue>): Promise<void> {
+    const flat: ConfigMap = {};
+    const nested: ConfigMap = {};
+    for (const [key, v] of Object.entries(values)) {
+        const structured = typeof v === "string" && /^[[{]/.test(v) ? (JSON.parse(v) as unknown) : undefined;
+        if (structured === undefined) flat[key] = typeof v === "string" ? { value: v } : v;
+        else for (const [p, leaf] of pathEntries(key, structured)) nested[p] = { value: leaf };
+    }
+    await stack.setAllConfig(flat);
+    if (Object.keys(nested).length > 0) await stack.setAllConfig(nested, true);
+}
+
+/** `key.a.b` / `key.list[0]` paths of every leaf, with the leaf as Pulumi parses a --path value. */
+export function pathEntries(key: string, value: unknown): [string, string][] {
+    if (Array.isArray(value)) return value.flatMap((v, i) => pathEntries(`${key}[${i}]`, v));
+    if (value !== null && typeof value === "object")
+        return Object.entries(value).flatMap(([k, v]) => pathEntries(`${key}.${k}`, v));
+    return [[key, String(value)]];
 }
 
 /** Destroys the stack, removes it and its settings file, and deletes the backend. */

@@ -7,9 +7,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../../lib/automation";
 import { ensureEnvironment } from "../../lib/localenv";
-import { projectConfig } from "../../lib/project-config";
+import { ConfigValue, projectConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 
 /** The tracked files of the checkout (with uncommitted edits), as a clean clone would have them. */
@@ -60,21 +60,19 @@ describe("production install (npm ci --omit=dev)", () => {
 
     it("stops a target whose plugin is missing here (aws) at preview, with the fix, before any resource", async () => {
         await e.stack.removeConfig("cytomine-fallback:renderDir");
-        const config: Record<string, { value: string; secret?: boolean }> = {
-            "cytomine-fallback:target": { value: "aws" },
-            "cytomine-fallback:aws": {
-                value: JSON.stringify({
-                    region: "eu-north-1",
-                    adminCidrs: ["198.51.100.0/24"],
-                    sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmins",
-                }),
-            },
-            "cytomine-fallback:vm": { value: JSON.stringify({ hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost" }) },
+        const config: Record<string, ConfigValue> = {
+            "cytomine-fallback:target": "aws",
+            "cytomine-fallback:aws": JSON.stringify({
+                region: "eu-north-1",
+                adminCidrs: ["198.51.100.0/24"],
+                sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmins",
+            }),
+            "cytomine-fallback:vm": JSON.stringify({ hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost" }),
             // A complete aws configuration otherwise: the stop is the plugin's, not a missing key's.
             "cytomine-fallback:vmPrivateKey": { value: "not-used-before-the-stop", secret: true },
             "cytomine-fallback:vmHostPrivateKey": { value: "not-used-before-the-stop", secret: true },
         };
-        await e.stack.setAllConfig(config);
+        await setStackConfig(e.stack, config);
         await assert.rejects(e.stack.preview({ color: "never" }), (err: Error) => {
             assert.match(err.message, /provider plugin aws v\d+\.\d+\.\d+ \(for target aws\) is not installed/);
             assert.match(err.message, /pulumi plugin install resource aws/);
