@@ -83,3 +83,20 @@ export function changesOf(summary: Record<string, number | undefined>): Record<s
         number
     >;
 }
+
+/**
+ * The files on disk that hold any of `values` in plaintext: the backend's state (and its backups and
+ * history) and the stack's settings file. Fails when no state file exists, so an empty search cannot
+ * pass for a clean one.
+ */
+export function plaintextFiles(e: EphemeralStack, values: string[]): string[] {
+    const onDisk = [
+        ...fs.readdirSync(e.backendDir, { recursive: true }).map((f) => path.join(e.backendDir, String(f))),
+        path.join(e.stack.workspace.workDir, `Pulumi.${e.stack.name}.yaml`),
+    ].filter((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+    if (!onDisk.some((f) => f.endsWith(".json"))) throw new Error(`no state file under ${e.backendDir}`);
+    return onDisk.filter((f) => {
+        const text = fs.readFileSync(f, "utf8");
+        return values.some((v) => text.includes(v));
+    });
+}

@@ -7,7 +7,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import {
+    changesOf,
+    createEphemeralStack,
+    disposeEphemeralStack,
+    EphemeralStack,
+    plaintextFiles,
+} from "../../lib/automation";
 import { pulumiEnv, readVersions, repoRoot as root, requireToolchain } from "../../lib/toolchain";
 
 const versions = readVersions();
@@ -71,20 +77,7 @@ describe("engine end to end (fixture program)", () => {
         assert.equal(outputs.generated.secret, true);
         assert.match(outputs.generated.value, /^[A-Za-z0-9]{24}$/);
         const generated: string = outputs.generated.value;
-        // The raw files on disk: the backend's state and the stack's settings file.
-        const onDisk = [
-            ...fs.readdirSync(e.backendDir, { recursive: true }).map((f) => path.join(e.backendDir, String(f))),
-            path.join(e.stack.workspace.workDir, `Pulumi.${e.stack.name}.yaml`),
-        ].filter((f) => fs.statSync(f).isFile());
-        assert.ok(
-            onDisk.some((f) => f.endsWith(".json")),
-            "no state file found",
-        );
-        for (const f of onDisk) {
-            const text = fs.readFileSync(f, "utf8");
-            assert.ok(!text.includes("s3cr3t-value-for-test"), `plaintext config secret in ${f}`);
-            assert.ok(!text.includes(generated), `plaintext generated password in ${f}`);
-        }
+        assert.deepEqual(plaintextFiles(e, ["s3cr3t-value-for-test", generated]), []);
     });
 
     it("a second preview reports no changes", async () => {
