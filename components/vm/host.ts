@@ -146,7 +146,9 @@ export class CytomineHost extends pulumi.ComponentResource {
                 ],
                 sudo,
             ),
-            { delete: removeScript(configDir, sudo) },
+            // A compose step whose create failed is not in the state, so its delete never runs: the
+            // configuration's own delete brings a project still running down before removing it.
+            { delete: `${composeDownScript(configDir, project, sudo)}\n${removeScript(configDir, sudo)}` },
             { dependsOn: [preflight] },
         );
 

@@ -107,8 +107,8 @@ export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
 export function composeDownScript(dir: string, project: string, sudo: string): string {
     return script([
         composeFn(sudo),
-        `[ -f ${q(`${dir}/compose.yaml`)} ] || exit 0`,
-        `cd ${q(dir)}`,
-        `compose -p ${q(project)} -f compose.yaml down --remove-orphans`,
+        `if [ -f ${q(`${dir}/compose.yaml`)} ]; then`,
+        `  (cd ${q(dir)} && compose -p ${q(project)} -f compose.yaml down --remove-orphans)`,
+        `fi`,
     ]);
 }
