@@ -1,7 +1,8 @@
 // A pull-request report of `pulumi preview`, from the Automation API's event stream (policy results
 // reach only that stream, not `pulumi preview --json`).
 //   npm run preview:report -- --stack <name> [--cwd <dir>] [--out <dir>] [--json] [--allow-stateful-changes]
-//                             [--policy-pack policies] [--config-file <file>] [--record-events <file.jsonl>]
+//                             [--policy-pack policies [--policy-pack-config policies/config.deployed.json]]
+//                             [--config-file <file>] [--record-events <file.jsonl>]
 //   npm run preview:report -- --events <file.jsonl> [--stack <name>] [--secrets-from-config <file>]
 //                             [--secrets-from-state <file>] ...     (render a recorded stream, no Pulumi)
 // Exit codes: 0 no changes, 2 changes, 3 blocked (mandatory policy violation, or a stateful
@@ -28,7 +29,8 @@ import {
 const OUTPUT_FILES = ["report.md", "report.full.md", "report.json", "labels.json"];
 
 const USAGE = `usage: npm run preview:report -- --stack <name> [--cwd <dir>] [--out <dir>] [--json]
-         [--allow-stateful-changes] [--policy-pack <dir>]... [--config-file <file>] [--record-events <file.jsonl>]
+         [--allow-stateful-changes] [--policy-pack <dir>]... [--policy-pack-config <file.json>]...
+         [--config-file <file>] [--record-events <file.jsonl>]
        npm run preview:report -- --events <file.jsonl> [--stack <name>] [--out <dir>] [--json]
          [--secrets-from-config <pulumi config --show-secrets --json>] [--secrets-from-state <pulumi stack export --show-secrets>]`;
 
@@ -39,6 +41,8 @@ export interface CliOptions {
     json: boolean;
     allowStatefulChanges: boolean;
     policyPacks: string[];
+    /** One per pack, in the same order (the CLI's --policy-pack-config); without it, the pack's defaults. */
+    policyPackConfigs: string[];
     configFile?: string;
     events?: string;
     recordEvents?: string;
@@ -59,6 +63,7 @@ export function parseCli(argv: string[]): CliOptions {
             json: { type: "boolean", default: false },
             "allow-stateful-changes": { type: "boolean", default: false },
             "policy-pack": { type: "string", multiple: true },
+            "policy-pack-config": { type: "string", multiple: true },
             "config-file": { type: "string" },
             events: { type: "string" },
             "record-events": { type: "string" },
@@ -73,6 +78,9 @@ export function parseCli(argv: string[]): CliOptions {
         throw new UsageError("--stack is required (or --events to render a recording)");
     if (values.events && values["record-events"])
         throw new UsageError("--record-events records a live preview, not --events");
+    const packConfigs = values["policy-pack-config"] ?? [];
+    if (packConfigs.length > 0 && packConfigs.length !== (values["policy-pack"] ?? []).length)
+        throw new UsageError("give one --policy-pack-config per --policy-pack, in the same order, or none");
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && !(limit > 0)) throw new UsageError("--limit must be a positive number");
     return {
@@ -82,6 +90,7 @@ export function parseCli(argv: string[]): CliOptions {
         json: values.json ?? false,
         allowStatefulChanges: values["allow-stateful-changes"] ?? false,
         policyPacks: (values["policy-pack"] ?? []).map((p) => path.resolve(p)),
+        policyPackConfigs: packConfigs.map((p) => path.resolve(p)),
         configFile: values["config-file"] && path.resolve(values["config-file"]),
         events: values.events,
         recordEvents: values["record-events"],
@@ -158,6 +167,7 @@ async function fromPreview(o: CliOptions): Promise<Collected> {
         await stack.preview({
             onEvent: (e) => events.push(e),
             policyPacks: o.policyPacks,
+            ...(o.policyPackConfigs.length > 0 ? { policyPackConfigs: o.policyPackConfigs } : {}),
             diff: true,
             color: "never",
             ...(o.configFile ? { configFile: o.configFile } : {}),

@@ -1,5 +1,5 @@
 // What a preview means for the pull request: the exit code, the reasons behind it, the labels.
-import type { ChangedResource, PreviewModel } from "./model";
+import type { ChangedResource, Diagnostic, PreviewModel } from "./model";
 
 export const EXIT = {
     noChanges: 0,
@@ -37,6 +37,22 @@ export interface ClassifyOptions {
     previewFailed?: string;
 }
 
+/**
+ * The engine closes every failed preview with a bare "preview failed" error. When a mandatory
+ * violation or another error explains the failure, it says nothing more and is not counted (a
+ * mandatory violation alone is reported as "1 mandatory policy violation", not also as an error);
+ * alone, it is the only sign of the failure and counts.
+ */
+export function isClosingFailure(d: Diagnostic): boolean {
+    return d.severity === "error" && d.urn === undefined && d.message === "preview failed";
+}
+
+export function countedErrors(model: PreviewModel): Diagnostic[] {
+    const errors = model.diagnostics.filter((d) => d.severity === "error");
+    const explained = model.policies.some((p) => p.level === "mandatory") || errors.some((d) => !isClosingFailure(d));
+    return explained ? errors.filter((d) => !isClosingFailure(d)) : errors;
+}
+
 const NOT_CHANGES = new Set(["same", "read", "refresh", "read-replacement", "discard", "discard-replaced"]);
 
 export function hasChanges(model: PreviewModel): boolean {
@@ -53,7 +69,7 @@ export function classify(model: PreviewModel, opts: ClassifyOptions = {}): Class
     const stateful = model.changes.filter((c) => c.stateful && (c.op === "replace" || c.op === "delete"));
     const statefulAllowed = opts.allowStatefulChanges === true;
     const mandatory = model.policies.filter((p) => p.level === "mandatory");
-    const errors = model.diagnostics.filter((d) => d.severity === "error");
+    const errors = countedErrors(model);
     const reasons: string[] = [];
 
     if (mandatory.length > 0) {

@@ -2,7 +2,7 @@
 // in a warning block), policy violations, errors, then collapsed detail by component. The comment
 // stays under a size limit by dropping detail rows least important first; the summary and every
 // replace/delete line stay. The same document without the limit is the full report.
-import type { Classification } from "./classify";
+import { type Classification, countedErrors } from "./classify";
 import type { ChangedResource, Diagnostic, PolicyViolation, PreviewModel } from "./model";
 import { parseUrn } from "./model";
 import { BLINDED, UNKNOWN_VALUE, blind } from "./secrets";
@@ -87,6 +87,8 @@ function text(s: string, inTable = false): string {
 function code(s: string, inTable = false): string {
     let t = s.replace(/\r?\n/g, " ");
     if (inTable) t = t.replace(/\|/g, "\\|");
+    // An empty code span is not one in Markdown: "``" would show as two backticks.
+    if (t === "") return "*(empty)*";
     if (!t.includes("`")) return `\`${t}\``;
     const run = Math.max(...(t.match(/`+/g) ?? [""]).map((m) => m.length)) + 1;
     const fence = "`".repeat(run);
@@ -119,7 +121,9 @@ function resourceLine(c: ChangedResource): Row {
     if (c.protect) notes.push("protected: `pulumi up` refuses until the protection is lifted");
     if (c.op === "delete" && c.retainOnDelete) notes.push("retainOnDelete: left in place, no longer managed");
     if (c.deleteFirst) notes.push("deleted before its replacement exists");
-    const where = c.component ? ` in ${componentLabel(c)}` : "";
+    // A component's own line does not say it is in itself.
+    const self = c.component?.type === c.type && c.component?.name === c.name;
+    const where = c.component && !self ? ` in ${componentLabel(c)}` : "";
     let why: string;
     if (c.op === "replace") {
         why = c.replaceReasons.length
@@ -289,7 +293,7 @@ function buildBlocks(model: PreviewModel, cls: Classification, opts: RenderOptio
     }
 
     const maxMessage = full ? 50_000 : 1_500;
-    const errors = model.diagnostics.filter((d) => d.severity === "error");
+    const errors = countedErrors(model);
     if (errors.length > 0) {
         blocks.push({ header: "#### Errors", rows: errors.map((d) => diagnosticRow(d, maxMessage)), footer: "" });
     }

@@ -99,9 +99,15 @@ export function secretsFromConfig(config: ConfigEntries): SecretValue[] {
  * Decrypted secrets in a deployment exported with `--show-secrets` (`stack.exportStack()`): objects
  * carrying the secret signature and a `plaintext` holding the value as JSON. Secrets still
  * encrypted (`ciphertext` only) cannot be read and are counted in `undecrypted`.
+ *
+ * A structured secret (an object or list made secret as a whole, such as an output bundling URLs
+ * with passwords) counts leaf by leaf, except the leaves the deployment also holds in plain text
+ * elsewhere (a URL that is a component's plain output): they are public already, and searching for
+ * them would refuse every report that names them. A secret that is a single value always counts.
  */
 export function secretsFromDeployment(exported: unknown): { secrets: SecretValue[]; undecrypted: number } {
-    const secrets: SecretValue[] = [];
+    const found: (SecretValue & { structured: boolean })[] = [];
+    const plain = new Set<string>();
     let undecrypted = 0;
     const walk = (v: unknown, owner: string, path: string): void => {
         if (isSecretObject(v)) {
@@ -109,13 +115,14 @@ export function secretsFromDeployment(exported: unknown): { secrets: SecretValue
                 undecrypted++;
                 return;
             }
-            let values: string[];
+            let parsed: unknown;
             try {
-                values = leaves(JSON.parse(v.plaintext) as unknown);
+                parsed = JSON.parse(v.plaintext) as unknown;
             } catch {
-                values = [v.plaintext];
+                parsed = v.plaintext;
             }
-            for (const value of values) secrets.push({ value, source: `${owner} ${path}`.trim() });
+            const structured = typeof parsed === "object" && parsed !== null;
+            for (const value of leaves(parsed)) found.push({ value, source: `${owner} ${path}`.trim(), structured });
             return;
         }
         if (Array.isArray(v)) {
@@ -128,9 +135,14 @@ export function secretsFromDeployment(exported: unknown): { secrets: SecretValue
             for (const [k, x] of Object.entries(o)) {
                 walk(x, nextOwner, isResource ? k : path ? `${path}.${k}` : k);
             }
+        } else {
+            leaves(v).forEach((x) => plain.add(x));
         }
     };
     walk(exported, "stack state", "");
+    const secrets = found
+        .filter((s) => !(s.structured && plain.has(s.value)))
+        .map(({ value, source }) => ({ value, source }));
     return { secrets, undecrypted };
 }
 

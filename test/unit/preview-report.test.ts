@@ -1,6 +1,7 @@
-// The preview report: golden files from event streams (test/fixtures/report/*.events.jsonl, synthetic
-// until real previews are recorded with --record-events), the size limit, the secret scan, exit
-// codes, marker and labels, and the CLI on recorded streams.
+// The preview report: golden files from event streams (test/fixtures/report/*.events.jsonl: real
+// previews of this project's program recorded by record.ts, plus two synthetic streams for what no
+// recording shows, from synthetic.ts), the size limit, the secret scan, exit codes, marker and
+// labels, and the CLI on recorded streams.
 //   UPDATE_GOLDEN=1 npm run test:unit   rewrites the *.golden files after an intended change
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -56,17 +57,23 @@ function report(name: string, allowStatefulChanges = false) {
     return buildReport(stream(name), { secrets, secretConfigKeys: secretKeys, allowStatefulChanges });
 }
 
+const DEMO = "urn:pulumi:demo::cytomine-fallback::";
+
 describe("preview report: golden files", () => {
     for (const name of [
+        // Real previews of the project's program (stack demo, render mode, the local Keycloak).
         "create-only",
         "no-changes",
         "update",
         "replace-realm",
+        "replace-protected-realm",
         "delete-claim",
         "policy-failure",
-        // A real preview (a toy program of random resources in a cytomine:test:Thing component, a
-        // local policy pack), recorded by this tool: the reference for the synthetic streams' shape.
+        // A real preview of a toy program (random resources in a cytomine:test:Thing component, a
+        // local policy pack): protect errors, a mandatory violation and replacements in one stream.
         "recorded-random",
+        // Synthetic: a replacement without any reason, deleted first, beside a protected claim.
+        "replace-without-reason",
     ]) {
         it(`renders ${name}`, () => {
             const r = report(name);
@@ -86,77 +93,162 @@ describe("preview report: what each preview says", () => {
     });
 
     it("creates and updates: exit 2, changed properties by component, unchanged resources left out", () => {
+        // images.core and lsaaiScopes changed: the kubernetes and keycloak providers' detailed diffs.
         const r = report("update");
         assert.equal(r.exitCode, 2);
         assert.deepEqual(r.json.labels.add, []);
         assert.deepEqual(
-            r.json.changes.map((c) => [c.op, c.name, c.component]),
+            r.json.changes.map((c) => [c.op, c.name, c.component, c.diffs.map((d) => d.path)]),
             [
-                ["update", "dev-core", "cytomine:kubernetes:Cytomine dev"],
-                ["update", "cytomine-realm", "cytomine:identity:CytomineRealm cytomine"],
+                ["update", "lsaai-idp", "cytomine:identity:LsAaiBroker lsaai", ["defaultScopes"]],
+                [
+                    "update",
+                    "demo-core",
+                    "cytomine:kubernetes:Cytomine demo",
+                    ["spec.template.spec.containers[0].image"],
+                ],
             ],
         );
-        assert.match(r.markdown, /`spec\.template\.spec\.containers\[0\]\.image`/);
-        assert.equal(report("create-only").exitCode, 2);
+        assert.match(
+            r.markdown,
+            /\| update \| `demo-core` \| `kubernetes:apps\/v1:Deployment` \| `spec\.template\.spec\.containers\[0\]\.image` \|/,
+        );
+        assert.match(r.markdown, /\| update \| 2 \|\n\| unchanged \| 68 \|/);
+        const created = report("create-only");
+        assert.equal(created.exitCode, 2);
+        assert.equal(created.json.counts.create, 70);
+        assert.doesNotMatch(created.markdown, /\[!CAUTION\]|Replacements and deletions/, "creating a realm is no risk");
     });
 
     it("a realm replacement is first, in the warning block, with the property that forces it", () => {
+        // cytomine-fallback:realm changed with allowRealmReplacement true: the Keycloak provider's
+        // detailed diff names `realm` (update-replace); the realm's children follow on realmId.
         const r = report("replace-realm");
         assert.equal(r.exitCode, 3);
         const caution = r.markdown.indexOf("> [!CAUTION]");
         const line = r.markdown.indexOf(
-            "> - **replace** `keycloak:index/realm:Realm` **cytomine-realm** in `cytomine:identity:CytomineRealm` `cytomine` — forced by `realm`",
+            "> - **replace** `keycloak:index/realm:Realm` **cytomine-realm** in `cytomine:identity:CytomineRealm` `cytomine` — forced by `realm`\n",
         );
         assert.ok(caution > 0 && line > caution, "realm line inside the caution block");
         assert.ok(line < r.markdown.indexOf("#### Replacements and deletions"), "stateful lines come first");
         assert.match(r.markdown, /cytomine-core\*\* in .* — forced by `realmId`/);
-        assert.match(r.markdown, /protected: `pulumi up` refuses/);
+        assert.match(r.markdown, /lsaai-idp\*\* in `cytomine:identity:LsAaiBroker` `lsaai` — forced by `realm`/);
+        assert.doesNotMatch(r.markdown, /protected: `pulumi up` refuses/);
         // One line per resource, although the engine sends three steps per replacement.
         assert.equal(r.json.changes.filter((c) => c.name === "cytomine-realm").length, 1);
+        assert.equal(r.json.changes.filter((c) => c.op === "replace").length, 12);
         assert.deepEqual(r.json.statefulChanges, [
             {
-                urn: urnOf(["cytomine:identity:CytomineRealm", "keycloak:index/realm:Realm"], "cytomine-realm"),
+                urn: `${DEMO}cytomine:identity:CytomineRealm$keycloak:index/realm:Realm::cytomine-realm`,
                 op: "replace",
                 why: "type keycloak:index/realm:Realm",
                 allowed: false,
             },
         ]);
         assert.ok(r.json.labels.add.includes(LABELS.replace));
+        assert.equal(buildReport(stream("replace-realm"), { allowStatefulChanges: true }).exitCode, 2);
     });
 
-    it("a volume claim deletion blocks unless allowed; a replacement without keys says so", () => {
+    it("a protected realm's replacement: the engine's refusal is shown, and blocks even when allowed", () => {
+        const r = report("replace-protected-realm");
+        assert.equal(r.exitCode, 3);
+        assert.match(r.markdown, /\*\*cytomine-realm\*\* .* — forced by `realm` \(protected: `pulumi up` refuses/);
+        assert.match(
+            r.markdown,
+            /#### Errors\n\n\*\*error\*\* at `cytomine-realm`[^]*as it is currently marked for protection/,
+        );
+        assert.deepEqual(r.json.reasons, [
+            "1 stateful resource would be replaced or deleted (allowed only with --allow-stateful-changes)",
+            "the preview reported an error",
+        ]);
+        // The engine refuses a protected resource's replacement whatever the tool allows.
+        assert.equal(buildReport(stream("replace-protected-realm"), { allowStatefulChanges: true }).exitCode, 1);
+    });
+
+    it("volume claim deletions block unless allowed", () => {
+        // The tenant renamed: every tenant-named resource is deleted and created under the new name.
         const blocked = report("delete-claim");
         assert.equal(blocked.exitCode, 3);
+        const caution = blocked.markdown.slice(
+            blocked.markdown.indexOf("> [!CAUTION]"),
+            blocked.markdown.indexOf("#### Replacements and deletions"),
+        );
+        for (const claim of ["demo-mongo-data", "demo-pims-images", "demo-postgis-data"])
+            assert.ok(
+                caution.includes(
+                    `> - **delete** \`kubernetes:core/v1:PersistentVolumeClaim\` **${claim}** in \`cytomine:kubernetes:Cytomine\` \`demo\` — no longer declared by the program\n`,
+                ),
+                claim,
+            );
+        assert.deepEqual(blocked.json.labels.add, [LABELS.delete]);
+        // A component's own line does not say it is in itself.
         assert.match(
             blocked.markdown,
-            /\*\*delete\*\* `kubernetes:core\/v1:PersistentVolumeClaim` \*\*dev-postgis-data\*\*/,
+            /\n- \*\*delete\*\* `cytomine:kubernetes:Cytomine` \*\*demo\*\* — no longer declared/,
         );
-        assert.match(blocked.markdown, /dev-core-service\*\* .* — no reason given by the provider/);
-        assert.deepEqual(blocked.json.labels.add, [LABELS.replace, LABELS.delete]);
 
         const allowed = report("delete-claim", true);
         assert.equal(allowed.exitCode, 2);
         assert.match(allowed.markdown, /Allowed for this run/);
-        assert.ok(allowed.markdown.includes("dev-postgis-data"), "still listed when allowed");
+        assert.ok(allowed.markdown.includes("**demo-postgis-data**"), "still listed when allowed");
+    });
+
+    it("a replacement without keys says so, and one deleted first says that", () => {
+        const r = report("replace-without-reason");
+        assert.match(
+            r.markdown,
+            /dev-core-service\*\* .* — no reason given by the provider \(deleted before its replacement exists\)/,
+        );
+        assert.match(r.markdown, /dev-postgis-data\*\* .* \(protected: .*; retainOnDelete: left in place/);
+        assert.deepEqual(r.json.labels.add, [LABELS.replace, LABELS.delete]);
     });
 
     it("policy violations by pack, rule, level and resource; mandatory ones block", () => {
+        // The local stack (sslRequired none, realms and claims unprotected) under the deployed profile.
         const r = report("policy-failure");
         assert.equal(r.exitCode, 3);
-        assert.ok(r.json.labels.add.includes(LABELS.policy));
+        assert.deepEqual(r.json.labels.add, [LABELS.policy]);
         assert.deepEqual(
-            r.json.policyViolations.map((p) => [p.pack, p.policy, p.level, p.urn && parseUrn(p.urn).name]),
+            r.json.policyViolations
+                .map((p) => [p.pack, p.policy, p.level, p.urn && parseUrn(p.urn).name].join(" "))
+                .sort(),
             [
-                ["cytomine-fallback", "namespace-pod-security", "mandatory", "dev-namespace"],
-                ["cytomine-fallback", "pinned-images", "mandatory", "dev-web-ui"],
-                ["cytomine-fallback", "resource-limits", "advisory", "dev-core"],
+                "cytomine-fallback keycloak-ssl-required mandatory cytomine-realm",
+                "cytomine-fallback keycloak-ssl-required mandatory orthanc-realm",
+                "cytomine-fallback lsaai-login-restriction advisory lsaai-idp",
+                "cytomine-fallback stateful-resources-protected mandatory cytomine-realm",
+                "cytomine-fallback stateful-resources-protected mandatory demo-mongo-data",
+                "cytomine-fallback stateful-resources-protected mandatory demo-pims-images",
+                "cytomine-fallback stateful-resources-protected mandatory demo-postgis-data",
+                "cytomine-fallback stateful-resources-protected mandatory orthanc-realm",
             ],
         );
         assert.match(
             r.markdown,
-            /\| \*\*mandatory\*\* \| cytomine-fallback 0\.1\.0 \| `pinned-images` \| `dev-web-ui` \(`kubernetes:apps\/v1:Deployment`\) \| container web-ui: image "cytomine\/web-ui:latest" uses the :latest tag \|/,
+            /\| \*\*mandatory\*\* \| cytomine-fallback 0\.1\.0 \| `keycloak-ssl-required` \| `cytomine-realm` \(`keycloak:index\/realm:Realm`\) \| sslRequired is "none": use "external" \(or "all"\) outside the local stack \|/,
         );
         assert.doesNotMatch(r.markdown, /<\{%/, "colour directives stripped");
+    });
+
+    it("mandatory violations alone: the engine's closing 'preview failed' error is not a reason of its own", () => {
+        const r = report("policy-failure");
+        // The engine does send one error diagnostic, without a resource, for the failed preview.
+        assert.deepEqual(r.model.diagnostics, [{ severity: "error", urn: undefined, message: "preview failed" }]);
+        assert.deepEqual(r.json.reasons, ["7 mandatory policy violations"]);
+        assert.doesNotMatch(r.markdown, /#### Errors/);
+        // Alone, without a violation or another error, it is the only sign of the failure.
+        const bare = stream("no-changes").flatMap((e) =>
+            e.summaryEvent
+                ? [
+                      {
+                          diagnosticEvent: { message: "preview failed\n", color: "never", severity: "error" },
+                      } as EngineEvent,
+                      e,
+                  ]
+                : [e],
+        );
+        assert.equal(buildReport(bare).exitCode, 1);
+        assert.match(buildReport(bare).markdown, /#### Errors[^]*preview failed/);
     });
 
     it("a failed preview is exit 1; a stream cut short is not read as 'no changes'", () => {
@@ -176,8 +268,12 @@ describe("preview report: what each preview says", () => {
     it("config and outputs blind secrets", () => {
         const r = report("update");
         assert.match(r.markdown, /\| config \| `cytomine-fallback:keycloakAdminPassword` \| `\[secret\]` \|/);
-        assert.match(r.markdown, /\| output \| `adminPassword` \| `\[secret\]` \|/);
-        assert.match(report("create-only").markdown, /\| output \| `cytomineUrl` \| `\(known after apply\)` \|/);
+        assert.match(r.markdown, /\| config \| `cytomine-fallback:lsaaiClientSecret` \| `\[secret\]` \|/);
+        assert.match(r.markdown, /\| output \| `cytomineAdminPassword` \| `\[secret\]` \|/);
+        assert.match(r.markdown, /\| output \| `orthancAuthService` \| `\[secret\]` \|/);
+        assert.match(r.markdown, /\| config \| `cytomine-fallback:namespace` \| \*\(empty\)\* \|/);
+        const created = report("create-only").markdown;
+        assert.match(created, /\| output \| `cytomineAdminPassword` \| `\(known after apply\)` \|/);
         assert.deepEqual(blind({ a: [{ [SIG_KEY]: SECRET_SIG, ciphertext: "x" }], b: 1 }), { a: ["[secret]"], b: 1 });
     });
 
@@ -186,11 +282,18 @@ describe("preview report: what each preview says", () => {
         const r = buildReport(stream("update"), { stack: "tenant-a" });
         assert.ok(r.markdown.startsWith("<!-- cytomine-fallback-preview:tenant-a -->\n"));
         assert.equal(r.json.marker, marker("tenant-a"));
-        assert.ok(report("update").markdown.startsWith(marker("dev")), "stack from the events' URNs");
+        assert.ok(report("update").markdown.startsWith(marker("demo")), "stack from the events' URNs");
     });
 
     it("labels: every managed label is either set or removed", () => {
-        for (const name of ["create-only", "no-changes", "replace-realm", "delete-claim", "policy-failure"]) {
+        for (const name of [
+            "create-only",
+            "no-changes",
+            "replace-realm",
+            "replace-protected-realm",
+            "delete-claim",
+            "policy-failure",
+        ]) {
             const { add, remove } = report(name).json.labels;
             assert.deepEqual([...add, ...remove].sort(), Object.values(LABELS).sort(), name);
         }
@@ -334,6 +437,37 @@ describe("preview report: secret scan", () => {
         );
     });
 
+    it("a structured secret in the state: its leaves count, except those the state holds in plain text", () => {
+        // Like the stack output orthancAuthService: URLs that a component also outputs in plain text,
+        // bundled with a client secret.
+        const sig = { [SIG_KEY]: SECRET_SIG };
+        const url = "http://127.0.0.1:18080/iam/admin/realms/demo-orthanc/";
+        const exported = {
+            deployment: {
+                resources: [
+                    {
+                        urn: "s",
+                        type: "pulumi:pulumi:Stack",
+                        outputs: { share: { ...sig, plaintext: JSON.stringify({ url, secret: LEAKED_PASSWORD }) } },
+                    },
+                    { urn: "c", type: "cytomine:identity:OrthancShare", outputs: { keycloakAdminUri: url } },
+                    {
+                        urn: "p",
+                        type: "random:index/randomPassword:RandomPassword",
+                        outputs: { result: { ...sig, plaintext: JSON.stringify("admin-cli") } },
+                    },
+                    { urn: "u", type: "keycloak:openid/client:Client", inputs: { clientId: "admin-cli" } },
+                ],
+            },
+        };
+        const found = secretsFromDeployment(exported).secrets;
+        assert.deepEqual(found, [
+            { value: LEAKED_PASSWORD, source: "s outputs.share" },
+            // A secret that is one value always counts, even if it also appears in plain text.
+            { value: "admin-cli", source: "p outputs.result" },
+        ]);
+    });
+
     it("structured secrets count leaf by leaf; escaped forms are found too", () => {
         const s = secretsFromConfig({
             "p:db": { value: JSON.stringify({ user: "cytomine", password: 'pa"ss|w0rd' }), secret: true },
@@ -373,17 +507,14 @@ describe("preview report: the CLI on recorded events", () => {
             assert.equal(r.status, 3, r.stderr);
             assert.deepEqual(fs.readdirSync(out).sort(), ["labels.json", "report.full.md", "report.json", "report.md"]);
             assert.equal(JSON.parse(r.stdout).verdict, "blocked");
-            assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, "labels.json"), "utf8")).add, [
-                LABELS.replace,
-                LABELS.delete,
-            ]);
+            assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, "labels.json"), "utf8")).add, [LABELS.delete]);
             const allowed = cli(
                 "--events",
                 path.join(FIXTURES, "delete-claim.events.jsonl"),
                 "--allow-stateful-changes",
             );
             assert.equal(allowed.status, 2, allowed.stderr);
-            assert.ok(allowed.stdout.startsWith(marker("dev")));
+            assert.ok(allowed.stdout.startsWith(marker("demo")));
         } finally {
             fs.rmSync(out, { recursive: true, force: true });
         }
@@ -415,5 +546,8 @@ describe("preview report: the CLI on recorded events", () => {
     it("rejects bad usage with exit 1", () => {
         assert.equal(cli().status, 1);
         assert.equal(cli("--stack", "dev", "--nope").status, 1);
+        const packConfig = cli("--stack", "dev", "--policy-pack-config", "policies/config.local.json");
+        assert.equal(packConfig.status, 1);
+        assert.match(packConfig.stderr, /one --policy-pack-config per --policy-pack/);
     });
 });
