@@ -58,7 +58,8 @@ export function directoriesScript(dirs: { path: string; owner: string; mode: str
 export function writeFileScript(path: string, mode: string, sudo: string): string {
     const tmp = `${path}.cytomine-new`;
     return script([
-        `${sudo}install -d -m 0755 ${q(path.slice(0, path.lastIndexOf("/")))}`,
+        // mkdir -p leaves an existing directory's mode alone (env/ is 0700).
+        `${sudo}mkdir -p ${q(path.slice(0, path.lastIndexOf("/")))}`,
         `${sudo}sh -c 'umask 077 && cat > "$1"' sh ${q(tmp)}`,
         `${sudo}chown root:root ${q(tmp)}`,
         `${sudo}chmod ${mode} ${q(tmp)}`,

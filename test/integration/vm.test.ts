@@ -1,0 +1,186 @@
+// Target ssh through the real engine and the command plugin, against the SSH test host and its
+// Docker engine: the compose project runs (stand-in images for Cytomine's, real nginx, PostgreSQL and
+// Keycloak), the realm is applied to the Keycloak in compose, a second `up` runs no remote command, a
+// changed setting re-runs only its dependents, no secret reaches a command line or the state's
+// plaintext, and destroy keeps the data directory unless told otherwise.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { EngineEvent } from "@pulumi/pulumi/automation";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, plaintextFiles } from "../../lib/automation";
+import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { projectConfig } from "../../lib/project-config";
+import { repoRoot } from "../../lib/toolchain";
+
+function freePort(): Promise<number> {
+    return new Promise((resolve) => {
+        const server = net.createServer().listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+/** The remote commands an operation ran (created, updated or replaced), by resource name. */
+function commandsRun(events: EngineEvent[]): string[] {
+    return events
+        .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))
+        .filter(
+            (m) =>
+                m.type === "command:remote:Command" &&
+                ["create", "update", "replace", "create-replacement"].includes(m.op),
+        )
+        .map((m) => m.urn.split("::").pop() as string)
+        .sort();
+}
+
+/** Samples every process's command line until stopped, to prove no secret is ever passed in argv. */
+function sampleCommandLines(): { stop: () => string[] } {
+    const seen = new Set<string>();
+    let running = true;
+    const tick = () => {
+        if (!running) return;
+        for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+            try {
+                seen.add(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "));
+            } catch {
+                // the process ended meanwhile
+            }
+        }
+        setTimeout(tick, 50);
+    };
+    tick();
+    return {
+        stop: () => {
+            running = false;
+            return [...seen];
+        },
+    };
+}
+
+const stat = (p: string) => execFileSync("stat", ["-c", "%a %u", p], { encoding: "utf8" }).trim();
+
+describe("target ssh: Cytomine's compose project on the SSH test host", () => {
+    let env: Environment;
+    let e: EphemeralStack;
+    let url: string;
+    let tenant: string;
+    const canary = `canary-${Date.now().toString(36)}-lsaai-secret`;
+    const configRoot = "/opt/cytomine-fallback-test";
+    const dataRoot = "/var/lib/cytomine-fallback-test";
+    const events: EngineEvent[] = [];
+
+    before(async () => {
+        env = await ensureEnvironment();
+        const port = await freePort();
+        url = `http://127.0.0.1:${port}`;
+        const hostKey = fs.readFileSync(
+            path.join(path.dirname(env.ssh.privateKeyPath), "host_ed25519_key.pub"),
+            "utf8",
+        );
+        const { id, config } = projectConfig(env, "vm", {
+            "cytomine-fallback:target": "ssh",
+            "cytomine-fallback:publicUrl": url,
+            "cytomine-fallback:keycloakMode": "namespace",
+            "cytomine-fallback:keycloakUrl": `${url}/iam`,
+            "cytomine-fallback:lsaaiClientSecret": { value: canary, secret: true },
+            "cytomine-fallback:vm": JSON.stringify({
+                host: env.ssh.host,
+                port: env.ssh.port,
+                user: env.ssh.user,
+                hostKey: hostKey.trim().split(" ").slice(0, 2).join(" "),
+                configDir: configRoot,
+                dataDir: dataRoot,
+                bindAddress: "127.0.0.1",
+                httpPort: port,
+                readyTimeoutSeconds: 900,
+            }),
+            "cytomine-fallback:vmPrivateKey": { value: fs.readFileSync(env.ssh.privateKeyPath, "utf8"), secret: true },
+            "cytomine-fallback:allowVolumeDeletion": "false",
+        });
+        // Keycloak in compose gets a generated admin password (the local Keycloak's is not used).
+        delete config["cytomine-fallback:keycloakAdminPassword"];
+        tenant = id;
+        e = await createEphemeralStack({ workDir: repoRoot, config });
+    });
+
+    after(async () => {
+        if (!e) return;
+        await e.stack.setConfig("cytomine-fallback:allowVolumeDeletion", { value: "true" });
+        await e.stack.up({ color: "never" }).catch(() => undefined);
+        await disposeEphemeralStack(e);
+    });
+
+    it("up: files land with their modes, the services answer through the proxy, the realm is in compose's Keycloak", async () => {
+        const ps = sampleCommandLines();
+        const up = await e.stack.up({ color: "never", onEvent: (ev) => events.push(ev) });
+        const commandLines = ps.stop();
+        assert.equal(up.summary.result, "succeeded");
+
+        const dir = `${configRoot}/${tenant}`;
+        assert.equal(stat(`${dir}/compose.yaml`), "644 0");
+        assert.equal(stat(`${dir}/nginx.conf`), "644 0");
+        assert.equal(stat(`${dir}/env/core.env`), "600 0");
+        assert.equal(stat(`${dir}/env`), "700 0");
+        assert.equal(stat(`${dataRoot}/${tenant}/postgis/data`), "700 20000");
+
+        for (const [p, expect] of [
+            ["/", /Cytomine/],
+            ["/server/ping", /alive/],
+            ["/ims/info", /\{/],
+        ] as const) {
+            const res = await fetch(`${url}${p}`);
+            assert.equal(res.status, 200, p);
+            assert.match(await res.text(), expect, p);
+        }
+        const discovery = await fetch(`${url}/iam/realms/${tenant}/.well-known/openid-configuration`);
+        assert.equal(discovery.status, 200, "the cytomine realm is served by the Keycloak in compose");
+        assert.equal(((await discovery.json()) as { issuer: string }).issuer, `${url}/iam/realms/${tenant}`);
+
+        // No secret on any command line during the run: the canary, nor any generated value.
+        const generated = fs
+            .readFileSync(`${dir}/env/core.env`, "utf8")
+            .split("\n")
+            .filter((l) => /PASS|KEY|SECRET/.test(l))
+            .map((l) => l.slice(l.indexOf("=") + 1));
+        assert.ok(generated.length >= 8, generated.length.toString());
+        for (const value of [canary, ...generated]) {
+            assert.ok(!commandLines.some((c) => c.includes(value)), "a secret appeared in a process's command line");
+        }
+        assert.deepEqual(plaintextFiles(e, [canary, ...generated]), [], "a secret appeared in the state's plaintext");
+    });
+
+    it("a second up runs no remote command", async () => {
+        const again: EngineEvent[] = [];
+        const up = await e.stack.up({ color: "never", onEvent: (ev) => again.push(ev) });
+        assert.equal(up.summary.result, "succeeded");
+        assert.deepEqual(commandsRun(again), []);
+    });
+
+    it("a changed image re-runs only the compose file's step and compose up", async () => {
+        execFileSync("docker", ["tag", "cytomine/web-ui:3.1.0", "cytomine/web-ui:3.1.0-test"], {
+            env: { ...process.env, DOCKER_HOST: env.docker.host },
+        });
+        await e.stack.setConfig("cytomine-fallback:images.webUi", { value: "cytomine/web-ui:3.1.0-test" }, true);
+        const changed: EngineEvent[] = [];
+        const up = await e.stack.up({ color: "never", onEvent: (ev) => changed.push(ev) });
+        assert.equal(up.summary.result, "succeeded");
+        assert.deepEqual(commandsRun(changed), [`${tenant}-compose`, `${tenant}-file-compose-yaml`]);
+        assert.match(fs.readFileSync(`${configRoot}/${tenant}/compose.yaml`, "utf8"), /cytomine\/web-ui:3\.1\.0-test/);
+    });
+
+    it("destroy keeping protected data stops the project, removes the configuration and keeps the data", async () => {
+        await e.stack.destroy({ color: "never", excludeProtected: true });
+        const containers = execFileSync(
+            "docker",
+            ["ps", "-aq", "--filter", `label=com.docker.compose.project=cytomine-${tenant}`],
+            { encoding: "utf8", env: { ...process.env, DOCKER_HOST: env.docker.host } },
+        ).trim();
+        assert.equal(containers, "");
+        assert.equal(fs.existsSync(`${configRoot}/${tenant}`), false);
+        assert.equal(fs.existsSync(`${dataRoot}/${tenant}/postgis/data`), true);
+    });
+});
