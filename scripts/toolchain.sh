@@ -327,19 +327,24 @@ fetch_keycloak() {
 	test -x "$OUT/bin/kc.sh"
 }
 
-# Debian packages for the SSH test host. Installed only when missing; needs root, as on CI.
+# Debian packages for the SSH test host and the docker engine (dockerd 20.10, Compose v1 as
+# docker-compose, debootstrap for the stand-in images' base: lib/localenv/standins.ts). Installed
+# only when missing; needs root, as on CI.
 ensure_debian_packages() {
 	STEP=$((STEP + 1))
 	local missing=()
 	[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 	command -v sudo >/dev/null 2>&1 || missing+=(sudo)
+	[ -x /usr/sbin/dockerd ] || missing+=(docker.io)
+	[ -x /usr/bin/docker-compose ] || missing+=(docker-compose)
+	[ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 	if [ ${#missing[@]} -eq 0 ]; then
-		printf '[%d/%d] Debian packages for the SSH test host: present\n' "$STEP" "$TOTAL"
+		printf '[%d/%d] Debian packages for the SSH test host and docker engine: present\n' "$STEP" "$TOTAL"
 		return
 	fi
-	printf '[%d/%d] Debian packages for the SSH test host: installing %s\n' "$STEP" "$TOTAL" "${missing[*]}"
+	printf '[%d/%d] Debian packages for the SSH test host and docker engine: installing %s\n' "$STEP" "$TOTAL" "${missing[*]}"
 	[ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]}" "run: sudo apt-get install ${missing[*]}"
-	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >"$LOGS/apt.log" 2>&1 ||
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >"$LOGS/apt.log" 2>&1 ||
 		die "apt-get install ${missing[*]} failed (log: $LOGS/apt.log)" "check that Debian's package mirror is reachable"
 }
 

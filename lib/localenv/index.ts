@@ -1,7 +1,8 @@
-// The embedded local environment: Keycloak, a Kubernetes API with KWOK nodes, and an SSH test host,
-// all on 127.0.0.1, state in .local/env (gitignored).
+// The embedded local environment: Keycloak, a Kubernetes API with KWOK nodes, an SSH test host and a
+// docker engine with stand-in images, all on 127.0.0.1, state in .local/env (gitignored).
 //
 //   npm run env:up | env:down [-- --purge] | env:status
+import { DockerInfo, dockerDown, dockerPurge, dockerStatus, dockerUp } from "./docker";
 import {
     keycloakDown,
     keycloakInfo,
@@ -20,6 +21,7 @@ export interface Environment {
     keycloak: KeycloakInfo;
     kube: KubeInfo;
     ssh: SshInfo;
+    docker: DockerInfo;
 }
 
 interface Piece<T> {
@@ -32,6 +34,7 @@ const pieces = {
     keycloak: { name: "Keycloak", up: keycloakUp, down: keycloakDown } as Piece<KeycloakInfo>,
     kube: { name: "Kubernetes API", up: kubeUp, down: (s: EnvSettings) => kubeDown(s) } as Piece<KubeInfo>,
     ssh: { name: "SSH test host", up: sshUp, down: sshDown } as Piece<SshInfo>,
+    docker: { name: "Docker engine", up: dockerUp, down: (s: EnvSettings) => dockerDown(s) } as Piece<DockerInfo>,
 };
 
 /**
@@ -55,8 +58,8 @@ export async function ensureEnvironment(s: EnvSettings = envSettings()): Promise
             "fix the cause above and run 'npm run env:up' again",
         );
     }
-    const [keycloak, kube, ssh] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value);
-    return { keycloak, kube, ssh } as Environment;
+    const [keycloak, kube, ssh, docker] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value);
+    return { keycloak, kube, ssh, docker } as Environment;
 }
 
 export async function stopEnvironment(s: EnvSettings = envSettings(), purge = false): Promise<string[]> {
@@ -64,6 +67,8 @@ export async function stopEnvironment(s: EnvSettings = envSettings(), purge = fa
     if (await keycloakDown(s)) stopped.push(pieces.keycloak.name);
     if (await kubeDown(s, purge)) stopped.push(pieces.kube.name);
     if (await sshDown(s)) stopped.push(pieces.ssh.name);
+    if (await dockerDown(s)) stopped.push(pieces.docker.name);
+    if (purge) await dockerPurge(s);
     return stopped;
 }
 
@@ -79,6 +84,7 @@ export async function environmentStatus(
     const kcReady = kcRunning && (await keycloakReady(s));
     const kubeOk = await kubeReady(s);
     const sshOk = sshRunning(s);
+    const docker = await dockerStatus(s);
     return {
         keycloak: {
             ready: kcReady,
@@ -98,6 +104,7 @@ export async function environmentStatus(
                 ? `ready at ${sshInfo(s).user}@127.0.0.1:${s.ssh.port} (key ${sshInfo(s).privateKeyPath})`
                 : "not running; 'npm run env:up' starts it",
         },
+        docker,
     };
 }
 
@@ -115,6 +122,9 @@ async function main(argv: string[]): Promise<number> {
             console.log(`  Kubernetes API  ${env.kube.server}  (KUBECONFIG=${env.kube.kubeconfig})`);
             console.log(
                 `  SSH test host   ${env.ssh.user}@${env.ssh.host} -p ${env.ssh.port} -i ${env.ssh.privateKeyPath}`,
+            );
+            console.log(
+                `  Docker engine   DOCKER_HOST=${env.docker.host}${env.docker.defaultSocket ? " (also /var/run/docker.sock)" : ""}; ${env.docker.images.length} stand-in images`,
             );
             return 0;
         }

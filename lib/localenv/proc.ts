@@ -2,6 +2,7 @@
 // bounded waits and log tails. Everything binds to 127.0.0.1.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as net from "node:net";
 
 export const LOOPBACK = "127.0.0.1";
@@ -166,4 +167,18 @@ export function tail(file: string, lines = 20): string {
 export async function httpOk(url: string): Promise<boolean> {
     const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
     return res.ok;
+}
+
+/** GET PATH from the Engine API on SOCKET; undefined when nothing answers. */
+export function engineGet(socket: string, apiPath: string, timeoutMs = 3000): Promise<string | undefined> {
+    return new Promise((resolve) => {
+        const req = http.get({ socketPath: socket, path: apiPath, timeout: timeoutMs }, (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (d) => (body += d));
+            res.on("end", () => resolve(res.statusCode === 200 ? body : undefined));
+        });
+        req.on("timeout", () => req.destroy());
+        req.on("error", () => resolve(undefined));
+    });
 }

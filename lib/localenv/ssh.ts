@@ -16,6 +16,13 @@ export interface SshInfo {
 
 const SSHD = "/usr/sbin/sshd";
 const MARKER = "sshd";
+/**
+ * sshd reads AuthorizedKeysFile as the user logging in (sshd_config(5)), so the file must not live in
+ * the checkout, which may sit under a folder the test user cannot enter (a 0700 temporary folder,
+ * /root). Root-owned files here, one folder per port, are readable by the user wherever the
+ * checkout is, and pass sshd's StrictModes checks.
+ */
+export const AUTHORIZED_KEYS_ROOT = "/etc/ssh/cytomine-env";
 
 function files(s: EnvSettings) {
     const dir = path.join(s.stateDir, "ssh");
@@ -24,7 +31,8 @@ function files(s: EnvSettings) {
         config: path.join(dir, "sshd_config"),
         hostKey: path.join(dir, "host_ed25519_key"),
         clientKey: path.join(dir, "client_ed25519_key"),
-        authorizedKeys: path.join(dir, "authorized_keys"),
+        authorizedKeysDir: path.join(AUTHORIZED_KEYS_ROOT, String(s.ssh.port)),
+        authorizedKeys: path.join(AUTHORIZED_KEYS_ROOT, String(s.ssh.port), "authorized_keys"),
         pid: path.join(dir, "sshd.pid"),
         log: path.join(dir, "sshd.log"),
     };
@@ -43,8 +51,6 @@ export function sshdConfig(s: EnvSettings): string {
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
         "UsePAM no",
-        // The key files live in the work tree, whose parent folders' modes vary between machines.
-        "StrictModes no",
         "",
     ].join("\n");
 }
@@ -108,7 +114,11 @@ export async function sshUp(s: EnvSettings): Promise<SshInfo> {
     if (!fs.existsSync(f.hostKey)) sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", f.hostKey]);
     if (!fs.existsSync(f.clientKey))
         sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "cytomine-env", "-f", f.clientKey]);
+    fs.mkdirSync(f.authorizedKeysDir, { recursive: true, mode: 0o755 });
+    fs.chmodSync(AUTHORIZED_KEYS_ROOT, 0o755);
+    fs.chmodSync(f.authorizedKeysDir, 0o755);
     fs.copyFileSync(`${f.clientKey}.pub`, f.authorizedKeys);
+    fs.chmodSync(f.authorizedKeys, 0o644);
     fs.writeFileSync(f.config, sshdConfig(s));
     ensureUser(s.ssh.user);
     fs.writeFileSync(f.log, "");
@@ -125,5 +135,7 @@ export async function sshUp(s: EnvSettings): Promise<SshInfo> {
 }
 
 export async function sshDown(s: EnvSettings): Promise<boolean> {
-    return stopPidFile(files(s).pid, MARKER);
+    const stopped = await stopPidFile(files(s).pid, MARKER);
+    if (stopped) fs.rmSync(files(s).authorizedKeysDir, { recursive: true, force: true });
+    return stopped;
 }

@@ -1,17 +1,112 @@
 // Issue "local environment": the environment starts from nothing, the kube-apiserver runs workloads
-// on KWOK nodes under Pod Security Admission, the SSH test host runs commands with sudo, and a killed
+// on KWOK nodes under Pod Security Admission, the SSH test host runs commands with sudo (also from a
+// checkout the test user cannot enter), the docker engine serves the stand-in images to `sudo docker`
+// and docker-compose on the SSH test host and each stand-in answers on its port, and a killed
 // Keycloak is reported clearly and recovered by the next start. (The project's program on it:
 // kubernetes.test.ts.)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import { before, describe, it } from "node:test";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
 import { Environment, ensureEnvironment, environmentStatus } from "../../lib/localenv";
+import { dockerFiles } from "../../lib/localenv/docker";
 import { envSettings } from "../../lib/localenv/settings";
+import { sshDown, SshInfo, sshUp } from "../../lib/localenv/ssh";
 import { keycloakAdmin, kubeApi } from "../../lib/clients";
+import { repoRoot } from "../../lib/toolchain";
+
+/** A command on the SSH test host as its user; stdout. */
+function overSsh(ssh: SshInfo, command: string, timeout = 120_000): string {
+    return execFileSync(
+        "ssh",
+        [
+            ...["-i", ssh.privateKeyPath, "-p", String(ssh.port)],
+            ...["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"],
+            `${ssh.user}@${ssh.host}`,
+            command,
+        ],
+        { timeout, stdio: ["ignore", "pipe", "pipe"] },
+    ).toString();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** An error that ends a wait at once (a container that exited will not start answering). */
+class Fatal extends Error {}
+
+/** Polls CHECK once a second until it returns a value, for at most SECONDS; the last error otherwise. */
+async function eventually<T>(seconds: number, check: () => Promise<T | undefined>, what: string): Promise<T> {
+    let last: unknown;
+    const deadline = Date.now() + seconds * 1000;
+    while (Date.now() < deadline) {
+        try {
+            const v = await check();
+            if (v !== undefined) return v;
+        } catch (e) {
+            if (e instanceof Fatal) throw e;
+            last = e;
+        }
+        await sleep(1000);
+    }
+    throw new Error(`${what} within ${seconds} s${last ? `: ${String(last)}` : ""}`);
+}
+
+/**
+ * One exchange over TCP through a published port: sends REQUEST and resolves with the answer's first
+ * line(s); with no REQUEST, resolves once the connection has stayed open for a second. docker-proxy
+ * accepts every connection and closes it at once when nothing listens in the container, so a
+ * close before that is a failure.
+ */
+function tcpExchange(port: number, request: string | undefined): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+        const socket = net.connect({ host: "127.0.0.1", port });
+        let settled = false;
+        let held: NodeJS.Timeout | undefined;
+        const done = (f: () => void) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(held);
+            socket.destroy();
+            f();
+        };
+        let data = "";
+        socket.setTimeout(3000);
+        socket.on("connect", () => {
+            if (request === undefined) held = setTimeout(() => done(() => resolve("connected")), 1000);
+            else socket.write(request);
+        });
+        socket.on("data", (d) => {
+            data += d.toString();
+            if (data.endsWith("\r\n")) done(() => resolve(data));
+        });
+        socket.on("timeout", () => done(() => reject(new Error(`no answer on port ${port}`))));
+        socket.on("error", (e) => done(() => reject(e)));
+        socket.on("close", () => done(() => reject(new Error(`port ${port} closed the connection`))));
+    });
+}
+
+/** A TCP port nothing listens on right now. */
+async function freePort(): Promise<number> {
+    const server = net.createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((r) => server.close(r));
+    return port;
+}
 
 describe("local environment", { timeout: 900_000 }, () => {
     let env: Environment;
+    const docker = (...args: string[]) =>
+        execFileSync("docker", args, {
+            env: { ...process.env, DOCKER_HOST: env.docker.host },
+            timeout: 120_000,
+            stdio: ["ignore", "pipe", "pipe"],
+        }).toString();
 
     before(async () => {
         env = await ensureEnvironment();
@@ -143,13 +238,237 @@ describe("local environment", { timeout: 900_000 }, () => {
     });
 
     it("the SSH test host runs a command as the test user, with sudo", () => {
-        const out = execFileSync("ssh", [
-            ...["-i", env.ssh.privateKeyPath, "-p", String(env.ssh.port)],
-            ...["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"],
-            `${env.ssh.user}@${env.ssh.host}`,
-            "id -un && sudo -n id -u",
-        ]).toString();
+        const out = overSsh(env.ssh, "id -un && sudo -n id -u");
         assert.deepEqual(out.trim().split("\n"), [env.ssh.user, "0"]);
+    });
+
+    it("the SSH test host works from a checkout its user cannot enter (a clone in a 0700 folder)", async () => {
+        const outer = fs.mkdtempSync(path.join(os.tmpdir(), "env-clone-"));
+        assert.equal(fs.statSync(outer).mode & 0o777, 0o700);
+        const clone = path.join(outer, "repo");
+        execFileSync("git", ["clone", "--quiet", repoRoot, clone], { timeout: 120_000 });
+        const s = envSettings({
+            CYTOMINE_ENV_DIR: path.join(clone, ".local", "env"),
+            CYTOMINE_ENV_SSH_PORT: String(await freePort()),
+        });
+        try {
+            const ssh = await sshUp(s);
+            assert.ok(ssh.privateKeyPath.startsWith(clone));
+            // The test user really cannot read the clone: the case that used to fail with
+            // "Permission denied (publickey)".
+            assert.throws(() =>
+                execFileSync("sudo", ["-n", "-u", ssh.user, "ls", clone], { stdio: ["ignore", "pipe", "pipe"] }),
+            );
+            const out = overSsh(ssh, "id -un && sudo -n id -u");
+            assert.deepEqual(out.trim().split("\n"), [ssh.user, "0"]);
+        } finally {
+            await sshDown(s);
+            fs.rmSync(outer, { recursive: true, force: true });
+        }
+    });
+
+    it("the docker engine is ready with every stand-in image, under the environment's own data root", async () => {
+        const status = await environmentStatus();
+        assert.equal(status.docker.ready, true, status.docker.detail);
+        assert.deepEqual([...env.docker.images].sort(), [...new Set(Object.values(DEFAULT_IMAGES))].sort());
+        const info = JSON.parse(docker("info", "--format", "{{json .}}")) as Record<string, unknown>;
+        assert.equal(info.DockerRootDir, dockerFiles(envSettings()).data);
+        assert.match(String(info.ServerVersion), /^20\.10\./);
+        assert.equal(env.docker.host, `unix://${dockerFiles(envSettings()).socket}`);
+    });
+
+    it("`sudo docker` and docker-compose on the SSH test host reach the environment's daemon and its images", () => {
+        assert.equal(env.docker.defaultSocket, true, "another daemon owns /var/run/docker.sock");
+        const root = overSsh(env.ssh, "sudo -n docker info --format '{{.DockerRootDir}}'").trim();
+        assert.equal(root, dockerFiles(envSettings()).data);
+        const out = overSsh(
+            env.ssh,
+            "sudo -n docker run --rm --network none cytomine/core:5.1.0 python3 -c 'print(\"stand-in core\")'",
+        );
+        assert.equal(out.trim(), "stand-in core");
+
+        // A compose project as the program's remote scripts run it: service names resolve on the
+        // project's network, and redis takes compose's options-only `command`.
+        const project = `envcheck${crypto.randomBytes(3).toString("hex")}`;
+        const compose = [
+            "services:",
+            "  core:",
+            "    image: cytomine/core:5.1.0",
+            "  redis:",
+            "    image: redis:7.2",
+            "    command: --port 6380",
+        ].join("\n");
+        const dir = `/tmp/${project}`;
+        overSsh(env.ssh, `mkdir ${dir} && printf '%s\\n' '${compose}' > ${dir}/docker-compose.yml`);
+        try {
+            overSsh(env.ssh, `cd ${dir} && sudo -n docker-compose -p ${project} up -d`);
+            const probe = [
+                "import socket, time",
+                "for _ in range(30):",
+                "    try:",
+                "        s = socket.create_connection(('redis', 6380), 2); s.sendall(b'PING\\r\\n')",
+                "        print(s.recv(64).decode().strip()); break",
+                "    except OSError: time.sleep(1)",
+            ].join("\n");
+            const pong = overSsh(
+                env.ssh,
+                `cd ${dir} && sudo -n docker-compose -p ${project} exec -T core python3 -c "${probe}"`,
+            );
+            assert.equal(pong.trim(), "+PONG");
+        } finally {
+            overSsh(env.ssh, `cd ${dir} && sudo -n docker-compose -p ${project} down -v; rm -rf ${dir}`);
+        }
+    });
+
+    describe("each stand-in answers on its port", () => {
+        // Every container of this run carries the label, so that even one whose start failed is removed.
+        const label = `cytomine-env-test=${crypto.randomBytes(4).toString("hex")}`;
+        const run = (...args: string[]) => docker("run", "--detach", "--label", label, ...args).trim();
+        const published = (id: string, port: number) => {
+            const out = docker("port", id, `${port}/tcp`).trim().split("\n")[0];
+            assert.match(out, /^127\.0\.0\.1:\d+$/, "published on loopback only");
+            return Number(out.split(":")[1]);
+        };
+        /** Throws Fatal with the container's log when it is no longer running. */
+        const alive = (id: string) => {
+            if (docker("inspect", "--format", "{{.State.Running}}", id).trim() !== "true") {
+                throw new Fatal(`container ${id.slice(0, 12)} exited:\n${docker("logs", "--tail", "30", id)}`);
+            }
+        };
+        const get = async (port: number, urlPath: string) => {
+            const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, { signal: AbortSignal.timeout(3000) });
+            return { status: res.status, body: await res.text() };
+        };
+        after(() => {
+            const ids = docker("ps", "--all", "--quiet", "--filter", `label=${label}`).split("\n").filter(Boolean);
+            if (ids.length > 0) docker("rm", "--force", "--volumes", ...ids);
+        });
+
+        it("cytomine/core:5.1.0 answers /server/ping and the API, session and custom-ui paths", async () => {
+            const port = published(run("-p", "127.0.0.1::8080", "cytomine/core:5.1.0"), 8080);
+            const ping = await eventually(10, () => get(port, "/server/ping"), "core did not answer");
+            assert.deepEqual([ping.status, JSON.parse(ping.body)], [200, { alive: true }]);
+            for (const p of ["/api/user/current.json", "/session/admin/info.json", "/custom-ui/config.json"]) {
+                const r = await get(port, p);
+                assert.equal(r.status, 200, p);
+                assert.equal(typeof JSON.parse(r.body), "object");
+            }
+            assert.equal((await get(port, "/elsewhere")).status, 404);
+        });
+
+        it("cytomine/web-ui:3.1.0 serves a Cytomine page on port 80", async () => {
+            const port = published(run("-p", "127.0.0.1::80", "cytomine/web-ui:3.1.0"), 80);
+            const page = await eventually(10, () => get(port, "/"), "web-ui did not answer");
+            assert.equal(page.status, 200);
+            assert.match(page.body, /Cytomine/);
+        });
+
+        it("cytomine/pims-ce-package:ce-1.0.0 answers /info and /ims/info on port 5000", async () => {
+            const port = published(run("-p", "127.0.0.1::5000", "cytomine/pims-ce-package:ce-1.0.0"), 5000);
+            for (const p of ["/info", "/ims/info"]) {
+                const r = await eventually(10, () => get(port, p), "pims did not answer");
+                assert.equal(r.status, 200, p);
+                assert.equal(JSON.parse(r.body).name, "PIMS");
+            }
+        });
+
+        it("redis:7.2 is Debian's real redis-server, reachable from the container network", async () => {
+            const port = published(run("-p", "127.0.0.1::6379", "redis:7.2"), 6379);
+            const pong = await eventually(10, () => tcpExchange(port, "PING\r\n"), "redis did not answer");
+            assert.equal(pong.trim(), "+PONG");
+            const version = await tcpExchange(port, "INFO server\r\n");
+            assert.match(version, /redis_version:7\./);
+        });
+
+        it("mongo:5.0-focal (a stand-in listener) accepts connections on 27017", async () => {
+            const id = run("-p", "127.0.0.1::27017", "mongo:5.0-focal");
+            const port = published(id, 27017);
+            assert.equal(await eventually(10, () => tcpExchange(port, undefined), "mongo did not listen"), "connected");
+            assert.match(docker("logs", id), /connection opened/);
+        });
+
+        it("nginx:1.27.5 serves /etc/nginx/conf.d/*.conf, rendered from /etc/nginx/templates", async () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nginx-templates-"));
+            fs.writeFileSync(
+                path.join(dir, "check.conf.template"),
+                "server { listen 8081; location / { return 200 'from ${CHECK_WORD}\\n'; } }\n",
+            );
+            const id = run(
+                ...["-p", "127.0.0.1::80", "-p", "127.0.0.1::8081", "-e", "CHECK_WORD=template"],
+                ...["-v", `${dir}:/etc/nginx/templates:ro`, "nginx:1.27.5"],
+            );
+            const home = await eventually(10, () => get(published(id, 80), "/"), "nginx did not answer");
+            assert.deepEqual([home.status, /Welcome to nginx/.test(home.body)], [200, true]);
+            const rendered = await get(published(id, 8081), "/");
+            assert.equal(rendered.body.trim(), "from template");
+        });
+
+        for (const image of ["postgres:15", "postgis/postgis:15-3.5"]) {
+            it(`${image} is Debian's real PostgreSQL 15: initdb from the POSTGRES_* variables, password login over the network`, async () => {
+                const password = crypto.randomBytes(12).toString("hex");
+                const secrets = fs.mkdtempSync(path.join(os.tmpdir(), "pg-secret-"));
+                fs.writeFileSync(path.join(secrets, "password"), password, { mode: 0o644 });
+                // The postgis image gets its password from a file, the postgres image from the variable.
+                const passwordEnv = image.startsWith("postgis")
+                    ? ["-e", "POSTGRES_PASSWORD_FILE=/run/secrets/password", "-v", `${secrets}:/run/secrets:ro`]
+                    : ["-e", `POSTGRES_PASSWORD=${password}`];
+                const id = run(
+                    ...["-p", "127.0.0.1::5432", "-e", "POSTGRES_USER=cytomine", "-e", "POSTGRES_DB=docker"],
+                    ...passwordEnv,
+                    image,
+                );
+                alive(id);
+                const ip = docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", id).trim();
+                assert.match(ip, /^10\.\d+\.\d+\.\d+$/, "an address from the environment's pool");
+                // psql from a second container of the same image: a login over the container network.
+                const query = (pw: string, sql: string) =>
+                    docker(
+                        ...["run", "--rm", "-e", `PGPASSWORD=${pw}`, "--entrypoint", "psql", image],
+                        ...["-h", ip, "-U", "cytomine", "-d", "docker", "-Atc", sql],
+                    ).trim();
+                const version = await eventually(
+                    90,
+                    async () => (alive(id), query(password, "show server_version")),
+                    `${image} did not accept the password`,
+                );
+                assert.match(version, /^15\./);
+                assert.throws(() => query("wrong-password", "select 1"), /password authentication failed/);
+                if (image.startsWith("postgis")) {
+                    assert.match(query(password, "select postgis_version()"), /^3\./);
+                }
+                assert.equal(
+                    docker("exec", id, "stat", "-c", "%U %a", "/var/lib/postgresql/data").trim(),
+                    "postgres 700",
+                );
+                fs.rmSync(secrets, { recursive: true, force: true });
+            });
+        }
+
+        it("quay.io/keycloak/keycloak:26.4.7 is the real Keycloak, as uid 1000, and becomes ready", async () => {
+            const image = DEFAULT_IMAGES.iam;
+            assert.equal(docker("run", "--rm", "--entrypoint", "id", image, "-u").trim(), "1000");
+            const id = run(
+                ...["-p", "127.0.0.1::8080", "-p", "127.0.0.1::9000"],
+                ...["-e", "KC_BOOTSTRAP_ADMIN_USERNAME=admin", "-e", "KC_BOOTSTRAP_ADMIN_PASSWORD=admin-check"],
+                ...["-e", "KC_HEALTH_ENABLED=true", image, "start-dev"],
+            );
+            const management = published(id, 9000);
+            // start-dev builds (augments) the server first: about 80 s on an idle 2-core machine,
+            // minutes when other suites load it at the same time.
+            const ready = await eventually(
+                420,
+                async () => {
+                    alive(id);
+                    const r = await get(management, "/health/ready");
+                    return r.status === 200 ? r : undefined;
+                },
+                "Keycloak did not become ready",
+            );
+            assert.equal(JSON.parse(ready.body).status, "UP");
+            const realm = await get(published(id, 8080), "/realms/master");
+            assert.equal(JSON.parse(realm.body).realm, "master");
+            assert.match(docker("logs", id), /Keycloak 26\.4\.7 on JVM/);
+        });
     });
 
     it("a killed Keycloak is reported by status and restarted by the next start", async () => {

@@ -5,11 +5,24 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
+import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
+import { bridgeAddress, dockerdArgs, isolationRule } from "../../lib/localenv/docker";
 import { adminPassword } from "../../lib/localenv/keycloak";
 import { kwokctlConfig } from "../../lib/localenv/kube";
 import { EnvError, livePid, requireFreePort } from "../../lib/localenv/proc";
-import { envSettings } from "../../lib/localenv/settings";
-import { sshdConfig } from "../../lib/localenv/ssh";
+import { dockerNetwork, envSettings } from "../../lib/localenv/settings";
+import { AUTHORIZED_KEYS_ROOT, sshdConfig } from "../../lib/localenv/ssh";
+import {
+    BASE_TAG,
+    baseDigest,
+    digestOf,
+    IMAGES_DIR,
+    imageDigest,
+    layerDigest,
+    standinSpecs,
+    treeFingerprint,
+} from "../../lib/localenv/standins";
+import { repoRoot } from "../../lib/toolchain";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "env-test-"));
 
@@ -68,6 +81,137 @@ describe("local environment building blocks", () => {
         assert.throws(
             () => envSettings({ CYTOMINE_ENV_KUBE_PORT: "80" }),
             /CYTOMINE_ENV_KUBE_PORT=80 is not a port number/,
+        );
+    });
+
+    it("sshd reads the authorized keys from a root-owned folder outside the checkout, with StrictModes on", () => {
+        const stateDir = path.join(tmp(), "clone", ".local", "env");
+        const s = envSettings({ CYTOMINE_ENV_DIR: stateDir, CYTOMINE_ENV_SSH_PORT: "2345" });
+        const config = sshdConfig(s);
+        const file = /^AuthorizedKeysFile (.+)$/m.exec(config)?.[1];
+        assert.equal(file, `${AUTHORIZED_KEYS_ROOT}/2345/authorized_keys`);
+        assert.ok(!file.startsWith(stateDir));
+        assert.doesNotMatch(config, /StrictModes no/);
+    });
+});
+
+describe("local environment: docker engine", () => {
+    const stateDir = "/srv/checkout/.local/env";
+    const s = envSettings({ CYTOMINE_ENV_DIR: stateDir });
+
+    it("dockerd keeps its data, exec root, pid file and socket under the state folder", () => {
+        const args = dockerdArgs(s, false);
+        const value = (flag: string) => args.find((a) => a.startsWith(`--${flag}=`))?.slice(flag.length + 3);
+        assert.equal(value("data-root"), `${stateDir}/docker/data`);
+        assert.equal(value("exec-root"), `${stateDir}/docker/exec`);
+        assert.equal(value("pidfile"), `${stateDir}/docker/exec/docker.pid`);
+        assert.equal(value("config-file"), `${stateDir}/docker/daemon.json`);
+        assert.deepEqual(
+            args.filter((a) => a.startsWith("--host=")),
+            [`--host=unix://${stateDir}/docker/docker.sock`],
+        );
+    });
+
+    it("dockerd serves /var/run/docker.sock only when asked to, and never a TCP socket", () => {
+        const hosts = dockerdArgs(s, true).filter((a) => a.startsWith("--host="));
+        assert.deepEqual(hosts, [`--host=unix://${stateDir}/docker/docker.sock`, "--host=unix:///var/run/docker.sock"]);
+        assert.ok(hosts.every((h) => h.startsWith("--host=unix://")));
+    });
+
+    it("containers stay on this machine: loopback publishing, no forwarding or NAT, own bridge and pool", () => {
+        const args = dockerdArgs(s, false);
+        for (const flag of ["--ip=127.0.0.1", "--ip-forward=false", "--ip-masq=false", "--iptables=true"]) {
+            assert.ok(args.includes(flag), flag);
+        }
+        assert.ok(args.includes(`--bridge=${s.docker.bridge}`));
+        assert.ok(args.includes(`--default-address-pool=base=${s.docker.subnet},size=24`));
+        assert.ok(!args.some((a) => a.startsWith("--bip")), "--bip cannot be combined with --bridge");
+        assert.deepEqual(isolationRule("10.213.0.0/16"), [
+            ...["DOCKER-USER", "-s", "10.213.0.0/16", "!", "-d", "10.213.0.0/16", "-j", "DROP"],
+        ]);
+        assert.equal(bridgeAddress("10.213.0.0/16"), "10.213.0.1/24");
+    });
+
+    it("the checkout's environment gets 10.213.0.0/16; other state folders get their own bridge and pool", () => {
+        const own = dockerNetwork(path.join(repoRoot, ".local", "env"), path.join(repoRoot, ".local", "env"));
+        assert.equal(own.subnet, "10.213.0.0/16");
+        const seen = new Set<string>();
+        for (let i = 0; i < 20; i++) {
+            const n = dockerNetwork(`/tmp/bench-env-${i}`, path.join(repoRoot, ".local", "env"));
+            assert.match(n.subnet, /^10\.(2[0-4]\d)\.0\.0\/16$/);
+            assert.ok(Number(n.subnet.split(".")[1]) >= 200 && Number(n.subnet.split(".")[1]) < 250);
+            assert.ok(n.bridge.length <= 15, `${n.bridge} is longer than IFNAMSIZ allows`);
+            assert.deepEqual(dockerNetwork(`/tmp/bench-env-${i}`, "/x"), n, "deterministic");
+            seen.add(n.bridge);
+        }
+        assert.equal(seen.size, 20);
+        assert.equal(envSettings({ CYTOMINE_ENV_DOCKER_SUBNET: "10.99.0.0/16" }).docker.subnet, "10.99.0.0/16");
+        assert.throws(
+            () => envSettings({ CYTOMINE_ENV_DOCKER_SUBNET: "192.168.0.0/16" }),
+            /CYTOMINE_ENV_DOCKER_SUBNET=192\.168\.0\.0\/16 is not a private \/16/,
+        );
+    });
+});
+
+describe("local environment: stand-in images", () => {
+    const s = envSettings({ CYTOMINE_ENV_DIR: "/srv/x" });
+
+    it("the stand-ins carry exactly the names of the images the program pins", () => {
+        const tags = standinSpecs(s).flatMap((x) => x.tags);
+        assert.deepEqual([...tags].sort(), [...new Set(Object.values(DEFAULT_IMAGES))].sort());
+        assert.equal(new Set(tags).size, tags.length, "no name is built twice");
+    });
+
+    it("every stand-in builds FROM the local Debian base and ADDs its package layer (no network in builds)", () => {
+        for (const spec of standinSpecs(s)) {
+            const dockerfile = fs.readFileSync(path.join(IMAGES_DIR, spec.dir, "Dockerfile"), "utf8");
+            const froms = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
+            assert.ok(froms.length >= 1 && froms.every((f) => f === BASE_TAG), `${spec.dir}: FROM ${froms.join(", ")}`);
+            assert.match(dockerfile, /^ADD packages\.tar \/$/m, spec.dir);
+            assert.doesNotMatch(dockerfile, /apt-get|curl|wget/, `${spec.dir} must not fetch anything`);
+            assert.ok(spec.packages.length > 0);
+        }
+    });
+
+    it("digests of named inputs do not depend on key order but on every value", () => {
+        assert.equal(digestOf({ a: 1, b: { c: [1, 2], d: "x" } }), digestOf({ b: { d: "x", c: [1, 2] }, a: 1 }));
+        assert.notEqual(digestOf({ a: 1, b: [1, 2] }), digestOf({ a: 1, b: [2, 1] }));
+        assert.match(baseDigest(), /^[0-9a-f]{16}$/);
+    });
+
+    it("a package layer's digest follows the base, the packages (in any order) and the pre-install script", () => {
+        const spec = { packages: ["postgresql-15", "libnss-wrapper"], preinstall: "useradd postgres" };
+        const d = layerDigest("base1", spec);
+        assert.equal(layerDigest("base1", { ...spec, packages: ["libnss-wrapper", "postgresql-15"] }), d);
+        assert.notEqual(layerDigest("base2", spec), d);
+        assert.notEqual(layerDigest("base1", { ...spec, packages: ["postgresql-15"] }), d);
+        assert.notEqual(layerDigest("base1", { ...spec, preinstall: "useradd -u 999 postgres" }), d);
+    });
+
+    it("an image's digest changes with its build context: content, executable bit, new files", () => {
+        const dir = tmp();
+        fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM x\n");
+        fs.mkdirSync(path.join(dir, "sub"));
+        fs.writeFileSync(path.join(dir, "sub", "entrypoint.sh"), 'exec "$@"\n');
+        const digest = () =>
+            imageDigest({ base: "b", layer: "l", context: treeFingerprint(dir), tags: ["postgres:15"] });
+        const first = digest();
+        assert.equal(digest(), first, "stable");
+        fs.chmodSync(path.join(dir, "sub", "entrypoint.sh"), 0o755);
+        const executable = digest();
+        assert.notEqual(executable, first);
+        fs.writeFileSync(path.join(dir, "sub", "entrypoint.sh"), 'exec "$@" # changed\n');
+        assert.notEqual(digest(), executable);
+        const changed = digest();
+        fs.writeFileSync(path.join(dir, "extra.conf"), "");
+        assert.notEqual(digest(), changed);
+        assert.notEqual(
+            imageDigest({ base: "b", layer: "l", context: [], tags: ["a"], keycloak: "26.4.7" }),
+            imageDigest({ base: "b", layer: "l", context: [], tags: ["a"], keycloak: "26.4.8" }),
+        );
+        assert.deepEqual(
+            treeFingerprint(dir).map((l) => l.split(" ").slice(0, 2).join(" ")),
+            ["Dockerfile -", "extra.conf -", "sub/entrypoint.sh x"],
         );
     });
 });
