@@ -8,7 +8,7 @@ import { targetFor } from "./program/targets";
 
 export = program(async () => {
     const loaded = loadConfig();
-    const deployTarget = targetFor(loaded.config.target);
+    const deployTarget = await targetFor(loaded.config.target);
     assertPluginsAvailable(pluginsFor(loaded.config.target));
 
     const target = await deployTarget(loaded);

@@ -1,14 +1,17 @@
 // One module per target, each returning the same shape, so that index.ts wires identity the same
-// way whatever hosts Cytomine.
+// way whatever hosts Cytomine. A target's module (and its provider SDKs: @pulumi/aws alone takes
+// about 2 s to load) is loaded only when the stack uses that target.
 import type { Target } from "../config";
-import { kubernetesTarget } from "./kubernetes";
 import type { DeployTarget } from "./target";
-import { awsTarget, sshTarget } from "./vm";
 
 export type { TargetResult } from "./target";
 
-const TARGETS: Record<Target, DeployTarget> = { kubernetes: kubernetesTarget, ssh: sshTarget, aws: awsTarget };
+const TARGETS: Record<Target, () => Promise<DeployTarget>> = {
+    kubernetes: async () => (await import("./kubernetes")).kubernetesTarget,
+    ssh: async () => (await import("./vm")).sshTarget,
+    aws: async () => (await import("./vm")).awsTarget,
+};
 
-export function targetFor(target: Target): DeployTarget {
-    return TARGETS[target];
+export function targetFor(target: Target): Promise<DeployTarget> {
+    return TARGETS[target]();
 }
