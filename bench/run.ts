@@ -1,109 +1,85 @@
-// Benchmarks that print figures (never assertions):
-//   - local environment start: cold (empty state), restart (stopped cluster, augmented Keycloak), warm (running)
-//   - one tenant on the local environment (identity + Cytomine on Kubernetes, the dev program): first
-//     `pulumi up` and `pulumi preview` with no changes, against the engine's floor (an empty program)
-// Uses its own state folder and ports, so a running dev environment is left alone.
-//   npm run bench
-import * as fs from "node:fs";
-import * as os from "node:os";
+// Benchmarks that print figures, never assertions: each family runs several rounds, prints a table
+// (median, min–max, ratio to its floor computed in this run) and writes .local/bench/<family>.json
+// with the machine it ran on. What each family measures and its floor: bench/README.md.
+//   npm run bench [-- --only identity,preview] [--rounds 5]
 import * as path from "node:path";
-import { ensureEnvironment, stopEnvironment } from "../lib/localenv";
-import { envSettings } from "../lib/localenv/settings";
 import { repoRoot } from "../lib/toolchain";
-import { ConfigValue, projectConfig } from "../lib/project-config";
-import { createEphemeralStack, disposeEphemeralStack } from "../lib/automation";
+import { env } from "./families/env";
+import { identity } from "./families/identity";
+import { kubernetes } from "./families/kubernetes";
+import { stopEngineEnvironment } from "./families/localenv";
+import { preview } from "./families/preview";
+import { program } from "./families/program";
+import type { Family } from "./families/types";
+import { formatBreakdown, formatTable, machine, writeJson } from "./stats";
 
-interface Row {
-    what: string;
-    seconds: number[];
+export const FAMILIES: Family[] = [env, identity, preview, kubernetes, program];
+
+export interface Options {
+    only: string[];
+    rounds: number;
 }
 
-async function time(fn: () => Promise<unknown>): Promise<number> {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
-async function repeat(n: number, fn: () => Promise<unknown>): Promise<number[]> {
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) out.push(await time(fn));
-    return out;
-}
-
-function median(xs: number[]): number {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)];
-}
-
-async function environmentRows(): Promise<Row[]> {
-    const s = envSettings({
-        CYTOMINE_ENV_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "bench-env-")),
-        CYTOMINE_ENV_KEYCLOAK_PORT: "28080",
-        CYTOMINE_ENV_KEYCLOAK_MANAGEMENT_PORT: "29000",
-        CYTOMINE_ENV_KUBE_PORT: "26443",
-        CYTOMINE_ENV_SSH_PORT: "22222",
-    });
-    try {
-        const cold = await time(() => ensureEnvironment(s));
-        const warm = await repeat(3, () => ensureEnvironment(s));
-        await stopEnvironment(s);
-        const restart = await time(() => ensureEnvironment(s));
-        return [
-            { what: "environment start, cold (empty state)", seconds: [cold] },
-            { what: "environment start, after env:down", seconds: [restart] },
-            { what: "environment start, already running", seconds: warm },
-        ];
-    } finally {
-        await stopEnvironment(s, true);
-        fs.rmSync(s.stateDir, { recursive: true, force: true });
+export function parseArgs(argv: string[]): Options {
+    const opts: Options = { only: [], rounds: 5 };
+    for (let i = 0; i < argv.length; i++) {
+        const [flag, inline] = argv[i].split("=", 2) as [string, string | undefined];
+        const value = () => inline ?? argv[++i];
+        if (flag === "--only") opts.only.push(...(value() ?? "").split(",").filter(Boolean));
+        else if (flag === "--rounds") {
+            const n = Number(value());
+            if (!Number.isInteger(n) || n < 1) throw new Error("--rounds takes a whole number of at least 1");
+            opts.rounds = n;
+        } else if (flag === "--help" || flag === "-h") {
+            throw new Error(usage());
+        } else throw new Error(`unknown argument ${argv[i]}\n${usage()}`);
     }
+    const unknown = opts.only.filter((n) => !FAMILIES.some((f) => f.name === n));
+    if (unknown.length) throw new Error(`unknown benchmark ${unknown.join(", ")}\n${usage()}`);
+    return opts;
 }
 
-async function previewRows(): Promise<Row[]> {
-    const env = await ensureEnvironment();
-    const rows: Row[] = [];
-    const programs: { what: string; workDir: string; config: Record<string, ConfigValue> }[] = [
-        {
-            what: "no-op preview, empty program (engine floor)",
-            workDir: path.join(repoRoot, "test/fixtures/empty"),
-            config: {},
-        },
-        {
-            what: "no-op preview, one tenant (identity + Cytomine on Kubernetes)",
-            workDir: repoRoot,
-            config: projectConfig(env, "bench").config,
-        },
-    ];
-    for (const p of programs) {
-        const e = await createEphemeralStack({ ...p, env: { KUBECONFIG: env.kube.kubeconfig } });
+function usage(): string {
+    return [
+        "usage: npm run bench -- [--only <name>[,<name>…]] [--rounds N]   (default: every family, 5 rounds)",
+        ...FAMILIES.map((f) => `  ${f.name.padEnd(11)} ${f.summary}`),
+    ].join("\n");
+}
+
+async function main(): Promise<number> {
+    const opts = parseArgs(process.argv.slice(2));
+    const selected = FAMILIES.filter((f) => opts.only.length === 0 || opts.only.includes(f.name));
+    const outDir = path.join(repoRoot, ".local", "bench");
+    let failed = 0;
+    for (const family of selected) {
+        console.log(`\n== ${family.name}: ${family.summary} (${opts.rounds} rounds)`);
         try {
-            const up = await time(() => e.stack.up({ color: "never" }));
-            rows.push({ what: p.what.replace("no-op preview", "first up"), seconds: [up] });
-            rows.push({ what: p.what, seconds: await repeat(3, () => e.stack.preview({ color: "never" })) });
-        } finally {
-            await disposeEphemeralStack(e);
+            const result = await family.run({ rounds: opts.rounds, log: (msg) => console.error(`  · ${msg}`) });
+            console.log(formatTable(result.rows));
+            for (const [scenario, b] of Object.entries(result.breakdown ?? {}))
+                console.log(formatBreakdown(scenario, b));
+            for (const note of result.notes ?? []) console.log(`note: ${note}`);
+            const file = writeJson(outDir, result, opts.rounds);
+            console.log(`wrote ${path.relative(process.cwd(), file)}`);
+        } catch (e) {
+            failed++;
+            console.error(`${family.name} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         }
     }
-    return rows;
+    await stopEngineEnvironment();
+    const m = machine();
+    console.log(
+        `\n(${m.cores} cores, ${m.memoryGiB} GiB, node ${m.node}, load average ${m.loadAverage.join(" ")}, ${new Date().toISOString()})`,
+    );
+    return failed ? 1 : 0;
 }
 
-async function main(): Promise<void> {
-    const only = process.argv[2];
-    const rows = [
-        ...(only !== "preview" ? await environmentRows() : []),
-        ...(only !== "env" ? await previewRows() : []),
-    ];
-    const width = Math.max(...rows.map((r) => r.what.length));
-    console.log(`${"benchmark".padEnd(width)}  median s  runs`);
-    for (const r of rows) {
-        console.log(
-            `${r.what.padEnd(width)}  ${median(r.seconds).toFixed(1).padStart(8)}  ${r.seconds.map((x) => x.toFixed(1)).join(" ")}`,
-        );
-    }
-    console.log(`(${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version})`);
+if (require.main === module) {
+    main().then(
+        (code) => process.exit(code),
+        (e: unknown) => {
+            console.error(e instanceof Error ? e.message : String(e));
+            process.exit(2);
+        },
+    );
 }
-
-main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : String(e));
-    process.exit(1);
-});

@@ -3,6 +3,7 @@
 // security: NBISweden/cytomine-bp-helm and cytomine/cytomine's Helm chart).
 import { Images, Storage } from "./settings";
 import { plainEnv, resources, secretEnv, ServiceSpec } from "./spec";
+import { IMPORT_VIEW_PATH } from "../datasets/spec";
 
 /** external: an existing Keycloak; namespace: Keycloak deployed beside Cytomine, served at <publicUrl>/iam. */
 export const KEYCLOAK_MODES = ["external", "namespace"] as const;
@@ -26,6 +27,11 @@ export interface ServicesOptions {
     keycloak: { mode: KeycloakMode; origin: string; adminUser: string };
     /** The TCP port of an external Keycloak, which core must reach. */
     externalKeycloakPort?: number;
+    /**
+     * Bigpicture datasets are declared: PIMS imports from the import view (components/datasets/spec.ts),
+     * into which each run links the buckets of its datasets, mounted read-only under /data/datasets.
+     */
+    datasets?: boolean;
 }
 
 /**
@@ -171,6 +177,8 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
                     ROOT: "/data/images",
                     PENDING_PATH: "/tmp/uploaded",
                     INTERNAL_URL_CORE: `http://core:${PORTS.core}`,
+                    // PIMS's dataset path (pims/pims/config.py `dataset_path`): the import view.
+                    ...(o.datasets ? { DATASET_PATH: IMPORT_VIEW_PATH } : {}),
                 }),
                 secret("CYTOMINE_PUBLIC_KEY", "image-server-public-key"),
                 secret("CYTOMINE_PRIVATE_KEY", "image-server-private-key"),

@@ -10,6 +10,13 @@ import { createTenantSecret } from "./secrets";
 import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";
 import { Images, isLocalHost, Storage } from "../cytomine/settings";
 import { createWorkload, networkPolicySpec } from "./workload";
+import {
+    KubernetesDatasetImport,
+    KubernetesDatasetVolumes,
+    PimsDatasetPatch,
+    withDatasets,
+} from "../datasets/kubernetes";
+import type { DeclaredDataset, ImportPlan } from "../datasets/spec";
 
 /** The tenant's Kubernetes settings (namespace, images, sizes, routing), as the stack config gives them. */
 export interface KubernetesSettings {
@@ -44,6 +51,17 @@ export interface CytomineArgs extends KubernetesSettings {
     render: boolean;
     /** Volume claims (databases, images) are protected from deletion and replacement and survive destroy. */
     protectVolumes: boolean;
+    /** Bigpicture datasets: read-only claims mounted into PIMS, and the import Job (components/datasets/kubernetes.ts). */
+    datasets?: {
+        list: DeclaredDataset[];
+        /** From the record the preview read in the namespace. */
+        plan: ImportPlan;
+        importImage: string;
+        storageClass: string;
+        sdafsCredentials?: pulumi.Input<string>;
+        /** The sdafs CSI driver, when this stack installs it. */
+        dependsOn?: pulumi.Resource[];
+    };
 }
 
 /**
@@ -69,9 +87,29 @@ export class Cytomine extends pulumi.ComponentResource {
     public readonly secret: pulumi.Output<{ name: string; keys: string[] }>;
     /** Keycloak in the namespace: its admin password, and the objects that are up once it serves. */
     public readonly keycloak?: { adminPassword: pulumi.Output<string>; ready: pulumi.Resource[] };
+    /** The last dataset import Job (none without datasets). */
+    public readonly lastDatasetImport?: pulumi.Output<{ job: string; datasets: string[] } | undefined>;
 
     constructor(name: string, args: CytomineArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("cytomine:kubernetes:Cytomine", name, {}, opts);
+        // PIMS's Deployment gets the dataset volumes through this transformation of its arguments
+        // (the workload functions know only the spec's own volumes).
+        let pimsPatch: PimsDatasetPatch | undefined;
+        const datasetMounts: pulumi.ResourceTransformation = (a) =>
+            pimsPatch && a.type === "kubernetes:apps/v1:Deployment" && a.name === `${name}-pims`
+                ? {
+                      props: withDatasets(a.props, pimsPatch),
+                      opts: pulumi.mergeOptions(a.opts, { dependsOn: pimsPatch.dependsOn }),
+                  }
+                : undefined;
+        super(
+            "cytomine:kubernetes:Cytomine",
+            name,
+            {},
+            {
+                ...opts,
+                transformations: [...(opts?.transformations ?? []), datasetMounts],
+            },
+        );
         const child = { parent: this };
         const tenantNs = new TenantNamespace(
             `${name}-namespace`,
@@ -84,6 +122,23 @@ export class Cytomine extends pulumi.ComponentResource {
             child,
         );
         const namespace = tenantNs.name;
+        const datasets = args.datasets && args.datasets.list.length > 0 ? args.datasets : undefined;
+        if (datasets)
+            pimsPatch = new KubernetesDatasetVolumes(
+                `${name}-datasets`,
+                {
+                    tenant: args.tenant,
+                    namespace,
+                    datasets: datasets.list,
+                    run: datasets.plan.run?.datasets ?? [],
+                    pimsImage: args.images.pims,
+                    sdafsCredentials: datasets.sdafsCredentials,
+                    storageClass: datasets.storageClass,
+                    dependsOn: datasets.dependsOn,
+                    render: args.render,
+                },
+                child,
+            ).patch;
 
         const keycloakUrl = new URL(args.keycloak.origin);
         const services = cytomineServices({
@@ -95,6 +150,7 @@ export class Cytomine extends pulumi.ComponentResource {
                 args.keycloak.mode === "external"
                     ? Number(keycloakUrl.port || (keycloakUrl.protocol === "https:" ? 443 : 80))
                     : undefined,
+            datasets: datasets !== undefined,
         });
         const keys = secretKeysOf(services, SECRET_NAME);
         const generated = args.render
@@ -131,6 +187,20 @@ export class Cytomine extends pulumi.ComponentResource {
                 child,
             );
         }
+
+        if (datasets)
+            this.lastDatasetImport = new KubernetesDatasetImport(
+                `${name}-datasets-import`,
+                {
+                    tenant: args.tenant,
+                    namespace,
+                    datasets: datasets.list,
+                    plan: datasets.plan,
+                    image: datasets.importImage,
+                    dependsOn: [...workloads["core"], ...workloads["pims"], ...(generated ? [generated.secret] : [])],
+                },
+                child,
+            ).lastImport;
 
         const inNamespace = args.keycloak.mode === "namespace";
         const route: RouteOptions = {

@@ -150,16 +150,14 @@ export class Ec2Host extends pulumi.ComponentResource {
                 metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 1, httpEndpoint: "enabled" },
                 rootBlockDevice: { volumeSize: args.rootVolumeGiB, volumeType: "gp3", encrypted: true },
                 userData: pulumi.secret(
-                    pulumi
-                        .all([data.id, args.hostKey.privateKey])
-                        .apply(([volumeId, hostPrivateKey]) =>
-                            cloudInit({
-                                volumeId,
-                                dataDir: args.dataDir,
-                                hostPublicKey: args.hostKey.publicKey,
-                                hostPrivateKey,
-                            }),
-                        ),
+                    pulumi.all([data.id, args.hostKey.privateKey]).apply(([volumeId, hostPrivateKey]) =>
+                        cloudInit({
+                            volumeId,
+                            dataDir: args.dataDir,
+                            hostPublicKey: args.hostKey.publicKey,
+                            hostPrivateKey,
+                        }),
+                    ),
                 ),
                 tags,
             },

@@ -18,6 +18,8 @@ export interface ComposeOptions {
     /** The public URL's scheme, forwarded to the services (TLS may end before the proxy). */
     publicScheme: "http" | "https";
     routes: Route[];
+    /** PIMS's extra bind mounts: the datasets, read-only, and the import view (components/datasets/host.ts). */
+    pimsBinds?: string[];
 }
 
 /** The env file of a component, relative to the compose file. */
@@ -47,8 +49,13 @@ function composeService(s: ServiceSpec, o: ComposeOptions): Service {
         ...(s.scratch.length ? { tmpfs: s.scratch } : {}),
         cap_drop: ["ALL"],
         security_opt: ["no-new-privileges:true"],
-        ...(s.volumes.length
-            ? { volumes: s.volumes.map((v) => `${volumeDirOf(o.dataDir, s.component, v.name)}:${v.mountPath}`) }
+        ...(s.volumes.length || (s.component === "pims" && o.pimsBinds?.length)
+            ? {
+                  volumes: [
+                      ...s.volumes.map((v) => `${volumeDirOf(o.dataDir, s.component, v.name)}:${v.mountPath}`),
+                      ...(s.component === "pims" ? (o.pimsBinds ?? []) : []),
+                  ],
+              }
             : {}),
         ...(memLimit(limits?.memory) ? { mem_limit: memLimit(limits?.memory) } : {}),
         networks,

@@ -9,6 +9,8 @@ import { generateSecretValues, secretKeysOf } from "../cytomine/secrets";
 import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";
 import { Images } from "../cytomine/settings";
 import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, volumeDirOf } from "./compose";
+import { HostDatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "../datasets/host";
+import type { DeclaredDataset } from "../datasets/spec";
 import {
     composeDownScript,
     composeUpScript,
@@ -53,6 +55,12 @@ export interface CytomineHostArgs {
     readyTimeoutSeconds: number;
     /** The host was just created: wait for cloud-init to finish before the first step. */
     waitForCloudInit?: boolean;
+    /** Bigpicture datasets: mounted read-only into PIMS, imported once Cytomine answers (components/datasets/host.ts). */
+    datasets?: {
+        list: DeclaredDataset[];
+        sdafs: { version: string; rootUrl: string };
+        sdafsCredentials?: pulumi.Input<string>;
+    };
 }
 
 export const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
@@ -77,6 +85,8 @@ export class CytomineHost extends pulumi.ComponentResource {
     public readonly adminCredentials: pulumi.Output<string>;
     /** Keycloak in the compose project: its admin password, and what is up once it serves. */
     public readonly keycloak?: { adminPassword: pulumi.Output<string>; ready: pulumi.Resource[] };
+    /** The host's report of the last dataset import (none without datasets). */
+    public readonly lastDatasetImport?: pulumi.Output<ImportReport | undefined>;
 
     constructor(name: string, args: CytomineHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cytomine:vm:CytomineHost", name, {}, opts);
@@ -97,7 +107,9 @@ export class CytomineHost extends pulumi.ComponentResource {
             publicUrl: args.publicUrl,
             keycloak: args.keycloak,
             externalKeycloakPort: undefined,
+            datasets: (args.datasets?.list.length ?? 0) > 0,
         });
+        const datasets = args.datasets?.list ?? [];
         const secrets = generateSecretValues(
             `${name}-secrets`,
             secretKeysOf(services, SECRET_NAME),
@@ -159,7 +171,27 @@ export class CytomineHost extends pulumi.ComponentResource {
             httpPort: args.httpPort,
             publicScheme: args.publicUrl.startsWith("https:") ? "https" : "http",
             routes: routeTable(inProject),
+            pimsBinds: pimsDatasetBinds(datasets, dataDir),
         };
+        // Datasets: their directories and sdafs mounts exist before compose binds them into PIMS.
+        const datasetArgs = args.datasets;
+        const datasetMounts =
+            datasetArgs && datasets.length > 0
+                ? new HostDatasets(
+                      `${name}-datasets`,
+                      {
+                          tenant: args.tenant,
+                          connection,
+                          sudo,
+                          host: args.connection.host,
+                          dataDir,
+                          configDir,
+                          datasets,
+                          sdafs: { ...datasetArgs.sdafs, credentials: datasetArgs.sdafsCredentials },
+                      },
+                      { parent: this, dependsOn: [data, config] },
+                  )
+                : undefined;
         // Files: content on stdin (secret where it holds secrets), written atomically with their mode.
         const files: { path: string; mode: string; content: pulumi.Output<string> }[] = [
             { path: "compose.yaml", mode: "0644", content: pulumi.output(composeFile(services, composeOptions)) },
@@ -197,8 +229,27 @@ export class CytomineHost extends pulumi.ComponentResource {
                 ),
             ),
             { delete: composeDownScript(configDir, project, sudo) },
-            { dependsOn: [data, ...written] },
+            { dependsOn: [data, ...written, ...(datasetMounts ? [datasetMounts] : [])] },
         );
+        // The import, once Cytomine answers through the proxy, with the admin keys generated above.
+        if (datasets.length > 0) {
+            const base = readinessUrls(args.bindAddress, args.httpPort, false)[0].replace(/\/$/, "");
+            this.lastDatasetImport = new HostDatasetImport(
+                `${name}-datasets-import`,
+                {
+                    connection,
+                    sudo,
+                    host: args.connection.host,
+                    dataDir,
+                    configDir,
+                    datasets,
+                    coreUrl: base,
+                    pimsUrl: base,
+                    keys: { publicKey: secrets["admin-public-key"], privateKey: secrets["admin-private-key"] },
+                },
+                { parent: this, dependsOn: [up] },
+            ).lastImport;
+        }
 
         this.host = pulumi.output(args.connection.host);
         this.url = pulumi.output(args.publicUrl);

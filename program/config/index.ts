@@ -16,13 +16,14 @@ import { identityKeys, requiredSecrets, SECRET_KEYS, SecretKey } from "./identit
 import { kubernetesKeys } from "./kubernetes";
 import { vmKeys } from "./vm";
 import { crossFieldIssues } from "./rules";
+import { DATASET_SECRET_KEYS, DatasetSecretKey, datasetIssues, datasetKeys, DatasetsConfig } from "./datasets";
 
-export { SECRET_KEYS, type SecretKey, type Target };
+export { SECRET_KEYS, type SecretKey, type Target, DATASET_SECRET_KEYS, type DatasetSecretKey };
 
 export const PROJECT = "cytomine-fallback";
 
 /** Every key of the project's config namespace, by name (secrets excepted: see SECRET_KEYS). */
-export const CONFIG_KEYS = { ...commonKeys, ...identityKeys, ...kubernetesKeys, ...vmKeys };
+export const CONFIG_KEYS = { ...commonKeys, ...identityKeys, ...kubernetesKeys, ...vmKeys, ...datasetKeys };
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 
 const schema = z.object(CONFIG_KEYS).superRefine((c, ctx) => {
@@ -63,6 +64,8 @@ export interface StackConfig {
     vm: RawConfig["vm"];
     /** Target aws: the instance and its network. */
     aws?: NonNullable<RawConfig["aws"]>;
+    /** Bigpicture datasets mounted into PIMS and imported (program/config/datasets.ts). */
+    datasets: DatasetsConfig;
 }
 
 /** A config error that names the key and how to fix it (a RunError: Pulumi shows the message, no stack). */
@@ -82,7 +85,13 @@ const missingSecret = (key: SecretKey) =>
 /** `<project>:<key>` followed by the value given (or "is not set"), as issues name keys. */
 function describeKey(path: readonly PropertyKey[], raw: Record<string, unknown>): string {
     // Nested keys (images.core) are named by their path, as `pulumi config set --path` takes them.
-    const key = path.length ? `${PROJECT}:${path.map(String).join(".")}` : PROJECT;
+    // List items as `--path` writes them: datasets.list[0].id.
+    const key = path.length
+        ? `${PROJECT}:${path
+              .map(String)
+              .join(".")
+              .replace(/\.(\d+)(?=\.|$)/g, "[$1]")}`
+        : PROJECT;
     const given = path.reduce<unknown>(
         (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[String(k)] : undefined),
         raw,
@@ -94,13 +103,24 @@ function describeKey(path: readonly PropertyKey[], raw: Record<string, unknown>)
  * Parses raw values (as read from Pulumi config) into a StackConfig, or throws ConfigError.
  * `secretsSet` lists the secret keys that have a value; their values are never seen here.
  */
-export function parseConfig(raw: Record<string, unknown>, secretsSet: readonly SecretKey[] = SECRET_KEYS): StackConfig {
+export function parseConfig(
+    raw: Record<string, unknown>,
+    secretsSet: readonly SecretKey[] = SECRET_KEYS,
+    datasetSecretsSet: readonly DatasetSecretKey[] = DATASET_SECRET_KEYS,
+): StackConfig {
     const missingSecrets = requiredSecrets(raw)
         .filter((k) => !secretsSet.includes(k))
         .map(missingSecret);
     const result = schema.safeParse(raw);
     const issues = result.success ? [] : result.error.issues.map((i) => `${describeKey(i.path, raw)}: ${i.message}`);
-    if (!result.success || missingSecrets.length > 0) throw new ConfigError([...issues, ...missingSecrets]);
+    const datasets = datasetIssues(
+        raw.target ?? "kubernetes",
+        raw.datasets,
+        datasetSecretsSet.includes("sdafsCredentials"),
+    ).map((i) => `${describeKey(["datasets", ...i.path], raw)}: ${i.message}`);
+    issues.push(...datasets);
+    if (issues.length > 0 || missingSecrets.length > 0) throw new ConfigError([...issues, ...missingSecrets]);
+    if (!result.success) throw new ConfigError(issues);
     return typed(result.data);
 }
 
@@ -146,6 +166,7 @@ function typed(c: RawConfig): StackConfig {
         orthanc: { enabled: c.orthanc, realm: c.orthancRealm },
         vm: c.vm,
         aws: c.aws,
+        datasets: c.datasets,
     };
 }
 
@@ -206,6 +227,8 @@ export interface LoadedConfig {
         vmPrivateKey?: pulumi.Output<string>;
         /** Set for target aws: the host key installed on the instance. */
         vmHostPrivateKey?: pulumi.Output<string>;
+        /** The s3cmd-style sdafs credentials file (sdafs dataset sources). */
+        sdafsCredentials?: pulumi.Output<string>;
     };
 }
 
@@ -220,9 +243,11 @@ export function requireSecret(secrets: LoadedConfig["secrets"], key: SecretKey):
 export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
     const secretsSet = SECRET_KEYS.filter((k) => config.getSecret(k) !== undefined);
     const optionalSecret = (k: SecretKey) => (secretsSet.includes(k) ? config.requireSecret(k) : undefined);
+    const datasetSecretsSet = DATASET_SECRET_KEYS.filter((k) => config.getSecret(k) !== undefined);
     const parsed = parseConfig(
         readKeys((k) => config.get(k)),
         secretsSet,
+        datasetSecretsSet,
     );
     return {
         config: parsed,
@@ -231,6 +256,7 @@ export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
             lsaaiClientSecret: config.requireSecret("lsaaiClientSecret"),
             vmPrivateKey: optionalSecret("vmPrivateKey"),
             vmHostPrivateKey: optionalSecret("vmHostPrivateKey"),
+            sdafsCredentials: datasetSecretsSet.length > 0 ? config.requireSecret("sdafsCredentials") : undefined,
         },
     };
 }

@@ -3,8 +3,12 @@
 import * as k8sClient from "@kubernetes/client-node";
 import * as k8s from "@pulumi/kubernetes";
 import { Cytomine } from "../../components/kubernetes/cytomine";
-import { namespaceConflict, stackOwner } from "../../components/kubernetes/tenancy";
-import { ConfigError, LoadedConfig, PROJECT, requireSecret } from "../config";
+import { namespaceConflict, OWNER_ANNOTATION, stackOwner } from "../../components/kubernetes/tenancy";
+import { SdafsCsiDriver } from "../../components/datasets/csi";
+import { RECORD_CONFIGMAP, RECORD_KEY } from "../../components/datasets/kubernetes";
+import { DeclaredDataset, ImportPlan, parseRecord, planImport } from "../../components/datasets/spec";
+import { ConfigError, LoadedConfig, PROJECT, requireSecret, StackConfig } from "../config";
+import { checkDatasets, datasetsOutput } from "../config/datasets";
 import type { TargetResult } from "./target";
 
 /** Reads the namespace from the cluster the ambient kubeconfig points at (as the provider does). */
@@ -32,6 +36,61 @@ async function assertNamespaceAvailable(namespace: string, key: "tenant" | "name
         ]);
 }
 
+/** The API's 404 as undefined, anything else thrown. */
+async function orAbsent<T>(read: () => Promise<T>): Promise<T | undefined> {
+    try {
+        return await read();
+    } catch (e) {
+        if ((e as { code?: number }).code === 404) return undefined;
+        throw e;
+    }
+}
+
+/**
+ * The datasets, checked before anything is declared (paths the program can see validated, the sdafs
+ * CSI driver present, claims existing), and the import plan from the record in the namespace.
+ */
+async function datasetsOnCluster(
+    config: StackConfig,
+    owner: string,
+    render: boolean,
+): Promise<{ declared: DeclaredDataset[]; plan: ImportPlan }> {
+    if (config.datasets.list.length === 0) return { declared: [], plan: planImport([], { imported: {} }) };
+    const kube = new k8sClient.KubeConfig();
+    if (!render) kube.loadFromDefault();
+    const core = render ? undefined : kube.makeApiClient(k8sClient.CoreV1Api);
+    const storage = render ? undefined : kube.makeApiClient(k8sClient.StorageV1Api);
+    const { namespace } = config.kubernetes;
+    const namespaceExists = core
+        ? (await orAbsent(() => core.readNamespace({ name: namespace }))) !== undefined
+        : false;
+    const { issues, declared } = await checkDatasets("kubernetes", config.datasets, {
+        hostIsThisMachine: false,
+        // The local environment's KWOK nodes are this machine: a hostPath is checked here.
+        nodesAreThisMachine: config.localStack,
+        owner,
+        readStorageClass: storage
+            ? async (name) => {
+                  const sc = await orAbsent(() => storage.readStorageClass({ name }));
+                  return sc && { provisioner: sc.provisioner, owner: sc.metadata?.annotations?.[OWNER_ANNOTATION] };
+              }
+            : undefined,
+        claimExists: core
+            ? async (name) =>
+                  namespaceExists
+                      ? (await orAbsent(() => core.readNamespacedPersistentVolumeClaim({ name, namespace }))) !==
+                        undefined
+                      : undefined
+            : undefined,
+    });
+    if (issues.length > 0) throw new ConfigError(issues);
+    const configMap =
+        core && namespaceExists
+            ? await orAbsent(() => core.readNamespacedConfigMap({ name: RECORD_CONFIGMAP, namespace }))
+            : undefined;
+    return { declared, plan: planImport(declared, parseRecord(configMap?.data?.[RECORD_KEY])) };
+}
+
 export async function kubernetesTarget({ config, secrets }: LoadedConfig): Promise<TargetResult> {
     const render = config.renderDir !== "";
     const owner = stackOwner();
@@ -45,6 +104,15 @@ export async function kubernetesTarget({ config, secrets }: LoadedConfig): Promi
         "cluster",
         render ? { renderYamlToDirectory: config.renderDir, kubeconfig: "" } : {},
     );
+    const datasets = await datasetsOnCluster(config, owner, render);
+    // The sdafs CSI driver: installed by the one stack of the cluster that sets datasets.installCsiDriver.
+    const csi = config.datasets.installCsiDriver
+        ? new SdafsCsiDriver(
+              "sdafs-csi",
+              { owner, rootUrl: config.datasets.sdafs.rootUrl, storageClass: config.datasets.sdafs.storageClass },
+              { providers: { kubernetes: cluster } },
+          )
+        : undefined;
     const cytomine = new Cytomine(
         config.tenant,
         {
@@ -56,6 +124,14 @@ export async function kubernetesTarget({ config, secrets }: LoadedConfig): Promi
             keycloak: { ...config.keycloak, adminPassword: secrets.keycloakAdminPassword },
             render,
             protectVolumes: !config.allowVolumeDeletion,
+            datasets: {
+                list: datasets.declared,
+                plan: datasets.plan,
+                importImage: config.datasets.importImage,
+                storageClass: config.datasets.sdafs.storageClass,
+                sdafsCredentials: secrets.sdafsCredentials,
+                dependsOn: csi ? [csi] : [],
+            },
         },
         { providers: { kubernetes: cluster } },
     );
@@ -74,6 +150,10 @@ export async function kubernetesTarget({ config, secrets }: LoadedConfig): Promi
             cytomineAdminCredentials: cytomine.adminCredentials,
             /** In render mode: the Secret (name and keys) to provide to the cluster, e.g. as a SealedSecret. */
             ...(render ? { secretToProvide: cytomine.secret } : {}),
+            // Datasets: what is declared (images counted where the preview saw the tree) and the last import Job.
+            ...(datasets.declared.length > 0
+                ? { datasets: datasetsOutput(datasets.declared), lastDatasetImport: cytomine.lastDatasetImport }
+                : {}),
         },
     };
 }

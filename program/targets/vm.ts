@@ -1,18 +1,37 @@
 // Targets ssh and aws: Cytomine's compose project on a host, configured over SSH. Target ssh uses a
 // host that exists; target aws first creates an EC2 instance and connects to its Elastic IP.
-import { Ec2Host } from "../../components/vm/aws";
 import { CytomineHost, SshConnection } from "../../components/vm/host";
-import { LoadedConfig, requireSecret } from "../config";
+import { isLocalHost } from "../../components/cytomine/settings";
+import type { DeclaredDataset } from "../../components/datasets/spec";
+import { ConfigError, LoadedConfig, requireSecret } from "../config";
+import { checkDatasets, datasetsOutput } from "../config/datasets";
 import type { TargetResult } from "./target";
 
 /**
  * Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external
  * one). `created`: the stack made the host (its outputs join the target's; cloud-init is waited for).
  */
+/**
+ * The datasets, checked before anything is declared. A path is validated where the program can see
+ * it: when the host is this machine (the local environment's SSH host is), a missing path stops the
+ * preview too; on another host the import step checks that it exists.
+ */
+export async function datasetsOnHost(loaded: LoadedConfig, host: string | undefined): Promise<DeclaredDataset[]> {
+    const { config } = loaded;
+    if (config.datasets.list.length === 0) return [];
+    const { issues, declared } = await checkDatasets(config.target, config.datasets, {
+        hostIsThisMachine: host !== undefined && (isLocalHost(host) || host === "::1"),
+        nodesAreThisMachine: false,
+    });
+    if (issues.length > 0) throw new ConfigError(issues);
+    return declared;
+}
+
 export function deployOnHost(
     { config, secrets }: LoadedConfig,
     connection: SshConnection,
     created?: { outputs: Record<string, unknown> },
+    datasets: DeclaredDataset[] = [],
 ): TargetResult {
     const { vm } = config;
     const host = new CytomineHost(config.tenant, {
@@ -29,6 +48,11 @@ export function deployOnHost(
         protectData: !config.allowVolumeDeletion,
         readyTimeoutSeconds: vm.readyTimeoutSeconds,
         waitForCloudInit: created !== undefined,
+        datasets: {
+            list: datasets,
+            sdafs: config.datasets.sdafs,
+            sdafsCredentials: secrets.sdafsCredentials,
+        },
     });
     const inProject = host.keycloak;
     return {
@@ -45,25 +69,37 @@ export function deployOnHost(
             /** How to read Cytomine's admin password on the host. */
             cytomineAdminCredentials: host.adminCredentials,
             ...created?.outputs,
+            ...(datasets.length > 0
+                ? { datasets: datasetsOutput(datasets), lastDatasetImport: host.lastDatasetImport }
+                : {}),
         },
     };
 }
 
 export async function sshTarget(loaded: LoadedConfig): Promise<TargetResult> {
     const { vm } = loaded.config;
-    return deployOnHost(loaded, {
-        host: vm.host as string, // required with target ssh (program/config/rules.ts)
-        port: vm.port,
-        user: vm.user,
-        privateKey: requireSecret(loaded.secrets, "vmPrivateKey"),
-        hostKey: vm.hostKey,
-    });
+    const datasets = await datasetsOnHost(loaded, vm.host);
+    return deployOnHost(
+        loaded,
+        {
+            host: vm.host as string, // required with target ssh (program/config/rules.ts)
+            port: vm.port,
+            user: vm.user,
+            privateKey: requireSecret(loaded.secrets, "vmPrivateKey"),
+            hostKey: vm.hostKey,
+        },
+        undefined,
+        datasets,
+    );
 }
 
 export async function awsTarget(loaded: LoadedConfig): Promise<TargetResult> {
     const { config, secrets } = loaded;
     const aws = config.aws as NonNullable<typeof config.aws>; // required with target aws (rules.ts)
     const hostKey = config.vm.hostKey as string; // required with target aws (rules.ts)
+    const datasets = await datasetsOnHost(loaded, undefined);
+    // Loaded here: a stack on an existing host need not pay for @pulumi/aws.
+    const { Ec2Host } = await import("../../components/vm/aws");
     const ec2 = new Ec2Host(config.tenant, {
         tenant: config.tenant,
         ...aws,
@@ -81,5 +117,6 @@ export async function awsTarget(loaded: LoadedConfig): Promise<TargetResult> {
             hostKey,
         },
         { outputs: { instanceId: ec2.instanceId, dataVolumeId: ec2.dataVolumeId } },
+        datasets,
     );
 }

@@ -1,0 +1,184 @@
+// Fleet previews: the wall time of previewing 1, 5 and 20 tenants at parallelism 1 and 4, each
+// tenant's own preview time, and the peak memory of one worker (the CLI with its language host,
+// program and plugins). Figures only, no assertions. Render-mode tenants (manifests written to files,
+// nothing applied) on a temporary fleet with its own file:// backend, so nothing outside it is touched.
+//   node --import tsx bench/fleet.ts [--rounds N]      (writes .local/bench/fleet.json)
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Fleet } from "../lib/fleet";
+import { repoRoot } from "../lib/toolchain";
+
+const SIZES = [1, 5, 20];
+const PARALLELISM = [1, 4];
+
+/** Peak resident memory of each process tree below this process, by its root (one per worker). */
+class MemorySampler {
+    private readonly peaks = new Map<number, number>();
+    private peakTotal = 0;
+    private readonly timer: NodeJS.Timeout;
+
+    constructor(intervalMs = 250) {
+        this.timer = setInterval(() => this.sample(), intervalMs);
+    }
+
+    private sample() {
+        const parent = new Map<number, number>();
+        const rss = new Map<number, number>();
+        for (const entry of fs.readdirSync("/proc")) {
+            if (!/^\d+$/.test(entry)) continue;
+            try {
+                const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+                // Fields after the command (which may hold spaces): state ppid … ; rss is field 24 (pages).
+                const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+                parent.set(Number(entry), Number(fields[1]));
+                rss.set(Number(entry), Number(fields[21]) * 4096);
+            } catch {
+                // The process ended meanwhile.
+            }
+        }
+        const totals = new Map<number, number>();
+        for (const [pid, bytes] of rss) {
+            // The worker a process belongs to: its ancestor that is a direct child of this process.
+            let p = pid;
+            while (parent.has(p) && parent.get(p) !== process.pid && parent.get(p) !== 0) p = parent.get(p)!;
+            if (parent.get(p) === process.pid) totals.set(p, (totals.get(p) ?? 0) + bytes);
+        }
+        let total = 0;
+        for (const [root, bytes] of totals) {
+            this.peaks.set(root, Math.max(this.peaks.get(root) ?? 0, bytes));
+            total += bytes;
+        }
+        this.peakTotal = Math.max(this.peakTotal, total);
+    }
+
+    stop(): { perWorker: number[]; total: number } {
+        clearInterval(this.timer);
+        return { perWorker: [...this.peaks.values()].filter((b) => b > 100e6), total: this.peakTotal };
+    }
+}
+
+const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+const mib = (b: number) => b / 2 ** 20;
+
+interface Row {
+    tenants: number;
+    parallel: number;
+    wallS: number[];
+    tenantS: number[];
+    workerPeakMiB: number[];
+    totalPeakMiB: number[];
+    failed: number;
+}
+
+async function main() {
+    const roundsArg = process.argv.indexOf("--rounds");
+    const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 1;
+    if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds takes a whole number of at least 1");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-bench-"));
+    const fleet = new Fleet({ dir });
+    try {
+        const count = Math.max(...SIZES);
+        const t0 = Date.now();
+        for (let i = 0; i < count; i++)
+            await fleet.createTenant({
+                name: `bench-${String(i).padStart(2, "0")}`,
+                template: "kubernetes",
+                set: [
+                    "lsaaiClientId={tenant}",
+                    "keycloakMode=external",
+                    "keycloakUrl=https://iam.example.org/iam",
+                    "realm={tenant}",
+                    "orthanc=false",
+                    `renderDir=${dir}/render/{tenant}`,
+                ],
+                secrets: { lsaaiClientSecret: "bench", keycloakAdminPassword: "bench" },
+            });
+        const createS = (Date.now() - t0) / 1000;
+        console.error(`  · created ${count} render-mode tenants in ${createS.toFixed(1)} s (${dir})`);
+        const names = fleet.ctx.tenantNames();
+
+        const rows: Row[] = [];
+        for (const tenants of SIZES)
+            for (const parallel of PARALLELISM) {
+                if (tenants === 1 && parallel > 1) continue; // the same run as parallelism 1
+                const row: Row = {
+                    tenants,
+                    parallel,
+                    wallS: [],
+                    tenantS: [],
+                    workerPeakMiB: [],
+                    totalPeakMiB: [],
+                    failed: 0,
+                };
+                for (let round = 0; round < rounds; round++) {
+                    const sampler = new MemorySampler();
+                    const report = await fleet.runOperation("preview", names.slice(0, tenants), { parallel });
+                    const memory = sampler.stop();
+                    row.wallS.push(report.durationMs / 1000);
+                    row.tenantS.push(...report.tenants.map((t) => t.durationMs / 1000));
+                    row.workerPeakMiB.push(...memory.perWorker.map(mib));
+                    row.totalPeakMiB.push(mib(memory.total));
+                    row.failed += report.tenants.filter((t) => t.result === "failed").length;
+                    console.error(
+                        `  · ${tenants} tenant(s) at parallel ${parallel}: ${(report.durationMs / 1000).toFixed(1)} s`,
+                    );
+                }
+                rows.push(row);
+            }
+
+        const head = [
+            "tenants",
+            "parallel",
+            "wall s",
+            "s/tenant (median)",
+            "tenants/min",
+            "worker peak MiB (median, max)",
+            "all workers peak MiB",
+            "failed",
+        ];
+        const table = rows.map((r) => [
+            String(r.tenants),
+            String(r.parallel),
+            median(r.wallS).toFixed(1),
+            median(r.tenantS).toFixed(1),
+            ((60 * r.tenants) / median(r.wallS)).toFixed(1),
+            `${median(r.workerPeakMiB).toFixed(0)}, ${Math.max(...r.workerPeakMiB).toFixed(0)}`,
+            Math.max(...r.totalPeakMiB).toFixed(0),
+            String(r.failed),
+        ]);
+        const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
+        const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+        console.log(`\n== fleet: preview of render-mode tenants (${rounds} round(s), ${os.cpus().length} cores)`);
+        console.log(line(head));
+        console.log(line(widths.map((w) => "-".repeat(w))));
+        table.forEach((r) => console.log(line(r)));
+        const out = path.join(repoRoot, ".local", "bench", "fleet.json");
+        fs.mkdirSync(path.dirname(out), { recursive: true });
+        fs.writeFileSync(
+            out,
+            `${JSON.stringify(
+                {
+                    when: new Date().toISOString(),
+                    machine: { cpus: os.cpus().length, memGiB: os.totalmem() / 2 ** 30, load: os.loadavg() },
+                    createS,
+                    rows,
+                },
+                null,
+                2,
+            )}\n`,
+        );
+        console.log(`(${out})`);
+    } finally {
+        // Nothing was deployed: the fleet directory, with its backend, is all there is.
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+main().catch((e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    process.exitCode = 1;
+});

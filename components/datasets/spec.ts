@@ -1,0 +1,181 @@
+// Bigpicture datasets as data, whatever runs Cytomine: where each is mounted in PIMS, what identifies
+// a dataset's content (its revision), and which datasets an import run takes (the plan), from the
+// record of what was imported before. Both targets' components and the program use it.
+//
+// Why a record: PIMS links each image once (an image whose link already points at the same source is
+// skipped) but saves a dataset's annotations without looking for existing ones, so importing an
+// annotated dataset twice duplicates its annotations (cytomine/cytomine: pims/pims/importer/). A
+// dataset is therefore imported once, and again only when its revision changed; PIMS sees only the
+// datasets of the current run (the import view, below).
+import * as crypto from "node:crypto";
+
+/** Where a dataset comes from: a directory the host (or a volume claim) holds, or the Bigpicture archive through sdafs. */
+export const DATASET_SOURCES = ["path", "sdafs"] as const;
+export type DatasetSource = (typeof DATASET_SOURCES)[number];
+
+/** One declared dataset, as the config gives it (see program/config/datasets.ts). */
+export interface DatasetEntry {
+    /** A DNS label, unique in the tenant: names the mount, the volume and the record's entry. */
+    id: string;
+    source: DatasetSource;
+    /** VM: a directory on the host. Kubernetes: `claim:<name>` or `hostPath:/dir`. */
+    path?: string;
+    sdafs?: { datasets: string[] };
+}
+
+/** A dataset's `path` on Kubernetes: `claim:<name>` (an existing claim) or `hostPath:/dir`. */
+export type KubernetesPath = { kind: "claim"; claim: string } | { kind: "hostPath"; dir: string };
+
+export function kubernetesPathOf(p: string | undefined): KubernetesPath | undefined {
+    const claim = /^claim:([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(p ?? "");
+    if (claim) return { kind: "claim", claim: claim[1] };
+    const host = /^hostPath:(\/[^\s]*)$/.exec(p ?? "");
+    if (host) return { kind: "hostPath", dir: host[1].replace(/\/+$/, "") || "/" };
+    return undefined;
+}
+
+/** A dataset with what the program knows about its content. */
+export interface DeclaredDataset extends DatasetEntry {
+    /** Its position in the config list, for messages (`datasets.list[i]`). */
+    index: number;
+    /** Changes when the dataset's source or (where the program can see it) its content changes. */
+    revision: string;
+    /** Images counted by the validator, where the program could see the tree. */
+    images?: number;
+}
+
+/** Where PIMS sees each dataset (read-only). */
+export const DATASETS_MOUNT_ROOT = "/data/datasets";
+export const datasetMountPath = (id: string) => `${DATASETS_MOUNT_ROOT}/${id}`;
+
+/**
+ * PIMS's DATASET_PATH: a directory of symbolic links, one per bucket ({DATASET_UUID} folder) of the
+ * datasets of the current import run, pointing into their read-only mounts. PIMS imports every bucket
+ * it finds there (cytomine/cytomine: pims/pims/importer/dataset.py scans DATASET_PATH), so the view
+ * is what limits a run to the new datasets, with any PIMS version. PIMS resolves the links when it
+ * checks whether an image is already linked, so the same image is recognised through any view.
+ */
+export const IMPORT_VIEW_PATH = "/data/import";
+
+/** The Python client the import uses (PyPI `cytomine-python-client`; its `Cytomine.import_datasets`). */
+export const PYTHON_CLIENT_VERSION = "4.3.0";
+/** The client's image (upstream's clients/python/Dockerfile) for the Kubernetes import Job. */
+export const DEFAULT_IMPORT_IMAGE = `cytomine/python-client:${PYTHON_CLIENT_VERSION}`;
+/** PIMS's import endpoint, under its API base path (`API_BASE_PATH=/ims`). */
+export const PIMS_IMPORT_PATH = "/ims/import";
+
+/** sdafs as Cytomine's docs install it (`go install github.com/NBISweden/sdafs/cmd/sdafs@v0.0.23`). */
+export const SDAFS_MODULE = "github.com/NBISweden/sdafs";
+export const DEFAULT_SDAFS_VERSION = "v0.0.23";
+/** The CSI driver's node plugin image (NBISweden/sdafs deploy/csi-sdafs.yaml, pinned) and its sidecars. */
+export const DEFAULT_SDAFS_CSI_IMAGES = {
+    plugin: "ghcr.io/nbisweden/sdafs:v0.0.30",
+    attacher: "registry.k8s.io/sig-storage/csi-attacher:v4.9.0",
+    provisioner: "registry.k8s.io/sig-storage/csi-provisioner:v5.3.0",
+} as const;
+export const SDAFS_CSI_DRIVER = "csi.sda.nbis.se";
+export const SDAFS_STORAGE_CLASS = "sdafs";
+/** The claim annotation naming the Secret with the token (the StorageClass's secret-name template). */
+export const SDAFS_TOKEN_ANNOTATION = "sda.nbis.se/token-secret";
+export const SDAFS_ROOT_URL = "https://download.bp.nbis.se";
+
+export const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
+
+/** The revision of a dataset: its source and, when known, a fingerprint of its content. */
+export function revisionOf(d: DatasetEntry, fingerprint?: string): string {
+    const source = d.source === "sdafs" ? { sdafs: [...(d.sdafs?.datasets ?? [])].sort() } : { path: d.path };
+    return sha256(JSON.stringify({ source: d.source, ...source, content: fingerprint ?? null })).slice(0, 16);
+}
+
+/** What was imported into a tenant's Cytomine: kept on the host (VM) or in a ConfigMap (Kubernetes). */
+export interface ImportRecord {
+    /** Dataset id → the revision imported. Never shrinks: re-adding a removed dataset does not import it again. */
+    imported: Record<string, string>;
+    /** The last run: its identity and the datasets it imported. */
+    lastRun?: ImportRun;
+}
+
+export interface ImportRun {
+    /** A digest of the run's datasets and revisions: names the Kubernetes Job. */
+    id: string;
+    datasets: string[];
+}
+
+export const EMPTY_RECORD: ImportRecord = { imported: {} };
+
+/** Reads a record (JSON) leniently: anything unreadable is an empty record, so a run imports everything. */
+export function parseRecord(text: string | undefined): ImportRecord {
+    if (!text) return { imported: {} };
+    try {
+        const r = JSON.parse(text) as Partial<ImportRecord>;
+        const imported =
+            r.imported && typeof r.imported === "object"
+                ? Object.fromEntries(Object.entries(r.imported).filter(([, v]) => typeof v === "string"))
+                : {};
+        const last = r.lastRun;
+        const lastRun =
+            last && typeof last.id === "string" && Array.isArray(last.datasets)
+                ? { id: last.id, datasets: last.datasets.filter((d): d is string => typeof d === "string") }
+                : undefined;
+        return { imported, ...(lastRun ? { lastRun } : {}) };
+    } catch {
+        return { imported: {} };
+    }
+}
+
+export interface ImportPlan {
+    /** Datasets this run imports (empty: nothing new). */
+    todo: DeclaredDataset[];
+    /** The run whose objects are declared: the new one, or the last one again (unchanged, so nothing runs). */
+    run?: ImportRun;
+    /** The record once the run succeeded. */
+    record: ImportRecord;
+}
+
+/** The identity of a run importing `todo`. */
+export function runId(todo: { id: string; revision: string }[]): string {
+    const key = todo.map((d) => `${d.id}=${d.revision}`).sort();
+    return sha256(key.join("\n")).slice(0, 10);
+}
+
+/** Which declared datasets are new or changed since the record, and the run that imports them. */
+export function planImport(declared: DeclaredDataset[], record: ImportRecord): ImportPlan {
+    const todo = declared.filter((d) => record.imported[d.id] !== d.revision);
+    if (todo.length === 0) {
+        // Unchanged: the last run is declared again as it was (no change, nothing runs), as long as
+        // every dataset it named is still declared.
+        const ids = new Set(declared.map((d) => d.id));
+        const last = record.lastRun && record.lastRun.datasets.every((d) => ids.has(d)) ? record.lastRun : undefined;
+        return { todo, run: last, record };
+    }
+    const run = { id: runId(todo), datasets: todo.map((d) => d.id) };
+    const imported = { ...record.imported, ...Object.fromEntries(todo.map((d) => [d.id, d.revision])) };
+    return { todo, run, record: { imported, lastRun: run } };
+}
+
+/** The record as stored: sorted keys, so that an unchanged record is byte-for-byte the same. */
+export function recordText(r: ImportRecord): string {
+    const imported = Object.fromEntries(Object.entries(r.imported).sort(([a], [b]) => a.localeCompare(b)));
+    return `${JSON.stringify({ imported, ...(r.lastRun ? { lastRun: r.lastRun } : {}) }, null, 2)}\n`;
+}
+
+/**
+ * What a run gives the import view, per dataset: its mount and, for sdafs, the archive datasets to
+ * link (the CSI driver mounts every dataset the token grants; sdafs on a VM only those listed).
+ */
+export interface ViewEntry {
+    id: string;
+    mountPath: string;
+    /** Bucket names to link; undefined: every bucket of the dataset's root. */
+    buckets?: string[];
+}
+
+export function viewEntries(datasets: DatasetEntry[], ids: string[]): ViewEntry[] {
+    return datasets
+        .filter((d) => ids.includes(d.id))
+        .map((d) => ({
+            id: d.id,
+            mountPath: datasetMountPath(d.id),
+            ...(d.source === "sdafs" ? { buckets: [...(d.sdafs?.datasets ?? [])] } : {}),
+        }));
+}
