@@ -5,12 +5,17 @@ import type { KeycloakInfo } from "./localenv/keycloak";
 export async function keycloakAdmin(info: KeycloakInfo) {
     const { default: KcAdminClient } = await import("@keycloak/keycloak-admin-client");
     const client = new KcAdminClient({ baseUrl: info.url, realmName: "master" });
-    await client.auth({
-        grantType: "password",
+    const credentials = {
+        grantType: "password" as const,
         clientId: "admin-cli",
         username: info.adminUser,
         password: info.adminPassword,
-    });
+    };
+    await client.auth(credentials);
+    // The master realm's access tokens live 60 s; a test that holds the client across a long `up`
+    // (minutes on a loaded machine) would meet 401s. Renew well before expiry, without keeping the
+    // process alive.
+    setInterval(() => void client.auth(credentials).catch(() => undefined), 40_000).unref();
     return client;
 }
 
