@@ -13,7 +13,7 @@ import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, plaintextFiles } from "../../lib/automation";
 import { Environment, ensureEnvironment } from "../../lib/localenv";
 import { projectConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
+import { repoRoot, requireToolchain } from "../../lib/toolchain";
 
 function freePort(): Promise<number> {
     return new Promise((resolve) => {
@@ -109,9 +109,16 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
 
     after(async () => {
         if (!e) return;
-        await e.stack.setConfig("cytomine-fallback:allowVolumeDeletion", { value: "true" });
-        await e.stack.up({ color: "never" }).catch(() => undefined);
+        // Lift the data directory's protection without an `up` (which would start the project again
+        // only to destroy it): the state's own switch, then destroy removes the directory too.
+        execFileSync(requireToolchain(), ["state", "unprotect", "--all", "--yes", "--stack", e.stack.name], {
+            cwd: repoRoot,
+            env: { ...process.env, ...e.env },
+            stdio: "pipe",
+        });
         await disposeEphemeralStack(e);
+        // retainOnDelete kept the data directory on the host, as it should for a tenant: remove the test's.
+        fs.rmSync(`${dataRoot}/${tenant}`, { recursive: true, force: true });
     });
 
     it("up: files land with their modes, the services answer through the proxy, the realm is in compose's Keycloak", async () => {
