@@ -83,7 +83,7 @@ export const kubernetes: Family = {
     name: "kubernetes",
     summary: "first `pulumi up` of one tenant's Cytomine component vs kubectl apply --server-side + wait until ready",
     async run({ rounds, log }) {
-        const env = await engineEnvironment();
+        const env = await engineEnvironment({ workloads: true, log });
         const up: Row = {
             key: "up",
             what: "first `pulumi up`, Cytomine component (fixture, identity off)",

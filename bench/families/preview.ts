@@ -67,7 +67,7 @@ export const preview: Family = {
     name: "preview",
     summary: "no-op `pulumi preview` of one tenant (and with --refresh; 1/2/4 tenants) vs a providers-only program",
     async run({ rounds, log }) {
-        const env = await engineEnvironment();
+        const env = await engineEnvironment({ workloads: true, log });
         const renderDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-preview-render-"));
         const dev = projectConfig(asEnvironment(env), "bp");
         const subjects: Subject[] = [
