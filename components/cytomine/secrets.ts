@@ -48,7 +48,11 @@ export function generateSecretValues(
     const value = (key: string): pulumi.Output<string> => {
         const kind = SECRET_VALUES[key];
         if (kind === undefined) throw new Error(`no generator for secret key ${key}: add it to SECRET_VALUES`);
-        if (kind === "uuid") return pulumi.secret(new random.RandomUuid(`${name}-${key}`, {}, child).result);
+        // additionalSecretOutputs: RandomUuid keeps its result in plaintext in the state otherwise.
+        if (kind === "uuid")
+            return pulumi.secret(
+                new random.RandomUuid(`${name}-${key}`, {}, { ...child, additionalSecretOutputs: ["result"] }).result,
+            );
         if (kind === "jwt") return password(key, 256);
         if (kind === "keycloak-admin" && keycloakAdminPassword !== undefined)
             return pulumi.secret(pulumi.output(keycloakAdminPassword));
