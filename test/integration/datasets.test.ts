@@ -17,6 +17,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import { sampleCommandLines } from "../../lib/processes";
 import { kubeApi } from "../../lib/clients";
 import { writeBrokenTree, writeValidTree } from "../../lib/datasets/fixtures";
 import { Environment, ensureEnvironment } from "../../lib/localenv";
@@ -44,30 +45,6 @@ function operations(events: EngineEvent[], type: string): { op: string; name: st
         .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))
         .filter((m) => m.type === type && m.op !== "same")
         .map((m) => ({ op: m.op, name: m.urn.split("::").pop() as string }));
-}
-
-/** Samples every process's command line until stopped (as test/integration/vm.test.ts does). */
-function sampleCommandLines(): { stop: () => string[] } {
-    const seen = new Set<string>();
-    let running = true;
-    const tick = () => {
-        if (!running) return;
-        for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-            try {
-                seen.add(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "));
-            } catch {
-                // the process ended meanwhile
-            }
-        }
-        setTimeout(tick, 50);
-    };
-    tick();
-    return {
-        stop: () => {
-            running = false;
-            return [...seen];
-        },
-    };
 }
 
 interface StandinEntry {

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, plaintextFiles } from "../../lib/automation";
+import { sampleCommandLines } from "../../lib/processes";
 import { Environment, ensureEnvironment } from "../../lib/localenv";
 import { projectConfig } from "../../lib/project-config";
 import { repoRoot, requireToolchain } from "../../lib/toolchain";
@@ -35,30 +36,6 @@ function commandsRun(events: EngineEvent[]): string[] {
         )
         .map((m) => m.urn.split("::").pop() as string)
         .sort();
-}
-
-/** Samples every process's command line until stopped, to prove no secret is ever passed in argv. */
-function sampleCommandLines(): { stop: () => string[] } {
-    const seen = new Set<string>();
-    let running = true;
-    const tick = () => {
-        if (!running) return;
-        for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-            try {
-                seen.add(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "));
-            } catch {
-                // the process ended meanwhile
-            }
-        }
-        setTimeout(tick, 50);
-    };
-    tick();
-    return {
-        stop: () => {
-            running = false;
-            return [...seen];
-        },
-    };
 }
 
 const stat = (p: string) => execFileSync("stat", ["-c", "%a %u", p], { encoding: "utf8" }).trim();
