@@ -12,6 +12,7 @@ import {
     failedTenants,
     Fleet,
     FleetInputError,
+    type FleetSecretKey,
     loadTemplate,
     OPERATIONS,
     Operation,
@@ -24,14 +25,13 @@ import {
     templateNames,
     TenantResult,
 } from "../lib/fleet";
-import type { SecretKey } from "../program/config";
 
 const HELP = `usage: npm run tenant -- <command> [options]
 
   new <tenant> --template <t> [--set key=value]…   create a tenant (a stack) from templates/<t>.yaml
         --set key=value      a program config key (Pulumi.yaml); nested keys dotted (images.core=…);
                              lists as JSON or comma-separated; {tenant} is replaced by the name
-${(Object.entries(SECRET_SOURCES) as [SecretKey, (typeof SECRET_SOURCES)[SecretKey]][])
+${(Object.entries(SECRET_SOURCES) as [FleetSecretKey, (typeof SECRET_SOURCES)[FleetSecretKey]][])
     .map(([, s]) => `        ${`${s.flag} <file>`.padEnd(40)}or $${s.env}: ${s.what}`)
     .join("\n")}
   list [--json]                                    tenants: target, URL, last operation, resources, age
@@ -105,7 +105,7 @@ async function create(fleet: Fleet, args: string[], v: Values): Promise<number> 
             `--template is required: one of ${templateNames(fleet.ctx.templatesDir).join(", ")}`,
         ]);
     const files = Object.fromEntries(
-        (Object.entries(SECRET_SOURCES) as [SecretKey, { flag: string }][])
+        (Object.entries(SECRET_SOURCES) as [FleetSecretKey, { flag: string }][])
             .map(([key, s]) => [key, v[s.flag.slice(2)]])
             .filter(([, f]) => f),
     ) as Secrets;

@@ -4,8 +4,10 @@ export { DEFAULT_FLEET_DIR, FleetContext, type FleetOptions } from "./context";
 export { Fleet, type CreatedTenant, type LockInfo, type RunOperationOptions, type TenantInfo } from "./fleet";
 export { changesOf, EventTracker, pulumiExecutor } from "./operations";
 export {
+    FLEET_SECRET_KEYS,
     fleetConflicts,
     FleetInputError,
+    type FleetSecretKey,
     planTenant,
     readSecrets,
     SECRET_SOURCES,

@@ -3,7 +3,9 @@
 // top-level keys are refused here with the nearest key; nested keys are left to the schema, which
 // knows the allowed ones (strict objects and records).
 import type { z } from "zod";
-import { CONFIG_KEYS, SECRET_KEYS } from "../../program/config";
+import { CONFIG_KEYS, DATASET_SECRET_KEYS, SECRET_KEYS } from "../../program/config";
+
+const SECRETS: readonly string[] = [...SECRET_KEYS, ...DATASET_SECRET_KEYS];
 
 export type Kind = "string" | "boolean" | "number" | "object" | "array";
 
@@ -75,7 +77,7 @@ function parseJson(value: string): unknown {
 /** Keys `--set` may not address: the tenant (the command's argument) and secrets (read from files or the environment). */
 export function reservedKeyProblem(key: string): string | undefined {
     if (key === "tenant") return "the tenant name is the command's argument, not a --set value";
-    if ((SECRET_KEYS as readonly string[]).includes(key))
+    if (SECRETS.includes(key))
         return "is a secret: it is read from a file or an environment variable, never from --set (see `tenant new --help`)";
     return undefined;
 }
@@ -83,7 +85,7 @@ export function reservedKeyProblem(key: string): string | undefined {
 /** The key of CONFIG_KEYS closest to a mistyped one, if it is close. */
 export function nearestKey(key: string): string | undefined {
     let best: { key: string; d: number } | undefined;
-    for (const k of [...Object.keys(CONFIG_KEYS), ...SECRET_KEYS]) {
+    for (const k of [...Object.keys(CONFIG_KEYS), ...SECRETS]) {
         const d = distance(key.toLowerCase(), k.toLowerCase());
         if (!best || d < best.d) best = { key: k, d };
     }

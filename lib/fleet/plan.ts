@@ -5,6 +5,8 @@ import * as fs from "node:fs";
 import {
     CONFIG_KEYS,
     ConfigError,
+    DATASET_SECRET_KEYS,
+    DatasetSecretKey,
     parseConfig,
     PROJECT,
     readKeys,
@@ -17,8 +19,12 @@ import { brokerRedirectUri, keycloakBaseUrl } from "../../components/identity/na
 import { decodeValue, kindOf, nearestKey, reservedKeyProblem, schemaAt, setPath } from "./keys";
 import { loadTemplate, substitute, Template, TemplateError, TEMPLATES_DIR } from "./templates";
 
+/** Every secret config key of the program. */
+export type FleetSecretKey = SecretKey | DatasetSecretKey;
+export const FLEET_SECRET_KEYS: readonly FleetSecretKey[] = [...SECRET_KEYS, ...DATASET_SECRET_KEYS];
+
 /** Where a secret the fleet cannot generate comes from: a file (flag) or an environment variable. */
-export const SECRET_SOURCES: Record<SecretKey, { flag: string; env: string; what: string }> = {
+export const SECRET_SOURCES: Record<FleetSecretKey, { flag: string; env: string; what: string }> = {
     lsaaiClientSecret: {
         flag: "--lsaai-client-secret-file",
         env: "LSAAI_CLIENT_SECRET",
@@ -39,9 +45,14 @@ export const SECRET_SOURCES: Record<SecretKey, { flag: string; env: string; what
         env: "VM_HOST_PRIVATE_KEY",
         what: "the host key the stack installs on the EC2 instance it creates (target aws)",
     },
+    sdafsCredentials: {
+        flag: "--sdafs-credentials-file",
+        env: "SDAFS_CREDENTIALS",
+        what: "the sdafs download credentials (s3cmd-download.conf from login.bp.nbis.se), for datasets of source sdafs",
+    },
 };
 
-export type Secrets = Partial<Record<SecretKey, string>>;
+export type Secrets = Partial<Record<FleetSecretKey, string>>;
 
 /**
  * The secrets given by files (by key) or, failing that, by environment variables. A file is read
@@ -49,7 +60,7 @@ export type Secrets = Partial<Record<SecretKey, string>>;
  */
 export function readSecrets(files: Secrets, env: NodeJS.ProcessEnv = process.env): Secrets {
     const secrets: Secrets = {};
-    for (const key of SECRET_KEYS) {
+    for (const key of FLEET_SECRET_KEYS) {
         const file = files[key];
         if (file) {
             let value: string;
@@ -177,16 +188,21 @@ export function planTenant(input: TenantInput, templatesDir = TEMPLATES_DIR): Te
     const mentionsMissing = (issue: string) =>
         missing.some(([key]) => new RegExp(`(^|[^\\w.])${key.replace(/\./g, "\\.")}(?![\\w.])`).test(issue));
 
+    const secrets = input.secrets ?? {};
     let parsed: StackConfig | undefined;
     try {
-        // Secrets are checked below, with the fleet's sources as the fix.
-        parsed = parseConfig(readKeys(configGetter(config)), SECRET_KEYS);
+        // The program's secrets are checked below, with the fleet's sources as the fix; the datasets'
+        // (needed only by some entries) by the program's rule.
+        parsed = parseConfig(
+            readKeys(configGetter(config)),
+            SECRET_KEYS,
+            DATASET_SECRET_KEYS.filter((k) => secrets[k]),
+        );
     } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         for (const issue of e.issues) if (!mentionsMissing(issue)) issues.push(withFix(issue));
     }
 
-    const secrets = input.secrets ?? {};
     for (const key of requiredSecrets(config)) {
         if (secrets[key]) continue;
         const source = SECRET_SOURCES[key];
@@ -210,6 +226,11 @@ export function planTenant(input: TenantInput, templatesDir = TEMPLATES_DIR): Te
 
 /** A config issue of the schema (`cytomine-fallback:<key> …: message`) with the --set that fixes it. */
 function withFix(issue: string): string {
+    const secret = FLEET_SECRET_KEYS.find((k) => new RegExp(`\\b${k}\\b`).test(issue));
+    if (secret) {
+        const source = SECRET_SOURCES[secret];
+        return `${issue} (with the fleet: ${source.flag} <file> or the environment variable ${source.env})`;
+    }
     const key = /^[\w-]+:([\w.]+)/.exec(issue)?.[1];
     if (!key) return issue;
     if (key === "tenant") return `${issue}; choose another tenant name`;
@@ -227,13 +248,15 @@ function valueAt(obj: Record<string, unknown>, keyPath: readonly string[]): unkn
     return node;
 }
 
-/** Empty objects and lists mean "the program's default": they are left out of the stack's config. */
+/** Empty objects and lists mean "the program's default": they are left out of the stack's config, at any depth. */
 function compact(config: Record<string, unknown>): Record<string, unknown> {
-    return Object.fromEntries(
-        Object.entries(config).filter(
-            ([, v]) => v !== undefined && !(v && typeof v === "object" && Object.keys(v).length === 0),
-        ),
-    );
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(config)) {
+        const value = v && typeof v === "object" && !Array.isArray(v) ? compact(v as Record<string, unknown>) : v;
+        if (value === undefined || (value && typeof value === "object" && Object.keys(value).length === 0)) continue;
+        out[k] = value;
+    }
+    return out;
 }
 
 /** Config values as Pulumi hands them to the program (strings; structured values as JSON). */

@@ -18,10 +18,8 @@ const templateSchema = z.strictObject({
     ask: z
         .record(z.string(), z.strictObject({ description: z.string().min(1), example: z.string().min(1) }))
         .default({}),
-    /** Program config keys (without the project prefix). */
+    /** Program config keys (without the project prefix), datasets included. */
     config: z.record(z.string(), z.unknown()),
-    /** Datasets to import; the import is not wired into the program yet, so the list must stay empty. */
-    datasets: z.array(z.unknown()).max(0, "must be empty: the dataset import is not wired into the program yet"),
 });
 
 export interface Template extends z.infer<typeof templateSchema> {

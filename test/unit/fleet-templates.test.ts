@@ -32,7 +32,8 @@ describe("templates", () => {
             const template = loadTemplate(name);
             // Every key is one the program declares: none is silently ignored.
             for (const key of Object.keys(template.config)) assert.ok(key in CONFIG_KEYS, `${name}: ${key}`);
-            assert.deepEqual(template.datasets, []);
+            // Datasets: the program's key, none yet.
+            assert.deepEqual(template.config.datasets, { list: [] });
             const plan = planTenant({
                 name: "lab-a",
                 template: name,
@@ -53,8 +54,9 @@ describe("templates", () => {
                 "urn:geant:lifescience-ri.eu:group:cytomine-lab-a#aai.lifescience-ri.eu",
             ]);
             assert.ok(!JSON.stringify(plan.config).includes("{tenant}"));
-            // Empty override objects are left to the program's defaults.
-            assert.ok(!("images" in plan.config));
+            // Empty override objects and lists are left to the program's defaults.
+            assert.ok(!("images" in plan.config) && !("datasets" in plan.config));
+            assert.deepEqual(plan.parsed.datasets.list, []);
         });
 
         it(`${name}: without the keys it asks for, names each with an example --set`, () => {
@@ -98,6 +100,48 @@ describe("templates", () => {
         );
     });
 
+    it("datasets are the program's key: checked by its schema and rules, sdafs credentials read like the other secrets", () => {
+        const sdafs = 'datasets.list=[{"id":"bp-1","source":"sdafs","sdafs":{"datasets":["EGAD00001000001"]}}]';
+        const base = { name: "lab-a", template: "kubernetes", secrets: { lsaaiClientSecret: "s" } };
+        assert.throws(
+            () => planTenant({ ...base, set: [...askedSets("kubernetes"), sdafs] }),
+            (e: FleetInputError) => {
+                assert.equal(e.issues.length, 1, e.message);
+                assert.match(
+                    e.issues[0],
+                    /cytomine-fallback:datasets\.list\[0\]\.source = "sdafs": "sdafs" needs the sdafs credentials/,
+                );
+                assert.match(
+                    e.issues[0],
+                    /with the fleet: --sdafs-credentials-file <file> or the environment variable SDAFS_CREDENTIALS/,
+                );
+                return true;
+            },
+        );
+        const plan = planTenant({
+            ...base,
+            set: [...askedSets("kubernetes"), sdafs],
+            secrets: { ...base.secrets, sdafsCredentials: "[default]\naccess_key = x" },
+        });
+        assert.deepEqual(
+            plan.parsed.datasets.list.map((d) => d.id),
+            ["bp-1"],
+        );
+        assert.deepEqual(Object.keys(plan.secrets).sort(), ["lsaaiClientSecret", "sdafsCredentials"]);
+        assert.throws(
+            () =>
+                planTenant({
+                    ...base,
+                    set: [...askedSets("kubernetes"), 'datasets.list=[{"id":"BP 1","source":"path","path":"/data"}]'],
+                }),
+            /cytomine-fallback:datasets\.list\[0\]\.id = "BP 1": a DNS label.*\n.*datasets\.list\[0\]\.path = "\/data": on Kubernetes a path is `claim:<name>`/,
+        );
+        assert.throws(
+            () => planTenant({ ...base, set: [...askedSets("kubernetes"), "sdafsCredentials=x"] }),
+            /--set sdafsCredentials: sdafsCredentials is a secret/,
+        );
+    });
+
     it("a template with a key the program does not declare is refused, naming the file and the key", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "templates-"));
         try {
@@ -117,11 +161,6 @@ describe("templates", () => {
                         dir,
                     ),
                 /drifted\.yaml: keycloakModus is not a config key of the program \(did you mean keycloakMode\?\)/,
-            );
-            fs.writeFileSync(path.join(dir, "datasets.yaml"), text.replace("datasets: []", "datasets: [bp-1]"));
-            assert.throws(
-                () => planTenant({ name: "lab-a", template: "datasets" }, dir),
-                /datasets: must be empty: the dataset import is not wired/,
             );
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
