@@ -4,7 +4,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ConfigMap, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { ConfigMap, EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { pulumiCommand, pulumiEnv } from "./toolchain";
 import type { ConfigValue } from "./project-config";
 
@@ -99,4 +99,17 @@ export function plaintextFiles(e: EphemeralStack, values: string[]): string[] {
         const text = fs.readFileSync(f, "utf8");
         return values.some((v) => text.includes(v));
     });
+}
+
+/** The remote commands an operation ran (created, updated or replaced), by resource name, from its events. */
+export function commandsRun(events: EngineEvent[]): string[] {
+    return events
+        .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))
+        .filter(
+            (m) =>
+                m.type === "command:remote:Command" &&
+                ["create", "update", "replace", "create-replacement"].includes(m.op),
+        )
+        .map((m) => m.urn.split("::").pop() as string)
+        .sort();
 }

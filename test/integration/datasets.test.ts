@@ -16,7 +16,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import {
+    changesOf,
+    createEphemeralStack,
+    disposeEphemeralStack,
+    EphemeralStack,
+    commandsRun,
+} from "../../lib/automation";
 import { sampleCommandLines } from "../../lib/processes";
 import { kubeApi } from "../../lib/clients";
 import { writeBrokenTree, writeValidTree } from "../../lib/datasets/fixtures";
@@ -25,19 +31,6 @@ import { projectConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 
 const FIXTURE = path.join(repoRoot, "test/fixtures/datasets/import");
-
-/** Remote commands an operation ran (created, updated or replaced), by resource name. */
-function commandsRun(events: EngineEvent[]): string[] {
-    return events
-        .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))
-        .filter(
-            (m) =>
-                m.type === "command:remote:Command" &&
-                ["create", "update", "replace", "create-replacement"].includes(m.op),
-        )
-        .map((m) => m.urn.split("::").pop() as string)
-        .sort();
-}
 
 /** Operations of a type in an operation's events, e.g. the Jobs created. */
 function operations(events: EngineEvent[], type: string): { op: string; name: string }[] {

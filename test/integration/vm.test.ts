@@ -10,7 +10,13 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, plaintextFiles } from "../../lib/automation";
+import {
+    createEphemeralStack,
+    disposeEphemeralStack,
+    EphemeralStack,
+    plaintextFiles,
+    commandsRun,
+} from "../../lib/automation";
 import { sampleCommandLines } from "../../lib/processes";
 import { Environment, ensureEnvironment } from "../../lib/localenv";
 import { projectConfig } from "../../lib/project-config";
@@ -23,19 +29,6 @@ function freePort(): Promise<number> {
             server.close(() => resolve(port));
         });
     });
-}
-
-/** The remote commands an operation ran (created, updated or replaced), by resource name. */
-function commandsRun(events: EngineEvent[]): string[] {
-    return events
-        .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))
-        .filter(
-            (m) =>
-                m.type === "command:remote:Command" &&
-                ["create", "update", "replace", "create-replacement"].includes(m.op),
-        )
-        .map((m) => m.urn.split("::").pop() as string)
-        .sort();
 }
 
 const stat = (p: string) => execFileSync("stat", ["-c", "%a %u", p], { encoding: "utf8" }).trim();
