@@ -85,20 +85,43 @@ export function changesOf(summary: Record<string, number | undefined>): Record<s
 }
 
 /**
- * The files on disk that hold any of `values` in plaintext: the backend's state (and its backups and
- * history) and the stack's settings file. Fails when no state file exists, so an empty search cannot
- * pass for a clean one.
+ * Where secrets sit in plaintext on disk: the backend's state (with its backups and history) and the
+ * stack's settings file. `secrets` maps a label to each value; the answer names the file, the label
+ * and, inside a state file, the resource and property, never the value. Fails when no state file
+ * exists, so an empty search cannot pass for a clean one.
  */
-export function plaintextFiles(e: EphemeralStack, values: string[]): string[] {
+export function plaintextLeaks(e: EphemeralStack, secrets: Record<string, string>): string[] {
     const onDisk = [
         ...fs.readdirSync(e.backendDir, { recursive: true }).map((f) => path.join(e.backendDir, String(f))),
         path.join(e.stack.workspace.workDir, `Pulumi.${e.stack.name}.yaml`),
     ].filter((f) => fs.existsSync(f) && fs.statSync(f).isFile());
     if (!onDisk.some((f) => f.endsWith(".json"))) throw new Error(`no state file under ${e.backendDir}`);
-    return onDisk.filter((f) => {
-        const text = fs.readFileSync(f, "utf8");
-        return values.some((v) => text.includes(v));
+    const labelled = Object.entries(secrets);
+    return onDisk.flatMap((file) => {
+        const text = fs.readFileSync(file, "utf8");
+        return labelled
+            .filter(([, value]) => text.includes(value))
+            .map(([label, value]) => `${path.relative(e.backendDir, file)}: ${label}${stateLocation(text, value)}`);
     });
+}
+
+/** " in <urn> <inputs|outputs>.<key>" for the first resource of a state file that holds VALUE. */
+function stateLocation(text: string, value: string): string {
+    type Resource = { urn: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> };
+    let resources: Resource[] = [];
+    try {
+        const parsed = JSON.parse(text) as { checkpoint?: { latest?: { resources?: Resource[] } } };
+        resources = parsed.checkpoint?.latest?.resources ?? [];
+    } catch {
+        return "";
+    }
+    for (const r of resources) {
+        for (const side of ["inputs", "outputs"] as const) {
+            const key = Object.keys(r[side] ?? {}).find((k) => JSON.stringify(r[side]?.[k]).includes(value));
+            if (key !== undefined) return ` in ${r.urn} ${side}.${key}`;
+        }
+    }
+    return "";
 }
 
 /** The remote commands an operation ran (created, updated or replaced), by resource name, from its events. */
@@ -111,5 +134,15 @@ export function commandsRun(events: EngineEvent[]): string[] {
                 ["create", "update", "replace", "create-replacement"].includes(m.op),
         )
         .map((m) => m.urn.split("::").pop() as string)
+        .sort();
+}
+
+/** The steps an operation planned or took other than "same" and refreshes, as "<op> <resource name>", sorted. */
+export function stepsOf(events: EngineEvent[]): string[] {
+    const changing = ["create", "update", "replace", "delete", "create-replacement", "delete-replaced"];
+    return events
+        .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))
+        .filter((m) => changing.includes(m.op) && m.type !== "pulumi:pulumi:Stack")
+        .map((m) => `${m.op} ${m.urn.split("::").pop()}`)
         .sort();
 }

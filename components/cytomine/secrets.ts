@@ -48,10 +48,9 @@ export function generateSecretValues(
     const value = (key: string): pulumi.Output<string> => {
         const kind = SECRET_VALUES[key];
         if (kind === undefined) throw new Error(`no generator for secret key ${key}: add it to SECRET_VALUES`);
-        // additionalSecretOutputs: RandomUuid keeps its result in plaintext in the state otherwise.
         if (kind === "uuid")
             return pulumi.secret(
-                new random.RandomUuid(`${name}-${key}`, {}, { ...child, additionalSecretOutputs: ["result"] }).result,
+                new random.RandomBytes(`${name}-${key}`, { length: 16 }, child).hex.apply(uuidFromHex),
             );
         if (kind === "jwt") return password(key, 256);
         if (kind === "keycloak-admin" && keycloakAdminPassword !== undefined)
@@ -59,4 +58,15 @@ export function generateSecretValues(
         return password(key, 32);
     };
     return Object.fromEntries(keys.map((k) => [k, value(k)]));
+}
+
+/**
+ * A version-4 UUID (RFC 9562 §5.4) from 32 random hex digits. The keys are not RandomUuid's: its
+ * resource id is the UUID itself, and ids are never secret, so the key would sit in the state in plain text.
+ */
+export function uuidFromHex(hex: string): string {
+    if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error("uuidFromHex needs 32 lowercase hex digits");
+    const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+    const v = `${hex.slice(0, 12)}4${hex.slice(13, 16)}${variant}${hex.slice(17)}`;
+    return `${v.slice(0, 8)}-${v.slice(8, 12)}-${v.slice(12, 16)}-${v.slice(16, 20)}-${v.slice(20)}`;
 }

@@ -14,7 +14,7 @@ import {
     createEphemeralStack,
     disposeEphemeralStack,
     EphemeralStack,
-    plaintextFiles,
+    plaintextLeaks,
 } from "../../lib/automation";
 import { envSettings } from "../../lib/localenv/settings";
 import { sshUp } from "../../lib/localenv/ssh";
@@ -122,7 +122,7 @@ describe("command plugin end to end (fixture program)", { timeout: 600_000 }, ()
         assert.equal(outputs.secretStdout.secret, true);
         assert.equal(outputs.secretStdout.value, `token=${token}`);
         const keyLine = privateKey.split("\n")[1];
-        assert.deepEqual(plaintextFiles(e, [token, keyLine]), []);
+        assert.deepEqual(plaintextLeaks(e, { token, "private key": keyLine }), []);
     });
 
     it("a second preview reports no changes", async () => {

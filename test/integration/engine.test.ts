@@ -12,7 +12,7 @@ import {
     createEphemeralStack,
     disposeEphemeralStack,
     EphemeralStack,
-    plaintextFiles,
+    plaintextLeaks,
 } from "../../lib/automation";
 import { pulumiEnv, readVersions, repoRoot as root, requireToolchain } from "../../lib/toolchain";
 
@@ -77,7 +77,7 @@ describe("engine end to end (fixture program)", () => {
         assert.equal(outputs.generated.secret, true);
         assert.match(outputs.generated.value, /^[A-Za-z0-9]{24}$/);
         const generated: string = outputs.generated.value;
-        assert.deepEqual(plaintextFiles(e, ["s3cr3t-value-for-test", generated]), []);
+        assert.deepEqual(plaintextLeaks(e, { token: "s3cr3t-value-for-test", generated }), []);
     });
 
     it("a second preview reports no changes", async () => {

@@ -14,7 +14,7 @@ import {
     createEphemeralStack,
     disposeEphemeralStack,
     EphemeralStack,
-    plaintextFiles,
+    plaintextLeaks,
     commandsRun,
 } from "../../lib/automation";
 import { sampleCommandLines } from "../../lib/processes";
@@ -118,17 +118,20 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
         assert.equal(((await discovery.json()) as { issuer: string }).issuer, `${url}/iam/realms/${tenant}`);
 
         // No secret on any command line during the run: the canary, nor any generated value.
-        const generated = fs
-            .readFileSync(`${dir}/env/core.env`, "utf8")
-            .split("\n")
-            // Secret variables only: KEYCLOAK_ADMIN=admin is a user name, found in many command lines.
-            .filter((l) => /^[A-Z_]*(PASS|PASSWORD|KEY|SECRET)=/.test(l))
-            .map((l) => l.slice(l.indexOf("=") + 1));
-        assert.ok(generated.length >= 8, generated.length.toString());
-        for (const value of [canary, ...generated]) {
-            assert.ok(!commandLines.some((c) => c.includes(value)), "a secret appeared in a process's command line");
+        const generated = Object.fromEntries(
+            fs
+                .readFileSync(`${dir}/env/core.env`, "utf8")
+                .split("\n")
+                // Secret variables only: KEYCLOAK_ADMIN=admin is a user name, found in many command lines.
+                .filter((l) => /^[A-Z_]*(PASS|PASSWORD|KEY|SECRET)=/.test(l))
+                .map((l) => [`core.env ${l.slice(0, l.indexOf("="))}`, l.slice(l.indexOf("=") + 1)]),
+        );
+        assert.ok(Object.keys(generated).length >= 8, Object.keys(generated).join(", "));
+        const secrets = { canary, ...generated };
+        for (const [name, value] of Object.entries(secrets)) {
+            assert.ok(!commandLines.some((c) => c.includes(value)), `${name} appeared in a process's command line`);
         }
-        assert.deepEqual(plaintextFiles(e, [canary, ...generated]), [], "a secret appeared in the state's plaintext");
+        assert.deepEqual(plaintextLeaks(e, secrets), [], "a secret appeared in the state's plaintext");
     });
 
     it("a second up runs no remote command", async () => {

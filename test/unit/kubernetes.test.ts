@@ -1,10 +1,11 @@
+import * as crypto from "node:crypto";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseConfig } from "../../program/config";
 import { adminCredentialsHint, Cytomine, CytomineArgs, routeHost } from "../../components/kubernetes/cytomine";
 import { routeTable } from "../../components/cytomine/routes";
 import { httpRouteSpec, ingressAnnotations, ingressSpec } from "../../components/kubernetes/routes";
-import { SECRET_VALUES, secretKeysOf } from "../../components/cytomine/secrets";
+import { SECRET_VALUES, secretKeysOf, uuidFromHex } from "../../components/cytomine/secrets";
 import { cytomineServices, SECRET_NAME, ServicesOptions } from "../../components/cytomine/services";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/cytomine/settings";
 import { namespaceConflict } from "../../components/kubernetes/tenancy";
@@ -140,6 +141,16 @@ describe("Cytomine on Kubernetes: derivations", () => {
         assert.deepEqual(sts.sort(), ["iam-db", "mongo", "postgis"]);
     });
 
+    it("makes version-4 UUID keys from random hex, and refuses anything else", () => {
+        const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+        for (const hex of ["0".repeat(32), "f".repeat(32), crypto.randomBytes(16).toString("hex")]) {
+            assert.match(uuidFromHex(hex), uuid, hex);
+        }
+        // Only the version and variant bits change: the other 122 bits are the random ones.
+        assert.equal(uuidFromHex("0123456789abcdef0123456789abcdef"), "01234567-89ab-4def-8123-456789abcdef");
+        assert.throws(() => uuidFromHex("0123"), /32 lowercase hex digits/);
+    });
+
     it("collects the Secret's keys from what the pods read, and can generate each", () => {
         const external = secretKeysOf(cytomineServices(options("external")), SECRET_NAME);
         assert.ok(!external.includes("iam-db-password"));
@@ -218,7 +229,7 @@ describe("Cytomine component (mocks)", () => {
         const of = (type: string) => recorded.filter((r) => r.type === type);
         assert.equal(of("kubernetes:core/v1:ConfigMap").length, 0);
         assert.equal(of("kubernetes:core/v1:Secret").length, 1);
-        assert.equal(of("random:index/randomUuid:RandomUuid").length, 6);
+        assert.equal(of("random:index/randomBytes:RandomBytes").length, 6);
         // The external Keycloak's admin password comes from config, not from random.
         assert.ok(!recorded.some((r) => r.name === "lab-a-secrets-keycloak-admin-password"));
         assert.deepEqual(

@@ -1,4 +1,5 @@
 // setMocks helpers: record every resource the program registers so tests can assert on inputs.
+import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 
 export interface Recorded {
@@ -13,8 +14,9 @@ export function recordResources(project = "cytomine-fallback", stack = "test"): 
         {
             newResource: (args) => {
                 recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-                // random's resources compute `result`; stand in a value derived from the name.
-                const computed = args.type.startsWith("random:") ? { result: `${args.name}-result` } : {};
+                // random's resources compute `result` (RandomBytes `hex`); stand in values derived from the name.
+                const hex = crypto.createHash("md5").update(args.name).digest("hex");
+                const computed = args.type.startsWith("random:") ? { result: `${args.name}-result`, hex } : {};
                 return { id: `${args.name}-id`, state: { ...args.inputs, ...computed } };
             },
             // Data sources (e.g. keycloak.openid.getClientScope) answer with an id derived from the query.
