@@ -39,8 +39,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** An error that ends a wait at once (a container that exited will not start answering). */
 class Fatal extends Error {}
 
-/** Polls CHECK once a second until it returns a value, for at most SECONDS; the last error otherwise. */
-async function eventually<T>(seconds: number, check: () => Promise<T | undefined>, what: string): Promise<T> {
+/**
+ * Polls CHECK once a second until it returns a value, for at most SECONDS; the last error otherwise,
+ * with what EXPLAIN finds out (so that a failure on another machine says which layer failed).
+ */
+async function eventually<T>(
+    seconds: number,
+    check: () => Promise<T | undefined>,
+    what: string,
+    explain: () => Promise<string> = async () => "",
+): Promise<T> {
     let last: unknown;
     const deadline = Date.now() + seconds * 1000;
     while (Date.now() < deadline) {
@@ -53,7 +61,7 @@ async function eventually<T>(seconds: number, check: () => Promise<T | undefined
         }
         await sleep(1000);
     }
-    throw new Error(`${what} within ${seconds} s${last ? `: ${String(last)}` : ""}`);
+    throw new Error(`${what} within ${seconds} s${last ? `: ${String(last)}` : ""}${await explain()}`);
 }
 
 /**
@@ -322,8 +330,30 @@ describe("local environment", { timeout: 900_000 }, () => {
 
     describe("each stand-in answers on its port", () => {
         // Every container of this run carries the label, so that even one whose start failed is removed.
-        const label = `cytomine-env-test=${crypto.randomBytes(4).toString("hex")}`;
-        const run = (...args: string[]) => docker("run", "--detach", "--label", label, ...args).trim();
+        const tag = crypto.randomBytes(4).toString("hex");
+        const label = `cytomine-env-test=${tag}`;
+        // A network of their own, as compose gives the program's services (nothing uses the default bridge).
+        const network = `cytomine-env-test-${tag}`;
+        const run = (...args: string[]) =>
+            docker("run", "--detach", "--label", label, "--network", network, ...args).trim();
+        const addressOf = (id: string) =>
+            docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id).trim();
+        /** For a timeout: the container's state and log, and whether its port answers without the proxy. */
+        const explain = (id: string, port: number) => async () => {
+            const ip = addressOf(id);
+            const direct = await new Promise<string>((resolve) => {
+                const socket = net.connect({ host: ip, port });
+                socket.setTimeout(3000);
+                socket.on("connect", () => (socket.destroy(), resolve("connects")));
+                socket.on("timeout", () => (socket.destroy(), resolve("times out")));
+                socket.on("error", (e) => resolve(e.message));
+            });
+            const route = execFileSync("ip", ["route", "get", ip]).toString().trim();
+            const state = docker("inspect", "--format", "{{.State.Status}}", id).trim();
+            const log = docker("logs", "--tail", "10", id);
+            return `\n  container ${state}; ${ip}:${port} directly: ${direct}; route: ${route}\n  log:\n${log}`;
+        };
+        before(() => docker("network", "create", "--label", label, network));
         const published = (id: string, port: number) => {
             const out = docker("port", id, `${port}/tcp`).trim().split("\n")[0];
             assert.match(out, /^127\.0\.0\.1:\d+$/, "published on loopback only");
@@ -342,11 +372,18 @@ describe("local environment", { timeout: 900_000 }, () => {
         after(() => {
             const ids = docker("ps", "--all", "--quiet", "--filter", `label=${label}`).split("\n").filter(Boolean);
             if (ids.length > 0) docker("rm", "--force", "--volumes", ...ids);
+            docker("network", "rm", network);
         });
 
         it("cytomine/core:5.1.0 answers /server/ping and the API, session and custom-ui paths", async () => {
-            const port = published(run("-p", "127.0.0.1::8080", "cytomine/core:5.1.0"), 8080);
-            const ping = await eventually(10, () => get(port, "/server/ping"), "core did not answer");
+            const id = run("-p", "127.0.0.1::8080", "cytomine/core:5.1.0");
+            const port = published(id, 8080);
+            const ping = await eventually(
+                30,
+                () => get(port, "/server/ping"),
+                "core did not answer",
+                explain(id, 8080),
+            );
             assert.deepEqual([ping.status, JSON.parse(ping.body)], [200, { alive: true }]);
             for (const p of ["/api/user/current.json", "/session/admin/info.json", "/custom-ui/config.json"]) {
                 const r = await get(port, p);
@@ -357,24 +394,32 @@ describe("local environment", { timeout: 900_000 }, () => {
         });
 
         it("cytomine/web-ui:3.1.0 serves a Cytomine page on port 80", async () => {
-            const port = published(run("-p", "127.0.0.1::80", "cytomine/web-ui:3.1.0"), 80);
-            const page = await eventually(10, () => get(port, "/"), "web-ui did not answer");
+            const id = run("-p", "127.0.0.1::80", "cytomine/web-ui:3.1.0");
+            const port = published(id, 80);
+            const page = await eventually(30, () => get(port, "/"), "web-ui did not answer", explain(id, 80));
             assert.equal(page.status, 200);
             assert.match(page.body, /Cytomine/);
         });
 
         it("cytomine/pims-ce-package:ce-1.0.0 answers /info and /ims/info on port 5000", async () => {
-            const port = published(run("-p", "127.0.0.1::5000", "cytomine/pims-ce-package:ce-1.0.0"), 5000);
+            const id = run("-p", "127.0.0.1::5000", "cytomine/pims-ce-package:ce-1.0.0");
+            const port = published(id, 5000);
             for (const p of ["/info", "/ims/info"]) {
-                const r = await eventually(10, () => get(port, p), "pims did not answer");
+                const r = await eventually(30, () => get(port, p), "pims did not answer", explain(id, 5000));
                 assert.equal(r.status, 200, p);
                 assert.equal(JSON.parse(r.body).name, "PIMS");
             }
         });
 
         it("redis:7.2 is Debian's real redis-server, reachable from the container network", async () => {
-            const port = published(run("-p", "127.0.0.1::6379", "redis:7.2"), 6379);
-            const pong = await eventually(10, () => tcpExchange(port, "PING\r\n"), "redis did not answer");
+            const id = run("-p", "127.0.0.1::6379", "redis:7.2");
+            const port = published(id, 6379);
+            const pong = await eventually(
+                30,
+                () => tcpExchange(port, "PING\r\n"),
+                "redis did not answer",
+                explain(id, 6379),
+            );
             assert.equal(pong.trim(), "+PONG");
             const version = await tcpExchange(port, "INFO server\r\n");
             assert.match(version, /redis_version:7\./);
@@ -383,8 +428,12 @@ describe("local environment", { timeout: 900_000 }, () => {
         it("mongo:5.0-focal (a stand-in listener) accepts connections on 27017", async () => {
             const id = run("-p", "127.0.0.1::27017", "mongo:5.0-focal");
             const port = published(id, 27017);
-            assert.equal(await eventually(10, () => tcpExchange(port, undefined), "mongo did not listen"), "connected");
-            assert.match(docker("logs", id), /connection opened/);
+            // docker-proxy accepts before the container does: the stand-in's log says when it really did.
+            const opened = async () => {
+                await tcpExchange(port, undefined);
+                return /connection opened/.test(docker("logs", id)) ? "opened" : undefined;
+            };
+            assert.equal(await eventually(30, opened, "mongo did not accept", explain(id, 27017)), "opened");
         });
 
         it("nginx:1.27.5 serves /etc/nginx/conf.d/*.conf, rendered from /etc/nginx/templates", async () => {
@@ -397,7 +446,12 @@ describe("local environment", { timeout: 900_000 }, () => {
                 ...["-p", "127.0.0.1::80", "-p", "127.0.0.1::8081", "-e", "CHECK_WORD=template"],
                 ...["-v", `${dir}:/etc/nginx/templates:ro`, "nginx:1.27.5"],
             );
-            const home = await eventually(10, () => get(published(id, 80), "/"), "nginx did not answer");
+            const home = await eventually(
+                30,
+                () => get(published(id, 80), "/"),
+                "nginx did not answer",
+                explain(id, 80),
+            );
             assert.deepEqual([home.status, /Welcome to nginx/.test(home.body)], [200, true]);
             const rendered = await get(published(id, 8081), "/");
             assert.equal(rendered.body.trim(), "from template");
@@ -418,12 +472,22 @@ describe("local environment", { timeout: 900_000 }, () => {
                     image,
                 );
                 alive(id);
-                const ip = docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", id).trim();
+                const ip = addressOf(id);
                 assert.match(ip, /^10\.\d+\.\d+\.\d+$/, "an address from the environment's pool");
                 // psql from a second container of the same image: a login over the container network.
                 const query = (pw: string, sql: string) =>
                     docker(
-                        ...["run", "--rm", "-e", `PGPASSWORD=${pw}`, "--entrypoint", "psql", image],
+                        ...[
+                            "run",
+                            "--rm",
+                            "--network",
+                            network,
+                            "-e",
+                            `PGPASSWORD=${pw}`,
+                            "--entrypoint",
+                            "psql",
+                            image,
+                        ],
                         ...["-h", ip, "-U", "cytomine", "-d", "docker", "-Atc", sql],
                     ).trim();
                 const version = await eventually(
@@ -463,6 +527,7 @@ describe("local environment", { timeout: 900_000 }, () => {
                     return r.status === 200 ? r : undefined;
                 },
                 "Keycloak did not become ready",
+                explain(id, 9000),
             );
             assert.equal(JSON.parse(ready.body).status, "UP");
             const realm = await get(published(id, 8080), "/realms/master");
