@@ -194,20 +194,18 @@ async function operate(
                         (await stack.destroy({ ...common, excludeProtected: true })).summary.resourceChanges,
                     ),
                 };
-            // The documented way to delete the data on purpose: set both switches, one up, then destroy.
-            // The up targets only the protected or retained resources, so that a tenant destroyed
-            // before (its data kept) is not rebuilt just to be destroyed.
-            const held = await heldResources(stack);
-            if (held.length > 0) {
-                ctx.log(
-                    `== lifting the protection of ${held.length} resource(s): allowRealmReplacement, allowVolumeDeletion\n`,
-                );
-                ctx.progress({ message: "lifting the protection of the data (up)" });
+            // Deleting the data on purpose: both switches set (so a later `up` keeps it deletable), and
+            // the state's protect and retainOnDelete flags of the held resources cleared, as
+            // `pulumi state unprotect` does for protect (retainOnDelete has no such command). No `up`:
+            // a tenant destroyed before (its data kept) is not rebuilt only to be destroyed, and an
+            // up targeting the held resources runs the whole program around parents that are gone.
+            const held = await releaseHeldResources(stack);
+            if (held > 0) {
+                ctx.log(`== released ${held} protected or retained resource(s) for deletion\n`);
                 await stack.setAllConfig({
                     [`${PROJECT}:allowRealmReplacement`]: { value: "true" },
                     [`${PROJECT}:allowVolumeDeletion`]: { value: "true" },
                 });
-                await stack.up({ ...common, onEvent: undefined, target: held });
                 ctx.progress({ message: "destroying everything" });
             }
             return { changes: changesOf((await stack.destroy(common)).summary.resourceChanges) };
@@ -215,9 +213,20 @@ async function operate(
     }
 }
 
-/** URNs of the stack's resources that destroy would refuse (protect) or leave behind (retainOnDelete). */
-export async function heldResources(stack: Stack): Promise<string[]> {
-    const { deployment } = await stack.exportStack();
-    const resources = (deployment?.resources ?? []) as { urn: string; protect?: boolean; retainOnDelete?: boolean }[];
-    return resources.filter((r) => r.protect || r.retainOnDelete).map((r) => r.urn);
+type HeldFlags = { urn: string; protect?: boolean; retainOnDelete?: boolean };
+
+/** Resources that destroy would refuse (protect) or leave behind (retainOnDelete). */
+const isHeld = (r: HeldFlags) => Boolean(r.protect || r.retainOnDelete);
+
+/** Clears protect and retainOnDelete in the stack's state; the number of resources changed. */
+async function releaseHeldResources(stack: Stack): Promise<number> {
+    const state = await stack.exportStack();
+    const held = ((state.deployment?.resources ?? []) as HeldFlags[]).filter(isHeld);
+    if (held.length === 0) return 0;
+    for (const r of held) {
+        r.protect = false;
+        r.retainOnDelete = false;
+    }
+    await stack.importStack(state);
+    return held.length;
 }

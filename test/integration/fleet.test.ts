@@ -1,0 +1,353 @@
+// The tenant CLI and fleet library on the local environment, with a temporary fleet directory and its
+// own file:// backend and passphrase. Three tenants from the kubernetes template share the local
+// Keycloak as an external one (each with its own realm): the template's keycloakMode namespace would
+// deploy a Keycloak per tenant, which a KWOK pod never serves, and its stand-in (the local Keycloak at
+// publicUrl/iam) gives the three tenants the same public URL; external mode is also the faster.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import YAML from "yaml";
+import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
+import { Fleet, RunReport, TenantResult } from "../../lib/fleet";
+import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { pulumiHome, repoRoot } from "../../lib/toolchain";
+
+type Kube = Awaited<ReturnType<typeof kubeApi>>;
+
+interface CliRun {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+/** `npm run tenant -- <args>` (bounded: a hung run fails the test instead of blocking it). */
+function tenantCli(args: string[], env: Record<string, string>, timeoutMs = 600_000): Promise<CliRun> {
+    return new Promise((resolve, reject) => {
+        const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+        for (const k of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"])
+            delete childEnv[k];
+        const child = spawn(process.execPath, ["--import", "tsx", "tools/tenant.ts", ...args], {
+            cwd: repoRoot,
+            env: childEnv,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        const timer = setTimeout(() => child.kill("SIGINT"), timeoutMs);
+        child.on("error", reject);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, stdout, stderr });
+        });
+    });
+}
+
+function reportOf(run: CliRun): RunReport {
+    const file = /^report: (.+)$/m.exec(run.stdout)?.[1];
+    assert.ok(file, `no report in:\n${run.stdout}\n${run.stderr}`);
+    return JSON.parse(fs.readFileSync(file, "utf8")) as RunReport;
+}
+
+const byTenant = (r: RunReport) =>
+    Object.fromEntries(r.tenants.map((t) => [t.tenant, t])) as Record<string, TenantResult>;
+/** A run's exit code and output, with the tail of each tenant's log of that run (their engine output). */
+const show = (run: CliRun) => {
+    const pattern = /^logs: (.+)$/m.exec(run.stdout)?.[1];
+    const [root, file] = pattern ? pattern.split("/<tenant>/") : [];
+    const logs =
+        root && fs.existsSync(root)
+            ? fs
+                  .readdirSync(root)
+                  .map((t) => path.join(root, t, file))
+                  .filter((f) => fs.existsSync(f))
+                  .map((f) => `--- ${f}\n${fs.readFileSync(f, "utf8").split("\n").slice(-30).join("\n")}`)
+            : [];
+    return [`exit ${run.code}`, run.stdout, run.stderr, ...logs].join("\n");
+};
+
+describe("fleet: tenants from templates on the local environment", { timeout: 2_400_000 }, () => {
+    let env: Environment;
+    let kube: Kube;
+    let dir: string;
+    let cliEnv: Record<string, string>;
+    const id = crypto.randomBytes(2).toString("hex");
+    const [a, b, c] = ["a", "b", "c"].map((x) => `fl${id}-${x}`);
+    const taken = `fl${id}-taken`;
+    const cli = (...args: string[]) => tenantCli([...args, "--fleet-dir", dir], cliEnv);
+
+    before(async () => {
+        env = await ensureEnvironment();
+        kube = await kubeApi(env.kube.kubeconfig);
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-it-"));
+        cliEnv = { KUBECONFIG: env.kube.kubeconfig, KEYCLOAK_ADMIN_PASSWORD: env.keycloak.adminPassword };
+    });
+    after(async () => {
+        if (!dir) return;
+        const fleet = new Fleet({ dir });
+        const left = fleet.ctx.tenantNames();
+        if (left.length) await cli("destroy", ...left, "--yes", "--with-data", "--parallel", "3");
+        await kube.core.deleteNamespace({ name: taken }).catch(() => undefined);
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("new: three tenants from the kubernetes template, with what to register next", async () => {
+        const local = [
+            "--set",
+            "lsaaiClientId={tenant}-client",
+            "--set",
+            "keycloakMode=external",
+            "--set",
+            `keycloakUrl=${env.keycloak.url}`,
+            "--set",
+            "localStack=true",
+            "--set",
+            "realm={tenant}",
+            "--set",
+            "orthanc=false",
+        ];
+        // a keeps the template's protection of its data; b and c may be deleted with it.
+        const deletable = ["--set", "allowRealmReplacement=true", "--set", "allowVolumeDeletion=true"];
+        for (const [tenant, extra] of [
+            [a, []],
+            [b, deletable],
+            [c, deletable],
+        ] as const) {
+            const secret = `lsaai-${tenant}-${crypto.randomBytes(8).toString("hex")}`;
+            const run = await tenantCli(
+                ["new", tenant, "--template", "kubernetes", ...local, ...extra, "--fleet-dir", dir],
+                { ...cliEnv, LSAAI_CLIENT_SECRET: secret },
+            );
+            assert.equal(run.code, 0, show(run));
+            assert.match(
+                run.stdout,
+                new RegExp(`register the redirect URI ${env.keycloak.url}/realms/${tenant}/broker/oidc/endpoint`),
+            );
+            const file = fs.readFileSync(path.join(dir, `Pulumi.${tenant}.yaml`), "utf8");
+            assert.ok(!file.includes(secret), "the LS-AAI secret is stored in plain text");
+            assert.ok(!file.includes(env.keycloak.adminPassword), "the Keycloak password is stored in plain text");
+            assert.equal(YAML.parse(file).config["cytomine-fallback:tenant"], tenant);
+        }
+        const again = await cli("new", a, "--template", "kubernetes", ...local);
+        assert.equal(again.code, 1);
+        assert.match(again.stderr, new RegExp(`tenant ${a} already exists`));
+        assert.equal((fs.statSync(path.join(dir, "passphrase")).mode & 0o777).toString(8), "600");
+    });
+
+    it("up --all --parallel 3: distinct namespaces, no generated secret shared", async () => {
+        const run = await cli("up", "--all", "--parallel", "3");
+        assert.equal(run.code, 0, show(run));
+        const report = reportOf(run);
+        assert.equal(report.parallel, 3);
+        for (const t of report.tenants) {
+            assert.equal(t.result, "ok", `${t.tenant}: ${t.error}`);
+            assert.ok((t.changes.create ?? 0) > 50, JSON.stringify(t.changes));
+        }
+        const secrets = await Promise.all(
+            [a, b, c].map(async (n) => {
+                const ns = await kube.core.readNamespace({ name: n });
+                assert.match(ns.metadata?.annotations?.["cytomine.io/stack"] ?? "", new RegExp(`/${n}$`));
+                return (await kube.core.readNamespacedSecret({ name: "cytomine-secrets", namespace: n })).data ?? {};
+            }),
+        );
+        for (const [i, j] of [
+            [0, 1],
+            [0, 2],
+            [1, 2],
+        ]) {
+            const shared = Object.keys(secrets[i]).filter((k) => secrets[i][k] === secrets[j][k]);
+            // The one shared value is the external Keycloak's admin password (tenants sharing a
+            // Keycloak share it; the template's keycloakMode namespace gives each its own).
+            assert.deepEqual(shared, ["keycloak-admin-password"]);
+        }
+    });
+
+    it("preview --all shows no changes, and list shows the tenants", async () => {
+        const run = await cli("preview", "--all", "--parallel", "3");
+        assert.equal(run.code, 0, show(run));
+        for (const t of reportOf(run).tenants) assert.deepEqual([t.result, t.changes], ["ok", {}], t.tenant);
+        assert.match(run.stdout, /tenant\s+result\s+changes\s+duration/);
+
+        const list = await cli("list", "--json");
+        assert.equal(list.code, 0, show(list));
+        const tenants = JSON.parse(list.stdout) as {
+            tenant: string;
+            target: string;
+            url: string;
+            resources: number;
+            lastOperation: { kind: string; result: string };
+        }[];
+        assert.deepEqual(
+            tenants.map((t) => [t.tenant, t.target, t.url, t.lastOperation.kind, t.lastOperation.result]),
+            [a, b, c].map((n) => [n, "kubernetes", `https://${n}.cytomine.example.org`, "update", "succeeded"]),
+        );
+        assert.ok(tenants.every((t) => t.resources > 50));
+    });
+
+    it("drift --all reports a realm changed by hand for that tenant only", async () => {
+        const kc = await keycloakAdmin(env.keycloak);
+        await kc.realms.update({ realm: b }, { displayName: "Changed by hand" });
+        const run = await cli("drift", "--all", "--parallel", "3");
+        assert.equal(run.code, 2, show(run));
+        const results = byTenant(reportOf(run));
+        assert.deepEqual(
+            // The type token from the engine's events (keycloak:index/realm:Realm), or as the CLI prints
+            // it when those events were cut short (keycloak:index:Realm).
+            results[b].drifted?.map((d) => [d.type.replace("/realm:", ":"), d.name, d.properties]),
+            [["keycloak:index:Realm", "cytomine-realm", ["displayName"]]],
+        );
+        assert.equal(results[b].result, "changes");
+        for (const n of [a, c]) assert.deepEqual([results[n].result, results[n].drifted], ["ok", []], n);
+        assert.match(
+            run.stdout,
+            new RegExp(`${b} drifted: cytomine-realm \\(keycloak:index(/realm)?:Realm, update: displayName\\)`),
+        );
+    });
+
+    it("destroy keeps a tenant's protected data; the other two are unchanged; --with-data removes it", async () => {
+        const refused = await cli("destroy", a);
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /destroy asks for confirmation: .* add --yes/);
+
+        const run = await cli("destroy", a, "--yes");
+        assert.equal(run.code, 0, show(run));
+        const claims = await kube.core.listNamespacedPersistentVolumeClaim({ namespace: a });
+        assert.equal(claims.items.length, 3, "the volume claims are kept");
+        const kc = await keycloakAdmin(env.keycloak);
+        assert.equal((await kc.realms.findOne({ realm: a }))?.realm, a, "the realm is kept");
+        assert.equal((await kube.apps.listNamespacedDeployment({ namespace: a })).items.length, 0);
+
+        const others = await cli("preview", b, c, "--parallel", "2");
+        assert.equal(others.code, 0, show(others));
+        for (const t of reportOf(others).tenants) assert.deepEqual([t.result, t.changes], ["ok", {}], t.tenant);
+
+        const withData = await cli("destroy", a, "--yes", "--with-data");
+        assert.equal(withData.code, 0, show(withData));
+        // A new admin session: the first one's token expired during the runs.
+        assert.equal((await (await keycloakAdmin(env.keycloak)).realms.findOne({ realm: a })) ?? undefined, undefined);
+        assert.ok(await isGone(() => kube.core.readNamespace({ name: a })));
+        const removed = await cli("remove", a, "--yes");
+        assert.equal(removed.code, 0, show(removed));
+        assert.ok(!fs.existsSync(path.join(dir, `Pulumi.${a}.yaml`)));
+    });
+
+    it("a fault in one tenant leaves the others completed; --retry-failed completes it once removed", async () => {
+        // A namespace no stack manages: c's preview stops on it only when its program runs.
+        await kube.core.createNamespace({ body: { metadata: { name: taken } } });
+        const file = path.join(dir, `Pulumi.${c}.yaml`);
+        const original = fs.readFileSync(file, "utf8");
+        const doc = YAML.parse(original);
+        doc.config["cytomine-fallback:namespace"] = taken;
+        fs.writeFileSync(file, YAML.stringify(doc));
+
+        const run = await cli("preview", "--all", "--parallel", "2");
+        assert.equal(run.code, 1, show(run));
+        const results = byTenant(reportOf(run));
+        assert.deepEqual([results[b].result, results[b].changes], ["ok", {}]);
+        assert.equal(results[c].result, "failed");
+        assert.match(
+            results[c].error ?? "",
+            new RegExp(`namespace "${taken}" already exists and no Cytomine Fallback stack manages it`),
+        );
+        assert.match(run.stdout, new RegExp(`${c}\\s+failed`));
+        assert.match(run.stdout, /--retry-failed/);
+        assert.ok(fs.readFileSync(results[c].logFile!, "utf8").includes(taken));
+
+        fs.writeFileSync(file, original);
+        const retry = await cli("preview", "--retry-failed");
+        assert.equal(retry.code, 0, show(retry));
+        assert.deepEqual(
+            reportOf(retry).tenants.map((t) => [t.tenant, t.result, t.changes]),
+            [[c, "ok", {}]],
+        );
+    });
+});
+
+describe("fleet: twenty parallel previews of render-mode tenants", { timeout: 1_800_000 }, () => {
+    const count = 20;
+    let dir: string;
+    let fleet: Fleet;
+    // Each preview worker (CLI, language host, program, three plugins) peaks at about 650 MB: on a
+    // small machine fewer run at once rather than exhausting memory shared with other work.
+    const available = Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) * 1024;
+    const parallel = Math.max(4, Math.min(count, Math.floor((available * 0.6) / 650e6)));
+
+    before(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-render-"));
+        fleet = new Fleet({ dir });
+        for (let i = 0; i < count; i++)
+            await fleet.createTenant({
+                name: `r${String(i).padStart(2, "0")}`,
+                template: "kubernetes",
+                set: [
+                    "lsaaiClientId={tenant}",
+                    "keycloakMode=external",
+                    "keycloakUrl=https://iam.example.org/iam",
+                    "realm={tenant}",
+                    "orthanc=false",
+                    `renderDir=${dir}/render/{tenant}`,
+                ],
+                secrets: { lsaaiClientSecret: "s", keycloakAdminPassword: "p" },
+            });
+    });
+    after(() => {
+        // Nothing was deployed: the fleet directory (with its backend) is all there is.
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    const digest = (files: string[]) =>
+        Object.fromEntries(
+            files.map((f) => [f, crypto.createHash("sha256").update(fs.readFileSync(f, "utf8")).digest("hex")]),
+        );
+    /** Where `pulumi stack select` would record the fleet's selected stack (PULUMI_HOME is shared). */
+    const workspaceFile = () => {
+        const hash = crypto.createHash("sha1").update(fleet.ctx.projectFile).digest("hex");
+        return path.join(pulumiHome, "workspaces", `cytomine-fallback-${hash}-workspace.json`);
+    };
+
+    // Three rounds in the test command (80 s each here); FLEET_PREVIEW_ROUNDS=10 for the issue's ten.
+    const rounds = Number(process.env.FLEET_PREVIEW_ROUNDS ?? 3);
+    /** Every file of the plugin folder, with its size: an install or a half-written plugin changes it. */
+    const pluginFiles = () =>
+        fs
+            .readdirSync(path.join(pulumiHome, "plugins"), { recursive: true })
+            .map((f) => path.join(pulumiHome, "plugins", String(f)))
+            .map((f) => `${f} ${fs.statSync(f).size}`)
+            .sort();
+
+    it(`run ${rounds} times at --parallel ${parallel}, leave every workspace, plugin, config and state file intact`, async (t) => {
+        t.diagnostic(`parallel ${parallel} (MemAvailable ${(available / 1e9).toFixed(1)} GB)`);
+        const names = fleet.ctx.tenantNames();
+        assert.equal(names.length, count);
+        const configFiles = [fleet.ctx.projectFile, ...names.map((n) => fleet.ctx.configFile(n))];
+        const before_ = digest(configFiles);
+        const plugins = pluginFiles();
+        for (let round = 1; round <= rounds; round++) {
+            const report = await fleet.runOperation("preview", names, { parallel });
+            t.diagnostic(`round ${round}: ${(report.durationMs / 1000).toFixed(0)} s`);
+            const failed = report.tenants.filter((r) => r.result !== "changes");
+            assert.deepEqual(failed, [], `round ${round}`);
+            for (const r of report.tenants)
+                assert.ok((r.changes.create ?? 0) > 50, `${r.tenant}: ${JSON.stringify(r.changes)}`);
+        }
+        assert.deepEqual(digest(configFiles), before_, "a config file changed");
+        assert.deepEqual(pluginFiles(), plugins, "the plugin folder changed");
+        // No `stack select`, not even by `stack init`: no workspace file for the fleet's project.
+        assert.ok(!fs.existsSync(workspaceFile()), workspaceFile());
+        const stacks = path.join(dir, "state", ".pulumi", "stacks", "cytomine-fallback");
+        const checkpoints = fs.readdirSync(stacks).filter((f) => f.endsWith(".json"));
+        assert.equal(checkpoints.length, count);
+        for (const f of checkpoints) JSON.parse(fs.readFileSync(path.join(stacks, f), "utf8"));
+        assert.deepEqual(fleet.locks(), []);
+        const listed = await fleet.listTenants();
+        assert.deepEqual(
+            listed.map((l) => [l.tenant, l.problem]),
+            names.map((n) => [n, undefined]),
+        );
+    });
+});
