@@ -11,9 +11,10 @@ import { stopEngineEnvironment } from "./families/localenv";
 import { preview } from "./families/preview";
 import { program } from "./families/program";
 import type { Family } from "./families/types";
+import { vm } from "./families/vm";
 import { formatBreakdown, formatTable, machine, writeJson } from "./stats";
 
-export const FAMILIES: Family[] = [env, identity, preview, kubernetes, program];
+export const FAMILIES: Family[] = [env, identity, preview, kubernetes, program, vm];
 
 export interface Options {
     only: string[];

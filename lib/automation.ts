@@ -124,6 +124,37 @@ function stateLocation(text: string, value: string): string {
     return "";
 }
 
+/**
+ * The Node.js SDK's debug diagnostics: they carry raw RegisterResource responses, secret outputs in
+ * plain text (@pulumi/pulumi runtime/resource.js, "RegisterResource RPC finished"). The CLI shows
+ * them only with --debug or -v; whatever here keeps or forwards engine events drops them.
+ */
+export function isDebugDiagnostic(e: EngineEvent): boolean {
+    return (e.diagnosticEvent?.severity as string | undefined) === "debug";
+}
+
+/**
+ * Where secrets appear in an operation's engine events (what `pulumi up` prints and a CI log keeps):
+ * "<label> in <event kind> <resource URN or ''>", never the value.
+ */
+export function eventLeaks(events: EngineEvent[], secrets: Record<string, string>): string[] {
+    return events.flatMap((event) => {
+        const text = JSON.stringify(event);
+        const kind = Object.keys(event).find((k) => k.endsWith("Event")) ?? "event";
+        const body = (event as unknown as Record<string, { urn?: string; metadata?: { urn?: string } }>)[kind];
+        const urn = body?.metadata?.urn ?? body?.urn ?? "";
+        const found = Object.entries(secrets).filter(([, value]) => text.includes(value));
+        // A diagnostic without a resource says where it came from only in its text: show it, masked.
+        const message = (event.diagnosticEvent?.message ?? "").trim();
+        const masked = Object.entries(secrets).reduce(
+            (m, [label, value]) => m.replaceAll(value, `<${label}>`),
+            message,
+        );
+        const context = message && !urn ? `: ${masked.slice(0, 300)}` : "";
+        return found.map(([label]) => `${label} in ${kind} ${urn}${context}`.trim());
+    });
+}
+
 /** The remote commands an operation ran (created, updated or replaced), by resource name, from its events. */
 export function commandsRun(events: EngineEvent[]): string[] {
     return events
@@ -137,9 +168,12 @@ export function commandsRun(events: EngineEvent[]): string[] {
         .sort();
 }
 
-/** The steps an operation planned or took other than "same" and refreshes, as "<op> <resource name>", sorted. */
+/**
+ * The steps an operation planned or took other than "same" and refreshes, as "<op> <resource name>",
+ * sorted; a replacement counts once, as "replace" (its create-replacement and delete-replaced parts left out).
+ */
 export function stepsOf(events: EngineEvent[]): string[] {
-    const changing = ["create", "update", "replace", "delete", "create-replacement", "delete-replaced"];
+    const changing = ["create", "update", "replace", "delete"];
     return events
         .flatMap((e) => (e.resourcePreEvent ? [e.resourcePreEvent.metadata] : []))
         .filter((m) => changing.includes(m.op) && m.type !== "pulumi:pulumi:Stack")

@@ -1,6 +1,9 @@
 // Config for the project's own program against the local environment, unique per test so that
 // tests never share a realm or a namespace.
 import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
 import type { Environment } from "./localenv";
 
 export type ConfigValue = string | { value: string; secret: true };
@@ -24,4 +27,54 @@ export function projectConfig(env: Environment, prefix: string, extra: Record<st
         ...extra,
     };
     return { id, config };
+}
+
+export interface SshTargetOptions {
+    /** The port the tenant's proxy publishes on 127.0.0.1 (the public URL's). */
+    httpPort: number;
+    /** Roots on the SSH test host under which the tenant's configuration and data go. */
+    configDir: string;
+    dataDir: string;
+    extra?: Record<string, ConfigValue>;
+}
+
+/**
+ * Config for `target: ssh` against the environment's SSH test host and its Docker engine: Keycloak in
+ * the compose project (with a generated admin password: the local Keycloak's is not used), the host
+ * key pinned, the proxy on 127.0.0.1:<httpPort>.
+ */
+export function sshTargetConfig(env: Environment, prefix: string, o: SshTargetOptions) {
+    const url = `http://127.0.0.1:${o.httpPort}`;
+    const hostKey = fs.readFileSync(path.join(path.dirname(env.ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8");
+    const { id, config } = projectConfig(env, prefix, {
+        "cytomine-fallback:target": "ssh",
+        "cytomine-fallback:publicUrl": url,
+        "cytomine-fallback:keycloakMode": "namespace",
+        "cytomine-fallback:keycloakUrl": `${url}/iam`,
+        "cytomine-fallback:vm": JSON.stringify({
+            host: env.ssh.host,
+            port: env.ssh.port,
+            user: env.ssh.user,
+            hostKey: hostKey.trim().split(" ").slice(0, 2).join(" "),
+            configDir: o.configDir,
+            dataDir: o.dataDir,
+            bindAddress: "127.0.0.1",
+            httpPort: o.httpPort,
+            readyTimeoutSeconds: 900,
+        }),
+        "cytomine-fallback:vmPrivateKey": { value: fs.readFileSync(env.ssh.privateKeyPath, "utf8"), secret: true },
+        ...o.extra,
+    });
+    delete config["cytomine-fallback:keycloakAdminPassword"];
+    return { id, config, url };
+}
+
+/** A TCP port nothing listens on right now on 127.0.0.1. */
+export function freePort(): Promise<number> {
+    return new Promise((resolve) => {
+        const server = net.createServer().listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
 }

@@ -25,6 +25,7 @@ import {
     secretsFromDeployment,
     toJsonl,
 } from "../lib/report";
+import { isDebugDiagnostic } from "../lib/automation";
 
 const OUTPUT_FILES = ["report.md", "report.full.md", "report.json", "labels.json"];
 
@@ -165,7 +166,8 @@ async function fromPreview(o: CliOptions): Promise<Collected> {
     let previewFailed: string | undefined;
     try {
         await stack.preview({
-            onEvent: (e) => events.push(e),
+            // Kept events may be recorded to a file (--record-events): never the SDK's debug ones.
+            onEvent: (e) => (isDebugDiagnostic(e) ? undefined : events.push(e)),
             policyPacks: o.policyPacks,
             ...(o.policyPackConfigs.length > 0 ? { policyPackConfigs: o.policyPackConfigs } : {}),
             diff: true,

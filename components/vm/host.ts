@@ -8,6 +8,7 @@ import { routeTable } from "../cytomine/routes";
 import { generateSecretValues, secretKeysOf } from "../cytomine/secrets";
 import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";
 import { Images } from "../cytomine/settings";
+import type { ServiceSpec } from "../cytomine/spec";
 import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, volumeDirOf } from "./compose";
 import { HostDatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "../datasets/host";
 import type { DeclaredDataset } from "../datasets/spec";
@@ -75,6 +76,68 @@ export function readinessUrls(bindAddress: string, httpPort: number, keycloakInP
     ];
 }
 
+/** What a tenant's compose project consists of, with no secret value: plain, for the component and its measurements. */
+export interface HostLayout {
+    configDir: string;
+    dataDir: string;
+    project: string;
+    services: ServiceSpec[];
+    composeOptions: ComposeOptions;
+    /** Directories of the data volumes, with their owners. */
+    volumeDirs: { path: string; owner: string; mode: string }[];
+    /** The files besides the env files: path relative to the configuration directory, mode, content. */
+    plainFiles: { path: string; mode: string; content: string }[];
+    readinessUrls: string[];
+}
+
+export function hostLayout(
+    a: Pick<
+        CytomineHostArgs,
+        "tenant" | "configDir" | "dataDir" | "images" | "publicUrl" | "keycloak" | "bindAddress" | "httpPort"
+    >,
+    datasets: DeclaredDataset[] = [],
+): HostLayout {
+    const configDir = `${a.configDir}/${a.tenant}`;
+    const dataDir = `${a.dataDir}/${a.tenant}`;
+    const inProject = a.keycloak.mode === "namespace";
+    const services = cytomineServices({
+        images: a.images,
+        storage: { postgis: "", mongo: "", images: "", iamDb: "" },
+        publicUrl: a.publicUrl,
+        keycloak: a.keycloak,
+        externalKeycloakPort: undefined,
+        datasets: datasets.length > 0,
+    });
+    const composeOptions: ComposeOptions = {
+        dataDir,
+        proxyImage: a.images.proxy,
+        bindAddress: a.bindAddress,
+        httpPort: a.httpPort,
+        publicScheme: a.publicUrl.startsWith("https:") ? "https" : "http",
+        routes: routeTable(inProject),
+        pimsBinds: pimsDatasetBinds(datasets, dataDir),
+    };
+    return {
+        configDir,
+        dataDir,
+        project: `cytomine-${a.tenant}`,
+        services,
+        composeOptions,
+        volumeDirs: services.flatMap((s) =>
+            s.volumes.map((v) => ({
+                path: volumeDirOf(dataDir, s.component, v.name),
+                owner: `${s.uid}:${s.uid}`,
+                mode: "0700",
+            })),
+        ),
+        plainFiles: [
+            { path: "compose.yaml", mode: "0644", content: composeFile(services, composeOptions) },
+            { path: "nginx.conf", mode: "0644", content: nginxConf(composeOptions) },
+        ],
+        readinessUrls: readinessUrls(a.bindAddress, a.httpPort, inProject),
+    };
+}
+
 export class CytomineHost extends pulumi.ComponentResource {
     public readonly url: pulumi.Output<string>;
     public readonly host: pulumi.Output<string>;
@@ -91,9 +154,8 @@ export class CytomineHost extends pulumi.ComponentResource {
     constructor(name: string, args: CytomineHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cytomine:vm:CytomineHost", name, {}, opts);
         const sudo = args.sudo ? "sudo -n " : "";
-        const configDir = `${args.configDir}/${args.tenant}`;
-        const dataDir = `${args.dataDir}/${args.tenant}`;
-        const project = `cytomine-${args.tenant}`;
+        const datasets = args.datasets?.list ?? [];
+        const { configDir, dataDir, project, services, volumeDirs, plainFiles, ...layout } = hostLayout(args, datasets);
         const connection: command.types.input.remote.ConnectionArgs = {
             ...args.connection,
             // A host that is still booting refuses connections: retry with a pause between dials.
@@ -101,15 +163,6 @@ export class CytomineHost extends pulumi.ComponentResource {
             perDialTimeout: 15,
         };
         const inProject = args.keycloak.mode === "namespace";
-        const services = cytomineServices({
-            images: args.images,
-            storage: { postgis: "", mongo: "", images: "", iamDb: "" },
-            publicUrl: args.publicUrl,
-            keycloak: args.keycloak,
-            externalKeycloakPort: undefined,
-            datasets: (args.datasets?.list.length ?? 0) > 0,
-        });
-        const datasets = args.datasets?.list ?? [];
         const secrets = generateSecretValues(
             `${name}-secrets`,
             secretKeysOf(services, SECRET_NAME),
@@ -136,13 +189,6 @@ export class CytomineHost extends pulumi.ComponentResource {
                 .apply((h) => preflightScript(h, args.connection.user, sudo, args.waitForCloudInit)),
         );
         // The data directory: protected and retained like the Kubernetes target's volume claims.
-        const volumeDirs = services.flatMap((s) =>
-            s.volumes.map((v) => ({
-                path: volumeDirOf(dataDir, s.component, v.name),
-                owner: `${s.uid}:${s.uid}`,
-                mode: "0700",
-            })),
-        );
         const data = step(
             "data",
             directoriesScript([{ path: dataDir, owner: "0:0", mode: "0755" }, ...volumeDirs], sudo),
@@ -164,15 +210,6 @@ export class CytomineHost extends pulumi.ComponentResource {
             { dependsOn: [preflight] },
         );
 
-        const composeOptions: ComposeOptions = {
-            dataDir,
-            proxyImage: args.images.proxy,
-            bindAddress: args.bindAddress,
-            httpPort: args.httpPort,
-            publicScheme: args.publicUrl.startsWith("https:") ? "https" : "http",
-            routes: routeTable(inProject),
-            pimsBinds: pimsDatasetBinds(datasets, dataDir),
-        };
         // Datasets: their directories and sdafs mounts exist before compose binds them into PIMS.
         const datasetArgs = args.datasets;
         const datasetMounts =
@@ -194,8 +231,7 @@ export class CytomineHost extends pulumi.ComponentResource {
                 : undefined;
         // Files: content on stdin (secret where it holds secrets), written atomically with their mode.
         const files: { path: string; mode: string; content: pulumi.Output<string> }[] = [
-            { path: "compose.yaml", mode: "0644", content: pulumi.output(composeFile(services, composeOptions)) },
-            { path: "nginx.conf", mode: "0644", content: pulumi.output(nginxConf(composeOptions)) },
+            ...plainFiles.map((f) => ({ ...f, content: pulumi.output(f.content) })),
             ...services.map((s) => ({
                 path: envFileOf(s.component),
                 mode: "0600",
@@ -222,7 +258,7 @@ export class CytomineHost extends pulumi.ComponentResource {
                         dir: configDir,
                         project,
                         digest: d,
-                        waitFor: readinessUrls(args.bindAddress, args.httpPort, inProject),
+                        waitFor: layout.readinessUrls,
                         timeoutSeconds: args.readyTimeoutSeconds,
                     },
                     sudo,

@@ -9,12 +9,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import type { EngineEvent } from "@pulumi/pulumi/automation";
 import {
     changesOf,
     createEphemeralStack,
     disposeEphemeralStack,
     EphemeralStack,
     plaintextLeaks,
+    eventLeaks,
 } from "../../lib/automation";
 import { envSettings } from "../../lib/localenv/settings";
 import { sshUp } from "../../lib/localenv/ssh";
@@ -52,6 +54,7 @@ describe("command plugin end to end (fixture program)", { timeout: 600_000 }, ()
     let e: EphemeralStack;
     let remoteUid: number;
     let privateKey: string;
+    const upEvents: EngineEvent[] = [];
 
     before(async () => {
         requireToolchain();
@@ -96,7 +99,7 @@ describe("command plugin end to end (fixture program)", { timeout: 600_000 }, ()
         const preview = await e.stack.preview({ color: "never" });
         assert.ok((preview.changeSummary.create ?? 0) >= 5, JSON.stringify(preview.changeSummary));
 
-        const up = await e.stack.up({ color: "never" });
+        const up = await e.stack.up({ color: "never", onEvent: (ev) => upEvents.push(ev) });
         assert.equal(up.summary.result, "succeeded");
         // remote.Command: environment and stdin reached the script, which ran as the SSH user.
         assert.equal(read(path.join(remoteDir, "greeting")), "hello from the plugin\n");
@@ -123,6 +126,7 @@ describe("command plugin end to end (fixture program)", { timeout: 600_000 }, ()
         assert.equal(outputs.secretStdout.value, `token=${token}`);
         const keyLine = privateKey.split("\n")[1];
         assert.deepEqual(plaintextLeaks(e, { token, "private key": keyLine }), []);
+        assert.deepEqual(eventLeaks(upEvents, { token, "private key": keyLine }), []);
     });
 
     it("a second preview reports no changes", async () => {

@@ -18,6 +18,7 @@ import { dockerFiles } from "../../lib/localenv/docker";
 import { envSettings } from "../../lib/localenv/settings";
 import { sshDown, SshInfo, sshUp } from "../../lib/localenv/ssh";
 import { keycloakAdmin, kubeApi } from "../../lib/clients";
+import { freePort } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 
 /** A command on the SSH test host as its user; stdout. */
@@ -96,15 +97,6 @@ function tcpExchange(port: number, request: string | undefined): Promise<string>
         socket.on("error", (e) => done(() => reject(e)));
         socket.on("close", () => done(() => reject(new Error(`port ${port} closed the connection`))));
     });
-}
-
-/** A TCP port nothing listens on right now. */
-async function freePort(): Promise<number> {
-    const server = net.createServer().listen(0, "127.0.0.1");
-    await new Promise((r) => server.once("listening", r));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise((r) => server.close(r));
-    return port;
 }
 
 describe("local environment", { timeout: 900_000 }, () => {

@@ -1,13 +1,11 @@
 // Target ssh through the real engine and the command plugin, against the SSH test host and its
 // Docker engine: the compose project runs (stand-in images for Cytomine's, real nginx, PostgreSQL and
 // Keycloak), the realm is applied to the Keycloak in compose, a second `up` runs no remote command, a
-// changed setting re-runs only its dependents, no secret reaches a command line or the state's
-// plaintext, and destroy keeps the data directory unless told otherwise.
+// changed setting re-runs only its dependents, no secret reaches a command line, the engine's event
+// log or the state's plaintext, and destroy keeps the data directory unless told otherwise.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
-import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import {
@@ -16,20 +14,13 @@ import {
     EphemeralStack,
     plaintextLeaks,
     commandsRun,
+    eventLeaks,
+    isDebugDiagnostic,
 } from "../../lib/automation";
 import { sampleCommandLines } from "../../lib/processes";
 import { Environment, ensureEnvironment } from "../../lib/localenv";
-import { projectConfig } from "../../lib/project-config";
+import { freePort, sshTargetConfig } from "../../lib/project-config";
 import { repoRoot, requireToolchain } from "../../lib/toolchain";
-
-function freePort(): Promise<number> {
-    return new Promise((resolve) => {
-        const server = net.createServer().listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as net.AddressInfo;
-            server.close(() => resolve(port));
-        });
-    });
-}
 
 const stat = (p: string) => execFileSync("stat", ["-c", "%a %u", p], { encoding: "utf8" }).trim();
 
@@ -45,34 +36,17 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
 
     before(async () => {
         env = await ensureEnvironment();
-        const port = await freePort();
-        url = `http://127.0.0.1:${port}`;
-        const hostKey = fs.readFileSync(
-            path.join(path.dirname(env.ssh.privateKeyPath), "host_ed25519_key.pub"),
-            "utf8",
-        );
-        const { id, config } = projectConfig(env, "vm", {
-            "cytomine-fallback:target": "ssh",
-            "cytomine-fallback:publicUrl": url,
-            "cytomine-fallback:keycloakMode": "namespace",
-            "cytomine-fallback:keycloakUrl": `${url}/iam`,
-            "cytomine-fallback:lsaaiClientSecret": { value: canary, secret: true },
-            "cytomine-fallback:vm": JSON.stringify({
-                host: env.ssh.host,
-                port: env.ssh.port,
-                user: env.ssh.user,
-                hostKey: hostKey.trim().split(" ").slice(0, 2).join(" "),
-                configDir: configRoot,
-                dataDir: dataRoot,
-                bindAddress: "127.0.0.1",
-                httpPort: port,
-                readyTimeoutSeconds: 900,
-            }),
-            "cytomine-fallback:vmPrivateKey": { value: fs.readFileSync(env.ssh.privateKeyPath, "utf8"), secret: true },
-            "cytomine-fallback:allowVolumeDeletion": "false",
+        const target = sshTargetConfig(env, "vm", {
+            httpPort: await freePort(),
+            configDir: configRoot,
+            dataDir: dataRoot,
+            extra: {
+                "cytomine-fallback:lsaaiClientSecret": { value: canary, secret: true },
+                "cytomine-fallback:allowVolumeDeletion": "false",
+            },
         });
-        // Keycloak in compose gets a generated admin password (the local Keycloak's is not used).
-        delete config["cytomine-fallback:keycloakAdminPassword"];
+        const { id, config } = target;
+        url = target.url;
         tenant = id;
         e = await createEphemeralStack({ workDir: repoRoot, config });
     });
@@ -131,6 +105,11 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
         for (const [name, value] of Object.entries(secrets)) {
             assert.ok(!commandLines.some((c) => c.includes(value)), `${name} appeared in a process's command line`);
         }
+        // The engine's event log: what `pulumi up` prints and a CI log keeps (diffs, remote command
+        // output). The SDK's own debug diagnostics do carry secrets (README, "Secrets"): not shown.
+        assert.ok(events.length > 100 && JSON.stringify(events).includes(tenant), "the event log was recorded");
+        const shown = events.filter((ev) => !isDebugDiagnostic(ev));
+        assert.deepEqual(eventLeaks(shown, secrets), [], "a secret appeared in the engine's event log");
         assert.deepEqual(plaintextLeaks(e, secrets), [], "a secret appeared in the state's plaintext");
     });
 
