@@ -84,7 +84,7 @@ export interface CytomineRealmInput {
 
 /** Cytomine's realm with the core client and its roles, the admin user, the LS-AAI broker and its mapper. */
 export function cytomineRealmRep(i: CytomineRealmInput): RealmRep {
-    const s = cytomineRealmSettings(i.realm, true);
+    const s = cytomineRealmSettings(i.realm, true, "bench/floor");
     const urls = coreClientUrls(i.publicUrl);
     const defaultRole = `default-roles-${i.realm.toLowerCase()}`;
     const e = LSAAI_ENDPOINTS;
@@ -92,6 +92,7 @@ export function cytomineRealmRep(i: CytomineRealmInput): RealmRep {
         realm: i.realm,
         enabled: true,
         displayName: s.displayName,
+        attributes: s.attributes,
         sslRequired: s.sslRequired,
         rememberMe: s.rememberMe,
         resetPasswordAllowed: s.resetPasswordAllowed,

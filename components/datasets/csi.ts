@@ -9,7 +9,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { podSecurityLabels } from "../kubernetes/namespace";
-import { OWNER_ANNOTATION } from "../kubernetes/tenancy";
+import { OWNER_KEY } from "../cytomine/tenancy";
 import { DEFAULT_SDAFS_CSI_IMAGES, SDAFS_CSI_DRIVER, SDAFS_STORAGE_CLASS } from "./spec";
 
 export const CSI_NAMESPACE = "sdafs-csi";
@@ -40,7 +40,7 @@ export class SdafsCsiDriver extends pulumi.ComponentResource {
                 metadata: {
                     name: CSI_NAMESPACE,
                     labels: { ...CSI_LABELS, ...podSecurityLabels("privileged") },
-                    annotations: { [OWNER_ANNOTATION]: args.owner },
+                    annotations: { [OWNER_KEY]: args.owner },
                 },
             },
             child,
@@ -116,7 +116,7 @@ export class SdafsCsiDriver extends pulumi.ComponentResource {
                 metadata: {
                     name: args.storageClass ?? SDAFS_STORAGE_CLASS,
                     labels: CSI_LABELS,
-                    annotations: { [OWNER_ANNOTATION]: args.owner },
+                    annotations: { [OWNER_KEY]: args.owner },
                 },
                 provisioner: SDAFS_CSI_DRIVER,
                 reclaimPolicy: "Delete",

@@ -4,6 +4,7 @@
 import * as keycloak from "@pulumi/keycloak";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { OWNER_KEY, stackOwner } from "../cytomine/tenancy";
 import { coreClientUrls, sslRequired } from "./names";
 import { adminAttributes, standardAttributes } from "./profile";
 
@@ -21,9 +22,11 @@ export interface CytomineRealmArgs {
 }
 
 /** Realm settings Cytomine's IAM ships with (iam/kc_config.json), with sslRequired hardened. */
-export function cytomineRealmSettings(realm: string, localStack: boolean): keycloak.RealmArgs {
+export function cytomineRealmSettings(realm: string, localStack: boolean, owner: string): keycloak.RealmArgs {
     return {
         realm,
+        // The owning stack: another stack's preview refuses a realm so marked (cytomine/tenancy.ts).
+        attributes: { [OWNER_KEY]: owner },
         enabled: true,
         displayName: "Cytomine",
         sslRequired: sslRequired(localStack),
@@ -52,10 +55,14 @@ export class CytomineRealm extends pulumi.ComponentResource {
         super("cytomine:identity:CytomineRealm", name, {}, opts);
         const child = { parent: this };
 
-        const realm = new keycloak.Realm(`${name}-realm`, cytomineRealmSettings(args.realm, args.localStack), {
-            ...child,
-            protect: args.protect,
-        });
+        const realm = new keycloak.Realm(
+            `${name}-realm`,
+            cytomineRealmSettings(args.realm, args.localStack, stackOwner()),
+            {
+                ...child,
+                protect: args.protect,
+            },
+        );
         // retainOnDelete: Keycloak 26 refuses the empty profile the provider writes on delete; the
         // profile goes with its realm.
         const profile = new keycloak.RealmUserProfile(

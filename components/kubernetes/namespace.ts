@@ -2,7 +2,7 @@
 // every flow a Cytomine service needs must be allowed explicitly.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { OWNER_ANNOTATION } from "./tenancy";
+import { OWNER_KEY } from "../cytomine/tenancy";
 
 export type PodSecurityLevel = "restricted" | "baseline" | "privileged";
 
@@ -51,7 +51,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
                 metadata: {
                     name: args.namespace,
                     labels: { ...tenantLabels(args.tenant), ...podSecurityLabels(level) },
-                    annotations: { [OWNER_ANNOTATION]: args.owner },
+                    annotations: { [OWNER_KEY]: args.owner },
                 },
             },
             { parent: this, retainOnDelete: args.retainOnDelete ?? false },

@@ -3,7 +3,7 @@
 import * as k8sClient from "@kubernetes/client-node";
 import * as k8s from "@pulumi/kubernetes";
 import { Cytomine } from "../../components/kubernetes/cytomine";
-import { namespaceConflict, OWNER_ANNOTATION, stackOwner } from "../../components/kubernetes/tenancy";
+import { namespaceConflict, OWNER_KEY, stackOwner } from "../../components/cytomine/tenancy";
 import { SdafsCsiDriver } from "../../components/datasets/csi";
 import { RECORD_CONFIGMAP, RECORD_KEY } from "../../components/datasets/kubernetes";
 import { DeclaredDataset, ImportPlan, parseRecord, planImport } from "../../components/datasets/spec";
@@ -72,7 +72,7 @@ async function datasetsOnCluster(
         readStorageClass: storage
             ? async (name) => {
                   const sc = await orAbsent(() => storage.readStorageClass({ name }));
-                  return sc && { provisioner: sc.provisioner, owner: sc.metadata?.annotations?.[OWNER_ANNOTATION] };
+                  return sc && { provisioner: sc.provisioner, owner: sc.metadata?.annotations?.[OWNER_KEY] };
               }
             : undefined,
         claimExists: core

@@ -91,6 +91,30 @@ describe("identity as code", { timeout: 900_000 }, () => {
     });
 
     describe("the cytomine realm", () => {
+        it("carries its stack's name; another stack pointing at it is stopped at preview, naming the key", async () => {
+            const r = await kc.realms.findOne({ realm });
+            assert.equal(r?.attributes?.["cytomine.io/stack"], `organization/cytomine-fallback/${e.stack.name}`);
+            const other = projectConfig(env, "id", { "cytomine-fallback:realm": realm });
+            const intruder = await createEphemeralStack({
+                workDir: repoRoot,
+                config: other.config,
+                env: { KUBECONFIG: env.kube.kubeconfig },
+            });
+            try {
+                await assert.rejects(intruder.stack.preview({ color: "never" }), (err: Error) => {
+                    assert.match(
+                        err.message,
+                        new RegExp(
+                            `cytomine-fallback:realm = "${realm}" collides with another tenant: realm "${realm}" is already managed by stack organization/cytomine-fallback/${e.stack.name}`,
+                        ),
+                    );
+                    return true;
+                });
+            } finally {
+                await disposeEphemeralStack(intruder);
+            }
+        });
+
         it("has Cytomine's realm settings, hardened for TLS outside the local stack", async () => {
             const r = await kc.realms.findOne({ realm });
             assert.equal(r?.loginWithEmailAllowed, true);

@@ -8,7 +8,7 @@ import { httpRouteSpec, ingressAnnotations, ingressSpec } from "../../components
 import { SECRET_VALUES, secretKeysOf, uuidFromHex } from "../../components/cytomine/secrets";
 import { cytomineServices, SECRET_NAME, ServicesOptions } from "../../components/cytomine/services";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/cytomine/settings";
-import { namespaceConflict } from "../../components/kubernetes/tenancy";
+import { namespaceConflict } from "../../components/cytomine/tenancy";
 import { claimName, networkPolicySpec, podTemplate, SKIP_AWAIT } from "../../components/kubernetes/workload";
 import { allRegistered, recordResources, valueOf } from "./support/mocks";
 
