@@ -5,6 +5,7 @@ import { LSAAI_ENDPOINTS } from "../components/identity/endpoints";
 import { admissionWarnings, LsAaiBroker } from "../components/identity/lsaai";
 import { keycloakBaseUrl } from "../components/identity/names";
 import { OrthancShare } from "../components/identity/orthanc";
+import { PortalClient } from "../components/identity/portal";
 import { keycloakProvider } from "../components/identity/provider";
 import { CytomineRealm } from "../components/identity/realm";
 import type { LoadedConfig } from "./config";
@@ -41,6 +42,7 @@ export function deployIdentity({ config, secrets }: LoadedConfig, keycloak: Targ
             scopes: config.lsaai.scopes,
             restriction,
             adminRole: cytomineRealm.adminRole,
+            secretsRevision: config.lsaai.secretsRevision,
         },
         identity,
     );
@@ -58,6 +60,10 @@ export function deployIdentity({ config, secrets }: LoadedConfig, keycloak: Targ
           )
         : undefined;
 
+    const portal = config.portalUrl
+        ? new PortalClient("portal", { realmId: cytomineRealm.realmId, portalUrl: config.portalUrl }, identity)
+        : undefined;
+
     return {
         keycloakUrl: keycloakBase,
         lsaaiRedirectUri: lsaai.redirectUri,
@@ -70,6 +76,14 @@ export function deployIdentity({ config, secrets }: LoadedConfig, keycloak: Targ
                   KEYCLOAK_CLIENT_SECRET: orthanc.keycloakClientSecret,
                   apiKeys: orthanc.apiKeys,
                   passwords: orthanc.passwords,
+              })
+            : undefined,
+        // What the user page's config needs (lib/portal): one secret output, never shown in plain text.
+        portalClient: portal
+            ? pulumi.secret({
+                  issuer: `${keycloakBase}/realms/${config.realm}`,
+                  clientId: portal.clientId,
+                  clientSecret: portal.clientSecret,
               })
             : undefined,
     };

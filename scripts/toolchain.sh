@@ -328,7 +328,8 @@ fetch_keycloak() {
 }
 
 # Debian packages for the SSH test host and the docker engine (dockerd 20.10, Compose v1 as
-# docker-compose, debootstrap for the stand-in images' base: lib/localenv/standins.ts). Installed
+# docker-compose, debootstrap for the stand-in images' base: lib/localenv/standins.ts), and the
+# browser the user page's test drives (playwright-core downloads no browser here). Installed
 # only when missing; needs root, as on CI.
 ensure_debian_packages() {
 	STEP=$((STEP + 1))
@@ -338,6 +339,7 @@ ensure_debian_packages() {
 	[ -x /usr/sbin/dockerd ] || missing+=(docker.io)
 	[ -x /usr/bin/docker-compose ] || missing+=(docker-compose)
 	[ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+	[ -x /usr/bin/chromium ] || missing+=(chromium)
 	if [ ${#missing[@]} -eq 0 ]; then
 		printf '[%d/%d] Debian packages for the SSH test host and docker engine: present\n' "$STEP" "$TOTAL"
 		return

@@ -21,6 +21,8 @@ export interface LsAaiBrokerArgs {
     restriction?: LoginRestriction;
     /** The core.ADMIN role AdminMapper grants, when declared in the same stack: created first. */
     adminRole?: pulumi.Resource;
+    /** Changing it updates the identity provider, which sends clientSecret again (config secretsRevision). */
+    secretsRevision?: number;
 }
 
 export interface LoginRestriction {
@@ -63,7 +65,12 @@ export function lsaaiIdentityProviderArgs(args: LsAaiBrokerArgs): keycloak.oidc.
         syncMode: "IMPORT",
         trustEmail: false,
         storeToken: false,
-        extraConfig: { clientAuthMethod: "client_secret_basic" },
+        // Keycloak answers the secret as "**********", so refresh never sees it drift; an update sends
+        // it whole. The revision is left out at 0 so that stacks which never bumped it see no change.
+        extraConfig: {
+            clientAuthMethod: "client_secret_basic",
+            ...(args.secretsRevision ? { secretsRevision: String(args.secretsRevision) } : {}),
+        },
     };
 }
 

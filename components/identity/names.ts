@@ -34,3 +34,19 @@ export function orthancServiceUris(keycloakBase: string, realm: string) {
 export function sslRequired(localStack: boolean): "none" | "external" {
     return localStack ? "none" : "external";
 }
+
+/** Where Keycloak sends the user page back after sign-in (lib/portal serves it). */
+export const PORTAL_CALLBACK_PATH = "/auth/callback";
+
+/** The user page's client URLs, all derived from its one public URL (no trailing slash). */
+export function portalClientUrls(portalUrl: string) {
+    const base = portalUrl.replace(/\/+$/, "");
+    return {
+        rootUrl: `${base}/`,
+        baseUrl: `${base}/`,
+        // Exact URIs, no wildcard: an open redirect URI would let another page receive the code.
+        validRedirectUris: [`${base}${PORTAL_CALLBACK_PATH}`],
+        validPostLogoutRedirectUris: [`${base}/`],
+        webOrigins: [base],
+    };
+}

@@ -78,6 +78,27 @@ export function routeHost(publicUrl: string): string | undefined {
     return isLocalHost(host) ? undefined : host;
 }
 
+/** pulumi-kubernetes' annotation that makes its server-side applies win field conflicts. */
+export const FORCE_APPLY_ANNOTATION = "pulumi.com/patchForce";
+
+/**
+ * A field changed by hand (`kubectl edit`, `kubectl set image`) belongs to that field manager, and
+ * server-side apply then refuses the stack's value: preview and up fail on the conflict instead of
+ * repairing the drift. The tenant's objects are the stack's alone, so its applies force
+ * (kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts).
+ */
+const forceApplies: pulumi.ResourceTransformation = (a) => {
+    const metadata = (a.props as { metadata?: { annotations?: Record<string, string> } }).metadata;
+    if (!a.type.startsWith("kubernetes:") || metadata === undefined) return undefined;
+    return {
+        props: {
+            ...a.props,
+            metadata: { ...metadata, annotations: { ...metadata.annotations, [FORCE_APPLY_ANNOTATION]: "true" } },
+        },
+        opts: a.opts,
+    };
+};
+
 export class Cytomine extends pulumi.ComponentResource {
     public readonly url: pulumi.Output<string>;
     public readonly namespace: pulumi.Output<string>;
@@ -107,7 +128,11 @@ export class Cytomine extends pulumi.ComponentResource {
             {},
             {
                 ...opts,
-                transformations: [...(opts?.transformations ?? []), datasetMounts],
+                transformations: [
+                    ...(opts?.transformations ?? []),
+                    datasetMounts,
+                    ...(args.render ? [] : [forceApplies]),
+                ],
             },
         );
         const child = { parent: this };

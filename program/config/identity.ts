@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { oidcEndpointsSchema } from "../../components/identity/endpoints";
 import { KEYCLOAK_MODES } from "../../components/cytomine/services";
-import { absoluteUrl, stringList } from "./checks";
+import { absoluteUrl, parseUrl, reportProblem, stringList } from "./checks";
 
 /** Keycloak realm names: at most 36 characters (Keycloak's limit), no spaces or slashes. */
 const realmName = z
@@ -23,11 +23,29 @@ export const identityKeys = {
         .default("oidc"),
     lsaaiScopes: z.string().min(1).default("openid profile email"),
     lsaaiEndpoints: oidcEndpointsSchema.optional(),
+    // Keycloak's Admin API masks an identity provider's client secret, so refresh cannot see it changed
+    // by hand; bumping this makes the next `up` send it again.
+    secretsRevision: z
+        .string()
+        .regex(/^(0|[1-9][0-9]{0,8})$/, "a whole number, 0 or more (bump it by one to re-send the secrets)")
+        .default("0"),
     lsaaiRestrict: z.boolean().default(false),
     lsaaiAllowedEntitlements: stringList,
     lsaaiAllowedSubjects: stringList,
     orthanc: z.boolean().default(true),
     orthancRealm: realmName.default("orthanc"),
+    // The user page (lib/portal): its public URL, from which its client's redirect URIs derive. Unset:
+    // no client for it.
+    portalUrl: absoluteUrl("https://cytomine.example.org/portal")
+        .superRefine(
+            reportProblem((v) => {
+                const url = parseUrl(v);
+                return url && (!/^https?:$/.test(url.protocol) || url.search || url.hash)
+                    ? "an http(s) URL without query or fragment, e.g. https://portal.cytomine.example.org"
+                    : undefined;
+            }),
+        )
+        .optional(),
 };
 
 /** Secret keys: read with requireSecret, so their values never pass through plaintext code paths. */

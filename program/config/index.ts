@@ -58,8 +58,12 @@ export interface StackConfig {
         restrict: boolean;
         allowedEntitlements: string[];
         allowedSubjects: string[];
+        /** Bumped by hand to re-send the client secret, which refresh cannot read back. */
+        secretsRevision: number;
     };
     orthanc: { enabled: boolean; realm: string };
+    /** The user page's public URL (no trailing slash), when the realm declares its client. */
+    portalUrl?: string;
     /** Targets ssh and aws: the host and where the tenant's files go on it. */
     vm: RawConfig["vm"];
     /** Target aws: the instance and its network. */
@@ -162,8 +166,10 @@ function typed(c: RawConfig): StackConfig {
             restrict: c.lsaaiRestrict,
             allowedEntitlements: c.lsaaiAllowedEntitlements,
             allowedSubjects: c.lsaaiAllowedSubjects,
+            secretsRevision: Number(c.secretsRevision),
         },
         orthanc: { enabled: c.orthanc, realm: c.orthancRealm },
+        portalUrl: c.portalUrl?.replace(/\/+$/, ""),
         vm: c.vm,
         aws: c.aws,
         datasets: c.datasets,

@@ -65,6 +65,16 @@ describe("parseConfig", () => {
         assert.match(issues({ ...valid, tenant: "Lab_A" })[0], /cytomine-fallback:tenant = "Lab_A": lowercase letters/);
     });
 
+    it("reads secretsRevision as a whole number (0 by default) and names the key for anything else", () => {
+        assert.equal(parseConfig(valid).lsaai.secretsRevision, 0);
+        assert.equal(parseConfig({ ...valid, secretsRevision: "12" }).lsaai.secretsRevision, 12);
+        for (const bad of ["-1", "1.5", "01", "one", " 1"])
+            assert.match(
+                issues({ ...valid, secretsRevision: bad })[0],
+                new RegExp(`^cytomine-fallback:secretsRevision = "${bad.replace(".", "\\.")}": a whole number`),
+            );
+    });
+
     it("rejects a realm name over 36 characters", () => {
         const realm = "r".repeat(37);
         assert.match(

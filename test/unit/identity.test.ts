@@ -82,6 +82,14 @@ describe("identity names and settings", () => {
         assert.equal(a.jwksUrl, LSAAI_ENDPOINTS.jwksUrl);
         assert.equal(a.logoutUrl, LSAAI_ENDPOINTS.logoutUrl);
     });
+
+    it("sends the client secret again when secretsRevision changes, and adds nothing while it is 0", () => {
+        const at = (secretsRevision: number) =>
+            lsaaiIdentityProviderArgs({ ...brokerArgs, secretsRevision }).extraConfig;
+        assert.deepEqual(at(0), { clientAuthMethod: "client_secret_basic" });
+        assert.deepEqual(at(2), { clientAuthMethod: "client_secret_basic", secretsRevision: "2" });
+        assert.notDeepEqual(at(2), at(3));
+    });
 });
 
 describe("login restriction", () => {
@@ -141,6 +149,10 @@ describe("identity components (mocks)", () => {
         );
         assert.equal(adminCli?.inputs.import, true);
         assert.equal(adminCli?.inputs.accessType, "CONFIDENTIAL");
+        // The stack owns admin-cli's secret (so that refresh can compare it): a generated password.
+        const adminCliSecret = recorded.find((r) => r.name === "orthanc-admin-cli-secret");
+        assert.equal(adminCliSecret?.type, "random:index/randomPassword:RandomPassword");
+        assert.ok(adminCli?.inputs.clientSecret, "admin-cli has no declared clientSecret");
         const apiKey = recorded.find((r) => r.name === "orthanc-external-api-key");
         assert.ok((apiKey?.inputs.length ?? 0) >= 40);
     });

@@ -2,7 +2,13 @@ import * as crypto from "node:crypto";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseConfig } from "../../program/config";
-import { adminCredentialsHint, Cytomine, CytomineArgs, routeHost } from "../../components/kubernetes/cytomine";
+import {
+    adminCredentialsHint,
+    Cytomine,
+    CytomineArgs,
+    FORCE_APPLY_ANNOTATION,
+    routeHost,
+} from "../../components/kubernetes/cytomine";
 import { routeTable } from "../../components/cytomine/routes";
 import { httpRouteSpec, ingressAnnotations, ingressSpec } from "../../components/kubernetes/routes";
 import { SECRET_VALUES, secretKeysOf, uuidFromHex } from "../../components/cytomine/secrets";
@@ -288,6 +294,21 @@ describe("Cytomine component (mocks)", () => {
             recorded.filter((r) => r.type === "kubernetes:core/v1:Secret" || r.type.startsWith("random:")).length,
             0,
         );
+    });
+
+    it("annotates every Kubernetes object it applies for forced server-side applies, none in render mode", async () => {
+        const annotated = async (render: boolean) => {
+            const recorded = recordResources();
+            new Cytomine("lab-a", args({ render }));
+            await allRegistered();
+            const objects = recorded.filter((r) => r.type.startsWith("kubernetes:"));
+            assert.ok(objects.length > 20, `${objects.length} objects`);
+            const forced = objects.filter((r) => r.inputs.metadata?.annotations?.[FORCE_APPLY_ANNOTATION] === "true");
+            return { objects: objects.length, forced: forced.length };
+        };
+        const applied = await annotated(false);
+        assert.equal(applied.forced, applied.objects);
+        assert.equal((await annotated(true)).forced, 0);
     });
 
     it("attaches an HTTPRoute to the configured Gateway instead of an Ingress", async () => {
