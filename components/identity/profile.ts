@@ -40,3 +40,9 @@ export function standardAttributes(): Attribute[] {
 export function adminAttributes(names: string[]): Attribute[] {
     return names.map((name) => ({ name, displayName: name, permissions: adminsOnly }));
 }
+
+/**
+ * Realm user profiles are kept on delete (retainOnDelete) whatever the data switches: Keycloak 26
+ * refuses the empty profile the provider writes on delete, and the profile goes with its realm.
+ */
+export const PROFILE_TYPE = "keycloak:index/realmUserProfile:RealmUserProfile";

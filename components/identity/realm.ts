@@ -63,8 +63,7 @@ export class CytomineRealm extends pulumi.ComponentResource {
                 protect: args.protect,
             },
         );
-        // retainOnDelete: Keycloak 26 refuses the empty profile the provider writes on delete; the
-        // profile goes with its realm.
+        // retainOnDelete: the profile goes with its realm (PROFILE_TYPE, profile.ts).
         const profile = new keycloak.RealmUserProfile(
             `${name}-user-profile`,
             {

@@ -3,6 +3,7 @@
 // and the stack's state) and destroy (protected data kept unless asked). Engine events become
 // progress; errors are reduced to the engine's diagnostics.
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import { PROFILE_TYPE } from "../../components/identity/profile";
 import { PROJECT } from "../../program/config";
 import type { FleetContext } from "./context";
 import type { DriftedResource, Executor, ExecutorContext, TenantOutcome } from "./runner";
@@ -195,10 +196,11 @@ async function operate(
                     ),
                 };
             // Deleting the data on purpose: both switches set (so a later `up` keeps it deletable), and
-            // the state's protect and retainOnDelete flags of the held resources cleared, as
-            // `pulumi state unprotect` does for protect (retainOnDelete has no such command). No `up`:
-            // a tenant destroyed before (its data kept) is not rebuilt only to be destroyed, and an
-            // up targeting the held resources runs the whole program around parents that are gone.
+            // the held resources released in the state: protect cleared, as `pulumi state unprotect`
+            // does, and retainOnDelete (which has no such command), except a realm's user profile's,
+            // which goes with its realm. No `up`: a tenant destroyed before (its data kept) is not
+            // rebuilt only to be destroyed, and an up targeting the held resources runs the whole
+            // program around parents that are gone.
             const held = await releaseHeldResources(stack);
             if (held > 0) {
                 ctx.log(`== released ${held} protected or retained resource(s) for deletion\n`);
@@ -213,12 +215,12 @@ async function operate(
     }
 }
 
-type HeldFlags = { urn: string; protect?: boolean; retainOnDelete?: boolean };
+type HeldFlags = { urn: string; type: string; protect?: boolean; retainOnDelete?: boolean };
 
-/** Resources that destroy would refuse (protect) or leave behind (retainOnDelete). */
-const isHeld = (r: HeldFlags) => Boolean(r.protect || r.retainOnDelete);
+/** Resources destroy would refuse (protect) or leave behind (retainOnDelete) because of the data switches. */
+const isHeld = (r: HeldFlags) => Boolean(r.protect || (r.retainOnDelete && r.type !== PROFILE_TYPE));
 
-/** Clears protect and retainOnDelete in the stack's state; the number of resources changed. */
+/** Clears protect and retainOnDelete of the held resources in the stack's state; how many were released. */
 async function releaseHeldResources(stack: Stack): Promise<number> {
     const state = await stack.exportStack();
     const held = ((state.deployment?.resources ?? []) as HeldFlags[]).filter(isHeld);
