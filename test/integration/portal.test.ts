@@ -360,6 +360,31 @@ describe("the user page with real Keycloak, engine and browser", { timeout: 1_50
         await context.close();
     });
 
+    it("an ID token whose nonce is not the one the page sent is refused and nobody is signed in", async () => {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        await page.goto(`${portalUrl}/`);
+        // The same authorization request with another nonce: Keycloak puts that one in the ID token.
+        const auth = new URL(page.url());
+        auth.searchParams.set("nonce", `${auth.searchParams.get("nonce")}-tampered`);
+        await page.goto(auth.toString());
+        await page.click("#social-oidc");
+        await page.fill("#username", "bob");
+        await page.fill("#password", passwords.bob);
+        const [callback] = await Promise.all([
+            page.waitForResponse((r) => r.url().startsWith(`${portalUrl}/auth/callback`)),
+            page.click("#kc-login"),
+        ]);
+        assert.equal(callback.status(), 400);
+        assert.match((await page.textContent("main")) ?? "", /Sign-in refused/);
+        await shot(page, "tampered-nonce-refused");
+        // Not followed: Keycloak's own session (bob did sign in there) would sign him in afresh.
+        const home = await context.request.get(`${portalUrl}/`, { maxRedirects: 0 });
+        assert.equal(home.status(), 303, "a refused sign-in left a session");
+        assert.match(home.headers().location ?? "", /^\/login\?/);
+        await context.close();
+    });
+
     it("restart: the page killed mid-launch resumes the job after restart; one tenant, no stuck lock", async () => {
         const { page } = await signIn("bob", false);
         const { tenant, job } = await launch(page, false);
