@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Fleet } from "../lib/fleet";
+import { createRenderTenants, Fleet } from "../lib/fleet";
 import { repoRoot } from "../lib/toolchain";
 
 const SIZES = [1, 5, 20];
@@ -83,20 +83,11 @@ async function main() {
     try {
         const count = Math.max(...SIZES);
         const t0 = Date.now();
-        for (let i = 0; i < count; i++)
-            await fleet.createTenant({
-                name: `bench-${String(i).padStart(2, "0")}`,
-                template: "kubernetes",
-                set: [
-                    "lsaaiClientId={tenant}",
-                    "keycloakMode=external",
-                    "keycloakUrl=https://iam.example.org/iam",
-                    "realm={tenant}",
-                    "orthanc=false",
-                    `renderDir=${dir}/render/{tenant}`,
-                ],
-                secrets: { lsaaiClientSecret: "bench", keycloakAdminPassword: "bench" },
-            });
+        await createRenderTenants(
+            fleet,
+            Array.from({ length: count }, (_, i) => `bench-${String(i).padStart(2, "0")}`),
+            dir,
+        );
         const createS = (Date.now() - t0) / 1000;
         console.error(`  · created ${count} render-mode tenants in ${createS.toFixed(1)} s (${dir})`);
         const names = fleet.ctx.tenantNames();

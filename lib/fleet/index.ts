@@ -3,6 +3,7 @@
 export { DEFAULT_FLEET_DIR, FleetContext, type FleetOptions } from "./context";
 export { Fleet, type CreatedTenant, type LockInfo, type RunOperationOptions, type TenantInfo } from "./fleet";
 export { changesOf, EventTracker, pulumiExecutor } from "./operations";
+export { createRenderTenants } from "./render";
 export {
     FLEET_SECRET_KEYS,
     fleetConflicts,

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import YAML from "yaml";
 import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
-import { Fleet, RunReport, TenantResult } from "../../lib/fleet";
+import { createRenderTenants, Fleet, RunReport, TenantResult } from "../../lib/fleet";
 import { Environment, ensureEnvironment } from "../../lib/localenv";
 import { pulumiHome, repoRoot } from "../../lib/toolchain";
 
@@ -285,20 +285,11 @@ describe("fleet: twenty parallel previews of render-mode tenants", { timeout: 1_
     before(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-render-"));
         fleet = new Fleet({ dir });
-        for (let i = 0; i < count; i++)
-            await fleet.createTenant({
-                name: `r${String(i).padStart(2, "0")}`,
-                template: "kubernetes",
-                set: [
-                    "lsaaiClientId={tenant}",
-                    "keycloakMode=external",
-                    "keycloakUrl=https://iam.example.org/iam",
-                    "realm={tenant}",
-                    "orthanc=false",
-                    `renderDir=${dir}/render/{tenant}`,
-                ],
-                secrets: { lsaaiClientSecret: "s", keycloakAdminPassword: "p" },
-            });
+        await createRenderTenants(
+            fleet,
+            Array.from({ length: count }, (_, i) => `r${String(i).padStart(2, "0")}`),
+            dir,
+        );
     });
     after(() => {
         // Nothing was deployed: the fleet directory (with its backend) is all there is.
