@@ -320,7 +320,8 @@ export class Fleet {
             throw new FleetInputError(tenant, [
                 `would remove ${locks.map((l) => l.file).join(", ")}: make sure no operation on ${tenant} runs (on any host), then add --yes`,
             ]);
-        for (const l of locks) fs.rmSync(l.file, { force: true });
+        // gocloud.dev's fileblob driver (the file:// backend) keeps `<lock>.attrs` beside each lock.
+        for (const l of locks) for (const f of [l.file, `${l.file}.attrs`]) fs.rmSync(f, { force: true });
         return locks;
     }
 

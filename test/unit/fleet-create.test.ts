@@ -170,6 +170,8 @@ describe("locks of a file backend", () => {
         const file = path.join(lockDir(tenant), `${tenant}-${pid}.json`);
         const timestamp = new Date(Date.now() - ageMs).toISOString();
         fs.writeFileSync(file, JSON.stringify({ pid, username: "op", hostname, timestamp }));
+        // The file backend's blob driver keeps each object's attributes beside it.
+        fs.writeFileSync(`${file}.attrs`, "{}");
         return file;
     };
     before(() => {
@@ -197,6 +199,7 @@ describe("locks of a file backend", () => {
         assert.equal(fleet.locks().filter((l) => l.tenant === "gone").length, 1);
         assert.throws(() => fleet.unlock("busy", true), /held by a running process \(pid \d+ of op@/);
         assert.equal(fleet.unlock("gone", true).length, 1);
+        assert.deepEqual(fs.readdirSync(lockDir("gone")), [], "the lock or its attributes are left");
         assert.deepEqual(
             fleet
                 .locks()
