@@ -53,6 +53,10 @@ function keycloakIssues(c: RawConfig): KeyIssue[] {
         });
     if (keycloak && keycloak.protocol !== "https:" && !c.localStack)
         issues.push({ key: "keycloakUrl", message: "must use https outside the local stack" });
+    // The user page's sign-in returns an authorization code to this URL: never in clear text.
+    const portal = parseUrl(c.portalUrl);
+    if (portal && portal.protocol !== "https:" && !c.localStack)
+        issues.push({ key: "portalUrl", message: "must use https outside the local stack" });
     return issues;
 }
 

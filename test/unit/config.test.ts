@@ -89,10 +89,15 @@ describe("parseConfig", () => {
             issues({ ...valid, keycloakUrl: "http://kc.example.org/iam" })[0],
             /keycloakUrl .*must use https outside/,
         );
+        assert.match(
+            issues({ ...valid, portalUrl: "http://portal.example.org" })[0],
+            /portalUrl .*must use https outside/,
+        );
         const local = {
             ...valid,
             publicUrl: "http://127.0.0.1:8080",
             keycloakUrl: "http://127.0.0.1:18080/iam",
+            portalUrl: "http://127.0.0.1:8090",
             localStack: true,
         };
         assert.equal(parseConfig(local).localStack, true);
