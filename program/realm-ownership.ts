@@ -4,14 +4,14 @@
 // config key before anything changes. With keycloakMode namespace the Keycloak is the tenant's own.
 import * as pulumi from "@pulumi/pulumi";
 import { realmConflict, stackOwner } from "../components/cytomine/tenancy";
-import { ConfigError, LoadedConfig, PROJECT } from "./config";
+import { ConfigError, LoadedConfig, PROJECT, plaintext } from "./config";
 
 export async function assertRealmAvailable({ config, secrets }: LoadedConfig): Promise<void> {
     if (config.keycloak.mode !== "external" || secrets.keycloakAdminPassword === undefined) return;
     const base = `${config.keycloak.origin}${config.keycloak.basePath}`;
     let existing: { attributes?: Record<string, unknown> } | undefined;
     try {
-        const password = await new Promise<string>((resolve) => secrets.keycloakAdminPassword!.apply(resolve));
+        const password = await plaintext(secrets.keycloakAdminPassword);
         existing = await readRealm(base, config.keycloak.adminUser, password, config.realm);
     } catch (e) {
         // An unreachable Keycloak fails the realm's own steps later, with the provider's message.

@@ -16,6 +16,7 @@ import {
     composeDownScript,
     composeUpScript,
     directoriesScript,
+    markScript,
     preflightScript,
     removeScript,
     writeFileScript,
@@ -56,6 +57,11 @@ export interface CytomineHostArgs {
     readyTimeoutSeconds: number;
     /** The host was just created: wait for cloud-init to finish before the first step. */
     waitForCloudInit?: boolean;
+    /**
+     * The configuration files as the program found them on the host when it started (program/host-check.ts),
+     * by path relative to the tenant's configuration directory; null: missing. Unset: not looked at.
+     */
+    observedFiles?: Record<string, ObservedFile | null>;
     /** Bigpicture datasets: mounted read-only into PIMS, imported once Cytomine answers (components/datasets/host.ts). */
     datasets?: {
         list: DeclaredDataset[];
@@ -73,6 +79,47 @@ export function readinessUrls(bindAddress: string, httpPort: number, keycloakInP
         `${base}/`,
         `${base}/server/ping`,
         ...(keycloakInProject ? [`${base}/iam/realms/master/.well-known/openid-configuration`] : []),
+    ];
+}
+
+/** A configuration file on the host: the sha256 of its content, its mode (octal) and its mark. */
+export interface ObservedFile {
+    sha256: string;
+    mode: string;
+    mark?: string;
+}
+
+/** Where a file step records its mark (see fileMark). */
+export const markPathOf = (configDir: string, file: string) => `${configDir}/.marks/${file.replace(/\//g, "--")}`;
+
+/**
+ * The mark a file step writes beside its file, and carries in its script. A refresh cannot read a
+ * remote command's effects back, so the program looks at the host itself: while the file is as the
+ * stack wrote it, the mark is the one recorded on the host (the step's script is unchanged: nothing
+ * runs); a file edited by hand, with another mode, or missing gets a new mark, which changes the
+ * script, so the preview shows the step's update and `up` writes the file again. After that, the
+ * host holds the new mark and the next run is a no-op again. Unset `observed`: the host was not
+ * looked at (target aws, vm.checkHost false).
+ */
+export function fileMark(
+    expected: { sha256: string; mode: string },
+    observed: ObservedFile | null | undefined,
+): string {
+    if (observed === undefined) return "unchecked";
+    if (
+        observed !== null &&
+        observed.sha256 === expected.sha256 &&
+        Number.parseInt(observed.mode, 8) === Number.parseInt(expected.mode, 8)
+    )
+        return observed.mark || "in-place";
+    return `rewrite-${sha256(observed ? `${observed.sha256} ${observed.mode}` : "missing").slice(0, 16)}`;
+}
+
+/** The configuration files of a tenant, relative to its configuration directory (the env files hold secrets). */
+export function configFiles(layout: Pick<HostLayout, "plainFiles" | "services">): { path: string; mode: string }[] {
+    return [
+        ...layout.plainFiles.map(({ path, mode }) => ({ path, mode })),
+        ...layout.services.map((s) => ({ path: envFileOf(s.component), mode: "0600" })),
     ];
 }
 
@@ -230,22 +277,35 @@ export class CytomineHost extends pulumi.ComponentResource {
                   )
                 : undefined;
         // Files: content on stdin (secret where it holds secrets), written atomically with their mode.
-        const files: { path: string; mode: string; content: pulumi.Output<string> }[] = [
-            ...plainFiles.map((f) => ({ ...f, content: pulumi.output(f.content) })),
-            ...services.map((s) => ({
-                path: envFileOf(s.component),
-                mode: "0600",
-                content: pulumi.secret(pulumi.all(secrets).apply((values) => envFile(s, values))),
-            })),
-        ];
-        const written = files.map((f) =>
-            step(
+        const contents: Record<string, pulumi.Output<string>> = Object.fromEntries([
+            ...plainFiles.map((f) => [f.path, pulumi.output(f.content)]),
+            ...services.map((s) => [
+                envFileOf(s.component),
+                pulumi.secret(pulumi.all(secrets).apply((values) => envFile(s, values))),
+            ]),
+        ]);
+        const files = configFiles({ plainFiles, services }).map((f) => ({ ...f, content: contents[f.path] }));
+        const written = files.map((f) => {
+            const markPath = markPathOf(configDir, f.path);
+            // The mark is a digest of digests, never a secret: the script stays readable in diffs.
+            const mark = pulumi.unsecret(
+                f.content.apply((c) => fileMark({ sha256: sha256(c), mode: f.mode }, args.observedFiles?.[f.path])),
+            );
+            return step(
                 `file-${f.path.replace(/[^a-z0-9]+/gi, "-")}`,
-                writeFileScript(`${configDir}/${f.path}`, f.mode, sudo),
-                { stdin: f.content, logging: "stderr", delete: removeScript(`${configDir}/${f.path}`, sudo) },
-                { dependsOn: [config] },
-            ),
-        );
+                mark.apply((m) =>
+                    [writeFileScript(`${configDir}/${f.path}`, f.mode, sudo), markScript(markPath, m, sudo)].join("\n"),
+                ),
+                {
+                    stdin: f.content,
+                    logging: "stderr",
+                    delete: [removeScript(`${configDir}/${f.path}`, sudo), removeScript(markPath, sudo)].join("\n"),
+                },
+                // Replaced (`pulumi up --replace`, a changed trigger): the old step's delete removes
+                // the same path, so it must run before the new step writes the file, not after.
+                { dependsOn: [config], deleteBeforeReplace: true },
+            );
+        });
         // One digest of every file: any change re-runs `up`, and Compose recreates only what changed.
         const digest = pulumi.secret(
             pulumi.all(files.map((f) => f.content)).apply((contents) => sha256(contents.join("\0"))),
@@ -265,7 +325,8 @@ export class CytomineHost extends pulumi.ComponentResource {
                 ),
             ),
             { delete: composeDownScript(configDir, project, sudo) },
-            { dependsOn: [data, ...written, ...(datasetMounts ? [datasetMounts] : [])] },
+            // The same for the project: down (the old step's delete), then up, never the reverse.
+            { dependsOn: [data, ...written, ...(datasetMounts ? [datasetMounts] : [])], deleteBeforeReplace: true },
         );
         // The import, once Cytomine answers through the proxy, with the admin keys generated above.
         if (datasets.length > 0) {

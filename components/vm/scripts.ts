@@ -12,6 +12,14 @@ export function script(lines: string[]): string {
 
 const fail = (message: string) => `{ echo ${q(`cytomine-fallback: ${message}`)} >&2; exit 3; }`;
 
+/** The fix when the login user cannot sudo (the preview's host check says it too: program/host-check.ts). */
+export const noSudo = (user: string, host: string) =>
+    `user ${user} on ${host} cannot run sudo without a password: allow it (e.g. '${user} ALL=(ALL) NOPASSWD:ALL' in /etc/sudoers.d/${user}), or connect as root and set vm.sudo to false`;
+
+/** The fix when the host has no container engine. */
+export const noEngine = (host: string) =>
+    `no container engine on ${host}: install Docker Engine and Compose (Debian: apt-get install docker.io docker-compose), then run pulumi up again`;
+
 /** Runs Compose v2 (`docker compose`) where present, else Debian's Compose v1 (`docker-compose`). */
 const composeFn = (sudo: string) =>
     `compose() { if ${sudo}docker compose version >/dev/null 2>&1; then ${sudo}docker compose "$@"; else ${sudo}docker-compose "$@"; fi; }`;
@@ -27,12 +35,8 @@ export function preflightScript(host: string, user: string, sudo: string, waitFo
                   `${sudo}cloud-init status --wait >/dev/null || ${fail(`cloud-init did not finish cleanly on ${host}: read /var/log/cloud-init-output.log there, fix, and run pulumi up again`)}`,
               ]
             : []),
-        ...(sudo
-            ? [
-                  `sudo -n true 2>/dev/null || ${fail(`user ${user} on ${host} cannot run sudo without a password: allow it (e.g. '${user} ALL=(ALL) NOPASSWD:ALL' in /etc/sudoers.d/${user}), or connect as root and set vm.sudo to false`)}`,
-              ]
-            : []),
-        `command -v docker >/dev/null || ${fail(`no container engine on ${host}: install Docker Engine and Compose (Debian: apt-get install docker.io docker-compose), then run pulumi up again`)}`,
+        ...(sudo ? [`sudo -n true 2>/dev/null || ${fail(noSudo(user, host))}`] : []),
+        `command -v docker >/dev/null || ${fail(noEngine(host))}`,
         `${sudo}docker info >/dev/null 2>&1 || ${fail(`the Docker engine on ${host} does not answer: start it (systemctl start docker) and run pulumi up again`)}`,
         `${composeFn(sudo)}`,
         `compose version >/dev/null 2>&1 || ${fail(`no Docker Compose on ${host}: install it (Debian: apt-get install docker-compose), then run pulumi up again`)}`,
@@ -65,6 +69,31 @@ export function writeFileScript(path: string, mode: string, sudo: string): strin
         `${sudo}chmod ${mode} ${q(tmp)}`,
         `${sudo}mv -f ${q(tmp)} ${q(path)}`,
     ]);
+}
+
+/**
+ * Records `mark` at `markPath` (see `fileMark` in host.ts): what the file step last wrote, so the
+ * program's next look at the host tells a hand edit from the stack's own file.
+ */
+export function markScript(markPath: string, mark: string, sudo: string): string {
+    return [
+        `${sudo}mkdir -p -m 0700 ${q(markPath.slice(0, markPath.lastIndexOf("/")))}`,
+        `printf '%s\\n' ${q(mark)} | ${sudo}tee ${q(markPath)} >/dev/null`,
+    ].join("\n");
+}
+
+/**
+ * Prints one line per file: path, sha256 of its content, mode (octal) and its mark, tab-separated;
+ * "-" for a file that is missing. Reads only; run as root (the env files are 0600): the program runs
+ * it when it starts (program/host-check.ts).
+ */
+export function inspectFilesScript(files: { path: string; markPath: string }[]): string {
+    return script(
+        files.map(
+            (f) =>
+                `if [ -f ${q(f.path)} ]; then printf '%s\\t%s\\t%s\\t%s\\n' ${q(f.path)} "$(sha256sum ${q(f.path)} | cut -d' ' -f1)" "$(stat -c %a ${q(f.path)})" "$(cat ${q(f.markPath)} 2>/dev/null || true)"; else printf '%s\\t-\\n' ${q(f.path)}; fi`,
+        ),
+    );
 }
 
 export function removeScript(path: string, sudo: string): string {

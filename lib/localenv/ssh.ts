@@ -1,5 +1,6 @@
 // An SSH test host for the VM path: Debian's sshd on 127.0.0.1 with its own config, a throwaway key
-// pair, and a non-root user with password-less sudo, so @pulumi/command remote commands run for real.
+// pair, and a non-root user with password-less sudo, so @pulumi/command remote commands run for real;
+// a second user without sudo shows what a host that refuses sudo does to the stack.
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -11,6 +12,8 @@ export interface SshInfo {
     host: string;
     port: number;
     user: string;
+    /** Logs in with the same key but may not sudo. */
+    userWithoutSudo: string;
     privateKeyPath: string;
 }
 
@@ -38,7 +41,10 @@ function files(s: EnvSettings) {
     };
 }
 
-/** The sshd configuration: loopback only, key authentication for the test user only. */
+/** The test host's user without sudo. */
+const withoutSudo = (s: EnvSettings) => `${s.ssh.user}-nosudo`;
+
+/** The sshd configuration: loopback only, key authentication for the test users only. */
 export function sshdConfig(s: EnvSettings): string {
     const f = files(s);
     return [
@@ -46,7 +52,7 @@ export function sshdConfig(s: EnvSettings): string {
         `ListenAddress ${LOOPBACK}`,
         `HostKey ${f.hostKey}`,
         `AuthorizedKeysFile ${f.authorizedKeys}`,
-        `AllowUsers ${s.ssh.user}`,
+        `AllowUsers ${s.ssh.user} ${withoutSudo(s)}`,
         "PermitRootLogin no",
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
@@ -59,7 +65,7 @@ function sh(cmd: string, args: string[]): void {
     execFileSync(cmd, args, { stdio: "pipe" });
 }
 
-function ensureUser(user: string): void {
+function ensureUser(user: string, sudo: boolean): void {
     try {
         sh("id", ["-u", user]);
     } catch {
@@ -69,7 +75,8 @@ function ensureUser(user: string): void {
     // password can ever match, yet the account is usable with a key.
     sh("usermod", ["--password", "*", user]);
     const sudoers = `/etc/sudoers.d/${user}`;
-    if (!fs.existsSync(sudoers)) fs.writeFileSync(sudoers, `${user} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
+    if (!sudo) fs.rmSync(sudoers, { force: true });
+    else if (!fs.existsSync(sudoers)) fs.writeFileSync(sudoers, `${user} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
 }
 
 function bannerReady(port: number): Promise<boolean> {
@@ -86,7 +93,13 @@ function bannerReady(port: number): Promise<boolean> {
 }
 
 export function sshInfo(s: EnvSettings): SshInfo {
-    return { host: LOOPBACK, port: s.ssh.port, user: s.ssh.user, privateKeyPath: files(s).clientKey };
+    return {
+        host: LOOPBACK,
+        port: s.ssh.port,
+        user: s.ssh.user,
+        userWithoutSudo: withoutSudo(s),
+        privateKeyPath: files(s).clientKey,
+    };
 }
 
 export function sshRunning(s: EnvSettings): boolean {
@@ -120,7 +133,8 @@ export async function sshUp(s: EnvSettings): Promise<SshInfo> {
     fs.copyFileSync(`${f.clientKey}.pub`, f.authorizedKeys);
     fs.chmodSync(f.authorizedKeys, 0o644);
     fs.writeFileSync(f.config, sshdConfig(s));
-    ensureUser(s.ssh.user);
+    ensureUser(s.ssh.user, true);
+    ensureUser(withoutSudo(s), false);
     fs.writeFileSync(f.log, "");
     // -D: stay in the foreground so the recorded pid is sshd's own; -e: log to stderr (the log file).
     startDetached({ cmd: SSHD, args: ["-D", "-e", "-f", f.config], log: f.log, pidFile: f.pid });

@@ -245,6 +245,11 @@ export function requireSecret(secrets: LoadedConfig["secrets"], key: SecretKey):
     return value;
 }
 
+/** A secret's value, for the program's own checks when it starts (never logged, never exported). */
+export function plaintext(secret: pulumi.Output<string>): Promise<string> {
+    return new Promise<string>((resolve) => secret.apply(resolve));
+}
+
 /** Reads this project's config namespace, parses it, and reads the secrets as secret Outputs. */
 export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
     const secretsSet = SECRET_KEYS.filter((k) => config.getSecret(k) !== undefined);

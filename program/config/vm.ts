@@ -49,6 +49,8 @@ export const vmKeys = {
                 .default("admin"),
             hostKey: hostKey.optional(),
             sudo: z.boolean().default(true),
+            /** Target ssh: connect once when the program starts, so a wrong host, key or sudo rule stops the preview. */
+            checkHost: z.boolean().default(true),
             configDir: absolutePath.default("/opt/cytomine-fallback"),
             dataDir: absolutePath.default("/var/lib/cytomine-fallback"),
             bindAddress: z.ipv4("an IPv4 address the proxy listens on, e.g. 0.0.0.0").default("0.0.0.0"),
@@ -59,6 +61,7 @@ export const vmKeys = {
             port: 22,
             user: "admin",
             sudo: true,
+            checkHost: true,
             configDir: "/opt/cytomine-fallback",
             dataDir: "/var/lib/cytomine-fallback",
             bindAddress: "0.0.0.0",

@@ -1,9 +1,18 @@
 // Targets ssh and aws: Cytomine's compose project on a host, configured over SSH. Target ssh uses a
 // host that exists; target aws first creates an EC2 instance and connects to its Elastic IP.
-import { CytomineHost, SshConnection } from "../../components/vm/host";
+import {
+    configFiles,
+    CytomineHost,
+    CytomineHostArgs,
+    hostLayout,
+    markPathOf,
+    ObservedFile,
+    SshConnection,
+} from "../../components/vm/host";
 import { isLocalHost } from "../../components/cytomine/settings";
 import type { DeclaredDataset } from "../../components/datasets/spec";
-import { ConfigError, LoadedConfig, requireSecret } from "../config";
+import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
+import { inspectHost } from "../host-check";
 import { checkDatasets, datasetsOutput } from "../config/datasets";
 import type { TargetResult } from "./target";
 
@@ -27,14 +36,18 @@ export async function datasetsOnHost(loaded: LoadedConfig, host: string | undefi
     return declared;
 }
 
-export function deployOnHost(
+/** Looks at the host before anything is declared: files by absolute path, or ConfigError. */
+type Inspect = (files: { path: string; markPath: string }[]) => Promise<Record<string, ObservedFile | null>>;
+
+export async function deployOnHost(
     { config, secrets }: LoadedConfig,
     connection: SshConnection,
     created?: { outputs: Record<string, unknown> },
     datasets: DeclaredDataset[] = [],
-): TargetResult {
+    inspect?: Inspect,
+): Promise<TargetResult> {
     const { vm } = config;
-    const host = new CytomineHost(config.tenant, {
+    const args: CytomineHostArgs = {
         tenant: config.tenant,
         connection,
         sudo: vm.sudo,
@@ -53,7 +66,18 @@ export function deployOnHost(
             sdafs: config.datasets.sdafs,
             sdafsCredentials: secrets.sdafsCredentials,
         },
-    });
+    };
+    if (inspect) {
+        const layout = hostLayout(args, datasets);
+        const files = configFiles(layout).map((f) => ({
+            rel: f.path,
+            path: `${layout.configDir}/${f.path}`,
+            markPath: markPathOf(layout.configDir, f.path),
+        }));
+        const found = await inspect(files);
+        args.observedFiles = Object.fromEntries(files.map((f) => [f.rel, found[f.path] ?? null]));
+    }
+    const host = new CytomineHost(config.tenant, args);
     const inProject = host.keycloak;
     return {
         publicUrl: config.publicUrl,
@@ -79,18 +103,24 @@ export function deployOnHost(
 export async function sshTarget(loaded: LoadedConfig): Promise<TargetResult> {
     const { vm } = loaded.config;
     const datasets = await datasetsOnHost(loaded, vm.host);
-    return deployOnHost(
-        loaded,
-        {
-            host: vm.host as string, // required with target ssh (program/config/rules.ts)
-            port: vm.port,
-            user: vm.user,
-            privateKey: requireSecret(loaded.secrets, "vmPrivateKey"),
-            hostKey: vm.hostKey,
-        },
-        undefined,
-        datasets,
-    );
+    const connection = {
+        host: vm.host as string, // required with target ssh (program/config/rules.ts)
+        port: vm.port,
+        user: vm.user,
+        privateKey: requireSecret(loaded.secrets, "vmPrivateKey"),
+        hostKey: vm.hostKey,
+    };
+    const inspect: Inspect | undefined = vm.checkHost
+        ? async (files) => {
+              const found = await inspectHost(
+                  { ...connection, privateKey: await plaintext(connection.privateKey), sudo: vm.sudo },
+                  files,
+              );
+              if (found.problems.length > 0) throw new ConfigError(found.problems);
+              return found.files;
+          }
+        : undefined;
+    return deployOnHost(loaded, connection, undefined, datasets, inspect);
 }
 
 export async function awsTarget(loaded: LoadedConfig): Promise<TargetResult> {

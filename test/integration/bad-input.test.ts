@@ -5,7 +5,7 @@
 // refused by `npm run tenant -- new` before any stack exists. The unit tests (config*.test.ts,
 // datasets-config.test.ts, fleet-create.test.ts) hold the same checks without the engine.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -13,11 +13,11 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { disposeEphemeralStack, EphemeralStack, setStackConfig } from "../../lib/automation";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../../lib/automation";
 import { keycloakAdmin, kubeApi } from "../../lib/clients";
 import { BREAKAGES, type Breakage, writeBrokenTree } from "../../lib/datasets/fixtures";
 import { Environment, ensureEnvironment } from "../../lib/localenv";
-import { type ConfigValue, projectConfig } from "../../lib/project-config";
+import { type ConfigValue, freePort, projectConfig, sshTargetConfig } from "../../lib/project-config";
 import { recorded } from "../../lib/reliability";
 import { projectStack } from "./support/project-stack";
 import { repoRoot } from "../../lib/toolchain";
@@ -392,6 +392,89 @@ describe(
                         return true;
                     });
                     assert.deepEqual(listed(), beforeFiles, "the fleet directory changed");
+                }),
+            );
+    },
+);
+
+describe(
+    "target ssh: a host the stack cannot use stops the preview naming the key, before any command runs",
+    { timeout: 600_000 },
+    () => {
+        let env: Environment;
+        let e: EphemeralStack;
+        let vm: Record<string, unknown>;
+        let base: Record<string, ConfigValue>;
+        let keys: string;
+        const configDir = `/opt/cytomine-fallback-bad-${process.pid}`;
+
+        before(async () => {
+            env = await ensureEnvironment();
+            const target = sshTargetConfig(env, "badvm", {
+                httpPort: await freePort(),
+                configDir,
+                dataDir: `/var/lib/cytomine-fallback-bad-${process.pid}`,
+            });
+            base = target.config;
+            vm = JSON.parse(target.config[`${KEY}vm`] as string) as Record<string, unknown>;
+            e = await createEphemeralStack({ workDir: repoRoot, config: target.config });
+            // A key pair the host has never seen, as a private key and as a pinned host key.
+            keys = fs.mkdtempSync(path.join(os.tmpdir(), "bad-ssh-"));
+            execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(keys, "other")]);
+        });
+        after(async () => {
+            if (e) await disposeEphemeralStack(e);
+            if (keys) fs.rmSync(keys, { recursive: true, force: true });
+        });
+
+        const other = (suffix = "") => fs.readFileSync(path.join(keys, `other${suffix}`), "utf8").trim();
+        const cases: { name: string; set: () => Promise<Record<string, ConfigValue>>; expect: RegExp }[] = [
+            {
+                name: "a port nothing listens on",
+                set: async () => ({ [`${KEY}vm`]: JSON.stringify({ ...vm, port: await freePort() }) }),
+                expect: /nothing accepts SSH connections at 127\.0\.0\.1:\d+ \(ECONNREFUSED\): check cytomine-fallback:vm\.host and cytomine-fallback:vm\.port/,
+            },
+            {
+                name: "a private key the host does not accept",
+                set: async () => ({ [`${KEY}vmPrivateKey`]: { value: `${other()}\n`, secret: true } }),
+                expect: /cytomine-fallback:vmPrivateKey is refused by cytomine-test@127\.0\.0\.1:\d+ \(key SHA256:/,
+            },
+            {
+                name: "something that is not a private key",
+                set: async () => ({ [`${KEY}vmPrivateKey`]: { value: "-----BEGIN NOTHING-----", secret: true } }),
+                expect: /cytomine-fallback:vmPrivateKey is not a private key SSH can use/,
+            },
+            {
+                name: "a pinned host key that is not the host's",
+                set: async () => ({
+                    [`${KEY}vm`]: JSON.stringify({ ...vm, hostKey: other(".pub").split(" ").slice(0, 2).join(" ") }),
+                }),
+                expect: /cytomine-fallback:vm\.hostKey does not match: 127\.0\.0\.1:\d+ presented the key SHA256:/,
+            },
+            {
+                name: "a user without sudo",
+                set: async () => ({ [`${KEY}vm`]: JSON.stringify({ ...vm, user: env.ssh.userWithoutSudo }) }),
+                expect: /cytomine-fallback:vm\.sudo: user cytomine-test-nosudo on 127\.0\.0\.1 cannot run sudo without a password/,
+            },
+        ];
+        for (const c of cases)
+            it(
+                c.name,
+                recorded("bad input: SSH host", async () => {
+                    const values = await c.set();
+                    await setStackConfig(e.stack, values);
+                    try {
+                        await assert.rejects(e.stack.preview({ color: "never" }), (err: Error) => {
+                            assert.match(err.message, c.expect);
+                            return true;
+                        });
+                    } finally {
+                        await setStackConfig(e.stack, Object.fromEntries(Object.keys(values).map((k) => [k, base[k]])));
+                    }
+                    // Nothing ran on the host and the stack holds no resource.
+                    assert.equal(fs.existsSync(configDir), false, `${configDir} exists`);
+                    const state = await e.stack.exportStack();
+                    assert.equal(state.deployment.resources?.length ?? 0, 0, "the stack has resources");
                 }),
             );
     },

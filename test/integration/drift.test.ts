@@ -329,55 +329,81 @@ describe("drift on the Kubernetes target with the local Keycloak", { timeout: 1_
     });
 });
 
-// The limit the README states: on a VM every step is a remote command, whose refresh keeps the recorded
-// state, so a file edited on the host is neither seen nor repaired. This holds it to that: a change in
-// the command plugin's refresh (or a host check in the program) would fail it, and the README's table
-// with it.
-describe("drift on the SSH host (target ssh): not seen by refresh, not repaired by up", { timeout: 900_000 }, () => {
-    let e: EphemeralStack;
-    let dir: string;
-    const configRoot = "/opt/cytomine-fallback-drift";
-    const mode = (f: string) => execFileSync("stat", ["-c", "%a", f], { encoding: "utf8" }).trim();
+// On a VM every step is a remote command, whose refresh keeps the recorded state; the program reads
+// the configuration files' digests, modes and marks on the host when it starts (program/host-check.ts),
+// so a hand edit shows as its step's update and `up` writes the file again (fileMark in
+// components/vm/host.ts). The SSH test host is this machine: its files are changed here, as root would.
+describe(
+    "drift on the SSH host (target ssh): a file edited or re-moded by hand is seen and repaired",
+    { timeout: 900_000 },
+    () => {
+        let e: EphemeralStack;
+        let dir: string;
+        let tenant: string;
+        const configRoot = "/opt/cytomine-fallback-drift";
+        const mode = (f: string) => execFileSync("stat", ["-c", "%a", f], { encoding: "utf8" }).trim();
 
-    before(async () => {
-        const env = await ensureEnvironment();
-        const { id, config } = sshTargetConfig(env, "driftvm", {
-            httpPort: await freePort(),
-            configDir: configRoot,
-            dataDir: "/var/lib/cytomine-fallback-drift",
+        before(async () => {
+            const env = await ensureEnvironment();
+            const { id, config } = sshTargetConfig(env, "driftvm", {
+                httpPort: await freePort(),
+                configDir: configRoot,
+                dataDir: "/var/lib/cytomine-fallback-drift",
+            });
+            tenant = id;
+            dir = `${configRoot}/${id}`;
+            e = await createEphemeralStack({ workDir: repoRoot, config });
+            const up = await e.stack.up({ color: "never" });
+            assert.equal(up.summary.result, "succeeded");
         });
-        dir = `${configRoot}/${id}`;
-        e = await createEphemeralStack({ workDir: repoRoot, config });
-        const up = await e.stack.up({ color: "never" });
-        assert.equal(up.summary.result, "succeeded");
-    });
-    after(async () => {
-        if (e) await disposeEphemeralStack(e);
-    });
+        after(async () => {
+            if (e) await disposeEphemeralStack(e);
+        });
 
-    it(
-        "nginx.conf edited and compose.yaml made world-writable: preview --refresh plans nothing, up --refresh runs no command and leaves both",
-        recorded("drift", async () => {
-            const nginx = `${dir}/nginx.conf`;
-            const compose = `${dir}/compose.yaml`;
-            // The SSH test host is this machine: its files are read and changed here, as root would there.
-            const written = fs.readFileSync(nginx, "utf8");
-            const edited = `${written}\n# edited by hand\n`;
-            fs.writeFileSync(nginx, edited);
-            fs.chmodSync(compose, 0o666);
-            try {
-                const events: EngineEvent[] = [];
-                await e.stack.preview({ color: "never", refresh: true, onEvent: (ev) => events.push(ev) });
-                assert.deepEqual(stepsOf(events), [], "refresh saw a hand edit on the host: update the README's table");
-                const ran: EngineEvent[] = [];
-                await e.stack.up({ color: "never", refresh: true, onEvent: (ev) => ran.push(ev) });
-                assert.deepEqual(commandsRun(ran), []);
-                assert.equal(fs.readFileSync(nginx, "utf8"), edited);
-                assert.equal(mode(compose), "666");
-            } finally {
-                fs.writeFileSync(nginx, written);
-                fs.chmodSync(compose, 0o644);
-            }
-        }),
-    );
-});
+        it(
+            "nginx.conf edited and compose.yaml made world-writable: preview --refresh shows their two steps, up rewrites only them, the next up runs nothing",
+            recorded("drift", async () => {
+                const nginx = `${dir}/nginx.conf`;
+                const compose = `${dir}/compose.yaml`;
+                const written = fs.readFileSync(nginx, "utf8");
+                const edited = `${written}\n# edited by hand\n`;
+                fs.writeFileSync(nginx, edited);
+                fs.chmodSync(compose, 0o666);
+                const steps = [`update ${tenant}-file-compose-yaml`, `update ${tenant}-file-nginx-conf`];
+                try {
+                    const events: EngineEvent[] = [];
+                    await e.stack.preview({ color: "never", refresh: true, onEvent: (ev) => events.push(ev) });
+                    assert.deepEqual(stepsOf(events), steps);
+                    const ran: EngineEvent[] = [];
+                    const up = await e.stack.up({ color: "never", onEvent: (ev) => ran.push(ev) });
+                    assert.equal(up.summary.result, "succeeded");
+                    assert.deepEqual(commandsRun(ran), [`${tenant}-file-compose-yaml`, `${tenant}-file-nginx-conf`]);
+                    assert.equal(fs.readFileSync(nginx, "utf8"), written);
+                    assert.equal(mode(compose), "644");
+                    const again: EngineEvent[] = [];
+                    await e.stack.up({ color: "never", onEvent: (ev) => again.push(ev) });
+                    assert.deepEqual(commandsRun(again), [], "the repaired files are seen as the stack's again");
+                } finally {
+                    fs.writeFileSync(nginx, written);
+                    fs.chmodSync(compose, 0o644);
+                }
+            }),
+        );
+
+        it(
+            "a file step replaced on purpose (up --replace) leaves the file in place (delete before replace)",
+            recorded("drift", async () => {
+                const nginx = `${dir}/nginx.conf`;
+                const written = fs.readFileSync(nginx, "utf8");
+                const { deployment } = await e.stack.exportStack();
+                const urn = (deployment.resources as { urn: string }[])
+                    .map((r) => r.urn)
+                    .find((u) => u.endsWith(`::${tenant}-file-nginx-conf`));
+                assert.ok(urn, "the nginx.conf step");
+                const up = await e.stack.up({ color: "never", replace: [urn] });
+                assert.equal(up.summary.result, "succeeded");
+                assert.equal(fs.readFileSync(nginx, "utf8"), written);
+            }),
+        );
+    },
+);
