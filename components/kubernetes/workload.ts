@@ -143,7 +143,15 @@ export function createWorkload(
             new k8s.core.v1.PersistentVolumeClaim(
                 `${name}-${v.name}`,
                 {
-                    metadata: { name: claimName(s.component, v.name), namespace: o.namespace, labels },
+                    metadata: {
+                        name: claimName(s.component, v.name),
+                        namespace: o.namespace,
+                        labels,
+                        // The provider would wait here until the claim is Bound. The workload's await
+                        // proves more: its pods are Ready, which the scheduler allows only once their
+                        // claims are bound, so this wait only held the workload back.
+                        annotations: { [SKIP_AWAIT]: "true" },
+                    },
                     spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: v.size } } },
                 },
                 // The data lives here: protect blocks deletion and replacement; retainOnDelete keeps

@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { KUBE_SCORE_EXCEPTIONS, manifestFiles, score, unexcused } from "../../lib/kube-score";
 import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { recorded } from "../../lib/reliability";
 import { repoRoot } from "../../lib/toolchain";
 
 import { projectConfig } from "../../lib/project-config";
@@ -105,6 +106,29 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
             const up = await a.e.stack.up({ color: "never" });
             assert.deepEqual(changesOf(up.summary.resourceChanges ?? {}), {}, up.stdout);
         });
+
+        it(
+            "moving the tenant to another namespace would replace its protected claims: the preview stops naming them, the claims stay",
+            recorded("protection", async () => {
+                const uids = async () =>
+                    (await kube.core.listNamespacedPersistentVolumeClaim({ namespace: a.tenant })).items
+                        .map((c) => `${c.metadata?.name}:${c.metadata?.uid}`)
+                        .sort();
+                const before = await uids();
+                assert.equal(before.length, 3);
+                await a.e.stack.setConfig("cytomine-fallback:namespace", { value: `${a.tenant}-moved` });
+                try {
+                    await assert.rejects(a.e.stack.preview({ color: "never" }), (err: Error) => {
+                        assert.match(err.message, /protect/);
+                        assert.match(err.message, new RegExp(`${a.tenant}-(postgis-data|mongo-data|pims-images)`));
+                        return true;
+                    });
+                } finally {
+                    await a.e.stack.removeConfig("cytomine-fallback:namespace");
+                }
+                assert.deepEqual(await uids(), before);
+            }),
+        );
 
         it("a second tenant is isolated: own namespace, no policy admitting the other, no shared secret", async () => {
             b = await stackFor("k8s-b");
