@@ -5,7 +5,9 @@
 //     say where the time goes;
 //   - phases: CLI start until the prelude event, the refresh reads (preview --refresh), the
 //     program's start until its first resource step (language host, TypeScript compile, provider
-//     start-up), the resource steps (first to last), and the rest until the command returned.
+//     start-up), the resource steps (first to last), the rest until the CLI printed its last line
+//     (`onOutput`), and what the Automation API does after the CLI exited (`up` reads the outputs
+//     and the history with three more CLI runs; `pulumi up` itself does not).
 // Two clocks: the time this process received each event (milliseconds, but late by up to the
 // event-log poll interval of 200 ms) and the engine's own `timestamp` (whole seconds). Components
 // and the stack are left out of the per-resource figures: their events span their children.
@@ -19,7 +21,14 @@ export interface ResourceTiming {
     engineSeconds: number;
 }
 
-export const PHASES = ["CLI start", "refresh reads", "until first step", "resource steps", "to the end"] as const;
+export const PHASES = [
+    "CLI start",
+    "refresh reads",
+    "until first step",
+    "resource steps",
+    "to the end",
+    "Automation API after",
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** type::name of a URN (the last type of the chain), with the round's own names replaced. */
@@ -39,7 +48,7 @@ export class ResourceTimer {
     private readonly t0 = now();
     private readonly started = new Map<string, { at: number; ts: number; op: string }>();
     private readonly marks: Partial<
-        Record<"prelude" | "firstRefresh" | "lastRefresh" | "firstStep" | "lastStep" | "end", number>
+        Record<"prelude" | "firstRefresh" | "lastRefresh" | "firstStep" | "lastStep" | "cliEnd" | "end", number>
     > = {};
     /** By `<op> <resource>`. */
     readonly timings = new Map<string, ResourceTiming>();
@@ -77,8 +86,18 @@ export class ResourceTimer {
         });
     };
 
+    /** Pass as `onOutput`: the CLI's last line marks the end of the CLI run. */
+    readonly onOutput = (): void => {
+        this.marks.cliEnd = now();
+    };
+
     done(): void {
         this.marks.end = now();
+    }
+
+    /** Seconds from the call until the CLI's last output (what `pulumi up` itself takes). */
+    cliSeconds(): number | undefined {
+        return this.marks.cliEnd === undefined ? undefined : this.marks.cliEnd - this.t0;
     }
 
     /** Seconds per phase (absent when the run had none, e.g. no refresh reads). */
@@ -93,7 +112,9 @@ export class ResourceTimer {
             out["until first step"] = m.firstStep - programStart;
         if (m.firstStep !== undefined && m.lastStep !== undefined) out["resource steps"] = m.lastStep - m.firstStep;
         const last = m.lastStep ?? m.lastRefresh;
-        if (m.end !== undefined && last !== undefined) out["to the end"] = m.end - last;
+        const cliEnd = m.cliEnd ?? m.end;
+        if (cliEnd !== undefined && last !== undefined) out["to the end"] = cliEnd - last;
+        if (m.cliEnd !== undefined && m.end !== undefined) out["Automation API after"] = m.end - m.cliEnd;
         return out;
     }
 }

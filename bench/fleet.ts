@@ -15,6 +15,8 @@ const PARALLELISM = [1, 4];
 /** Peak resident memory of each process tree below this process, by its root (one per worker). */
 class MemorySampler {
     private readonly peaks = new Map<number, number>();
+    /** The largest single process of each kind (command name) seen inside a worker. */
+    private readonly byCommand = new Map<string, number>();
     private peakTotal = 0;
     private readonly timer: NodeJS.Timeout;
 
@@ -25,6 +27,7 @@ class MemorySampler {
     private sample() {
         const parent = new Map<number, number>();
         const rss = new Map<number, number>();
+        const command = new Map<number, string>();
         for (const entry of fs.readdirSync("/proc")) {
             if (!/^\d+$/.test(entry)) continue;
             try {
@@ -32,6 +35,9 @@ class MemorySampler {
                 // Fields after the command (which may hold spaces): state ppid … ; rss is field 24 (pages).
                 const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
                 parent.set(Number(entry), Number(fields[1]));
+                // argv[0]: the kernel's command name stops at 15 characters (every pulumi-resource-*).
+                const argv0 = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")[0];
+                command.set(Number(entry), path.basename(argv0));
                 rss.set(Number(entry), Number(fields[21]) * 4096);
             } catch {
                 // The process ended meanwhile.
@@ -42,7 +48,11 @@ class MemorySampler {
             // The worker a process belongs to: its ancestor that is a direct child of this process.
             let p = pid;
             while (parent.has(p) && parent.get(p) !== process.pid && parent.get(p) !== 0) p = parent.get(p)!;
-            if (parent.get(p) === process.pid) totals.set(p, (totals.get(p) ?? 0) + bytes);
+            // Workers are the CLI's process trees (this process's own helpers, e.g. tsx's esbuild, are not).
+            if (parent.get(p) !== process.pid || command.get(p) !== "pulumi") continue;
+            totals.set(p, (totals.get(p) ?? 0) + bytes);
+            const name = command.get(pid) ?? "?";
+            this.byCommand.set(name, Math.max(this.byCommand.get(name) ?? 0, bytes));
         }
         let total = 0;
         for (const [root, bytes] of totals) {
@@ -52,10 +62,25 @@ class MemorySampler {
         this.peakTotal = Math.max(this.peakTotal, total);
     }
 
-    stop(): { perWorker: number[]; total: number } {
+    stop(): { perWorker: number[]; total: number; byCommand: Record<string, number> } {
         clearInterval(this.timer);
-        return { perWorker: [...this.peaks.values()].filter((b) => b > 100e6), total: this.peakTotal };
+        return {
+            perWorker: [...this.peaks.values()],
+            total: this.peakTotal,
+            byCommand: Object.fromEntries(this.byCommand),
+        };
     }
+}
+
+/** USER_HZ: /proc/stat counts in 1/100 s on Linux (proc(5)). */
+const TICKS_PER_SECOND = 100;
+
+/** Busy and total CPU time of the whole machine so far (/proc/stat, clock ticks). */
+function cpuTicks(): { busy: number; total: number } {
+    const [, ...values] = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = values.map(Number);
+    const busy = user + nice + system + irq + softirq + steal;
+    return { busy, total: busy + idle + iowait };
 }
 
 const median = (xs: number[]) => {
@@ -71,6 +96,12 @@ interface Row {
     tenantS: number[];
     workerPeakMiB: number[];
     totalPeakMiB: number[];
+    /** Share of the machine's CPU time that was busy during the run (1 = every core, all the time). */
+    cpuBusy: number[];
+    /** The machine's busy CPU seconds during the run, per tenant. */
+    cpuPerTenantS: number[];
+    /** Peak of the largest process of each kind within a worker, MiB. */
+    processPeakMiB: Record<string, number>;
     failed: number;
 }
 
@@ -92,6 +123,9 @@ async function main() {
         console.error(`  · created ${count} render-mode tenants in ${createS.toFixed(1)} s (${dir})`);
         const names = fleet.ctx.tenantNames();
 
+        // One untimed preview first: the first run of a program pays for cold caches (ts-node's
+        // compile cache, the plugins' binaries), which would inflate the one-tenant base of the ratios.
+        await fleet.runOperation("preview", names.slice(0, 1), { parallel: 1 });
         const rows: Row[] = [];
         for (const tenants of SIZES)
             for (const parallel of PARALLELISM) {
@@ -103,12 +137,21 @@ async function main() {
                     tenantS: [],
                     workerPeakMiB: [],
                     totalPeakMiB: [],
+                    cpuBusy: [],
+                    cpuPerTenantS: [],
+                    processPeakMiB: {},
                     failed: 0,
                 };
                 for (let round = 0; round < rounds; round++) {
                     const sampler = new MemorySampler();
+                    const cpu0 = cpuTicks();
                     const report = await fleet.runOperation("preview", names.slice(0, tenants), { parallel });
+                    const cpu1 = cpuTicks();
                     const memory = sampler.stop();
+                    row.cpuBusy.push((cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total));
+                    row.cpuPerTenantS.push((cpu1.busy - cpu0.busy) / TICKS_PER_SECOND / tenants);
+                    for (const [name, bytes] of Object.entries(memory.byCommand))
+                        row.processPeakMiB[name] = Math.max(row.processPeakMiB[name] ?? 0, mib(bytes));
                     row.wallS.push(report.durationMs / 1000);
                     row.tenantS.push(...report.tenants.map((t) => t.durationMs / 1000));
                     row.workerPeakMiB.push(...memory.perWorker.map(mib));
@@ -121,10 +164,14 @@ async function main() {
                 rows.push(row);
             }
 
+        const one = median(rows[0].wallS);
         const head = [
             "tenants",
             "parallel",
             "wall s",
+            "× one tenant",
+            "CPU busy",
+            "CPU s/tenant",
             "s/tenant (median)",
             "tenants/min",
             "worker peak MiB (median, max)",
@@ -135,6 +182,9 @@ async function main() {
             String(r.tenants),
             String(r.parallel),
             median(r.wallS).toFixed(1),
+            `${(median(r.wallS) / one).toFixed(2)}×`,
+            `${(100 * median(r.cpuBusy)).toFixed(0)} %`,
+            median(r.cpuPerTenantS).toFixed(1),
             median(r.tenantS).toFixed(1),
             ((60 * r.tenants) / median(r.wallS)).toFixed(1),
             `${median(r.workerPeakMiB).toFixed(0)}, ${Math.max(...r.workerPeakMiB).toFixed(0)}`,
@@ -147,6 +197,17 @@ async function main() {
         console.log(line(head));
         console.log(line(widths.map((w) => "-".repeat(w))));
         table.forEach((r) => console.log(line(r)));
+        // What a worker is made of: the largest process of each kind seen in any worker.
+        const kinds: Record<string, number> = {};
+        for (const r of rows)
+            for (const [name, m] of Object.entries(r.processPeakMiB)) kinds[name] = Math.max(kinds[name] ?? 0, m);
+        console.log(
+            `worker processes, peak RSS MiB: ${Object.entries(kinds)
+                .filter(([, m]) => m >= 5)
+                .sort((a, b) => b[1] - a[1])
+                .map(([name, m]) => `${name} ${m.toFixed(0)}`)
+                .join(" · ")}`,
+        );
         const out = path.join(repoRoot, ".local", "bench", "fleet.json");
         fs.mkdirSync(path.dirname(out), { recursive: true });
         fs.writeFileSync(

@@ -32,6 +32,13 @@ export const identity: Family = {
             samples: [],
             floor: "realms",
         };
+        const cli: Row = {
+            key: "up-cli",
+            what: "  of which the CLI run (until its last line; then the Automation API reads outputs and history)",
+            unit: "s",
+            samples: [],
+            floor: "realms",
+        };
         const floor: Row = {
             key: "realms",
             what: "floor: POST /admin/realms × 2 (cytomine + orthanc, full representations)",
@@ -54,12 +61,13 @@ export const identity: Family = {
             const timer = new ResourceTimer((n) => n.replaceAll(id, "<id>"));
             try {
                 const seconds = await time(async () => {
-                    const r = await e.stack.up({ color: "never", onEvent: timer.onEvent });
+                    const r = await e.stack.up({ color: "never", onEvent: timer.onEvent, onOutput: timer.onOutput });
                     timer.done();
                     resources = r.summary.resourceChanges?.create ?? 0;
                 });
                 if (round !== WARMUP) {
                     up.samples.push(seconds);
+                    cli.samples.push(timer.cliSeconds() ?? seconds);
                     timers.push(timer);
                 }
                 log(
@@ -93,7 +101,7 @@ export const identity: Family = {
         up.what = `first \`pulumi up\`, identity part (program in render mode, ${resources} resources)`;
         return {
             family: "identity",
-            rows: [up, floor],
+            rows: [up, cli, floor],
             breakdown: { "first up, identity part": breakdown(timers) },
             notes: [
                 "The floor puts the `projects` claim on the core client (the stack adds it to the realm's profile scope).",

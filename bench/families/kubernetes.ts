@@ -91,6 +91,13 @@ export const kubernetes: Family = {
             samples: [],
             floor: "kubectl",
         };
+        const cli: Row = {
+            key: "up-cli",
+            what: "  of which the CLI run (until its last line; then the Automation API reads outputs and history)",
+            unit: "s",
+            samples: [],
+            floor: "kubectl",
+        };
         const floor: Row = {
             key: "kubectl",
             what: "floor: kubectl apply --server-side of the rendered manifests + wait until ready",
@@ -117,12 +124,13 @@ export const kubernetes: Family = {
             const timer = new ResourceTimer((n) => n.replaceAll(tenant, "<tenant>"));
             try {
                 const seconds = await time(async () => {
-                    const r = await e.stack.up({ color: "never", onEvent: timer.onEvent });
+                    const r = await e.stack.up({ color: "never", onEvent: timer.onEvent, onOutput: timer.onOutput });
                     timer.done();
                     resources = r.summary.resourceChanges?.create ?? 0;
                 });
                 if (round !== WARMUP) {
                     up.samples.push(seconds);
+                    cli.samples.push(timer.cliSeconds() ?? seconds);
                     timers.push(timer);
                 }
                 log(`kubernetes ${roundName(round)}: up ${seconds.toFixed(1)} s (${runLine(timer)})`);
@@ -182,7 +190,7 @@ export const kubernetes: Family = {
         floor.what = `floor: kubectl apply --server-side (${objects} objects) + wait until ready`;
         return {
             family: "kubernetes",
-            rows: [up, floor, apply],
+            rows: [up, cli, floor, apply],
             breakdown: { "first up, Cytomine component": breakdown(timers) },
         };
     },
