@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
-import { EnvError, LOOPBACK, requireFreePort, tail } from "./proc";
+import { EnvError, LOOPBACK, livePid, requireFreePort, startDetached, stopPidFile, tail, waitUntil } from "./proc";
 import { EnvSettings } from "./settings";
 
 const run = promisify(execFile);
@@ -48,9 +48,19 @@ export function kwokctlConfig(s: EnvSettings): object {
             etcdBinary: bin(s.kube.etcdBinDir, "etcd"),
         },
         // Kubernetes' own host-path provisioner (meant for single-machine clusters) binds volume
-        // claims, so StatefulSets with volumeClaimTemplates get scheduled on the KWOK nodes.
+        // claims, so StatefulSets with volumeClaimTemplates get scheduled on the KWOK nodes. With
+        // leader election on, the controller manager and the scheduler exit when the API server is
+        // away longer than their lease (and nothing here restarts them); one instance of each needs
+        // no election, and then rides out an API server restart.
         componentsPatches: [
-            { name: "kube-controller-manager", extraArgs: [{ key: "enable-hostpath-provisioner", value: "true" }] },
+            {
+                name: "kube-controller-manager",
+                extraArgs: [
+                    { key: "enable-hostpath-provisioner", value: "true" },
+                    { key: "leader-elect", value: "false" },
+                ],
+            },
+            { name: "kube-scheduler", extraArgs: [{ key: "leader-elect", value: "false" }] },
         ],
     };
 }
@@ -175,4 +185,30 @@ export async function kubeDown(s: EnvSettings, purge = false): Promise<boolean> 
 
 export function kubeconfigPath(s: EnvSettings): string {
     return files(s).kubeconfig;
+}
+
+/**
+ * Restarts the cluster's kube-apiserver alone, as kwokctl started it (same binary, arguments, working
+ * directory, log and pid file, so `kwokctl stop cluster` still finds it): what a service manager does
+ * to a crashed API server. Restarting the whole cluster (kubeDown, kubeUp) also restarts the KWOK
+ * controller, which then waits out its node leases (200 s) before it reports any pod Ready.
+ */
+export async function kubeApiServerRestart(s: EnvSettings): Promise<void> {
+    const cluster = path.join(files(s).workdir, "clusters", s.kube.cluster);
+    const pidFile = path.join(cluster, "pids", "kube-apiserver.pid");
+    const log = path.join(cluster, "logs", "kube-apiserver.log");
+    const pid = livePid(pidFile, "kube-apiserver");
+    if (pid === undefined) throw new EnvError(`no kube-apiserver runs (${pidFile})`, "start it with 'npm run env:up'");
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+    const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+    // Its graceful shutdown drains requests for up to a minute: TERM, then KILL after 10 s.
+    await stopPidFile(pidFile, "kube-apiserver", 10_000);
+    startDetached({ cmd: argv[0], args: argv.slice(1), cwd, log, pidFile });
+    await waitUntil(() => kubeReady(s), {
+        timeoutMs: 120_000,
+        what: "kube-apiserver",
+        log,
+        isRunning: () => livePid(pidFile, "kube-apiserver") !== undefined,
+        fix: "run 'npm run env:down' and 'npm run env:up'",
+    });
 }

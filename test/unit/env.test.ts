@@ -77,6 +77,19 @@ describe("local environment building blocks", () => {
         assert.match(sshdConfig(s), /^PasswordAuthentication no$/m);
     });
 
+    it("the controller manager and the scheduler run without leader election (they outlive an API server restart)", () => {
+        const kwok = kwokctlConfig(envSettings({ CYTOMINE_ENV_DIR: tmp() })) as {
+            componentsPatches: { name: string; extraArgs: { key: string; value: string }[] }[];
+        };
+        for (const name of ["kube-controller-manager", "kube-scheduler"]) {
+            const patch = kwok.componentsPatches.find((p) => p.name === name);
+            assert.ok(
+                patch?.extraArgs.some((a) => a.key === "leader-elect" && a.value === "false"),
+                name,
+            );
+        }
+    });
+
     it("rejects a port setting that is not a port", () => {
         assert.throws(
             () => envSettings({ CYTOMINE_ENV_KUBE_PORT: "80" }),
