@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createRenderTenants, Fleet } from "../lib/fleet";
 import { repoRoot } from "../lib/toolchain";
+import { median } from "./stats";
 
 const SIZES = [1, 5, 20];
 const PARALLELISM = [1, 4];
@@ -83,10 +84,6 @@ function cpuTicks(): { busy: number; total: number } {
     return { busy, total: busy + idle + iowait };
 }
 
-const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
-};
 const mib = (b: number) => b / 2 ** 20;
 
 interface Row {

@@ -17,6 +17,7 @@ import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { PROJECT } from "../../program/config";
+import { processAlive } from "../processes";
 import { pulumiCommand, pulumiEnv, repoRoot } from "../toolchain";
 import { TEMPLATES_DIR } from "./templates";
 
@@ -215,14 +216,5 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, timeou
         return await fn();
     } finally {
         fs.rmSync(file, { force: true });
-    }
-}
-
-export function processAlive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch (e) {
-        return (e as NodeJS.ErrnoException).code === "EPERM";
     }
 }

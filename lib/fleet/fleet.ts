@@ -6,7 +6,8 @@ import * as path from "node:path";
 import { Stack, StackSummary, UpdateSummary } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { PROJECT, StackConfig } from "../../program/config";
-import { FleetContext, FleetOptions, processAlive, withFileLock } from "./context";
+import { processAlive } from "../processes";
+import { FleetContext, FleetOptions, withFileLock } from "./context";
 import { pulumiExecutor } from "./operations";
 import {
     fleetConflicts,

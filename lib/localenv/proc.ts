@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
+import { commandLine, processAlive } from "../processes";
 
 export const LOOPBACK = "127.0.0.1";
 
@@ -18,15 +19,6 @@ export class EnvError extends Error {
     }
 }
 
-function isAlive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
-}
-
 /**
  * The pid recorded in FILE if that process is alive and its command line contains MARKER; a pid
  * file left by a crashed run (dead or reused pid) is removed.
@@ -38,14 +30,7 @@ export function livePid(file: string, marker: string): number | undefined {
     } catch {
         return undefined;
     }
-    const cmdline = (() => {
-        try {
-            return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-        } catch {
-            return "";
-        }
-    })();
-    if (pid > 0 && isAlive(pid) && cmdline.includes(marker)) return pid;
+    if (pid > 0 && processAlive(pid) && commandLine(pid).includes(marker)) return pid;
     fs.rmSync(file, { force: true });
     return undefined;
 }
@@ -90,8 +75,8 @@ export async function stopPidFile(pidFile: string, marker: string, graceMs = 15_
     };
     signal("SIGTERM");
     const deadline = Date.now() + graceMs;
-    while (isAlive(pid) && Date.now() < deadline) await sleep(200);
-    if (isAlive(pid)) signal("SIGKILL");
+    while (processAlive(pid) && Date.now() < deadline) await sleep(200);
+    if (processAlive(pid)) signal("SIGKILL");
     fs.rmSync(pidFile, { force: true });
     return true;
 }

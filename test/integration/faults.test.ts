@@ -22,6 +22,7 @@ import { keycloakDown, keycloakUp } from "../../lib/localenv/keycloak";
 import { kubeApiServerRestart, kubeUp } from "../../lib/localenv/kube";
 import { envSettings } from "../../lib/localenv/settings";
 import { sshDown, sshUp } from "../../lib/localenv/ssh";
+import { commandLine, processAlive } from "../../lib/processes";
 import { projectConfig } from "../../lib/project-config";
 import { recorded } from "../../lib/reliability";
 import { repoRoot, requireToolchain } from "../../lib/toolchain";
@@ -347,24 +348,6 @@ function descendants(pid: number): number[] {
     return found;
 }
 
-function cmdline(pid: number): string {
-    try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
-    } catch {
-        return "";
-    }
-}
-
-function alive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        // A zombie is dead for our purpose: it holds no resources but its table entry.
-        return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
-    } catch {
-        return false;
-    }
-}
-
 // ---- backend mounts ----
 
 const mounted = new Set<string>();
@@ -407,7 +390,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
     });
     after(async () => {
         for (const dir of [...mounted]) await unmount(dir).catch(() => undefined);
-        for (const pid of leftovers) if (alive(pid)) process.kill(pid, "SIGKILL");
+        for (const pid of leftovers) if (processAlive(pid)) process.kill(pid, "SIGKILL");
         // Whatever a case broke and did not restore: every piece runs and answers again.
         await ensureEnvironment(s);
     });
@@ -649,7 +632,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
                         { timeoutMs: 60_000, stop: ended, intervalMs: 50 },
                     );
                     const pulumi = descendants(process.pid).find(
-                        (p) => / up /.test(cmdline(p)) && /pulumi/.test(cmdline(p)),
+                        (p) => / up /.test(commandLine(p)) && /pulumi/.test(commandLine(p)),
                     );
                     assert.ok(pulumi, "no `pulumi up` process under this one");
                     tree = [pulumi, ...descendants(pulumi)];
@@ -663,19 +646,19 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
                 // seconds to notice, then kill what is left; none may survive.
                 const children = tree.slice(1);
                 assert.ok(
-                    children.some((p) => /pulumi-language-nodejs/.test(cmdline(p)) || !alive(p)),
+                    children.some((p) => /pulumi-language-nodejs/.test(commandLine(p)) || !processAlive(p)),
                     "the run had no language host",
                 );
                 const survivors = await (async () => {
                     const deadline = Date.now() + 10_000;
-                    while (Date.now() < deadline && children.some(alive)) await delay(250);
-                    return children.filter(alive).map((p) => `${p} ${cmdline(p).split(" ")[0]}`);
+                    while (Date.now() < deadline && children.some(processAlive)) await delay(250);
+                    return children.filter(processAlive).map((p) => `${p} ${commandLine(p).split(" ")[0]}`);
                 })();
                 t.diagnostic(
                     `processes left running by the killed pulumi after 10 s: ${survivors.join(", ") || "none"}`,
                 );
-                for (const p of children) if (alive(p)) process.kill(p, "SIGKILL");
-                await waitFor("the orphans' end", () => (children.some(alive) ? undefined : true), {
+                for (const p of children) if (processAlive(p)) process.kill(p, "SIGKILL");
+                await waitFor("the orphans' end", () => (children.some(processAlive) ? undefined : true), {
                     timeoutMs: 10_000,
                 });
 
@@ -698,7 +681,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
                 await assertIdentityMatches(kc, realm, e);
                 await assertNoChanges(e);
             } finally {
-                for (const p of tree) if (alive(p)) process.kill(p, "SIGKILL");
+                for (const p of tree) if (processAlive(p)) process.kill(p, "SIGKILL");
                 await e.stack.cancel().catch(() => undefined);
                 await dispose(e, realm, async () => fs.rmSync(renderDir, { recursive: true, force: true }));
             }
