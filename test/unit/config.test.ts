@@ -83,6 +83,16 @@ describe("parseConfig", () => {
         );
     });
 
+    it("vm.checkHost is a boolean, true unless set", () => {
+        const ssh = { ...valid, target: "ssh", vm: { host: "vm.example.org", hostKey: "ssh-ed25519 AAAA" } };
+        assert.equal(parseConfig(ssh).vm.checkHost, true);
+        assert.equal(parseConfig({ ...ssh, vm: { ...ssh.vm, checkHost: false } }).vm.checkHost, false);
+        assert.match(
+            issues({ ...ssh, vm: { ...ssh.vm, checkHost: "no" } })[0],
+            /cytomine-fallback:vm\.checkHost = "no"/,
+        );
+    });
+
     it("rejects http outside the local stack and accepts it inside", () => {
         assert.match(issues({ ...valid, publicUrl: "http://cytomine.example.org" })[0], /publicUrl .*must use https/);
         assert.match(
