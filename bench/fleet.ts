@@ -1,22 +1,28 @@
 // Fleet previews: the wall time of previewing 1, 5 and 20 tenants at parallelism 1 and 4, each
-// tenant's own preview time, and the peak memory of one worker (the CLI with its language host,
-// program and plugins). Figures only, no assertions. Render-mode tenants (manifests written to files,
+// tenant's own preview time, and the peak memory (RSS and PSS) of one worker (the CLI with its
+// language host, program and plugins). Figures only, no assertions. Render-mode tenants (manifests written to files,
 // nothing applied) on a temporary fleet with its own file:// backend, so nothing outside it is touched.
 //   node --import tsx bench/fleet.ts [--rounds N]      (writes .local/bench/fleet.json)
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createRenderTenants, Fleet } from "../lib/fleet";
+import { processTable, pssBytes } from "../lib/processes";
 import { repoRoot } from "../lib/toolchain";
 import { median } from "./stats";
 
 const SIZES = [1, 5, 20];
 const PARALLELISM = [1, 4];
 
-/** Peak resident memory of each process tree below this process, by its root (one per worker). */
+/**
+ * Peak memory of each process tree below this process, by its root (one per worker): resident (RSS,
+ * what the worker would hold alone) and proportional (PSS: pages shared between workers, such as the
+ * binaries' code, counted once across them, so the sum over workers is what they hold together).
+ */
 class MemorySampler {
-    private readonly peaks = new Map<number, number>();
-    /** The largest single process of each kind (command name) seen inside a worker. */
+    private readonly rssPeaks = new Map<number, number>();
+    private readonly pssPeaks = new Map<number, number>();
+    /** The largest single process of each kind (program name) seen inside a worker, RSS. */
     private readonly byCommand = new Map<string, number>();
     private peakTotal = 0;
     private readonly timer: NodeJS.Timeout;
@@ -26,47 +32,33 @@ class MemorySampler {
     }
 
     private sample() {
-        const parent = new Map<number, number>();
+        const table = processTable();
         const rss = new Map<number, number>();
-        const command = new Map<number, string>();
-        for (const entry of fs.readdirSync("/proc")) {
-            if (!/^\d+$/.test(entry)) continue;
-            try {
-                const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-                // Fields after the command (which may hold spaces): state ppid … ; rss is field 24 (pages).
-                const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-                parent.set(Number(entry), Number(fields[1]));
-                // argv[0]: the kernel's command name stops at 15 characters (every pulumi-resource-*).
-                const argv0 = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")[0];
-                command.set(Number(entry), path.basename(argv0));
-                rss.set(Number(entry), Number(fields[21]) * 4096);
-            } catch {
-                // The process ended meanwhile.
-            }
-        }
-        const totals = new Map<number, number>();
-        for (const [pid, bytes] of rss) {
+        const pss = new Map<number, number>();
+        for (const p of table.values()) {
             // The worker a process belongs to: its ancestor that is a direct child of this process.
-            let p = pid;
-            while (parent.has(p) && parent.get(p) !== process.pid && parent.get(p) !== 0) p = parent.get(p)!;
+            let root = p;
+            while (root.ppid !== process.pid && table.has(root.ppid)) root = table.get(root.ppid)!;
             // Workers are the CLI's process trees (this process's own helpers, e.g. tsx's esbuild, are not).
-            if (parent.get(p) !== process.pid || command.get(p) !== "pulumi") continue;
-            totals.set(p, (totals.get(p) ?? 0) + bytes);
-            const name = command.get(pid) ?? "?";
-            this.byCommand.set(name, Math.max(this.byCommand.get(name) ?? 0, bytes));
+            if (root.ppid !== process.pid || root.name !== "pulumi") continue;
+            rss.set(root.pid, (rss.get(root.pid) ?? 0) + p.rssBytes);
+            pss.set(root.pid, (pss.get(root.pid) ?? 0) + pssBytes(p.pid));
+            this.byCommand.set(p.name, Math.max(this.byCommand.get(p.name) ?? 0, p.rssBytes));
         }
         let total = 0;
-        for (const [root, bytes] of totals) {
-            this.peaks.set(root, Math.max(this.peaks.get(root) ?? 0, bytes));
+        for (const [root, bytes] of rss) {
+            this.rssPeaks.set(root, Math.max(this.rssPeaks.get(root) ?? 0, bytes));
+            this.pssPeaks.set(root, Math.max(this.pssPeaks.get(root) ?? 0, pss.get(root) ?? 0));
             total += bytes;
         }
         this.peakTotal = Math.max(this.peakTotal, total);
     }
 
-    stop(): { perWorker: number[]; total: number; byCommand: Record<string, number> } {
+    stop(): { perWorker: number[]; perWorkerPss: number[]; total: number; byCommand: Record<string, number> } {
         clearInterval(this.timer);
         return {
-            perWorker: [...this.peaks.values()],
+            perWorker: [...this.rssPeaks.values()],
+            perWorkerPss: [...this.pssPeaks.values()],
             total: this.peakTotal,
             byCommand: Object.fromEntries(this.byCommand),
         };
@@ -92,6 +84,7 @@ interface Row {
     wallS: number[];
     tenantS: number[];
     workerPeakMiB: number[];
+    workerPeakPssMiB: number[];
     totalPeakMiB: number[];
     /** Share of the machine's CPU time that was busy during the run (1 = every core, all the time). */
     cpuBusy: number[];
@@ -133,6 +126,7 @@ async function main() {
                     wallS: [],
                     tenantS: [],
                     workerPeakMiB: [],
+                    workerPeakPssMiB: [],
                     totalPeakMiB: [],
                     cpuBusy: [],
                     cpuPerTenantS: [],
@@ -152,6 +146,7 @@ async function main() {
                     row.wallS.push(report.durationMs / 1000);
                     row.tenantS.push(...report.tenants.map((t) => t.durationMs / 1000));
                     row.workerPeakMiB.push(...memory.perWorker.map(mib));
+                    row.workerPeakPssMiB.push(...memory.perWorkerPss.map(mib));
                     row.totalPeakMiB.push(mib(memory.total));
                     row.failed += report.tenants.filter((t) => t.result === "failed").length;
                     console.error(
@@ -171,7 +166,8 @@ async function main() {
             "CPU s/tenant",
             "s/tenant (median)",
             "tenants/min",
-            "worker peak MiB (median, max)",
+            "worker peak RSS MiB (median, max)",
+            "worker peak PSS MiB (median, max)",
             "all workers peak MiB",
             "failed",
         ];
@@ -185,6 +181,7 @@ async function main() {
             median(r.tenantS).toFixed(1),
             ((60 * r.tenants) / median(r.wallS)).toFixed(1),
             `${median(r.workerPeakMiB).toFixed(0)}, ${Math.max(...r.workerPeakMiB).toFixed(0)}`,
+            `${median(r.workerPeakPssMiB).toFixed(0)}, ${Math.max(...r.workerPeakPssMiB).toFixed(0)}`,
             Math.max(...r.totalPeakMiB).toFixed(0),
             String(r.failed),
         ]);

@@ -19,5 +19,7 @@ if ! node --import tsx lib/localenv/index.ts status >/dev/null 2>&1; then
 	trap 'node --import tsx lib/localenv/index.ts down >/dev/null 2>&1 || true' EXIT
 fi
 shopt -s globstar nullglob
-node --import tsx --test --test-concurrency=1 --test-reporter=spec \
+# Two test files at a time: they share the local environment, and a case that stops or restarts a
+# piece of it holds it alone meanwhile (withEnvironmentAlone, lib/localenv).
+node --import tsx --test --test-concurrency=2 --test-reporter=spec \
 	test/unit/**/*.test.ts test/integration/**/*.test.ts policies/test/**/*.test.ts

@@ -3,7 +3,7 @@
 //   new <tenant> --template <t> [--set key=value]… [--lsaai-client-secret-file f] …
 //   list [--json]
 //   preview | up | refresh | drift | destroy [<tenant>… | --all] [--parallel N] [--retry-failed] [--yes] [--with-data]
-//   locks | unlock <tenant> [--yes] | remove <tenant> --yes | templates
+//   locks | unlock <tenant> [--yes] | reap [--yes] | remove <tenant> --yes | templates
 //
 // Exit codes: 0 done (no changes), 2 changes found (preview, drift), 1 errors.
 import * as readline from "node:readline/promises";
@@ -40,8 +40,11 @@ ${(Object.entries(SECRET_SOURCES) as [FleetSecretKey, (typeof SECRET_SOURCES)[Fl
         --retry-failed       only the tenants that failed in the last run of this operation
         --yes                destroy without asking
         --with-data          destroy the protected data too (realms, volumes); default: kept
-  locks                                            locks of a file:// backend: owner, age, stale or not
+  locks                                            locks of a file:// backend: owner, age, stale or not;
+                                                   processes a killed CLI left running
   unlock <tenant> --yes                            remove a tenant's stale lock
+  reap --yes                                       stop what a killed CLI of the fleet left running
+                                                   (language host, program, plugins)
   remove <tenant> --yes                            remove a tenant that holds no resources
   templates                                        the templates
 
@@ -84,6 +87,8 @@ async function main(argv: string[]): Promise<number> {
             return locks(fleet);
         case "unlock":
             return unlock(fleet, args, v);
+        case "reap":
+            return reap(fleet, v);
         case "remove":
             return remove(fleet, args, v);
         case "templates":
@@ -149,31 +154,39 @@ async function list(fleet: Fleet, v: Values): Promise<number> {
 }
 
 function locks(fleet: Fleet): number {
-    if (!fleet.ctx.backendDir) {
+    const all = fleet.ctx.backendDir ? fleet.locks() : [];
+    if (!fleet.ctx.backendDir)
         console.log(`the backend ${fleet.ctx.backendUrl} is not a file:// backend: its service manages locks`);
-        return 0;
-    }
-    const all = fleet.locks();
-    if (all.length === 0) {
-        console.log(`no locks in ${fleet.ctx.backendDir}`);
-        return 0;
-    }
-    printTable(
-        ["tenant", "owner", "age", "state", "file"],
-        all.map((l) => [
-            l.tenant,
-            l.pid ? `${l.username}@${l.hostname} pid ${l.pid}` : "(unreadable)",
-            l.ageMs === undefined ? "?" : duration(l.ageMs),
-            l.alive === true
-                ? "held (process running)"
-                : l.alive === false
-                  ? "stale (process gone)"
-                  : "unknown (another host)",
-            l.file,
-        ]),
-    );
-    const stale = all.filter((l) => l.alive !== true);
-    if (stale.length) console.log(`remove a stale lock with: npm run tenant -- unlock <tenant> --yes`);
+    else if (all.length === 0) console.log(`no locks in ${fleet.ctx.backendDir}`);
+    else
+        printTable(
+            ["tenant", "owner", "age", "state", "file"],
+            all.map((l) => [
+                l.tenant,
+                l.pid ? `${l.username}@${l.hostname} pid ${l.pid}` : "(unreadable)",
+                l.ageMs === undefined ? "?" : duration(l.ageMs),
+                l.alive === true
+                    ? "held (process running)"
+                    : l.alive === false
+                      ? "stale (process gone)"
+                      : "unknown (another host)",
+                l.file,
+            ]),
+        );
+    if (all.some((l) => l.alive !== true))
+        console.log(`remove a stale lock with: npm run tenant -- unlock <tenant> --yes`);
+    const left = fleet.leftovers();
+    if (left.length)
+        console.log(
+            `${left.length} process(es) left running by a killed CLI (${left.map((p) => `${p.pid} ${p.name}`).join(", ")}): stop them with: npm run tenant -- reap --yes`,
+        );
+    return 0;
+}
+
+async function reap(fleet: Fleet, v: Values): Promise<number> {
+    const stopped = await fleet.reap(v.yes === true);
+    if (stopped.length === 0) console.log("no process left running by a killed CLI of this fleet");
+    for (const p of stopped) console.log(`stopped ${p.pid} ${p.name}`);
     return 0;
 }
 

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { Stack, StackSummary, UpdateSummary } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { PROJECT, StackConfig } from "../../program/config";
-import { processAlive } from "../processes";
+import { processAlive, ProcessEntry, pulumiLeftovers, stopProcesses } from "../processes";
 import { FleetContext, FleetOptions, withFileLock } from "./context";
 import { pulumiExecutor } from "./operations";
 import {
@@ -324,6 +324,25 @@ export class Fleet {
         // gocloud.dev's fileblob driver (the file:// backend) keeps `<lock>.attrs` beside each lock.
         for (const l of locks) for (const f of [l.file, `${l.file}.attrs`]) fs.rmSync(f, { force: true });
         return locks;
+    }
+
+    /**
+     * The language hosts, programs and plugins that CLIs of this fleet left running when they were
+     * killed (lib/processes.ts pulumiLeftovers), on this host.
+     */
+    leftovers(): ProcessEntry[] {
+        return pulumiLeftovers(this.ctx.backendUrl);
+    }
+
+    /** Stops the leftovers (SIGTERM, then SIGKILL); refuses without `yes`. Returns those stopped. */
+    async reap(yes: boolean): Promise<ProcessEntry[]> {
+        const left = this.leftovers();
+        if (left.length > 0 && !yes)
+            throw new FleetInputError(undefined, [
+                `would stop ${left.map((p) => `${p.pid} ${p.name}`).join(", ")}: add --yes`,
+            ]);
+        const stopped = new Set(await stopProcesses(left.map((p) => p.pid)));
+        return left.filter((p) => stopped.has(p.pid));
     }
 
     /** Removes a tenant that holds no resources: its stack, config and record. */

@@ -16,6 +16,7 @@ import { kubeconfigPath, kubeDown, KubeInfo, kubeReady, kubeUp } from "./kube";
 import { EnvError } from "./proc";
 import { EnvSettings, envSettings } from "./settings";
 import { sshDown, sshInfo, SshInfo, sshRunning, sshUp } from "./ssh";
+import { EnvironmentLock, EnvironmentUse, lockEnvironment } from "./use";
 
 export interface Environment {
     keycloak: KeycloakInfo;
@@ -60,6 +61,53 @@ export async function ensureEnvironment(s: EnvSettings = envSettings()): Promise
     }
     const [keycloak, kube, ssh, docker] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value);
     return { keycloak, kube, ssh, docker } as Environment;
+}
+
+/** This process's lock on the environment, once it took one. */
+let held: { use: EnvironmentUse; lock: EnvironmentLock } | undefined;
+
+/**
+ * The environment for a suite, shared with the suites that run beside it (use.ts), started first if it
+ * is not running. A start runs alone, so two suites that find it down do not both start it. The
+ * shared lock is then held until this process ends; later calls only check that the environment runs.
+ */
+export async function useEnvironment(s: EnvSettings = envSettings()): Promise<Environment> {
+    if (held) return ensureEnvironment(s);
+    if (!Object.values(await environmentStatus(s)).every((p) => p.ready)) {
+        const start = await lockEnvironment("exclusive", s);
+        try {
+            await ensureEnvironment(s);
+        } finally {
+            start.release();
+        }
+    }
+    held = { use: "shared", lock: await lockEnvironment("shared", s) };
+    return ensureEnvironment(s);
+}
+
+/**
+ * Runs `fn`, which stops, kills or restarts a piece of the environment, while this process holds the
+ * environment alone: it waits for the suites that share it to finish, and they wait while it runs. Then
+ * every piece runs again (whatever `fn` left stopped) and this process shares it again, as before.
+ */
+export async function withEnvironmentAlone<T>(fn: () => Promise<T>, s: EnvSettings = envSettings()): Promise<T> {
+    if (held?.use === "exclusive") return fn();
+    const before = held;
+    before?.lock.release();
+    held = { use: "exclusive", lock: await lockEnvironment("exclusive", s) };
+    let failed = false;
+    try {
+        return await fn();
+    } catch (e) {
+        failed = true;
+        throw e;
+    } finally {
+        await ensureEnvironment(s).catch((e: unknown) => {
+            if (!failed) throw e;
+        });
+        held.lock.release();
+        held = before && { use: "shared", lock: await lockEnvironment("shared", s) };
+    }
 }
 
 export async function stopEnvironment(s: EnvSettings = envSettings(), purge = false): Promise<string[]> {

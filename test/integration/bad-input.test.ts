@@ -16,7 +16,7 @@ import fc from "fast-check";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../../lib/automation";
 import { keycloakAdmin, kubeApi } from "../../lib/clients";
 import { BREAKAGES, type Breakage, writeBrokenTree } from "../../lib/datasets/fixtures";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { type ConfigValue, freePort, projectConfig, sshTargetConfig } from "../../lib/project-config";
 import { recorded } from "../../lib/reliability";
 import { projectStack } from "./support/project-stack";
@@ -235,7 +235,7 @@ describe("bad input stops the preview naming the key; state and live objects unc
         );
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         kc = await keycloakAdmin(env.keycloak);
         kube = await kubeApi(env.kube.kubeconfig);
         const project = projectConfig(env, "bad", { "cytomine-fallback:orthanc": "false" });
@@ -409,7 +409,7 @@ describe(
         const configDir = `/opt/cytomine-fallback-bad-${process.pid}`;
 
         before(async () => {
-            env = await ensureEnvironment();
+            env = await useEnvironment();
             const target = sshTargetConfig(env, "badvm", {
                 httpPort: await freePort(),
                 configDir,

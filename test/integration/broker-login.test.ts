@@ -4,7 +4,7 @@
 // token's core roles; then a logout at the upstream realm ends the brokered session (backchannel).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { Browser, jwtPayload } from "./support/browser";
 import { createStandInLsAai, StandInLsAai } from "./support/lsaai-standin";
 import { projectStack } from "./support/project-stack";
@@ -20,7 +20,7 @@ describe("brokered login through the LS-AAI identity provider", { timeout: 900_0
     let lsaai: StandInLsAai;
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         kc = await keycloakAdmin(env.keycloak);
         const project = projectConfig(env, "bk");
         realm = project.id;

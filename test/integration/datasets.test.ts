@@ -26,7 +26,7 @@ import {
 import { sampleCommandLines } from "../../lib/processes";
 import { kubeApi } from "../../lib/clients";
 import { writeBrokenTree, writeValidTree } from "../../lib/datasets/fixtures";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { projectConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 
@@ -99,7 +99,7 @@ describe("datasets on a VM: the import steps on the SSH test host", { timeout: 6
     let datasets: { id: string; source: "path"; path: string }[] = [];
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         for (const id of ["lung", "skin", "kidney"]) {
             trees[id] = path.join(work, "trees", id);
             await writeValidTree(trees[id], { seed: id, imagesPerDataset: 1, filesPerImage: 1 });
@@ -225,7 +225,7 @@ describe("datasets on a VM: sdafs where the host cannot run it", { timeout: 300_
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "datasets-sdafs-"));
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         const hostKey = fs.readFileSync(
             path.join(path.dirname(env.ssh.privateKeyPath), "host_ed25519_key.pub"),
             "utf8",
@@ -301,7 +301,7 @@ describe("datasets on Kubernetes: the project's program on the local cluster", {
         (await kube.batch.listNamespacedJob({ namespace })).items.map((j) => j.metadata!.name!).sort();
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         kube = await kubeApi(env.kube.kubeconfig);
         for (const id of ["lung", "skin"]) {
             trees[id] = path.join(work, id);
@@ -424,7 +424,7 @@ describe("datasets on Kubernetes: sdafs and its CSI driver", { timeout: 900_000 
     const pv = `sdafs-test-${crypto.randomBytes(3).toString("hex")}`;
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         kube = await kubeApi(env.kube.kubeconfig);
         const k8s = await import("@kubernetes/client-node");
         const config = new k8s.KubeConfig();

@@ -17,7 +17,7 @@ import {
     stepsOf,
 } from "../../lib/automation";
 import { keycloakAdmin, kubeApi } from "../../lib/clients";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { freePort, projectConfig, sshTargetConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 import { recorded } from "../../lib/reliability";
@@ -99,7 +99,7 @@ describe("drift on the Kubernetes target with the local Keycloak", { timeout: 1_
         }).then((r) => r.status);
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         kc = await keycloakAdmin(env.keycloak);
         kube = await kubeApi(env.kube.kubeconfig);
         const project = projectConfig(env, "drift");
@@ -344,7 +344,7 @@ describe(
         const mode = (f: string) => execFileSync("stat", ["-c", "%a", f], { encoding: "utf8" }).trim();
 
         before(async () => {
-            const env = await ensureEnvironment();
+            const env = await useEnvironment();
             const { id, config } = sshTargetConfig(env, "driftvm", {
                 httpPort: await freePort(),
                 configDir: configRoot,

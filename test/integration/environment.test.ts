@@ -13,7 +13,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
-import { Environment, ensureEnvironment, environmentStatus } from "../../lib/localenv";
+import {
+    Environment,
+    ensureEnvironment,
+    environmentStatus,
+    useEnvironment,
+    withEnvironmentAlone,
+} from "../../lib/localenv";
 import { dockerFiles } from "../../lib/localenv/docker";
 import { envSettings } from "../../lib/localenv/settings";
 import { sshDown, SshInfo, sshUp } from "../../lib/localenv/ssh";
@@ -109,7 +115,7 @@ describe("local environment", { timeout: 900_000 }, () => {
         }).toString();
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
     });
 
     it("Keycloak answers the Admin API with the generated bootstrap admin", async () => {
@@ -528,19 +534,20 @@ describe("local environment", { timeout: 900_000 }, () => {
         });
     });
 
-    it("a killed Keycloak is reported by status and restarted by the next start", async () => {
-        const pidFile = `${envSettings().stateDir}/keycloak/keycloak.pid`;
-        const pid = Number(fs.readFileSync(pidFile, "utf8"));
-        process.kill(-pid, "SIGKILL");
-        await new Promise((r) => setTimeout(r, 1000));
+    it("a killed Keycloak is reported by status and restarted by the next start", () =>
+        withEnvironmentAlone(async () => {
+            const pidFile = `${envSettings().stateDir}/keycloak/keycloak.pid`;
+            const pid = Number(fs.readFileSync(pidFile, "utf8"));
+            process.kill(-pid, "SIGKILL");
+            await new Promise((r) => setTimeout(r, 1000));
 
-        const status = await environmentStatus();
-        assert.equal(status.keycloak.ready, false);
-        assert.match(status.keycloak.detail, /not running; 'npm run env:up' starts it/);
-        assert.equal(status.kube.ready, true);
+            const status = await environmentStatus();
+            assert.equal(status.keycloak.ready, false);
+            assert.match(status.keycloak.detail, /not running; 'npm run env:up' starts it/);
+            assert.equal(status.kube.ready, true);
 
-        env = await ensureEnvironment();
-        const kc = await keycloakAdmin(env.keycloak);
-        assert.ok((await kc.realms.find()).length >= 1);
-    });
+            env = await ensureEnvironment();
+            const kc = await keycloakAdmin(env.keycloak);
+            assert.ok((await kc.realms.find()).length >= 1);
+        }));
 });

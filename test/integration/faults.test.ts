@@ -17,12 +17,12 @@ import { promisify } from "node:util";
 import type { EngineEvent, UpResult } from "@pulumi/pulumi/automation";
 import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
 import { keycloakAdmin } from "../../lib/clients";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, ensureEnvironment, useEnvironment, withEnvironmentAlone } from "../../lib/localenv";
 import { keycloakDown, keycloakUp } from "../../lib/localenv/keycloak";
 import { kubeApiServerRestart, kubeUp } from "../../lib/localenv/kube";
 import { envSettings } from "../../lib/localenv/settings";
 import { sshDown, sshUp } from "../../lib/localenv/ssh";
-import { commandLine, processAlive } from "../../lib/processes";
+import { commandLine, descendants, processAlive, pulumiLeftovers, stopProcesses } from "../../lib/processes";
 import { projectConfig } from "../../lib/project-config";
 import { recorded } from "../../lib/reliability";
 import { repoRoot, requireToolchain } from "../../lib/toolchain";
@@ -316,38 +316,6 @@ async function assertKubeMatches(kubeconfig: string, namespace: string, e: Ephem
     );
 }
 
-// ---- processes ----
-
-/** Parent pid of every process, from /proc. */
-function processTable(): Map<number, number> {
-    const table = new Map<number, number>();
-    for (const entry of fs.readdirSync("/proc")) {
-        if (!/^\d+$/.test(entry)) continue;
-        try {
-            const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-            // "pid (comm) state ppid …": comm may hold spaces and parentheses.
-            table.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-        } catch {
-            /* exited meanwhile */
-        }
-    }
-    return table;
-}
-
-function descendants(pid: number): number[] {
-    const table = processTable();
-    const found: number[] = [];
-    const walk = (p: number) => {
-        for (const [child, parent] of table) {
-            if (parent !== p) continue;
-            found.push(child);
-            walk(child);
-        }
-    };
-    walk(pid);
-    return found;
-}
-
 // ---- backend mounts ----
 
 const mounted = new Set<string>();
@@ -385,7 +353,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
     const leftovers: number[] = [];
 
     before(async () => {
-        env = await ensureEnvironment(s);
+        env = await useEnvironment(s);
         kc = await keycloakAdmin(env.keycloak);
     });
     after(async () => {
@@ -420,198 +388,208 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
 
     it(
         "Keycloak stopped while the up creates clients: the up fails naming Keycloak; restart Keycloak, re-run up",
-        recorded("faults", async (t: TestContext) => {
-            const { e, realm, renderDir } = await identityStack("fkc");
-            try {
-                const up = await upWithFault(e, async ({ events, ended }) => {
-                    // The realm exists and its clients are being created.
-                    await waitFor("a client's create", () => started(events, "keycloak:openid/client:Client"), {
-                        timeoutMs: 120_000,
-                        stop: ended,
-                    });
-                    await keycloakDown(s);
-                });
-                const message = failure(up, t);
-                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.keycloak.port}`));
-                assert.match(message, /connection refused|EOF|connection reset/);
-                // A provider error, not an interruption: no pending operation, no stale lock.
-                assert.deepEqual(pendingOf(await stateOf(e)), []);
-                assert.deepEqual(locksOf(e), []);
-
-                // Recovery: start Keycloak again and re-run up. A create Keycloak committed as it
-                // stopped (its answer lost) is not in the state: that up names it ("already
-                // exists"); delete it in Keycloak (it is new, nothing refers to it) and re-run.
-                await keycloakUp(s);
-                kc = await keycloakAdmin(env.keycloak);
-                let again: UpResult;
-                const events: EngineEvent[] = [];
+        recorded("faults", (t: TestContext) =>
+            withEnvironmentAlone(async () => {
+                const { e, realm, renderDir } = await identityStack("fkc");
                 try {
-                    again = await e.stack.up({ color: "never", onEvent: (ev) => events.push(ev) });
-                } catch (err) {
-                    assert.match(String(err), /already exists/);
-                    const removed = await removeUnrecorded(events);
-                    assert.ok(removed.length > 0, "the up named an existing object, but no failed step was found");
-                    t.diagnostic(`made as Keycloak stopped, deleted before the re-run: ${removed.join(", ")}`);
-                    again = await e.stack.up({ color: "never" });
+                    const up = await upWithFault(e, async ({ events, ended }) => {
+                        // The realm exists and its clients are being created.
+                        await waitFor("a client's create", () => started(events, "keycloak:openid/client:Client"), {
+                            timeoutMs: 120_000,
+                            stop: ended,
+                        });
+                        await keycloakDown(s);
+                    });
+                    const message = failure(up, t);
+                    assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.keycloak.port}`));
+                    assert.match(message, /connection refused|EOF|connection reset/);
+                    // A provider error, not an interruption: no pending operation, no stale lock.
+                    assert.deepEqual(pendingOf(await stateOf(e)), []);
+                    assert.deepEqual(locksOf(e), []);
+
+                    // Recovery: start Keycloak again and re-run up. A create Keycloak committed as it
+                    // stopped (its answer lost) is not in the state: that up names it ("already
+                    // exists"); delete it in Keycloak (it is new, nothing refers to it) and re-run.
+                    await keycloakUp(s);
+                    kc = await keycloakAdmin(env.keycloak);
+                    let again: UpResult;
+                    const events: EngineEvent[] = [];
+                    try {
+                        again = await e.stack.up({ color: "never", onEvent: (ev) => events.push(ev) });
+                    } catch (err) {
+                        assert.match(String(err), /already exists/);
+                        const removed = await removeUnrecorded(events);
+                        assert.ok(removed.length > 0, "the up named an existing object, but no failed step was found");
+                        t.diagnostic(`made as Keycloak stopped, deleted before the re-run: ${removed.join(", ")}`);
+                        again = await e.stack.up({ color: "never" });
+                    }
+                    assert.equal(again.summary.result, "succeeded");
+                    await assertIdentityMatches(kc, realm, e);
+                    await assertNoChanges(e);
+                } finally {
+                    await keycloakUp(s);
+                    await dispose(e, realm, async () => fs.rmSync(renderDir, { recursive: true, force: true }));
                 }
-                assert.equal(again.summary.result, "succeeded");
-                await assertIdentityMatches(kc, realm, e);
-                await assertNoChanges(e);
-            } finally {
-                await keycloakUp(s);
-                await dispose(e, realm, async () => fs.rmSync(renderDir, { recursive: true, force: true }));
-            }
-        }),
+            }),
+        ),
     );
 
     it(
         "the Kubernetes API server restarted while the up creates Deployments: the up rides it out, or fails naming the API server and a re-run completes; live objects equal the state",
-        recorded("faults", async (t: TestContext) => {
-            const { id, config } = projectConfig(env, "fkube", { "cytomine-fallback:orthanc": "false" });
-            const e = await createEphemeralStack({
-                workDir: repoRoot,
-                config,
-                env: { KUBECONFIG: env.kube.kubeconfig },
-            });
-            const t0 = Date.now();
-            const marks: string[] = [];
-            const mark = (what: string) => marks.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-            try {
-                const up = await upWithFault(e, async ({ events, ended }) => {
-                    await waitFor("a Deployment's create", () => started(events, "kubernetes:apps/v1:Deployment"), {
-                        timeoutMs: 180_000,
-                        stop: ended,
+        recorded("faults", (t: TestContext) =>
+            withEnvironmentAlone(async () => {
+                const { id, config } = projectConfig(env, "fkube", { "cytomine-fallback:orthanc": "false" });
+                const e = await createEphemeralStack({
+                    workDir: repoRoot,
+                    config,
+                    env: { KUBECONFIG: env.kube.kubeconfig },
+                });
+                const t0 = Date.now();
+                const marks: string[] = [];
+                const mark = (what: string) => marks.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+                try {
+                    const up = await upWithFault(e, async ({ events, ended }) => {
+                        await waitFor("a Deployment's create", () => started(events, "kubernetes:apps/v1:Deployment"), {
+                            timeoutMs: 180_000,
+                            stop: ended,
+                        });
+                        // A restart of the API server while the up runs (etcd and the controllers keep running).
+                        mark("fault");
+                        await kubeApiServerRestart(s);
+                        mark("restarted");
                     });
-                    // A restart of the API server while the up runs (etcd and the controllers keep running).
-                    mark("fault");
-                    await kubeApiServerRestart(s);
-                    mark("restarted");
-                });
-                // Whether a request was in flight when the server went away decides the outcome:
-                // the provider's requests and awaits retry, so the up may ride the restart out.
-                // Either way the end state is checked below; a failed up must name the server.
-                if (up.error) {
-                    mark("up failed");
-                    const message = failure(up, t);
-                    assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.kube.port}|connection refused|EOF`));
-                    assert.deepEqual(locksOf(e), []);
-                    // Recovery: the API server is back; re-run up.
-                    const steps: EngineEvent[] = [];
-                    const again = await e.stack.up({ color: "never", onEvent: (ev) => steps.push(ev) });
-                    mark("recovered");
-                    t.diagnostic(`slowest steps of the recovery: ${slowest(steps).join(", ")}`);
-                    assert.equal(again.summary.result, "succeeded");
-                } else {
-                    mark("up rode the restart out");
-                    assert.equal(up.result?.summary.result, "succeeded");
+                    // Whether a request was in flight when the server went away decides the outcome:
+                    // the provider's requests and awaits retry, so the up may ride the restart out.
+                    // Either way the end state is checked below; a failed up must name the server.
+                    if (up.error) {
+                        mark("up failed");
+                        const message = failure(up, t);
+                        assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.kube.port}|connection refused|EOF`));
+                        assert.deepEqual(locksOf(e), []);
+                        // Recovery: the API server is back; re-run up.
+                        const steps: EngineEvent[] = [];
+                        const again = await e.stack.up({ color: "never", onEvent: (ev) => steps.push(ev) });
+                        mark("recovered");
+                        t.diagnostic(`slowest steps of the recovery: ${slowest(steps).join(", ")}`);
+                        assert.equal(again.summary.result, "succeeded");
+                    } else {
+                        mark("up rode the restart out");
+                        assert.equal(up.result?.summary.result, "succeeded");
+                    }
+                    assert.deepEqual(pendingOf(await stateOf(e)), []);
+                    await assertKubeMatches(env.kube.kubeconfig, id, e);
+                    await assertIdentityMatches(kc, id, e);
+                    await assertNoChanges(e);
+                    mark("checked");
+                } finally {
+                    t.diagnostic(marks.join(", "));
+                    await kubeUp(s);
+                    await dispose(e, id, async () => {
+                        await run(path.join(s.kube.binDir, "kubectl"), [
+                            "--kubeconfig",
+                            env.kube.kubeconfig,
+                            "delete",
+                            "namespace",
+                            id,
+                            "--ignore-not-found",
+                            "--wait=false",
+                        ]);
+                    });
                 }
-                assert.deepEqual(pendingOf(await stateOf(e)), []);
-                await assertKubeMatches(env.kube.kubeconfig, id, e);
-                await assertIdentityMatches(kc, id, e);
-                await assertNoChanges(e);
-                mark("checked");
-            } finally {
-                t.diagnostic(marks.join(", "));
-                await kubeUp(s);
-                await dispose(e, id, async () => {
-                    await run(path.join(s.kube.binDir, "kubectl"), [
-                        "--kubeconfig",
-                        env.kube.kubeconfig,
-                        "delete",
-                        "namespace",
-                        id,
-                        "--ignore-not-found",
-                        "--wait=false",
-                    ]);
-                });
-            }
-        }),
+            }),
+        ),
     );
 
     it(
         "the SSH host's sshd stopped while a remote command runs: the running command finishes, the next fails to connect; start sshd, re-run up",
-        recorded("faults", async (t: TestContext) => {
-            const ssh = env.ssh;
-            const dir = `/tmp/faults-ssh-${crypto.randomBytes(4).toString("hex")}`;
-            const hostKey = fs
-                .readFileSync(path.join(path.dirname(ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8")
-                .trim()
-                .split(" ")
-                .slice(0, 2)
-                .join(" ");
-            const e = await createEphemeralStack({
-                workDir: path.join(repoRoot, "test/fixtures/faults"),
-                config: {
-                    "faults-ssh:host": ssh.host,
-                    "faults-ssh:port": String(ssh.port),
-                    "faults-ssh:user": ssh.user,
-                    "faults-ssh:privateKey": { value: fs.readFileSync(ssh.privateKeyPath, "utf8"), secret: true },
-                    "faults-ssh:hostKey": hostKey,
-                    "faults-ssh:dir": dir,
-                    "faults-ssh:slowSeconds": "6",
-                },
-            });
-            // The SSH test host is this machine: its files are read here.
-            const marks = (suffix: string) =>
-                fs.existsSync(dir)
-                    ? fs
-                          .readdirSync(dir)
-                          .filter((f) => f.endsWith(suffix))
-                          .map((f) => f.slice(0, -suffix.length))
-                          .sort()
-                    : [];
-            const runs = (name: string) =>
-                fs
-                    .readFileSync(path.join(dir, `${name}.runs`), "utf8")
+        recorded("faults", (t: TestContext) =>
+            withEnvironmentAlone(async () => {
+                const ssh = env.ssh;
+                const dir = `/tmp/faults-ssh-${crypto.randomBytes(4).toString("hex")}`;
+                const hostKey = fs
+                    .readFileSync(path.join(path.dirname(ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8")
                     .trim()
-                    .split("\n").length;
-            try {
-                const up = await upWithFault(e, async ({ ended }) => {
-                    // "slow" has started on the host and sleeps: stop sshd under it.
-                    await waitFor("the slow command's start", () => marks(".started").includes("slow") || undefined, {
-                        timeoutMs: 120_000,
-                        stop: ended,
-                    });
-                    await sshDown(s);
+                    .split(" ")
+                    .slice(0, 2)
+                    .join(" ");
+                const e = await createEphemeralStack({
+                    workDir: path.join(repoRoot, "test/fixtures/faults"),
+                    config: {
+                        "faults-ssh:host": ssh.host,
+                        "faults-ssh:port": String(ssh.port),
+                        "faults-ssh:user": ssh.user,
+                        "faults-ssh:privateKey": { value: fs.readFileSync(ssh.privateKeyPath, "utf8"), secret: true },
+                        "faults-ssh:hostKey": hostKey,
+                        "faults-ssh:dir": dir,
+                        "faults-ssh:slowSeconds": "6",
+                    },
                 });
-                // Stopping sshd ends no session (each runs in its own, as with `systemctl stop ssh`):
-                // "slow" finishes, the next command cannot connect.
-                const message = failure(up, t);
-                assert.match(message, /last/);
-                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.ssh.port}[^\\n]*connection refused`));
-                assert.deepEqual(locksOf(e), []);
-                const commands = async () =>
-                    ((await stateOf(e)).resources ?? [])
-                        .filter((r) => r.type === "command:remote:Command")
-                        .map((r) => nameOf(r.urn))
-                        .sort();
-                assert.deepEqual(await commands(), ["first", "slow"]);
-                assert.deepEqual(marks(".done"), ["first", "slow"]);
-
-                // Recovery: start sshd again and re-run up; only the command that never ran runs.
-                await sshUp(s);
-                const again = await e.stack.up({ color: "never" });
-                assert.equal(again.summary.result, "succeeded");
-                assert.deepEqual(again.outputs.ran.value, ["first", "slow", "last"]);
-                assert.deepEqual(pendingOf(await stateOf(e)), []);
-                // Every command in the state finished on the host, each once, and no other ran.
-                assert.deepEqual(await commands(), ["first", "last", "slow"]);
-                assert.deepEqual(marks(".done"), await commands());
-                assert.deepEqual(marks(".runs"), await commands());
-                assert.deepEqual(
-                    { first: runs("first"), slow: runs("slow"), last: runs("last") },
-                    { first: 1, slow: 1, last: 1 },
-                );
-                await assertNoChanges(e);
-            } finally {
-                await sshUp(s);
+                // The SSH test host is this machine: its files are read here.
+                const marks = (suffix: string) =>
+                    fs.existsSync(dir)
+                        ? fs
+                              .readdirSync(dir)
+                              .filter((f) => f.endsWith(suffix))
+                              .map((f) => f.slice(0, -suffix.length))
+                              .sort()
+                        : [];
+                const runs = (name: string) =>
+                    fs
+                        .readFileSync(path.join(dir, `${name}.runs`), "utf8")
+                        .trim()
+                        .split("\n").length;
                 try {
-                    await disposeEphemeralStack(e);
+                    const up = await upWithFault(e, async ({ ended }) => {
+                        // "slow" has started on the host and sleeps: stop sshd under it.
+                        await waitFor(
+                            "the slow command's start",
+                            () => marks(".started").includes("slow") || undefined,
+                            {
+                                timeoutMs: 120_000,
+                                stop: ended,
+                            },
+                        );
+                        await sshDown(s);
+                    });
+                    // Stopping sshd ends no session (each runs in its own, as with `systemctl stop ssh`):
+                    // "slow" finishes, the next command cannot connect.
+                    const message = failure(up, t);
+                    assert.match(message, /last/);
+                    assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.ssh.port}[^\\n]*connection refused`));
+                    assert.deepEqual(locksOf(e), []);
+                    const commands = async () =>
+                        ((await stateOf(e)).resources ?? [])
+                            .filter((r) => r.type === "command:remote:Command")
+                            .map((r) => nameOf(r.urn))
+                            .sort();
+                    assert.deepEqual(await commands(), ["first", "slow"]);
+                    assert.deepEqual(marks(".done"), ["first", "slow"]);
+
+                    // Recovery: start sshd again and re-run up; only the command that never ran runs.
+                    await sshUp(s);
+                    const again = await e.stack.up({ color: "never" });
+                    assert.equal(again.summary.result, "succeeded");
+                    assert.deepEqual(again.outputs.ran.value, ["first", "slow", "last"]);
+                    assert.deepEqual(pendingOf(await stateOf(e)), []);
+                    // Every command in the state finished on the host, each once, and no other ran.
+                    assert.deepEqual(await commands(), ["first", "last", "slow"]);
+                    assert.deepEqual(marks(".done"), await commands());
+                    assert.deepEqual(marks(".runs"), await commands());
+                    assert.deepEqual(
+                        { first: runs("first"), slow: runs("slow"), last: runs("last") },
+                        { first: 1, slow: 1, last: 1 },
+                    );
+                    await assertNoChanges(e);
                 } finally {
-                    fs.rmSync(dir, { recursive: true, force: true });
+                    await sshUp(s);
+                    try {
+                        await disposeEphemeralStack(e);
+                    } finally {
+                        fs.rmSync(dir, { recursive: true, force: true });
+                    }
                 }
-            }
-        }),
+            }),
+        ),
     );
 
     it(
@@ -642,25 +620,24 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
                 const message = failure(up, t);
                 assert.match(message, /SIGKILL|killed/i);
 
-                // Orphans: the language host and the plugins lose their engine. Give them a few
-                // seconds to notice, then kill what is left; none may survive.
+                // Orphans: the language host and the plugins lose their engine, which stops them on
+                // its way out, so they stay. After a few seconds, what is left of the killed run is
+                // exactly what pulumiLeftovers (the fleet's `tenant locks` and `reap`) finds for the
+                // backend, and stopProcesses ends it.
                 const children = tree.slice(1);
                 assert.ok(
                     children.some((p) => /pulumi-language-nodejs/.test(commandLine(p)) || !processAlive(p)),
                     "the run had no language host",
                 );
-                const survivors = await (async () => {
-                    const deadline = Date.now() + 10_000;
-                    while (Date.now() < deadline && children.some(processAlive)) await delay(250);
-                    return children.filter(processAlive).map((p) => `${p} ${commandLine(p).split(" ")[0]}`);
-                })();
+                await delay(5000);
+                const survivors = children.filter(processAlive);
                 t.diagnostic(
-                    `processes left running by the killed pulumi after 10 s: ${survivors.join(", ") || "none"}`,
+                    `processes left running by the killed pulumi after 5 s: ${survivors.map((p) => `${p} ${commandLine(p).split(" ")[0]}`).join(", ") || "none"}`,
                 );
-                for (const p of children) if (processAlive(p)) process.kill(p, "SIGKILL");
-                await waitFor("the orphans' end", () => (children.some(processAlive) ? undefined : true), {
-                    timeoutMs: 10_000,
-                });
+                const found = pulumiLeftovers(`file://${e.backendDir}`).map((p) => p.pid);
+                assert.deepEqual(found.sort(), survivors.sort(), "the leftovers found are the run's survivors");
+                assert.deepEqual((await stopProcesses(found)).sort(), found.sort());
+                assert.deepEqual(pulumiLeftovers(`file://${e.backendDir}`), []);
 
                 // A stale lock stops the next run, naming `pulumi cancel`.
                 assert.equal(locksOf(e).length, 1, "no lock left by the killed run");
@@ -673,8 +650,17 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
                 assert.deepEqual(locksOf(e), []);
 
                 // Recovery 2: creates the killed run started are pending in the state; the realm's
-                // is, although Keycloak holds the realm (the moment was chosen for this).
-                assert.deepEqual(await resolvePendingCreates(e, t), ["cytomine-realm"]);
+                // is, although Keycloak holds the realm (the moment was chosen for this). The
+                // provider reads and updates the realm after Keycloak made it, a fraction of a second
+                // that the kill, sent on seeing the realm, sometimes misses on a busy machine: then
+                // the realm is in the state as created, and nothing is pending.
+                const resolved = await resolvePendingCreates(e, t);
+                if (resolved.length === 0)
+                    assert.ok(
+                        ((await stateOf(e)).resources ?? []).some((r) => nameOf(r.urn) === "cytomine-realm"),
+                        "nothing pending, and the realm Keycloak holds is not in the state",
+                    );
+                else assert.deepEqual(resolved, ["cytomine-realm"]);
 
                 const again = await e.stack.up({ color: "never" });
                 assert.equal(again.summary.result, "succeeded");

@@ -13,7 +13,8 @@ import { after, before, describe, it } from "node:test";
 import YAML from "yaml";
 import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
 import { createRenderTenants, Fleet, RunReport, TenantResult } from "../../lib/fleet";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
+import { commandLine, descendants, processAlive, processTable } from "../../lib/processes";
 import { pulumiHome, repoRoot } from "../../lib/toolchain";
 
 type Kube = Awaited<ReturnType<typeof kubeApi>>;
@@ -82,7 +83,7 @@ describe("fleet: tenants from templates on the local environment", { timeout: 2_
     const cli = (...args: string[]) => tenantCli([...args, "--fleet-dir", dir], cliEnv);
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         kube = await kubeApi(env.kube.kubeconfig);
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-it-"));
         cliEnv = { KUBECONFIG: env.kube.kubeconfig, KEYCLOAK_ADMIN_PASSWORD: env.keycloak.adminPassword };
@@ -306,7 +307,7 @@ describe("fleet: twenty parallel previews of render-mode tenants", { timeout: 1_
         return path.join(pulumiHome, "workspaces", `cytomine-fallback-${hash}-workspace.json`);
     };
 
-    // Three rounds in the test command (80 s each here); FLEET_PREVIEW_ROUNDS=10 for the issue's ten.
+    // Three rounds in the test command (about 45 s each here); FLEET_PREVIEW_ROUNDS=10 for the issue's ten.
     const rounds = Number(process.env.FLEET_PREVIEW_ROUNDS ?? 3);
     /** Every file of the plugin folder, with its size: an install or a half-written plugin changes it. */
     const pluginFiles = () =>
@@ -345,5 +346,54 @@ describe("fleet: twenty parallel previews of render-mode tenants", { timeout: 1_
             listed.map((l) => [l.tenant, l.problem]),
             names.map((n) => [n, undefined]),
         );
+    });
+
+    it("a CLI killed mid-preview: `tenant locks` names what it left running, `reap --yes` stops exactly that", async () => {
+        const [tenant] = fleet.ctx.tenantNames();
+        const run = fleet.runOperation("preview", [tenant], { parallel: 1 });
+        // The moment: the CLI runs its language host and a plugin (the program has started).
+        let cli: number | undefined;
+        const deadline = Date.now() + 120_000;
+        while (cli === undefined && Date.now() < deadline) {
+            const table = processTable();
+            cli = descendants(process.pid, table).find(
+                (p) =>
+                    table.get(p)?.name === "pulumi" &&
+                    / preview /.test(commandLine(p)) &&
+                    descendants(p, table).some((c) => table.get(c)?.name.startsWith("pulumi-resource-")),
+            );
+            if (cli === undefined) await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(cli, "no preview with a plugin under this process");
+        const below = descendants(cli);
+        process.kill(cli, "SIGKILL");
+        const report = await run;
+        assert.equal(report.tenants[0].result, "failed");
+        await new Promise((r) => setTimeout(r, 3000));
+
+        const left = fleet.leftovers().map((p) => p.pid);
+        assert.ok(left.length >= 2, `leftovers: ${left.join(", ")}`);
+        assert.deepEqual(
+            left.filter((p) => !below.includes(p)),
+            [],
+            "only what the killed CLI started",
+        );
+        const locks = await tenantCli(["locks", "--fleet-dir", dir], {});
+        assert.equal(locks.code, 0, locks.stderr);
+        assert.match(locks.stdout, new RegExp(`${left.length} process\\(es\\) left running by a killed CLI`));
+        for (const pid of left) assert.match(locks.stdout, new RegExp(`\\b${pid} pulumi-`));
+
+        const refused = await tenantCli(["reap", "--fleet-dir", dir], {});
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /add --yes/);
+        assert.ok(left.every(processAlive), "nothing stopped without --yes");
+
+        const reaped = await tenantCli(["reap", "--yes", "--fleet-dir", dir], {});
+        assert.equal(reaped.code, 0, reaped.stderr);
+        for (const pid of left) assert.match(reaped.stdout, new RegExp(`^stopped ${pid} `, "m"));
+        assert.ok(!left.some(processAlive));
+        assert.deepEqual(fleet.leftovers(), []);
+        const again = await fleet.runOperation("preview", [tenant], { parallel: 1 });
+        assert.equal(again.tenants[0].result, "changes");
     });
 });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LSAAI_ENDPOINTS } from "../../components/identity/endpoints";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { repoRoot } from "../../lib/toolchain";
 import { keycloakAdmin } from "../../lib/clients";
 import { projectConfig } from "../../lib/project-config";
@@ -21,7 +21,7 @@ describe("identity as code", { timeout: 900_000 }, () => {
     let outputs: Record<string, { value: any; secret: boolean }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         const project = projectConfig(env, "id");
         realm = project.id;
         orthancRealm = `${project.id}-orthanc`;

@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../../lib/automation";
-import { ensureEnvironment } from "../../lib/localenv";
+import { useEnvironment } from "../../lib/localenv";
 import { ConfigValue, projectConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 
@@ -37,7 +37,7 @@ describe("production install (npm ci --omit=dev)", () => {
             cwd: project,
             stdio: "pipe",
         });
-        const env = await ensureEnvironment();
+        const env = await useEnvironment();
         const { config } = projectConfig(env, "omitdev", {
             "cytomine-fallback:renderDir": path.join(work, "rendered"),
         });

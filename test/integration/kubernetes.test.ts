@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { KUBE_SCORE_EXCEPTIONS, manifestFiles, score, unexcused } from "../../lib/kube-score";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { recorded } from "../../lib/reliability";
 import { repoRoot } from "../../lib/toolchain";
 
@@ -40,7 +40,7 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
     let kube: Kube;
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         kube = await kubeApi(env.kube.kubeconfig);
     });
 

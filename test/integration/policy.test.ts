@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent, PolicyEvent } from "@pulumi/pulumi/automation";
 import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
-import { ensureEnvironment } from "../../lib/localenv";
+import { useEnvironment } from "../../lib/localenv";
 import { projectConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 
@@ -26,7 +26,7 @@ describe("the policy pack on the project's program", { timeout: 600_000 }, () =>
     let tenant: string;
 
     before(async () => {
-        const env = await ensureEnvironment();
+        const env = await useEnvironment();
         renderDir = fs.mkdtempSync(path.join(os.tmpdir(), "cytomine-policy-"));
         // projectConfig: the local stack (localStack true, so sslRequired none) with
         // allowRealmReplacement and allowVolumeDeletion true, so realms and claims are unprotected.

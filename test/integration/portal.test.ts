@@ -17,7 +17,7 @@ import { keycloakRealmEndpoints } from "../../components/identity/endpoints";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
 import { keycloakAdmin, kubeApi } from "../../lib/clients";
 import { Fleet } from "../../lib/fleet";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { projectConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 import { describeMatrix, TEST_TEMPLATE_SET } from "./support/portal-matrix";
@@ -137,7 +137,7 @@ describe("the user page with real Keycloak, engine and browser", { timeout: 1_50
     before(async () => {
         fs.rmSync(OUT, { recursive: true, force: true });
         fs.mkdirSync(OUT, { recursive: true });
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         kc = await keycloakAdmin(env.keycloak);
         const port = await freePort();
         portalUrl = `http://127.0.0.1:${port}`;

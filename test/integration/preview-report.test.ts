@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { projectConfig } from "../../lib/project-config";
 import type { ReportJson } from "../../lib/report";
 import { repoRoot } from "../../lib/toolchain";
@@ -27,7 +27,7 @@ describe("preview report on a real preview", { timeout: 600_000 }, () => {
     let secrets: Record<string, string>;
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cytomine-report-"));
         const canary = `lsaai-canary-${crypto.randomBytes(12).toString("hex")}`;
         const project = projectConfig(env, "rpt", {

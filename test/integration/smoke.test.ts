@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { repoRoot } from "../../lib/toolchain";
 import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
 import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
@@ -14,7 +14,7 @@ describe("realm and namespace through the engine", { timeout: 600_000 }, () => {
     let e: EphemeralStack;
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         const url = new URL(env.keycloak.url);
         e = await createEphemeralStack({
             workDir: path.join(repoRoot, "test/fixtures/smoke"),

@@ -18,7 +18,7 @@ import {
     isDebugDiagnostic,
 } from "../../lib/automation";
 import { sampleCommandLines } from "../../lib/processes";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
+import { Environment, useEnvironment } from "../../lib/localenv";
 import { freePort, sshTargetConfig } from "../../lib/project-config";
 import { repoRoot, requireToolchain } from "../../lib/toolchain";
 
@@ -35,7 +35,7 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
     const events: EngineEvent[] = [];
 
     before(async () => {
-        env = await ensureEnvironment();
+        env = await useEnvironment();
         const target = sshTargetConfig(env, "vm", {
             httpPort: await freePort(),
             configDir: configRoot,
