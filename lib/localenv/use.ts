@@ -12,10 +12,20 @@ import { EnvSettings, envSettings } from "./settings";
 export type EnvironmentUse = "shared" | "exclusive";
 
 export const useLockPath = (s: EnvSettings) => path.join(s.stateDir, "use.lock");
+/** Passed on the way in, and held by a user waiting to be alone: see lockScript. */
+export const useGatePath = (s: EnvSettings) => path.join(s.stateDir, "use.gate");
 
-/** flock(1)'s arguments: the lock is held while the command (reading its stdin to the end) runs. */
-export function flockArgs(use: EnvironmentUse, lockFile: string): string[] {
-    return [use === "shared" ? "--shared" : "--exclusive", lockFile, "sh", "-c", "echo held && exec cat >/dev/null"];
+/**
+ * The shell script that takes the lock (flock(1) on file descriptors, util-linux) and then holds it
+ * while reading its stdin to the end; $1 is the gate, $2 the lock. Every user passes the gate first.
+ * A shared user lets it go once it shares the lock; an exclusive user keeps it while it waits for the
+ * shared users to leave and while it runs, so that no new one starts meanwhile: a suite that needs
+ * the environment alone waits for the suites running now, not for every suite that starts after it.
+ */
+export function lockScript(use: EnvironmentUse): string {
+    return use === "shared"
+        ? 'exec 8>>"$1" 9>>"$2"; flock -x 8; flock -s 9; flock -u 8; echo held; exec cat >/dev/null'
+        : 'exec 8>>"$1" 9>>"$2"; flock -x 8; flock -x 9; echo held; exec cat >/dev/null';
 }
 
 export interface EnvironmentLock {
@@ -25,21 +35,21 @@ export interface EnvironmentLock {
 
 /**
  * Takes the environment's lock in `use` mode, waiting for holders of the other mode. The lock is held
- * by a child `flock` (util-linux, flock(2) underneath) whose stdin is a pipe from this process: when
- * this process ends, even killed, the pipe closes and the lock goes with it, so a crashed suite never
- * leaves the environment locked. The child does not keep this process alive.
+ * by a child shell (lockScript) whose stdin is a pipe from this process: when this process ends, even
+ * killed, the pipe closes and the lock goes with it, so a crashed suite never leaves the environment
+ * locked. The child does not keep this process alive.
  */
 export async function lockEnvironment(use: EnvironmentUse, s: EnvSettings = envSettings()): Promise<EnvironmentLock> {
     fs.mkdirSync(s.stateDir, { recursive: true });
-    const child: ChildProcess = spawn("flock", flockArgs(use, useLockPath(s)), {
+    const child: ChildProcess = spawn("sh", ["-c", lockScript(use), "sh", useGatePath(s), useLockPath(s)], {
         stdio: ["pipe", "pipe", "inherit"],
     });
     await new Promise<void>((resolve, reject) => {
-        child.once("error", (e) =>
-            reject(new EnvError(`cannot lock the local environment: ${e.message}`, "install util-linux (flock)")),
-        );
+        child.once("error", (e) => reject(new EnvError(`cannot lock the local environment: ${e.message}`, "check sh")));
         child.once("exit", (code) =>
-            reject(new EnvError(`flock exited (${code}) before taking ${useLockPath(s)}`, "check that file's folder")),
+            reject(
+                new EnvError(`flock exited (${code}) before taking ${useLockPath(s)}`, "install util-linux (flock)"),
+            ),
         );
         child.stdout!.once("data", () => resolve());
     });

@@ -1,5 +1,5 @@
-// The local environment's readers/writer lock (lib/localenv/use.ts) with the real flock(1), on a lock
-// file in a temporary state folder.
+// The local environment's readers/writer lock (lib/localenv/use.ts) with the real flock(1), on lock
+// files in a temporary state folder.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -44,6 +44,22 @@ describe("the local environment's readers/writer lock", () => {
         assert.notEqual(await within(late, 5000), "waiting");
         (await late).release();
         assert.ok(fs.existsSync(useLockPath(s)));
+    });
+
+    it("a user waiting to be alone goes before shared users that came after it", async () => {
+        const s = settings();
+        const first = await lockEnvironment("shared", s);
+        const exclusive = lockEnvironment("exclusive", s);
+        assert.equal(await within(exclusive, 500), "waiting");
+        const later = lockEnvironment("shared", s);
+        assert.equal(await within(later, 500), "waiting", "a new shared user waits behind the exclusive one");
+        first.release();
+        const alone = await within(exclusive, 5000);
+        assert.notEqual(alone, "waiting", "the exclusive user goes first");
+        assert.equal(await within(later, 300), "waiting");
+        (alone as EnvironmentLock).release();
+        assert.notEqual(await within(later, 5000), "waiting");
+        (await later).release();
     });
 
     it("a holder killed with SIGKILL leaves the environment unlocked", async () => {
