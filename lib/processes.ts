@@ -111,35 +111,42 @@ export function environmentVariable(pid: number, name: string): string | undefin
  * live `pulumi` above them.
  */
 export function pulumiLeftovers(backendUrl: string, table = processTable()): ProcessEntry[] {
-    const ofBackend = (p: ProcessEntry) =>
-        p.name !== "pulumi" && environmentVariable(p.pid, "PULUMI_BACKEND_URL") === backendUrl;
+    // Each process's environment is read once.
+    const ofBackend = new Set(
+        [...table.values()]
+            .filter((p) => p.name !== "pulumi" && environmentVariable(p.pid, "PULUMI_BACKEND_URL") === backendUrl)
+            .map((p) => p.pid),
+    );
     const ancestors = function* (p: ProcessEntry) {
         for (let q = table.get(p.ppid); q; q = table.get(q.ppid)) yield q;
     };
     return [...table.values()].filter((p) => {
-        if (!ofBackend(p)) return false;
+        if (!ofBackend.has(p.pid)) return false;
         const above = [...ancestors(p)];
         if (above.some((q) => q.name === "pulumi")) return false;
         // The program counts through its language host.
-        return p.name.startsWith("pulumi-") || above.some((q) => q.name.startsWith("pulumi-") && ofBackend(q));
+        return p.name.startsWith("pulumi-") || above.some((q) => q.name.startsWith("pulumi-") && ofBackend.has(q.pid));
     });
 }
 
 /** Stops PIDs: SIGTERM, then SIGKILL to those still running after `graceMs`. Returns those that ended. */
 export async function stopProcesses(pids: number[], graceMs = 5000): Promise<number[]> {
-    const signal = (pid: number, s: NodeJS.Signals) => {
-        try {
-            process.kill(pid, s);
-        } catch {
-            // Already gone.
-        }
+    const signal = (s: NodeJS.Signals) => {
+        for (const pid of pids.filter(processAlive))
+            try {
+                process.kill(pid, s);
+            } catch {
+                // Gone meanwhile.
+            }
     };
-    for (const pid of pids) signal(pid, "SIGTERM");
-    const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline && pids.some(processAlive)) await new Promise((r) => setTimeout(r, 100));
-    for (const pid of pids.filter(processAlive)) signal(pid, "SIGKILL");
-    const end = Date.now() + 2000;
-    while (Date.now() < end && pids.some(processAlive)) await new Promise((r) => setTimeout(r, 50));
+    const waitUntilGone = async (ms: number) => {
+        const deadline = Date.now() + ms;
+        while (Date.now() < deadline && pids.some(processAlive)) await new Promise((r) => setTimeout(r, 50));
+    };
+    signal("SIGTERM");
+    await waitUntilGone(graceMs);
+    signal("SIGKILL");
+    await waitUntilGone(2000);
     return pids.filter((pid) => !processAlive(pid));
 }
 

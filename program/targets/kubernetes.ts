@@ -15,12 +15,15 @@ import type { TargetResult } from "./target";
  * library is loaded only when a cluster is read: it is about 0.7 s and 50 MiB of the program's start,
  * which render mode and every fleet preview of it would otherwise pay for nothing.
  */
-async function clusterApis() {
+async function loadClusterApis() {
     const k8sClient = await import("@kubernetes/client-node");
     const config = new k8sClient.KubeConfig();
     config.loadFromDefault();
     return { core: config.makeApiClient(k8sClient.CoreV1Api), storage: config.makeApiClient(k8sClient.StorageV1Api) };
 }
+let clusterApisOnce: ReturnType<typeof loadClusterApis> | undefined;
+/** The namespace check and the dataset checks share one kubeconfig read. */
+const clusterApis = () => (clusterApisOnce ??= loadClusterApis());
 
 /** Reads the namespace from the cluster. */
 async function readNamespace(namespace: string): Promise<{ annotations?: Record<string, string> } | undefined> {

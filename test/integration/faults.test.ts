@@ -363,6 +363,10 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
         await ensureEnvironment(s);
     });
 
+    /** A case that stops or restarts a piece of the environment: recorded, and run while no other suite uses it. */
+    const recordedAlone = (fn: (t: TestContext) => Promise<void>) =>
+        recorded("faults", (t: TestContext) => withEnvironmentAlone(() => fn(t)));
+
     /** The project's program, target kubernetes in render mode: only Keycloak is touched live. */
     async function identityStack(prefix: string) {
         const renderDir = fs.mkdtempSync(path.join(os.tmpdir(), "faults-render-"));
@@ -388,208 +392,198 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
 
     it(
         "Keycloak stopped while the up creates clients: the up fails naming Keycloak; restart Keycloak, re-run up",
-        recorded("faults", (t: TestContext) =>
-            withEnvironmentAlone(async () => {
-                const { e, realm, renderDir } = await identityStack("fkc");
-                try {
-                    const up = await upWithFault(e, async ({ events, ended }) => {
-                        // The realm exists and its clients are being created.
-                        await waitFor("a client's create", () => started(events, "keycloak:openid/client:Client"), {
-                            timeoutMs: 120_000,
-                            stop: ended,
-                        });
-                        await keycloakDown(s);
+        recordedAlone(async (t: TestContext) => {
+            const { e, realm, renderDir } = await identityStack("fkc");
+            try {
+                const up = await upWithFault(e, async ({ events, ended }) => {
+                    // The realm exists and its clients are being created.
+                    await waitFor("a client's create", () => started(events, "keycloak:openid/client:Client"), {
+                        timeoutMs: 120_000,
+                        stop: ended,
                     });
-                    const message = failure(up, t);
-                    assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.keycloak.port}`));
-                    assert.match(message, /connection refused|EOF|connection reset/);
-                    // A provider error, not an interruption: no pending operation, no stale lock.
-                    assert.deepEqual(pendingOf(await stateOf(e)), []);
-                    assert.deepEqual(locksOf(e), []);
+                    await keycloakDown(s);
+                });
+                const message = failure(up, t);
+                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.keycloak.port}`));
+                assert.match(message, /connection refused|EOF|connection reset/);
+                // A provider error, not an interruption: no pending operation, no stale lock.
+                assert.deepEqual(pendingOf(await stateOf(e)), []);
+                assert.deepEqual(locksOf(e), []);
 
-                    // Recovery: start Keycloak again and re-run up. A create Keycloak committed as it
-                    // stopped (its answer lost) is not in the state: that up names it ("already
-                    // exists"); delete it in Keycloak (it is new, nothing refers to it) and re-run.
-                    await keycloakUp(s);
-                    kc = await keycloakAdmin(env.keycloak);
-                    let again: UpResult;
-                    const events: EngineEvent[] = [];
-                    try {
-                        again = await e.stack.up({ color: "never", onEvent: (ev) => events.push(ev) });
-                    } catch (err) {
-                        assert.match(String(err), /already exists/);
-                        const removed = await removeUnrecorded(events);
-                        assert.ok(removed.length > 0, "the up named an existing object, but no failed step was found");
-                        t.diagnostic(`made as Keycloak stopped, deleted before the re-run: ${removed.join(", ")}`);
-                        again = await e.stack.up({ color: "never" });
-                    }
-                    assert.equal(again.summary.result, "succeeded");
-                    await assertIdentityMatches(kc, realm, e);
-                    await assertNoChanges(e);
-                } finally {
-                    await keycloakUp(s);
-                    await dispose(e, realm, async () => fs.rmSync(renderDir, { recursive: true, force: true }));
+                // Recovery: start Keycloak again and re-run up. A create Keycloak committed as it
+                // stopped (its answer lost) is not in the state: that up names it ("already
+                // exists"); delete it in Keycloak (it is new, nothing refers to it) and re-run.
+                await keycloakUp(s);
+                kc = await keycloakAdmin(env.keycloak);
+                let again: UpResult;
+                const events: EngineEvent[] = [];
+                try {
+                    again = await e.stack.up({ color: "never", onEvent: (ev) => events.push(ev) });
+                } catch (err) {
+                    assert.match(String(err), /already exists/);
+                    const removed = await removeUnrecorded(events);
+                    assert.ok(removed.length > 0, "the up named an existing object, but no failed step was found");
+                    t.diagnostic(`made as Keycloak stopped, deleted before the re-run: ${removed.join(", ")}`);
+                    again = await e.stack.up({ color: "never" });
                 }
-            }),
-        ),
+                assert.equal(again.summary.result, "succeeded");
+                await assertIdentityMatches(kc, realm, e);
+                await assertNoChanges(e);
+            } finally {
+                await keycloakUp(s);
+                await dispose(e, realm, async () => fs.rmSync(renderDir, { recursive: true, force: true }));
+            }
+        }),
     );
 
     it(
         "the Kubernetes API server restarted while the up creates Deployments: the up rides it out, or fails naming the API server and a re-run completes; live objects equal the state",
-        recorded("faults", (t: TestContext) =>
-            withEnvironmentAlone(async () => {
-                const { id, config } = projectConfig(env, "fkube", { "cytomine-fallback:orthanc": "false" });
-                const e = await createEphemeralStack({
-                    workDir: repoRoot,
-                    config,
-                    env: { KUBECONFIG: env.kube.kubeconfig },
+        recordedAlone(async (t: TestContext) => {
+            const { id, config } = projectConfig(env, "fkube", { "cytomine-fallback:orthanc": "false" });
+            const e = await createEphemeralStack({
+                workDir: repoRoot,
+                config,
+                env: { KUBECONFIG: env.kube.kubeconfig },
+            });
+            const t0 = Date.now();
+            const marks: string[] = [];
+            const mark = (what: string) => marks.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+            try {
+                const up = await upWithFault(e, async ({ events, ended }) => {
+                    await waitFor("a Deployment's create", () => started(events, "kubernetes:apps/v1:Deployment"), {
+                        timeoutMs: 180_000,
+                        stop: ended,
+                    });
+                    // A restart of the API server while the up runs (etcd and the controllers keep running).
+                    mark("fault");
+                    await kubeApiServerRestart(s);
+                    mark("restarted");
                 });
-                const t0 = Date.now();
-                const marks: string[] = [];
-                const mark = (what: string) => marks.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-                try {
-                    const up = await upWithFault(e, async ({ events, ended }) => {
-                        await waitFor("a Deployment's create", () => started(events, "kubernetes:apps/v1:Deployment"), {
-                            timeoutMs: 180_000,
-                            stop: ended,
-                        });
-                        // A restart of the API server while the up runs (etcd and the controllers keep running).
-                        mark("fault");
-                        await kubeApiServerRestart(s);
-                        mark("restarted");
-                    });
-                    // Whether a request was in flight when the server went away decides the outcome:
-                    // the provider's requests and awaits retry, so the up may ride the restart out.
-                    // Either way the end state is checked below; a failed up must name the server.
-                    if (up.error) {
-                        mark("up failed");
-                        const message = failure(up, t);
-                        assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.kube.port}|connection refused|EOF`));
-                        assert.deepEqual(locksOf(e), []);
-                        // Recovery: the API server is back; re-run up.
-                        const steps: EngineEvent[] = [];
-                        const again = await e.stack.up({ color: "never", onEvent: (ev) => steps.push(ev) });
-                        mark("recovered");
-                        t.diagnostic(`slowest steps of the recovery: ${slowest(steps).join(", ")}`);
-                        assert.equal(again.summary.result, "succeeded");
-                    } else {
-                        mark("up rode the restart out");
-                        assert.equal(up.result?.summary.result, "succeeded");
-                    }
-                    assert.deepEqual(pendingOf(await stateOf(e)), []);
-                    await assertKubeMatches(env.kube.kubeconfig, id, e);
-                    await assertIdentityMatches(kc, id, e);
-                    await assertNoChanges(e);
-                    mark("checked");
-                } finally {
-                    t.diagnostic(marks.join(", "));
-                    await kubeUp(s);
-                    await dispose(e, id, async () => {
-                        await run(path.join(s.kube.binDir, "kubectl"), [
-                            "--kubeconfig",
-                            env.kube.kubeconfig,
-                            "delete",
-                            "namespace",
-                            id,
-                            "--ignore-not-found",
-                            "--wait=false",
-                        ]);
-                    });
+                // Whether a request was in flight when the server went away decides the outcome:
+                // the provider's requests and awaits retry, so the up may ride the restart out.
+                // Either way the end state is checked below; a failed up must name the server.
+                if (up.error) {
+                    mark("up failed");
+                    const message = failure(up, t);
+                    assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.kube.port}|connection refused|EOF`));
+                    assert.deepEqual(locksOf(e), []);
+                    // Recovery: the API server is back; re-run up.
+                    const steps: EngineEvent[] = [];
+                    const again = await e.stack.up({ color: "never", onEvent: (ev) => steps.push(ev) });
+                    mark("recovered");
+                    t.diagnostic(`slowest steps of the recovery: ${slowest(steps).join(", ")}`);
+                    assert.equal(again.summary.result, "succeeded");
+                } else {
+                    mark("up rode the restart out");
+                    assert.equal(up.result?.summary.result, "succeeded");
                 }
-            }),
-        ),
+                assert.deepEqual(pendingOf(await stateOf(e)), []);
+                await assertKubeMatches(env.kube.kubeconfig, id, e);
+                await assertIdentityMatches(kc, id, e);
+                await assertNoChanges(e);
+                mark("checked");
+            } finally {
+                t.diagnostic(marks.join(", "));
+                await kubeUp(s);
+                await dispose(e, id, async () => {
+                    await run(path.join(s.kube.binDir, "kubectl"), [
+                        "--kubeconfig",
+                        env.kube.kubeconfig,
+                        "delete",
+                        "namespace",
+                        id,
+                        "--ignore-not-found",
+                        "--wait=false",
+                    ]);
+                });
+            }
+        }),
     );
 
     it(
         "the SSH host's sshd stopped while a remote command runs: the running command finishes, the next fails to connect; start sshd, re-run up",
-        recorded("faults", (t: TestContext) =>
-            withEnvironmentAlone(async () => {
-                const ssh = env.ssh;
-                const dir = `/tmp/faults-ssh-${crypto.randomBytes(4).toString("hex")}`;
-                const hostKey = fs
-                    .readFileSync(path.join(path.dirname(ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8")
+        recordedAlone(async (t: TestContext) => {
+            const ssh = env.ssh;
+            const dir = `/tmp/faults-ssh-${crypto.randomBytes(4).toString("hex")}`;
+            const hostKey = fs
+                .readFileSync(path.join(path.dirname(ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8")
+                .trim()
+                .split(" ")
+                .slice(0, 2)
+                .join(" ");
+            const e = await createEphemeralStack({
+                workDir: path.join(repoRoot, "test/fixtures/faults"),
+                config: {
+                    "faults-ssh:host": ssh.host,
+                    "faults-ssh:port": String(ssh.port),
+                    "faults-ssh:user": ssh.user,
+                    "faults-ssh:privateKey": { value: fs.readFileSync(ssh.privateKeyPath, "utf8"), secret: true },
+                    "faults-ssh:hostKey": hostKey,
+                    "faults-ssh:dir": dir,
+                    "faults-ssh:slowSeconds": "6",
+                },
+            });
+            // The SSH test host is this machine: its files are read here.
+            const marks = (suffix: string) =>
+                fs.existsSync(dir)
+                    ? fs
+                          .readdirSync(dir)
+                          .filter((f) => f.endsWith(suffix))
+                          .map((f) => f.slice(0, -suffix.length))
+                          .sort()
+                    : [];
+            const runs = (name: string) =>
+                fs
+                    .readFileSync(path.join(dir, `${name}.runs`), "utf8")
                     .trim()
-                    .split(" ")
-                    .slice(0, 2)
-                    .join(" ");
-                const e = await createEphemeralStack({
-                    workDir: path.join(repoRoot, "test/fixtures/faults"),
-                    config: {
-                        "faults-ssh:host": ssh.host,
-                        "faults-ssh:port": String(ssh.port),
-                        "faults-ssh:user": ssh.user,
-                        "faults-ssh:privateKey": { value: fs.readFileSync(ssh.privateKeyPath, "utf8"), secret: true },
-                        "faults-ssh:hostKey": hostKey,
-                        "faults-ssh:dir": dir,
-                        "faults-ssh:slowSeconds": "6",
-                    },
-                });
-                // The SSH test host is this machine: its files are read here.
-                const marks = (suffix: string) =>
-                    fs.existsSync(dir)
-                        ? fs
-                              .readdirSync(dir)
-                              .filter((f) => f.endsWith(suffix))
-                              .map((f) => f.slice(0, -suffix.length))
-                              .sort()
-                        : [];
-                const runs = (name: string) =>
-                    fs
-                        .readFileSync(path.join(dir, `${name}.runs`), "utf8")
-                        .trim()
-                        .split("\n").length;
-                try {
-                    const up = await upWithFault(e, async ({ ended }) => {
-                        // "slow" has started on the host and sleeps: stop sshd under it.
-                        await waitFor(
-                            "the slow command's start",
-                            () => marks(".started").includes("slow") || undefined,
-                            {
-                                timeoutMs: 120_000,
-                                stop: ended,
-                            },
-                        );
-                        await sshDown(s);
+                    .split("\n").length;
+            try {
+                const up = await upWithFault(e, async ({ ended }) => {
+                    // "slow" has started on the host and sleeps: stop sshd under it.
+                    await waitFor("the slow command's start", () => marks(".started").includes("slow") || undefined, {
+                        timeoutMs: 120_000,
+                        stop: ended,
                     });
-                    // Stopping sshd ends no session (each runs in its own, as with `systemctl stop ssh`):
-                    // "slow" finishes, the next command cannot connect.
-                    const message = failure(up, t);
-                    assert.match(message, /last/);
-                    assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.ssh.port}[^\\n]*connection refused`));
-                    assert.deepEqual(locksOf(e), []);
-                    const commands = async () =>
-                        ((await stateOf(e)).resources ?? [])
-                            .filter((r) => r.type === "command:remote:Command")
-                            .map((r) => nameOf(r.urn))
-                            .sort();
-                    assert.deepEqual(await commands(), ["first", "slow"]);
-                    assert.deepEqual(marks(".done"), ["first", "slow"]);
+                    await sshDown(s);
+                });
+                // Stopping sshd ends no session (each runs in its own, as with `systemctl stop ssh`):
+                // "slow" finishes, the next command cannot connect.
+                const message = failure(up, t);
+                assert.match(message, /last/);
+                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.ssh.port}[^\\n]*connection refused`));
+                assert.deepEqual(locksOf(e), []);
+                const commands = async () =>
+                    ((await stateOf(e)).resources ?? [])
+                        .filter((r) => r.type === "command:remote:Command")
+                        .map((r) => nameOf(r.urn))
+                        .sort();
+                assert.deepEqual(await commands(), ["first", "slow"]);
+                assert.deepEqual(marks(".done"), ["first", "slow"]);
 
-                    // Recovery: start sshd again and re-run up; only the command that never ran runs.
-                    await sshUp(s);
-                    const again = await e.stack.up({ color: "never" });
-                    assert.equal(again.summary.result, "succeeded");
-                    assert.deepEqual(again.outputs.ran.value, ["first", "slow", "last"]);
-                    assert.deepEqual(pendingOf(await stateOf(e)), []);
-                    // Every command in the state finished on the host, each once, and no other ran.
-                    assert.deepEqual(await commands(), ["first", "last", "slow"]);
-                    assert.deepEqual(marks(".done"), await commands());
-                    assert.deepEqual(marks(".runs"), await commands());
-                    assert.deepEqual(
-                        { first: runs("first"), slow: runs("slow"), last: runs("last") },
-                        { first: 1, slow: 1, last: 1 },
-                    );
-                    await assertNoChanges(e);
+                // Recovery: start sshd again and re-run up; only the command that never ran runs.
+                await sshUp(s);
+                const again = await e.stack.up({ color: "never" });
+                assert.equal(again.summary.result, "succeeded");
+                assert.deepEqual(again.outputs.ran.value, ["first", "slow", "last"]);
+                assert.deepEqual(pendingOf(await stateOf(e)), []);
+                // Every command in the state finished on the host, each once, and no other ran.
+                assert.deepEqual(await commands(), ["first", "last", "slow"]);
+                assert.deepEqual(marks(".done"), await commands());
+                assert.deepEqual(marks(".runs"), await commands());
+                assert.deepEqual(
+                    { first: runs("first"), slow: runs("slow"), last: runs("last") },
+                    { first: 1, slow: 1, last: 1 },
+                );
+                await assertNoChanges(e);
+            } finally {
+                await sshUp(s);
+                try {
+                    await disposeEphemeralStack(e);
                 } finally {
-                    await sshUp(s);
-                    try {
-                        await disposeEphemeralStack(e);
-                    } finally {
-                        fs.rmSync(dir, { recursive: true, force: true });
-                    }
+                    fs.rmSync(dir, { recursive: true, force: true });
                 }
-            }),
-        ),
+            }
+        }),
     );
 
     it(
