@@ -12,7 +12,7 @@ import {
     keycloakRunning,
     keycloakUp,
 } from "./keycloak";
-import { kubeconfigPath, kubeDown, KubeInfo, kubeReady, kubeUp } from "./kube";
+import { KUBE_COMPONENTS, kubeconfigPath, kubeDown, KubeInfo, kubeReady, kubeUp, stoppedComponents } from "./kube";
 import { EnvError } from "./proc";
 import { EnvSettings, envSettings } from "./settings";
 import { sshDown, sshInfo, SshInfo, sshRunning, sshUp } from "./ssh";
@@ -144,7 +144,7 @@ export async function environmentStatus(
         },
         kube: {
             ready: kubeOk,
-            detail: kubeOk ? `ready, kubeconfig ${kubeconfigPath(s)}` : "not running; 'npm run env:up' starts it",
+            detail: kubeOk ? `ready, kubeconfig ${kubeconfigPath(s)}` : kubeProblem(stoppedComponents(s)),
         },
         ssh: {
             ready: sshOk,
@@ -154,6 +154,13 @@ export async function environmentStatus(
         },
         docker,
     };
+}
+
+/** Why the cluster is not ready, and the fix. */
+function kubeProblem(stopped: string[]): string {
+    if (stopped.length === KUBE_COMPONENTS.length) return "not running; 'npm run env:up' starts it";
+    if (stopped.length > 0) return `${stopped.join(", ")} not running; 'npm run env:up' starts what is missing`;
+    return "running, but the API server does not answer /readyz; 'npm run env:up' waits for it";
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -97,8 +97,35 @@ async function applyManifest(s: EnvSettings, kubeconfig: string, manifest: objec
     });
 }
 
+/** The processes kwokctl runs for the cluster, each with a pid file under clusters/<name>/pids. */
+export const KUBE_COMPONENTS = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+] as const;
+
+/**
+ * The cluster's components whose process is not running. The API server can answer while, say, the
+ * KWOK controller has died, and then no pod ever becomes Ready: a check of /readyz alone misses it.
+ */
+export function stoppedComponents(s: EnvSettings): string[] {
+    return KUBE_COMPONENTS.filter((c) => livePid(componentPidFile(s, c), c) === undefined);
+}
+
+/** kwokctl's folder of the cluster: its binaries, etcd data, pki, pids and logs. */
+function clusterDir(s: EnvSettings): string {
+    return path.join(files(s).workdir, "clusters", s.kube.cluster);
+}
+
+/** Where kwokctl records a component's process id. */
+export function componentPidFile(s: EnvSettings, component: (typeof KUBE_COMPONENTS)[number]): string {
+    return path.join(clusterDir(s), "pids", `${component}.pid`);
+}
+
 /** True when the API server answers /readyz through the generated kubeconfig. */
-export async function kubeReady(s: EnvSettings): Promise<boolean> {
+async function apiReady(s: EnvSettings): Promise<boolean> {
     const f = files(s);
     if (!fs.existsSync(f.kubeconfig)) return false;
     try {
@@ -113,8 +140,26 @@ export async function kubeReady(s: EnvSettings): Promise<boolean> {
     }
 }
 
+/** True when every component of the cluster runs and the API server answers /readyz. */
+export async function kubeReady(s: EnvSettings): Promise<boolean> {
+    return stoppedComponents(s).length === 0 && (await apiReady(s));
+}
+
+/**
+ * Deletes the KWOK nodes' leases while the API server still serves. A KWOK controller cannot take
+ * over the leases its predecessor renewed until they expire (200 s, "lease already exists" in its
+ * log), and until then it reports no pod Ready; without leases it creates fresh ones at once.
+ */
+async function releaseNodeLeases(s: EnvSettings): Promise<void> {
+    await run(
+        path.join(s.kube.binDir, "kubectl"),
+        ["--kubeconfig", files(s).kubeconfig, "delete", "lease", "--all", "--namespace", "kube-node-lease"],
+        { timeout: 30_000 },
+    );
+}
+
 function clusterExists(s: EnvSettings): boolean {
-    return fs.existsSync(path.join(files(s).workdir, "clusters", s.kube.cluster));
+    return fs.existsSync(clusterDir(s));
 }
 
 export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
@@ -134,7 +179,9 @@ export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
     const record = (out: { stdout: string; stderr: string }) => fs.writeSync(log, out.stdout + out.stderr);
     try {
         if (clusterExists(s)) {
-            // Stopped (after a reboot or env:down): start the same cluster and its etcd data again.
+            // Stopped (after a reboot or env:down), or some of its processes died: kwokctl starts the
+            // ones that do not run, with the same cluster and etcd data.
+            if (stoppedComponents(s).includes("kwok-controller") && (await apiReady(s))) await releaseNodeLeases(s);
             record(await kwokctl(s, ["start", "cluster", "--wait", "3m"]));
         } else {
             await requireFreePort(s.kube.port, "kube-apiserver", "CYTOMINE_ENV_KUBE_PORT");
@@ -161,15 +208,18 @@ export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
         fs.writeSync(log, `${err.stdout ?? ""}${err.stderr ?? ""}`);
         throw new EnvError(
             `the local Kubernetes API did not start: ${err.message.split("\n")[0]}\nLast lines of ${f.log}:\n${tail(f.log)}`,
-            `read the logs under ${path.join(f.workdir, "clusters", s.kube.cluster, "logs")}; 'npm run env:down -- --purge' starts over`,
+            `read the logs under ${path.join(clusterDir(s), "logs")}; 'npm run env:down -- --purge' starts over`,
         );
     } finally {
         fs.closeSync(log);
     }
-    if (!(await kubeReady(s))) {
+    const stopped = stoppedComponents(s);
+    if (stopped.length > 0 || !(await apiReady(s))) {
         throw new EnvError(
-            "kube-apiserver started but does not answer /readyz",
-            "run 'npm run env:status' and read the logs",
+            stopped.length > 0
+                ? `the local cluster started without ${stopped.join(", ")}`
+                : "kube-apiserver started but does not answer /readyz",
+            `read the logs under ${path.join(clusterDir(s), "logs")}; 'npm run env:down -- --purge' starts over`,
         );
     }
     return info;
@@ -178,6 +228,12 @@ export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
 /** Stops the cluster's processes, keeping etcd's data; with purge, deletes the cluster. */
 export async function kubeDown(s: EnvSettings, purge = false): Promise<boolean> {
     if (!clusterExists(s)) return false;
+    // The next start then does not wait out the leases of the KWOK controller stopped here (stopped
+    // first: while it runs, it renews a deleted lease at once).
+    if (!purge && (await apiReady(s))) {
+        await stopPidFile(componentPidFile(s, "kwok-controller"), "kwok-controller");
+        await releaseNodeLeases(s).catch(() => undefined);
+    }
     await kwokctl(s, [purge ? "delete" : "stop", "cluster"]).catch(() => undefined);
     if (purge) fs.rmSync(files(s).dir, { recursive: true, force: true });
     return true;
@@ -190,25 +246,23 @@ export function kubeconfigPath(s: EnvSettings): string {
 /**
  * Restarts the cluster's kube-apiserver alone, as kwokctl started it (same binary, arguments, working
  * directory, log and pid file, so `kwokctl stop cluster` still finds it): what a service manager does
- * to a crashed API server. Restarting the whole cluster (kubeDown, kubeUp) also restarts the KWOK
- * controller, which then waits out its node leases (200 s) before it reports any pod Ready.
+ * to a crashed API server, while the cluster's other components keep running.
  */
 export async function kubeApiServerRestart(s: EnvSettings): Promise<void> {
-    const cluster = path.join(files(s).workdir, "clusters", s.kube.cluster);
-    const pidFile = path.join(cluster, "pids", "kube-apiserver.pid");
-    const log = path.join(cluster, "logs", "kube-apiserver.log");
-    const pid = livePid(pidFile, "kube-apiserver");
-    if (pid === undefined) throw new EnvError(`no kube-apiserver runs (${pidFile})`, "start it with 'npm run env:up'");
+    const file = componentPidFile(s, "kube-apiserver");
+    const log = path.join(clusterDir(s), "logs", "kube-apiserver.log");
+    const pid = livePid(file, "kube-apiserver");
+    if (pid === undefined) throw new EnvError(`no kube-apiserver runs (${file})`, "start it with 'npm run env:up'");
     const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
     const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
     // Its graceful shutdown drains requests for up to a minute: TERM, then KILL after 10 s.
-    await stopPidFile(pidFile, "kube-apiserver", 10_000);
-    startDetached({ cmd: argv[0], args: argv.slice(1), cwd, log, pidFile });
+    await stopPidFile(file, "kube-apiserver", 10_000);
+    startDetached({ cmd: argv[0], args: argv.slice(1), cwd, log, pidFile: file });
     await waitUntil(() => kubeReady(s), {
         timeoutMs: 120_000,
         what: "kube-apiserver",
         log,
-        isRunning: () => livePid(pidFile, "kube-apiserver") !== undefined,
+        isRunning: () => livePid(file, "kube-apiserver") !== undefined,
         fix: "run 'npm run env:down' and 'npm run env:up'",
     });
 }

@@ -2,7 +2,7 @@
 // on KWOK nodes under Pod Security Admission, the SSH test host runs commands with sudo (also from a
 // checkout the test user cannot enter), the docker engine serves the stand-in images to `sudo docker`
 // and docker-compose on the SSH test host and each stand-in answers on its port, and a killed
-// Keycloak is reported clearly and recovered by the next start. (The project's program on it:
+// Keycloak or KWOK controller is reported clearly and recovered by the next start. (The project's program on it:
 // kubernetes.test.ts.)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -21,9 +21,11 @@ import {
     withEnvironmentAlone,
 } from "../../lib/localenv";
 import { dockerFiles } from "../../lib/localenv/docker";
+import { componentPidFile } from "../../lib/localenv/kube";
 import { envSettings } from "../../lib/localenv/settings";
 import { sshDown, SshInfo, sshUp } from "../../lib/localenv/ssh";
 import { keycloakAdmin, kubeApi } from "../../lib/clients";
+import { processAlive } from "../../lib/processes";
 import { freePort } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 
@@ -549,5 +551,43 @@ describe("local environment", { timeout: 900_000 }, () => {
             env = await ensureEnvironment();
             const kc = await keycloakAdmin(env.keycloak);
             assert.ok((await kc.realms.find()).length >= 1);
+        }));
+
+    it("a killed KWOK controller is reported by status, started again by the next start, and pods are Ready at once", () =>
+        withEnvironmentAlone(async () => {
+            const pid = Number(fs.readFileSync(componentPidFile(envSettings(), "kwok-controller"), "utf8"));
+            process.kill(pid, "SIGKILL");
+            await eventually(10, async () => (processAlive(pid) ? undefined : true), "the KWOK controller exits");
+
+            // The API server still answers: only the component check sees that pods would never be Ready.
+            const status = await environmentStatus();
+            assert.equal(status.kube.ready, false);
+            assert.match(status.kube.detail, /^kwok-controller not running; 'npm run env:up' starts what is missing$/);
+
+            env = await ensureEnvironment();
+            assert.equal((await environmentStatus()).kube.ready, true);
+            // The node leases of the killed controller would hold pods back for up to 200 s; the
+            // start released them, so a pod is Ready within seconds.
+            const { core } = await kubeApi(env.kube.kubeconfig);
+            const ns = `kwok-restart-${Date.now()}`;
+            await core.createNamespace({ body: { metadata: { name: ns } } });
+            try {
+                await core.createNamespacedPod({
+                    namespace: ns,
+                    body: { metadata: { name: "p" }, spec: { containers: [{ name: "c", image: "busybox:1.36" }] } },
+                });
+                await eventually(
+                    60,
+                    async () => {
+                        const pod = await core.readNamespacedPod({ name: "p", namespace: ns });
+                        return (
+                            pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") || undefined
+                        );
+                    },
+                    "the pod becomes Ready",
+                );
+            } finally {
+                await core.deleteNamespace({ name: ns });
+            }
         }));
 });
