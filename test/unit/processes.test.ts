@@ -29,11 +29,17 @@ async function pids(script: string, count: number, backend = BACKEND): Promise<n
     return out;
 }
 
-/** Waits until the process tree shows `pid` below no parent that `gone` names (its parent died). */
-async function orphaned(pid: number, gone: number) {
+/** Polls until `done` holds, for at most 5 s (a busy machine may take a while to exec a script's children). */
+async function until(done: () => boolean) {
     const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && processTable().get(pid)?.ppid === gone) await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < deadline && !done()) await new Promise((r) => setTimeout(r, 50));
 }
+
+/** Waits until the process tree shows `pid` below no parent that `gone` names (its parent died). */
+const orphaned = (pid: number, gone: number) => until(() => processTable().get(pid)?.ppid !== gone);
+
+/** Waits until `pid` runs under `name` (its `exec -a` happened). */
+const named = (pid: number, name: string) => until(() => processTable().get(pid)?.name === name);
 
 describe("processes", () => {
     after(() => {
@@ -48,6 +54,7 @@ describe("processes", () => {
     it("the tree: a parent's descendants, children before theirs; liveness", async () => {
         // bash → (bash → sleep): both pids printed.
         const [inner, sleeper] = await pids("bash -c 'sleep 30 & echo $$ $!; wait' & wait", 2);
+        await named(sleeper, "sleep");
         const table = processTable();
         assert.equal(table.get(sleeper)?.ppid, inner);
         assert.equal(table.get(sleeper)?.name, "sleep");
@@ -55,7 +62,7 @@ describe("processes", () => {
         assert.deepEqual(descendants(inner, table), [sleeper]);
         assert.ok(processAlive(sleeper));
         process.kill(sleeper, "SIGKILL");
-        await new Promise((r) => setTimeout(r, 200));
+        await until(() => !processAlive(sleeper));
         assert.equal(processAlive(sleeper), false);
     });
 
@@ -78,7 +85,10 @@ describe("processes", () => {
             2,
             `${BACKEND}-other`,
         );
-        await new Promise((r) => setTimeout(r, 200));
+        await named(host, "pulumi-language-nodejs");
+        await named(plugin, "pulumi-resource-keycloak");
+        await named(otherPlugin, "pulumi-resource-random");
+        await until(() => descendants(host).length > 0);
         const program = descendants(host)[0];
         assert.ok(program, "the language host runs a program");
         process.kill(killedCli, "SIGKILL");
