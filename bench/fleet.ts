@@ -1,6 +1,7 @@
 // Fleet previews: the wall time of previewing 1, 5 and 20 tenants at parallelism 1 and 4, each
 // tenant's own preview time, and the peak memory (RSS and PSS) of one worker (the CLI with its
-// language host, program and plugins). Figures only, no assertions. Render-mode tenants (manifests written to files,
+// language host, program and plugins), beside the least ratio the machine's cores allow for the
+// measured CPU time. Figures only, no assertions. Render-mode tenants (manifests written to files,
 // nothing applied) on a temporary fleet with its own file:// backend, so nothing outside it is touched.
 //   node --import tsx bench/fleet.ts [--rounds N]      (writes .local/bench/fleet.json)
 import * as fs from "node:fs";
@@ -157,11 +158,20 @@ async function main() {
             }
 
         const one = median(rows[0].wallS);
+        const cores = os.cpus().length;
+        /**
+         * The least wall time this machine allows a row, as a multiple of one tenant's: the tenants'
+         * measured CPU seconds spread over every core, or one tenant's time per batch of `parallel`,
+         * whichever is longer. A ratio near it means the fleet adds no waiting of its own.
+         */
+        const bound = (r: Row) =>
+            Math.max((r.tenants * median(r.cpuPerTenantS)) / cores, Math.ceil(r.tenants / r.parallel) * one) / one;
         const head = [
             "tenants",
             "parallel",
             "wall s",
             "× one tenant",
+            "× floor here",
             "CPU busy",
             "CPU s/tenant",
             "s/tenant (median)",
@@ -176,6 +186,7 @@ async function main() {
             String(r.parallel),
             median(r.wallS).toFixed(1),
             `${(median(r.wallS) / one).toFixed(2)}×`,
+            `${bound(r).toFixed(2)}×`,
             `${(100 * median(r.cpuBusy)).toFixed(0)} %`,
             median(r.cpuPerTenantS).toFixed(1),
             median(r.tenantS).toFixed(1),
@@ -187,7 +198,7 @@ async function main() {
         ]);
         const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
         const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
-        console.log(`\n== fleet: preview of render-mode tenants (${rounds} round(s), ${os.cpus().length} cores)`);
+        console.log(`\n== fleet: preview of render-mode tenants (${rounds} round(s), ${cores} cores)`);
         console.log(line(head));
         console.log(line(widths.map((w) => "-".repeat(w))));
         table.forEach((r) => console.log(line(r)));
