@@ -8,9 +8,9 @@
 //                      (`<dataDir>/<tenant>/datasets/imported.json`) and imports only what is new.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { directoriesScript, removeScript, writeFileScript } from "../vm/scripts";
+import { Connection, stepper } from "../vm/steps";
 import {
     hostImportScript,
     pythonClientScript,
@@ -67,26 +67,10 @@ export function pimsDatasetBinds(datasets: DeclaredDataset[], dataDir: string): 
     ];
 }
 
-type Connection = command.types.input.remote.ConnectionArgs;
-
 interface StepArgs {
     connection: Connection;
     /** "sudo -n " or "" (connected as root). */
     sudo: string;
-}
-
-function stepper(parent: pulumi.Resource, prefix: string, { connection }: StepArgs) {
-    return (
-        part: string,
-        create: pulumi.Input<string>,
-        more: Partial<command.remote.CommandArgs> = {},
-        o: pulumi.CustomResourceOptions = {},
-    ) =>
-        new command.remote.Command(
-            `${prefix}-${part}`,
-            { connection, create, logging: "stdoutAndStderr", ...more },
-            { parent, ...o },
-        );
 }
 
 export interface HostDatasetsArgs extends StepArgs {
@@ -104,7 +88,7 @@ export interface HostDatasetsArgs extends StepArgs {
 export class HostDatasets extends pulumi.ComponentResource {
     constructor(name: string, args: HostDatasetsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cytomine:datasets:HostDatasets", name, {}, opts);
-        const step = stepper(this, name, args);
+        const step = stepper(this, name, args.connection);
         const layout = hostLayout(args.dataDir, args.configDir);
         const sdafs = args.datasets.filter((d) => d.source === "sdafs");
         const dirs = step(
@@ -205,7 +189,7 @@ export class HostDatasetImport extends pulumi.ComponentResource {
 
     constructor(name: string, args: HostDatasetImportArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cytomine:datasets:HostDatasetImport", name, {}, opts);
-        const step = stepper(this, name, args);
+        const step = stepper(this, name, args.connection);
         const layout = hostLayout(args.dataDir, args.configDir);
         const version = args.pythonClientVersion ?? PYTHON_CLIENT_VERSION;
         const client = step(

@@ -2,7 +2,6 @@
 // step with @pulumi/command. Each step is a remote command whose script or stdin carries what it
 // depends on, so a second `up` runs nothing and a changed setting re-runs only its dependents.
 import * as crypto from "node:crypto";
-import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { routeTable } from "../cytomine/routes";
 import { generateSecretValues, secretKeysOf } from "../cytomine/secrets";
@@ -10,6 +9,7 @@ import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/service
 import { Images } from "../cytomine/settings";
 import type { ServiceSpec } from "../cytomine/spec";
 import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, volumeDirOf } from "./compose";
+import { Connection, stepper } from "./steps";
 import { HostDatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "../datasets/host";
 import type { DeclaredDataset } from "../datasets/spec";
 import {
@@ -203,7 +203,7 @@ export class CytomineHost extends pulumi.ComponentResource {
         const sudo = args.sudo ? "sudo -n " : "";
         const datasets = args.datasets?.list ?? [];
         const { configDir, dataDir, project, services, volumeDirs, plainFiles, ...layout } = hostLayout(args, datasets);
-        const connection: command.types.input.remote.ConnectionArgs = {
+        const connection: Connection = {
             ...args.connection,
             // A host that is still booting refuses connections: retry with a pause between dials.
             dialErrorLimit: 20,
@@ -217,17 +217,7 @@ export class CytomineHost extends pulumi.ComponentResource {
             args.keycloak.adminPassword,
         );
 
-        const step = (
-            part: string,
-            create: pulumi.Input<string>,
-            more: Partial<command.remote.CommandArgs> = {},
-            o: pulumi.CustomResourceOptions = {},
-        ) =>
-            new command.remote.Command(
-                `${name}-${part}`,
-                { connection, create, logging: "stdoutAndStderr", ...more },
-                { parent: this, ...o },
-            );
+        const step = stepper(this, name, connection);
 
         const preflight = step(
             "preflight",

@@ -17,7 +17,7 @@ import { accessTokenOf } from "../../components/datasets/kubernetes";
 import { DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/datasets/spec";
 import { Cytomine, CytomineArgs } from "../../components/kubernetes/cytomine";
 import { composeFile } from "../../components/vm/compose";
-import { parseConfig } from "../../program/config";
+import { cytomineArgs } from "./support/cytomine-args";
 import { allRegistered, recordResources } from "./support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -140,25 +140,7 @@ describe("datasets on a VM: compose and steps", () => {
     });
 });
 
-const k8sArgs = (datasets: CytomineArgs["datasets"]): CytomineArgs => {
-    const c = parseConfig({
-        tenant: "lab-a",
-        publicUrl: "https://lab-a.example.org",
-        keycloakUrl: "https://iam.example.org/iam",
-        lsaaiClientId: "c",
-    });
-    return {
-        tenant: c.tenant,
-        owner: "org/cytomine-fallback/lab-a",
-        publicUrl: c.publicUrl,
-        localStack: false,
-        ...c.kubernetes,
-        keycloak: { ...c.keycloak, adminPassword: "from-config" },
-        render: false,
-        protectVolumes: true,
-        datasets,
-    };
-};
+const k8sArgs = (datasets: CytomineArgs["datasets"]): CytomineArgs => cytomineArgs({ datasets });
 
 describe("datasets on Kubernetes (mocks)", () => {
     const hostPath: DeclaredDataset = { ...lung, path: "hostPath:/srv/bp/lung" };

@@ -1,11 +1,9 @@
 import * as crypto from "node:crypto";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseConfig } from "../../program/config";
 import {
     adminCredentialsHint,
     Cytomine,
-    CytomineArgs,
     FORCE_APPLY_ANNOTATION,
     routeHost,
 } from "../../components/kubernetes/cytomine";
@@ -16,6 +14,7 @@ import { cytomineServices, SECRET_NAME, ServicesOptions } from "../../components
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/cytomine/settings";
 import { namespaceConflict } from "../../components/cytomine/tenancy";
 import { claimName, networkPolicySpec, podTemplate, SKIP_AWAIT } from "../../components/kubernetes/workload";
+import { cytomineArgs } from "./support/cytomine-args";
 import { allRegistered, recordResources, valueOf } from "./support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -31,26 +30,6 @@ const options = (mode: "external" | "namespace"): ServicesOptions => ({
     },
     externalKeycloakPort: mode === "external" ? 443 : undefined,
 });
-
-const args = (over: Partial<CytomineArgs> = {}): CytomineArgs => {
-    const c = parseConfig({
-        tenant: "lab-a",
-        publicUrl: "https://lab-a.example.org",
-        keycloakUrl: "https://iam.example.org/iam",
-        lsaaiClientId: "c",
-    });
-    return {
-        tenant: c.tenant,
-        owner: "org/cytomine-fallback/lab-a",
-        publicUrl: c.publicUrl,
-        localStack: false,
-        ...c.kubernetes,
-        keycloak: { ...c.keycloak, adminPassword: "from-config" },
-        render: false,
-        protectVolumes: true,
-        ...over,
-    };
-};
 
 describe("Cytomine on Kubernetes: derivations", () => {
     it("pins every default image", () => {
@@ -228,7 +207,7 @@ describe("Cytomine on Kubernetes: derivations", () => {
 describe("Cytomine component (mocks)", () => {
     it("declares every object under names derived from the component, passwords only in a Secret", async () => {
         const recorded = recordResources();
-        const c = new Cytomine("lab-a", args());
+        const c = new Cytomine("lab-a", cytomineArgs());
         assert.equal(await valueOf(c.namespace), "lab-a");
         assert.equal(await valueOf(c.url), "https://lab-a.example.org");
         await allRegistered();
@@ -260,7 +239,7 @@ describe("Cytomine component (mocks)", () => {
 
     it("waits for workloads, not for their Services (the workload's readiness covers the Service's pods)", async () => {
         const recorded = recordResources();
-        new Cytomine("lab-a", args());
+        new Cytomine("lab-a", cytomineArgs());
         await allRegistered();
         const services = recorded.filter((r) => r.type === "kubernetes:core/v1:Service");
         assert.equal(services.length, 6);
@@ -273,7 +252,7 @@ describe("Cytomine component (mocks)", () => {
         const recorded = recordResources();
         const c = new Cytomine(
             "lab-a",
-            args({ keycloak: { mode: "namespace", origin: "https://lab-a.example.org", adminUser: "admin" } }),
+            cytomineArgs({ keycloak: { mode: "namespace", origin: "https://lab-a.example.org", adminUser: "admin" } }),
         );
         assert.ok(c.keycloak);
         assert.equal(await valueOf(c.keycloak.adminPassword), "lab-a-secrets-keycloak-admin-password-result");
@@ -285,7 +264,7 @@ describe("Cytomine component (mocks)", () => {
 
     it("in render mode declares no Secret and no random value, and says which Secret to provide", async () => {
         const recorded = recordResources();
-        const c = new Cytomine("lab-a", args({ render: true }));
+        const c = new Cytomine("lab-a", cytomineArgs({ render: true }));
         const secret = await valueOf(c.secret);
         assert.equal(secret.name, "cytomine-secrets");
         assert.ok(secret.keys.includes("postgres-password"));
@@ -299,7 +278,7 @@ describe("Cytomine component (mocks)", () => {
     it("annotates every Kubernetes object it applies for forced server-side applies, none in render mode", async () => {
         const annotated = async (render: boolean) => {
             const recorded = recordResources();
-            new Cytomine("lab-a", args({ render }));
+            new Cytomine("lab-a", cytomineArgs({ render }));
             await allRegistered();
             const objects = recorded.filter((r) => r.type.startsWith("kubernetes:"));
             assert.ok(objects.length > 20, `${objects.length} objects`);
@@ -313,7 +292,7 @@ describe("Cytomine component (mocks)", () => {
 
     it("attaches an HTTPRoute to the configured Gateway instead of an Ingress", async () => {
         const recorded = recordResources();
-        new Cytomine("lab-a", args({ routing: "httproute", gateway: { namespace: "gw", name: "public" } }));
+        new Cytomine("lab-a", cytomineArgs({ routing: "httproute", gateway: { namespace: "gw", name: "public" } }));
         await allRegistered();
         const route = recorded.find((r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute");
         assert.ok(route, recorded.map((r) => r.type).join(","));
