@@ -11,8 +11,8 @@
 // Two clocks: the time this process received each event (milliseconds, but late by up to the
 // event-log poll interval of 200 ms) and the engine's own `timestamp` (whole seconds). Components
 // and the stack are left out of the per-resource figures: their events span their children.
-import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { median, SlowResource } from "./stats";
+import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import { median, SlowResource, time } from "./stats";
 
 export interface ResourceTiming {
     resource: string;
@@ -117,6 +117,25 @@ export class ResourceTimer {
         if (m.cliEnd !== undefined && m.end !== undefined) out["Automation API after"] = m.end - m.cliEnd;
         return out;
     }
+}
+
+/**
+ * One `up` of STACK, recorded by a new timer (resource names normalised by NORMALIZE): the call's
+ * seconds, the CLI run's (the call less the Automation API's reads after it), and how many resources
+ * it created.
+ */
+export async function timedUp(
+    stack: Stack,
+    normalize: (name: string) => string,
+): Promise<{ seconds: number; cliSeconds: number; created: number; timer: ResourceTimer }> {
+    const timer = new ResourceTimer(normalize);
+    let created = 0;
+    const seconds = await time(async () => {
+        const r = await stack.up({ color: "never", onEvent: timer.onEvent, onOutput: timer.onOutput });
+        timer.done();
+        created = r.summary.resourceChanges?.create ?? 0;
+    });
+    return { seconds, cliSeconds: timer.cliSeconds() ?? seconds, created, timer };
 }
 
 /** The n resource operations with the longest median duration over the given runs. */

@@ -12,7 +12,7 @@ import { createEphemeralStack, disposeEphemeralStack } from "../../lib/automatio
 import { keycloakAdmin } from "../../lib/clients";
 import { projectConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
-import { breakdown, ResourceTimer, runLine } from "../engine";
+import { breakdown, ResourceTimer, runLine, timedUp } from "../engine";
 import { Row, time } from "../stats";
 import { floorRealms } from "./realms";
 import { asEnvironment, engineEnvironment } from "./localenv";
@@ -58,16 +58,12 @@ export const identity: Family = {
                 config,
                 env: { KUBECONFIG: env.kube.kubeconfig },
             });
-            const timer = new ResourceTimer((n) => n.replaceAll(id, "<id>"));
             try {
-                const seconds = await time(async () => {
-                    const r = await e.stack.up({ color: "never", onEvent: timer.onEvent, onOutput: timer.onOutput });
-                    timer.done();
-                    resources = r.summary.resourceChanges?.create ?? 0;
-                });
+                const { seconds, cliSeconds, created, timer } = await timedUp(e.stack, (n) => n.replaceAll(id, "<id>"));
+                resources = created;
                 if (round !== WARMUP) {
                     up.samples.push(seconds);
-                    cli.samples.push(timer.cliSeconds() ?? seconds);
+                    cli.samples.push(cliSeconds);
                     timers.push(timer);
                 }
                 log(

@@ -16,7 +16,7 @@ import { parseAllDocuments } from "yaml";
 import { createEphemeralStack, disposeEphemeralStack } from "../../lib/automation";
 import type { ConfigValue } from "../../lib/project-config";
 import { binDir, repoRoot } from "../../lib/toolchain";
-import { breakdown, ResourceTimer, runLine } from "../engine";
+import { breakdown, ResourceTimer, runLine, timedUp } from "../engine";
 import { Row, time } from "../stats";
 import { engineEnvironment, EngineEnvironment } from "./localenv";
 import { alternate, Family, roundName, WARMUP } from "./types";
@@ -121,16 +121,14 @@ export const kubernetes: Family = {
                 config: fixtureConfig(tenant, ""),
                 env: { KUBECONFIG: env.kube.kubeconfig },
             });
-            const timer = new ResourceTimer((n) => n.replaceAll(tenant, "<tenant>"));
             try {
-                const seconds = await time(async () => {
-                    const r = await e.stack.up({ color: "never", onEvent: timer.onEvent, onOutput: timer.onOutput });
-                    timer.done();
-                    resources = r.summary.resourceChanges?.create ?? 0;
-                });
+                const { seconds, cliSeconds, created, timer } = await timedUp(e.stack, (n) =>
+                    n.replaceAll(tenant, "<tenant>"),
+                );
+                resources = created;
                 if (round !== WARMUP) {
                     up.samples.push(seconds);
-                    cli.samples.push(timer.cliSeconds() ?? seconds);
+                    cli.samples.push(cliSeconds);
                     timers.push(timer);
                 }
                 log(`kubernetes ${roundName(round)}: up ${seconds.toFixed(1)} s (${runLine(timer)})`);

@@ -24,7 +24,7 @@ import { keycloakAdmin } from "../../lib/clients";
 import { Environment, ensureEnvironment } from "../../lib/localenv";
 import { ConfigValue, freePort, sshTargetConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
-import { breakdown, ResourceTimer, runLine } from "../engine";
+import { breakdown, ResourceTimer, runLine, timedUp } from "../engine";
 import { Row, time } from "../stats";
 import { floorRealms } from "./realms";
 import { alternate, Family, roundName, WARMUP } from "./types";
@@ -152,12 +152,8 @@ export const vm: Family = {
                 "bench-providers:keycloakAdminUser": env.keycloak.adminUser,
             };
             try {
-                const timer = new ResourceTimer((n) => n.replaceAll(target.id, "<tenant>"));
-                const seconds = await time(async () => {
-                    const r = await e.stack.up({ color: "never", onEvent: timer.onEvent });
-                    timer.done();
-                    resources = r.summary.resourceChanges?.create ?? 0;
-                });
+                const { seconds, created, timer } = await timedUp(e.stack, (n) => n.replaceAll(target.id, "<tenant>"));
+                resources = created;
                 const noop = await time(() => e.stack.preview({ color: "never" }));
                 // The providers-only floor, against the Keycloak in this tenant's project (whose admin
                 // password the stack keeps in the host's env files only).
