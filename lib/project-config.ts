@@ -38,6 +38,12 @@ export interface SshTargetOptions {
     extra?: Record<string, ConfigValue>;
 }
 
+/** The SSH test host's public key as config vm.hostKey takes it (`ssh-ed25519 AAAA…`). */
+export function sshHostKey(env: Environment): string {
+    const pub = fs.readFileSync(path.join(path.dirname(env.ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8");
+    return pub.trim().split(" ").slice(0, 2).join(" ");
+}
+
 /**
  * Config for `target: ssh` against the environment's SSH test host and its Docker engine: Keycloak in
  * the compose project (with a generated admin password: the local Keycloak's is not used), the host
@@ -45,7 +51,6 @@ export interface SshTargetOptions {
  */
 export function sshTargetConfig(env: Environment, prefix: string, o: SshTargetOptions) {
     const url = `http://127.0.0.1:${o.httpPort}`;
-    const hostKey = fs.readFileSync(path.join(path.dirname(env.ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8");
     const { id, config } = projectConfig(env, prefix, {
         "cytomine-fallback:target": "ssh",
         "cytomine-fallback:publicUrl": url,
@@ -55,7 +60,7 @@ export function sshTargetConfig(env: Environment, prefix: string, o: SshTargetOp
             host: env.ssh.host,
             port: env.ssh.port,
             user: env.ssh.user,
-            hostKey: hostKey.trim().split(" ").slice(0, 2).join(" "),
+            hostKey: sshHostKey(env),
             configDir: o.configDir,
             dataDir: o.dataDir,
             bindAddress: "127.0.0.1",
