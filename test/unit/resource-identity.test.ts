@@ -69,7 +69,7 @@ function value<T>(o: pulumi.Output<T>): Promise<T> {
 const engineUrn = (urn: string) => urn.replace("::pulumi:pulumi:Stack$", "::");
 
 /** Runs the dev program (index.ts with Pulumi.dev.yaml) under mocks and records what it registers. */
-async function runDevProgram(): Promise<Seen[]> {
+async function runDevProgram(keycloakUrl: string): Promise<Seen[]> {
     recordResources("cytomine-fallback", "dev");
     const stackFile = parse(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
         config: Record<string, unknown>;
@@ -77,6 +77,7 @@ async function runDevProgram(): Promise<Seen[]> {
     const config = Object.fromEntries(Object.entries(stackFile.config).map(([k, v]) => [k, String(v)]));
     const secrets = ["cytomine-fallback:keycloakAdminPassword", "cytomine-fallback:lsaaiClientSecret"];
     for (const s of secrets) config[s] = "mocked";
+    config["cytomine-fallback:keycloakUrl"] = keycloakUrl;
     pulumi.runtime.setAllConfig(config, secrets);
     const seen: Seen[] = [];
     // index.ts is `export =` a function: as an ES import it is the module's default export.
@@ -100,11 +101,17 @@ async function runDevProgram(): Promise<Seen[]> {
 }
 
 describe("resource identity of the dev program (mocks)", () => {
-    // The program reads the tenant's namespace before declaring anything: a stand-in API server
-    // answers that it does not exist. The plugin preflight finds the plugins in a stand-in PULUMI_HOME.
+    // The program reads the tenant's namespace and realm before declaring anything: a stand-in server
+    // plays the API server and Keycloak (an admin token, then: neither exists), so nothing outside the
+    // test is reached. The plugin preflight finds the plugins in a stand-in PULUMI_HOME.
     const saved = { KUBECONFIG: process.env.KUBECONFIG, PULUMI_HOME: process.env.PULUMI_HOME };
-    const server = http.createServer((_req, res) => {
-        res.writeHead(404, { "content-type": "application/json" });
+    const server = http.createServer((req, res) => {
+        res.setHeader("content-type", "application/json");
+        if (req.method === "POST" && req.url === "/iam/realms/master/protocol/openid-connect/token") {
+            res.end(JSON.stringify({ access_token: "stand-in" }));
+            return;
+        }
+        res.writeHead(404);
         res.end(JSON.stringify({ kind: "Status", code: 404 }));
     });
     let seen: Seen[] = [];
@@ -134,7 +141,7 @@ describe("resource identity of the dev program (mocks)", () => {
         }
         process.env.KUBECONFIG = kubeconfig;
         process.env.PULUMI_HOME = dir;
-        seen = await runDevProgram();
+        seen = await runDevProgram(`http://127.0.0.1:${port}/iam`);
     });
 
     after(() => {
