@@ -69,22 +69,27 @@ export function deployIdentity({ config, secrets }: LoadedConfig, keycloak: Targ
         lsaaiRedirectUri: lsaai.redirectUri,
         cytomineAdminUser: cytomineRealm.adminUsername,
         cytomineAdminPassword: cytomineRealm.adminPassword,
-        orthancAuthService: orthanc
-            ? pulumi.secret({
-                  KEYCLOAK_URI: orthanc.keycloakUri,
-                  KEYCLOAK_ADMIN_URI: orthanc.keycloakAdminUri,
-                  KEYCLOAK_CLIENT_SECRET: orthanc.keycloakClientSecret,
-                  apiKeys: orthanc.apiKeys,
-                  passwords: orthanc.passwords,
-              })
-            : undefined,
+        // Present only when declared: an undefined stack output makes the SDK warn on every run.
+        ...(orthanc
+            ? {
+                  orthancAuthService: pulumi.secret({
+                      KEYCLOAK_URI: orthanc.keycloakUri,
+                      KEYCLOAK_ADMIN_URI: orthanc.keycloakAdminUri,
+                      KEYCLOAK_CLIENT_SECRET: orthanc.keycloakClientSecret,
+                      apiKeys: orthanc.apiKeys,
+                      passwords: orthanc.passwords,
+                  }),
+              }
+            : {}),
         // What the user page's config needs (lib/portal): one secret output, never shown in plain text.
-        portalClient: portal
-            ? pulumi.secret({
-                  issuer: `${keycloakBase}/realms/${config.realm}`,
-                  clientId: portal.clientId,
-                  clientSecret: portal.clientSecret,
-              })
-            : undefined,
+        ...(portal
+            ? {
+                  portalClient: pulumi.secret({
+                      issuer: `${keycloakBase}/realms/${config.realm}`,
+                      clientId: portal.clientId,
+                      clientSecret: portal.clientSecret,
+                  }),
+              }
+            : {}),
     };
 }
