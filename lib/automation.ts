@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ConfigMap, EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { pulumiCommand, pulumiEnv } from "./toolchain";
+import { fileBackendUrl, pulumiCommand, pulumiEnv } from "./toolchain";
 import type { ConfigValue } from "./project-config";
 
 export interface EphemeralStack {
@@ -28,7 +28,7 @@ export async function createEphemeralStack(opts: EphemeralOptions): Promise<Ephe
     const pulumi = await pulumiCommand();
     const backendDir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-backend-"));
     const env = pulumiEnv({
-        PULUMI_BACKEND_URL: `file://${backendDir}`,
+        PULUMI_BACKEND_URL: fileBackendUrl(backendDir),
         PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(24).toString("base64url"),
         ...opts.env,
     });

@@ -26,6 +26,17 @@ export function pulumiEnv(extra: Record<string, string> = {}): Record<string, st
     };
 }
 
+/**
+ * The file:// backend URL of a state directory. `metadata=skip` (an option of gocloud.dev's fileblob,
+ * which Pulumi's file backend is built on) stops the `<file>.attrs` sidecar beside each state file:
+ * fileblob rewrites it in place, truncating it first, on every checkpoint, so a CLI killed in between
+ * leaves it empty and every later command on that stack (`pulumi stack ls` too) fails with "EOF".
+ * Pulumi reads nothing it needs from the sidecar.
+ */
+export function fileBackendUrl(dir: string): string {
+    return `file://${dir}?metadata=skip`;
+}
+
 /** Fails with the fix when the toolchain has not been set up. */
 export function requireToolchain(): string {
     const pulumi = path.join(pulumiRoot, "bin", "pulumi");

@@ -18,7 +18,7 @@ import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { PROJECT } from "../../program/config";
 import { processAlive } from "../processes";
-import { pulumiCommand, pulumiEnv, repoRoot } from "../toolchain";
+import { fileBackendUrl, pulumiCommand, pulumiEnv, repoRoot } from "../toolchain";
 import { TEMPLATES_DIR } from "./templates";
 
 export const DEFAULT_FLEET_DIR = path.join(repoRoot, ".local", "fleet");
@@ -43,7 +43,7 @@ export class FleetContext {
     constructor(opts: FleetOptions = {}) {
         const ambient = { ...process.env, ...opts.env };
         this.dir = path.resolve(opts.dir ?? ambient.CYTOMINE_FLEET_DIR ?? DEFAULT_FLEET_DIR);
-        this.backendUrl = opts.backendUrl ?? ambient.PULUMI_BACKEND_URL ?? `file://${path.join(this.dir, "state")}`;
+        this.backendUrl = opts.backendUrl ?? ambient.PULUMI_BACKEND_URL ?? fileBackendUrl(path.join(this.dir, "state"));
         this.templatesDir = opts.templatesDir ?? TEMPLATES_DIR;
         this.extraEnv = { ...opts.env };
     }

@@ -628,10 +628,10 @@ describe("faults in the middle of an up, and their recovery", { timeout: 900_000
                 t.diagnostic(
                     `processes left running by the killed pulumi after 5 s: ${survivors.map((p) => `${p} ${commandLine(p).split(" ")[0]}`).join(", ") || "none"}`,
                 );
-                const found = pulumiLeftovers(`file://${e.backendDir}`).map((p) => p.pid);
+                const found = pulumiLeftovers(e.env.PULUMI_BACKEND_URL).map((p) => p.pid);
                 assert.deepEqual(found.sort(), survivors.sort(), "the leftovers found are the run's survivors");
                 assert.deepEqual((await stopProcesses(found)).sort(), found.sort());
-                assert.deepEqual(pulumiLeftovers(`file://${e.backendDir}`), []);
+                assert.deepEqual(pulumiLeftovers(e.env.PULUMI_BACKEND_URL), []);
 
                 // A stale lock stops the next run, naming `pulumi cancel`.
                 assert.equal(locksOf(e).length, 1, "no lock left by the killed run");

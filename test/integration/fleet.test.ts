@@ -95,6 +95,17 @@ describe("fleet: tenants from templates on the local environment", { timeout: 2_
     it("up --all --parallel 3: distinct namespaces, no generated secret shared", async () => {
         const run = await cli("up", "--all", "--parallel", "3");
         assert.equal(run.code, 0, show(run));
+        // The fleet's backend writes no fileblob sidecar (lib/toolchain fileBackendUrl): a CLI killed
+        // while it rewrote one would leave the stack unreadable ("failed to load checkpoint: EOF").
+        const state = fs.readdirSync(path.join(dir, "state"), { recursive: true }).map(String);
+        assert.ok(
+            state.some((f) => f.endsWith(`${a}.json`)),
+            `no state file of ${a}: ${state.join(", ")}`,
+        );
+        assert.deepEqual(
+            state.filter((f) => f.endsWith(".attrs")),
+            [],
+        );
         const report = reportOf(run);
         assert.equal(report.parallel, 3);
         for (const t of report.tenants) {
