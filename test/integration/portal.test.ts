@@ -408,6 +408,7 @@ describe("the user page with real Keycloak, engine and browser", { timeout: 1_50
         const fleet = new Fleet({ dir: path.join(dir, "fleet") });
         assert.equal(fleet.ctx.tenantNames().filter((t) => t === tenant).length, 1);
         assert.deepEqual(fleet.locks(), [], "a lock was left behind");
+        assert.deepEqual(fleet.leftovers(), [], "the killed run's helpers are still running");
         assert.match(
             fs.readFileSync(path.join(OUT, "portal.log"), "utf8"),
             new RegExp(`job ${job} \\(launch ${tenant}\\) was interrupted: queued again`),
