@@ -165,7 +165,10 @@ function clusterExists(s: EnvSettings): boolean {
 export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
     const f = files(s);
     const info = { kubeconfig: f.kubeconfig, server: `https://${LOOPBACK}:${s.kube.port}` };
-    if (await kubeReady(s)) return info;
+    const stoppedBefore = stoppedComponents(s);
+    // No API server process, no answer: skip the request.
+    const apiBefore = !stoppedBefore.includes("kube-apiserver") && (await apiReady(s));
+    if (stoppedBefore.length === 0 && apiBefore) return info;
     for (const b of ["kube-apiserver", "kubectl"]) {
         if (!fs.existsSync(path.join(s.kube.binDir, b))) {
             throw new EnvError(
@@ -181,7 +184,7 @@ export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
         if (clusterExists(s)) {
             // Stopped (after a reboot or env:down), or some of its processes died: kwokctl starts the
             // ones that do not run, with the same cluster and etcd data.
-            if (stoppedComponents(s).includes("kwok-controller") && (await apiReady(s))) await releaseNodeLeases(s);
+            if (stoppedBefore.includes("kwok-controller") && apiBefore) await releaseNodeLeases(s);
             record(await kwokctl(s, ["start", "cluster", "--wait", "3m"]));
         } else {
             await requireFreePort(s.kube.port, "kube-apiserver", "CYTOMINE_ENV_KUBE_PORT");
