@@ -14,6 +14,7 @@ import { keycloakAdmin } from "../../lib/clients";
 import { Fleet } from "../../lib/fleet";
 import { Environment, useEnvironment } from "../../lib/localenv";
 import { freePort, sshHostKey } from "../../lib/project-config";
+import { readEnvFile } from "./support/env-file";
 import { reportOf, show, tenantCli } from "./support/tenant-cli";
 
 /** The status of a password grant for the master realm's admin-cli, as an operator's login would get. */
@@ -38,13 +39,7 @@ describe("fleet: tenants from the vm template, each with its own Keycloak", { ti
     const cli = (args: string[], timeoutMs?: number) => tenantCli([...args, "--fleet-dir", dir], {}, timeoutMs);
     /** The tenant's Keycloak master admin as core's env file on the host holds it (root only, 0600). */
     const adminOf = (t: string) => {
-        const vars = Object.fromEntries(
-            fs
-                .readFileSync(`${configRoot}/${t}/env/core.env`, "utf8")
-                .split("\n")
-                .filter((l) => l.includes("="))
-                .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-        );
+        const vars = readEnvFile(`${configRoot}/${t}/env/core.env`);
         return { user: vars.KEYCLOAK_ADMIN, password: vars.KEYCLOAK_ADMIN_PASSWORD };
     };
     const containers = (t: string) =>

@@ -21,6 +21,7 @@ import { sampleCommandLines } from "../../lib/processes";
 import { Environment, useEnvironment } from "../../lib/localenv";
 import { freePort, sshTargetConfig } from "../../lib/project-config";
 import { repoRoot, requireToolchain } from "../../lib/toolchain";
+import { readEnvFile } from "./support/env-file";
 
 const stat = (p: string) => execFileSync("stat", ["-c", "%a %u", p], { encoding: "utf8" }).trim();
 
@@ -93,12 +94,10 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
 
         // No secret on any command line during the run: the canary, nor any generated value.
         const generated = Object.fromEntries(
-            fs
-                .readFileSync(`${dir}/env/core.env`, "utf8")
-                .split("\n")
+            Object.entries(readEnvFile(`${dir}/env/core.env`))
                 // Secret variables only: KEYCLOAK_ADMIN=admin is a user name, found in many command lines.
-                .filter((l) => /^[A-Z_]*(PASS|PASSWORD|KEY|SECRET)=/.test(l))
-                .map((l) => [`core.env ${l.slice(0, l.indexOf("="))}`, l.slice(l.indexOf("=") + 1)]),
+                .filter(([name]) => /^[A-Z_]*(PASS|PASSWORD|KEY|SECRET)$/.test(name))
+                .map(([name, value]) => [`core.env ${name}`, value]),
         );
         assert.ok(Object.keys(generated).length >= 8, Object.keys(generated).join(", "));
         const secrets = { canary, ...generated };
