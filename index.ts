@@ -1,21 +1,5 @@
-// Cytomine Fallback: one stack per tenant. Read the validated config, refuse a realm another stack
-// manages, deploy the tenant's target, apply identity to the Keycloak the target names, and export
-// what operators and users need.
-import { loadConfig } from "./program/config";
-import { program } from "./program/errors";
-import { deployIdentity } from "./program/identity";
-import { assertPluginsAvailable, pluginsFor } from "./program/plugins";
-import { assertRealmAvailable } from "./program/realm-ownership";
-import { targetFor } from "./program/targets";
+// Cytomine Fallback: one stack per tenant. The program itself is program/main.ts (a function of its
+// environment, so that the fleet can also run it in its own process); run here as a project's main.
+import { cytomineProgram } from "./program/main";
 
-export = program(async () => {
-    const loaded = loadConfig();
-    const deployTarget = await targetFor(loaded.config.target);
-    assertPluginsAvailable(pluginsFor(loaded.config.target));
-    await assertRealmAvailable(loaded);
-
-    const target = await deployTarget(loaded);
-    const identity = deployIdentity(loaded, target.keycloak);
-
-    return { cytomineUrl: target.publicUrl, ...target.outputs, ...identity };
-});
+export = cytomineProgram(process.env);

@@ -1,19 +1,23 @@
 // Fleet previews: the wall time of previewing 1, 5 and 20 tenants at parallelism 1 and 4, each
 // tenant's own preview time, and the peak memory (RSS and PSS) of one worker (the CLI with its
-// language host, program and plugins), beside the least ratio the machine's cores allow for the
-// measured CPU time. Figures only, no assertions. Render-mode tenants (manifests written to files,
-// nothing applied) on a temporary fleet with its own file:// backend, so nothing outside it is touched.
+// plugins, and in "process" mode its language host and program), beside the least ratio the
+// machine's cores allow for the measured CPU time; for both places the programs can run (FleetOptions
+// programs: each in its own process, or inline in this one, whose growth is then shared by the
+// workers). Figures only, no assertions. Render-mode tenants (manifests written to files, nothing
+// applied) on a temporary fleet with its own file:// backend, so nothing outside it is touched.
 //   node --import tsx bench/fleet.ts [--rounds N]      (writes .local/bench/fleet.json)
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createRenderTenants, Fleet } from "../lib/fleet";
+import { createRenderTenants, Fleet, type ProgramsMode } from "../lib/fleet";
 import { processTable, pssBytes } from "../lib/processes";
 import { repoRoot } from "../lib/toolchain";
 import { median } from "./stats";
 
 const SIZES = [1, 5, 20];
 const PARALLELISM = [1, 4];
+/** "process" first: the inline rows' program host is measured from before it first loads the program. */
+const MODES: ProgramsMode[] = ["process", "inline"];
 
 /**
  * Peak memory of each process tree below this process, by its root (one per worker): resident (RSS,
@@ -26,6 +30,8 @@ class MemorySampler {
     /** The largest single process of each kind (program name) seen inside a worker, RSS. */
     private readonly byCommand = new Map<string, number>();
     private peakTotal = 0;
+    /** This process: the program host in "inline" mode. */
+    private hostPss = 0;
     private readonly timer: NodeJS.Timeout;
 
     constructor(intervalMs = 250) {
@@ -34,6 +40,7 @@ class MemorySampler {
 
     private sample() {
         const table = processTable();
+        this.hostPss = Math.max(this.hostPss, pssBytes(process.pid));
         const rss = new Map<number, number>();
         const pss = new Map<number, number>();
         for (const p of table.values()) {
@@ -55,9 +62,16 @@ class MemorySampler {
         this.peakTotal = Math.max(this.peakTotal, total);
     }
 
-    stop(): { perWorker: number[]; perWorkerPss: number[]; total: number; byCommand: Record<string, number> } {
+    stop(): {
+        perWorker: number[];
+        perWorkerPss: number[];
+        total: number;
+        hostPss: number;
+        byCommand: Record<string, number>;
+    } {
         clearInterval(this.timer);
         return {
+            hostPss: this.hostPss,
             perWorker: [...this.rssPeaks.values()],
             perWorkerPss: [...this.pssPeaks.values()],
             total: this.peakTotal,
@@ -80,6 +94,7 @@ function cpuTicks(): { busy: number; total: number } {
 const mib = (b: number) => b / 2 ** 20;
 
 interface Row {
+    programs: ProgramsMode;
     tenants: number;
     parallel: number;
     wallS: number[];
@@ -87,6 +102,8 @@ interface Row {
     workerPeakMiB: number[];
     workerPeakPssMiB: number[];
     totalPeakMiB: number[];
+    /** inline: what this process (the program host) grew by since before it loaded the program, PSS. */
+    hostGrowthMiB: number[];
     /** Share of the machine's CPU time that was busy during the run (1 = every core, all the time). */
     cpuBusy: number[];
     /** The machine's busy CPU seconds during the run, per tenant. */
@@ -96,77 +113,93 @@ interface Row {
     failed: number;
 }
 
+/** The rows of one place for the programs: 1, 5 and 20 tenants at each parallelism. */
+async function measure(dir: string, programs: ProgramsMode, rounds: number): Promise<Row[]> {
+    const fleet = new Fleet({ dir, programs });
+    const names = fleet.ctx.tenantNames();
+    const hostBefore = pssBytes(process.pid);
+    // One untimed preview first: the first run of a program pays for cold caches (ts-node's compile
+    // cache, the plugins' binaries, inline: loading the program), which would inflate the one-tenant
+    // base of the ratios.
+    await fleet.runOperation("preview", names.slice(0, 1), { parallel: 1 });
+    const rows: Row[] = [];
+    for (const tenants of SIZES)
+        for (const parallel of PARALLELISM) {
+            if (tenants === 1 && parallel > 1) continue; // the same run as parallelism 1
+            const row: Row = {
+                programs,
+                tenants,
+                parallel,
+                wallS: [],
+                tenantS: [],
+                workerPeakMiB: [],
+                workerPeakPssMiB: [],
+                totalPeakMiB: [],
+                hostGrowthMiB: [],
+                cpuBusy: [],
+                cpuPerTenantS: [],
+                processPeakMiB: {},
+                failed: 0,
+            };
+            for (let round = 0; round < rounds; round++) {
+                const sampler = new MemorySampler();
+                const cpu0 = cpuTicks();
+                const report = await fleet.runOperation("preview", names.slice(0, tenants), { parallel });
+                const cpu1 = cpuTicks();
+                const memory = sampler.stop();
+                row.cpuBusy.push((cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total));
+                row.cpuPerTenantS.push((cpu1.busy - cpu0.busy) / TICKS_PER_SECOND / tenants);
+                for (const [name, bytes] of Object.entries(memory.byCommand))
+                    row.processPeakMiB[name] = Math.max(row.processPeakMiB[name] ?? 0, mib(bytes));
+                row.wallS.push(report.durationMs / 1000);
+                row.tenantS.push(...report.tenants.map((t) => t.durationMs / 1000));
+                row.workerPeakMiB.push(...memory.perWorker.map(mib));
+                row.workerPeakPssMiB.push(...memory.perWorkerPss.map(mib));
+                row.totalPeakMiB.push(mib(memory.total));
+                row.hostGrowthMiB.push(programs === "inline" ? mib(Math.max(0, memory.hostPss - hostBefore)) : 0);
+                row.failed += report.tenants.filter((t) => t.result === "failed").length;
+                console.error(
+                    `  · ${programs}: ${tenants} tenant(s) at parallel ${parallel}: ${(report.durationMs / 1000).toFixed(1)} s`,
+                );
+            }
+            rows.push(row);
+        }
+    return rows;
+}
+
 async function main() {
     const roundsArg = process.argv.indexOf("--rounds");
     const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 1;
     if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds takes a whole number of at least 1");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-bench-"));
-    const fleet = new Fleet({ dir });
     try {
         const count = Math.max(...SIZES);
         const t0 = Date.now();
         await createRenderTenants(
-            fleet,
+            new Fleet({ dir }),
             Array.from({ length: count }, (_, i) => `bench-${String(i).padStart(2, "0")}`),
             dir,
         );
         const createS = (Date.now() - t0) / 1000;
         console.error(`  · created ${count} render-mode tenants in ${createS.toFixed(1)} s (${dir})`);
-        const names = fleet.ctx.tenantNames();
-
-        // One untimed preview first: the first run of a program pays for cold caches (ts-node's
-        // compile cache, the plugins' binaries), which would inflate the one-tenant base of the ratios.
-        await fleet.runOperation("preview", names.slice(0, 1), { parallel: 1 });
         const rows: Row[] = [];
-        for (const tenants of SIZES)
-            for (const parallel of PARALLELISM) {
-                if (tenants === 1 && parallel > 1) continue; // the same run as parallelism 1
-                const row: Row = {
-                    tenants,
-                    parallel,
-                    wallS: [],
-                    tenantS: [],
-                    workerPeakMiB: [],
-                    workerPeakPssMiB: [],
-                    totalPeakMiB: [],
-                    cpuBusy: [],
-                    cpuPerTenantS: [],
-                    processPeakMiB: {},
-                    failed: 0,
-                };
-                for (let round = 0; round < rounds; round++) {
-                    const sampler = new MemorySampler();
-                    const cpu0 = cpuTicks();
-                    const report = await fleet.runOperation("preview", names.slice(0, tenants), { parallel });
-                    const cpu1 = cpuTicks();
-                    const memory = sampler.stop();
-                    row.cpuBusy.push((cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total));
-                    row.cpuPerTenantS.push((cpu1.busy - cpu0.busy) / TICKS_PER_SECOND / tenants);
-                    for (const [name, bytes] of Object.entries(memory.byCommand))
-                        row.processPeakMiB[name] = Math.max(row.processPeakMiB[name] ?? 0, mib(bytes));
-                    row.wallS.push(report.durationMs / 1000);
-                    row.tenantS.push(...report.tenants.map((t) => t.durationMs / 1000));
-                    row.workerPeakMiB.push(...memory.perWorker.map(mib));
-                    row.workerPeakPssMiB.push(...memory.perWorkerPss.map(mib));
-                    row.totalPeakMiB.push(mib(memory.total));
-                    row.failed += report.tenants.filter((t) => t.result === "failed").length;
-                    console.error(
-                        `  · ${tenants} tenant(s) at parallel ${parallel}: ${(report.durationMs / 1000).toFixed(1)} s`,
-                    );
-                }
-                rows.push(row);
-            }
+        for (const programs of MODES) rows.push(...(await measure(dir, programs, rounds)));
 
-        const one = median(rows[0].wallS);
         const cores = os.cpus().length;
+        /** Each mode's ratios are to its own one-tenant row. */
+        const oneOf = (r: Row) => median(rows.find((o) => o.programs === r.programs && o.tenants === 1)!.wallS);
         /**
          * The least wall time this machine allows a row, as a multiple of one tenant's: the tenants'
          * measured CPU seconds spread over every core, or one tenant's time per batch of `parallel`,
          * whichever is longer. A ratio near it means the fleet adds no waiting of its own.
          */
         const bound = (r: Row) =>
-            Math.max((r.tenants * median(r.cpuPerTenantS)) / cores, Math.ceil(r.tenants / r.parallel) * one) / one;
+            Math.max((r.tenants * median(r.cpuPerTenantS)) / cores, Math.ceil(r.tenants / r.parallel) * oneOf(r)) /
+            oneOf(r);
+        /** A worker's PSS with its share of the program host's growth (inline: the host serves `parallel` workers). */
+        const withHost = (r: Row) => median(r.workerPeakPssMiB) + Math.max(...r.hostGrowthMiB) / r.parallel;
         const head = [
+            "programs",
             "tenants",
             "parallel",
             "wall s",
@@ -178,14 +211,17 @@ async function main() {
             "tenants/min",
             "worker peak RSS MiB (median, max)",
             "worker peak PSS MiB (median, max)",
+            "program host growth MiB",
+            "worker PSS + host share MiB",
             "all workers peak MiB",
             "failed",
         ];
         const table = rows.map((r) => [
+            r.programs,
             String(r.tenants),
             String(r.parallel),
             median(r.wallS).toFixed(1),
-            `${(median(r.wallS) / one).toFixed(2)}×`,
+            `${(median(r.wallS) / oneOf(r)).toFixed(2)}×`,
             `${bound(r).toFixed(2)}×`,
             `${(100 * median(r.cpuBusy)).toFixed(0)} %`,
             median(r.cpuPerTenantS).toFixed(1),
@@ -193,6 +229,8 @@ async function main() {
             ((60 * r.tenants) / median(r.wallS)).toFixed(1),
             `${median(r.workerPeakMiB).toFixed(0)}, ${Math.max(...r.workerPeakMiB).toFixed(0)}`,
             `${median(r.workerPeakPssMiB).toFixed(0)}, ${Math.max(...r.workerPeakPssMiB).toFixed(0)}`,
+            Math.max(...r.hostGrowthMiB).toFixed(0),
+            withHost(r).toFixed(0),
             Math.max(...r.totalPeakMiB).toFixed(0),
             String(r.failed),
         ]);
@@ -202,17 +240,19 @@ async function main() {
         console.log(line(head));
         console.log(line(widths.map((w) => "-".repeat(w))));
         table.forEach((r) => console.log(line(r)));
-        // What a worker is made of: the largest process of each kind seen in any worker.
-        const kinds: Record<string, number> = {};
-        for (const r of rows)
-            for (const [name, m] of Object.entries(r.processPeakMiB)) kinds[name] = Math.max(kinds[name] ?? 0, m);
-        console.log(
-            `worker processes, peak RSS MiB: ${Object.entries(kinds)
-                .filter(([, m]) => m >= 5)
-                .sort((a, b) => b[1] - a[1])
-                .map(([name, m]) => `${name} ${m.toFixed(0)}`)
-                .join(" · ")}`,
-        );
+        // What a worker is made of: the largest process of each kind seen in any worker, by mode.
+        for (const programs of MODES) {
+            const kinds: Record<string, number> = {};
+            for (const r of rows.filter((o) => o.programs === programs))
+                for (const [name, m] of Object.entries(r.processPeakMiB)) kinds[name] = Math.max(kinds[name] ?? 0, m);
+            console.log(
+                `${programs}: worker processes, peak RSS MiB: ${Object.entries(kinds)
+                    .filter(([, m]) => m >= 5)
+                    .sort((a, b) => b[1] - a[1])
+                    .map(([name, m]) => `${name} ${m.toFixed(0)}`)
+                    .join(" · ")}`,
+            );
+        }
         const out = path.join(repoRoot, ".local", "bench", "fleet.json");
         fs.mkdirSync(path.dirname(out), { recursive: true });
         fs.writeFileSync(

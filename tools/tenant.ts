@@ -16,6 +16,8 @@ import {
     loadTemplate,
     OPERATIONS,
     Operation,
+    PROGRAMS_MODES,
+    type ProgramsMode,
     ProgressEvent,
     readLastReport,
     readSecrets,
@@ -48,6 +50,9 @@ ${(Object.entries(SECRET_SOURCES) as [FleetSecretKey, (typeof SECRET_SOURCES)[Fl
   remove <tenant> --yes                            remove a tenant that holds no resources
   templates                                        the templates
 
+  --programs inline|process
+                       where the tenants' programs run: in this process (inline, the default: faster,
+                       lighter workers) or each in its own Node.js process (as \`pulumi up\` does)
   --fleet-dir <dir>    the fleet (default $CYTOMINE_FLEET_DIR or .local/fleet); backend: $PULUMI_BACKEND_URL
                        or file://<dir>/state; passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE) or <dir>/passphrase
 
@@ -57,6 +62,7 @@ const OPTIONS = {
     template: { type: "string" },
     set: { type: "string", multiple: true },
     "fleet-dir": { type: "string" },
+    programs: { type: "string" },
     parallel: { type: "string" },
     all: { type: "boolean" },
     "retry-failed": { type: "boolean" },
@@ -77,7 +83,10 @@ async function main(argv: string[]): Promise<number> {
         console.log(HELP);
         return command || v.help ? 0 : 1;
     }
-    const fleet = new Fleet({ dir: v["fleet-dir"] as string | undefined });
+    const programs = v.programs as string | undefined;
+    if (programs !== undefined && !(PROGRAMS_MODES as readonly string[]).includes(programs))
+        throw new FleetInputError(undefined, [`--programs ${programs}: use one of ${PROGRAMS_MODES.join(", ")}`]);
+    const fleet = new Fleet({ dir: v["fleet-dir"] as string | undefined, programs: programs as ProgramsMode });
     switch (command) {
         case "new":
             return create(fleet, args, v);

@@ -14,11 +14,12 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, PulumiFn } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { PROJECT } from "../../program/config";
 import { processAlive } from "../processes";
 import { fileBackendUrl, pulumiCommand, pulumiEnv, repoRoot } from "../toolchain";
+import { inlineRun } from "./inline";
 import { TEMPLATES_DIR } from "./templates";
 
 export const DEFAULT_FLEET_DIR = path.join(repoRoot, ".local", "fleet");
@@ -31,12 +32,27 @@ export interface FleetOptions {
     /** Extra environment for the CLI and the program (e.g. KUBECONFIG); overrides the process's. */
     env?: Record<string, string>;
     templatesDir?: string;
+    /**
+     * Where the tenants' programs run (default "inline"):
+     * - "inline": in this process, as the Automation API's inline programs, each with its CLI's
+     *   environment. The program's modules are loaded once for every tenant of the process, which
+     *   makes a fleet preview about 2.5× faster and a worker lighter by a Node.js process and a
+     *   language host. Each run keeps its own config and state (the SDK holds them per run), but an
+     *   error nobody awaits fails every program running at that moment, not only its own.
+     * - "process": each CLI starts a language host and a Node.js process for its tenant's program,
+     *   as `pulumi up` in a terminal does.
+     */
+    programs?: ProgramsMode;
 }
+
+export const PROGRAMS_MODES = ["inline", "process"] as const;
+export type ProgramsMode = (typeof PROGRAMS_MODES)[number];
 
 export class FleetContext {
     readonly dir: string;
     readonly backendUrl: string;
     readonly templatesDir: string;
+    readonly programs: ProgramsMode;
     private readonly extraEnv: Record<string, string>;
     private prepared?: Promise<{ command: PulumiCommand; env: Record<string, string> }>;
 
@@ -45,6 +61,7 @@ export class FleetContext {
         this.dir = path.resolve(opts.dir ?? ambient.CYTOMINE_FLEET_DIR ?? DEFAULT_FLEET_DIR);
         this.backendUrl = opts.backendUrl ?? ambient.PULUMI_BACKEND_URL ?? fileBackendUrl(path.join(this.dir, "state"));
         this.templatesDir = opts.templatesDir ?? TEMPLATES_DIR;
+        this.programs = opts.programs ?? "inline";
         this.extraEnv = { ...opts.env };
     }
 
@@ -123,16 +140,43 @@ export class FleetContext {
      * state in PULUMI_HOME/workspaces, which parallel selects corrupt (pulumi/pulumi#8186); every
      * command of the Automation API names its stack with --stack instead.
      */
-    async workspace(): Promise<LocalWorkspace> {
+    async workspace(program?: PulumiFn): Promise<LocalWorkspace> {
         const { command, env } = await this.prepare();
         const ws = await LocalWorkspace.create({
             workDir: this.dir,
             envVars: env,
             pulumiHome: env.PULUMI_HOME,
             pulumiCommand: command,
+            ...(program ? { program } : {}),
         });
         ws.selectStack = async () => undefined;
         return ws;
+    }
+
+    /**
+     * Runs `fn` with a workspace of its own whose operations run the tenant's program where this
+     * fleet's programs run (inline: in this process, its runs released when `fn` ends).
+     */
+    async withWorkspace<T>(fn: (ws: LocalWorkspace) => Promise<T>): Promise<T> {
+        if (this.programs === "process") return fn(await this.workspace());
+        const run = inlineRun(await this.inlineProgram());
+        try {
+            return await fn(await this.workspace(run.program));
+        } finally {
+            run.release();
+        }
+    }
+
+    private inline?: Promise<PulumiFn>;
+
+    /** The program, loaded once, reading the environment its CLI gets (the fleet's over this process's). */
+    private inlineProgram(): Promise<PulumiFn> {
+        this.inline ??= (async () => {
+            const { env } = await this.prepare();
+            const { cytomineProgram } = await import("../../program/main");
+            return cytomineProgram({ ...process.env, ...env });
+        })();
+        return this.inline;
     }
 
     /** Runs the CLI in the fleet directory; `input` goes to its stdin (secret values never reach its arguments). */

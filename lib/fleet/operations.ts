@@ -141,23 +141,23 @@ function isDrift(op: string, diffs: readonly string[] | undefined): boolean {
 }
 
 export function pulumiExecutor(fleet: FleetContext, opts: PulumiExecutorOptions = {}): Executor {
-    return async (ctx) => {
-        const ws = await fleet.workspace();
-        const stack = await Stack.select(ctx.tenant, ws);
-        const events = new EventTracker(ctx, opts.totals?.[ctx.tenant]);
-        const common = {
-            color: "never" as const,
-            onOutput: ctx.log,
-            onError: ctx.log,
-            onEvent: events.on,
-            signal: ctx.signal,
-        };
-        try {
-            return await operate(stack, ctx, common, events, opts);
-        } catch (e) {
-            throw events.failure(e);
-        }
-    };
+    return (ctx) =>
+        fleet.withWorkspace(async (ws) => {
+            const stack = await Stack.select(ctx.tenant, ws);
+            const events = new EventTracker(ctx, opts.totals?.[ctx.tenant]);
+            const common = {
+                color: "never" as const,
+                onOutput: ctx.log,
+                onError: ctx.log,
+                onEvent: events.on,
+                signal: ctx.signal,
+            };
+            try {
+                return await operate(stack, ctx, common, events, opts);
+            } catch (e) {
+                throw events.failure(e);
+            }
+        });
 }
 
 async function operate(

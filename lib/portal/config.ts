@@ -8,7 +8,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
 import { FLEET_SECRET_KEYS, type FleetSecretKey } from "../fleet";
-import { DEFAULT_FLEET_DIR } from "../fleet";
+import { DEFAULT_FLEET_DIR, PROGRAMS_MODES } from "../fleet";
 import { repoRoot } from "../toolchain";
 
 /** `key=value` as the tenant CLI's --set takes it. */
@@ -76,8 +76,10 @@ export const portalSchema = z
                 parallel: z.number().int().min(1).max(16).default(2),
                 /** Extra environment for the program (e.g. KUBECONFIG). */
                 env: z.record(z.string(), z.string()).default({}),
+                /** Where the tenants' programs run: in the page's process, or each in its own (FleetOptions). */
+                programs: z.enum(PROGRAMS_MODES).default("inline"),
             })
-            .default({ dir: DEFAULT_FLEET_DIR, parallel: 2, env: {} }),
+            .default({ dir: DEFAULT_FLEET_DIR, parallel: 2, env: {}, programs: "inline" }),
         /** Instances a user may hold at once (not deleted). */
         quota: z.number().int().min(0).default(1),
         launchLimit: z

@@ -120,7 +120,12 @@ export async function createPortal(config: PortalConfig, opts: PortalOptions = {
     const db = await openDb(config.database);
     const store = new Store(db);
     const sessions = new Sessions(store, config.session);
-    const fleet = new Fleet({ dir: config.fleet.dir, env: config.fleet.env, templatesDir: opts.templatesDir });
+    const fleet = new Fleet({
+        dir: config.fleet.dir,
+        env: config.fleet.env,
+        programs: config.fleet.programs,
+        templatesDir: opts.templatesDir,
+    });
     const secretsFor = (template: string) => readSecrets(config.templates[template]?.secretFiles ?? {}, env);
     const queue = new JobQueue(store, opts.worker ?? fleetWorker(fleet, secretsFor), {
         parallel: config.fleet.parallel,

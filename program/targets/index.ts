@@ -1,4 +1,4 @@
-// One module per target, each returning the same shape, so that index.ts wires identity the same
+// One module per target, each returning the same shape, so that main.ts wires identity the same
 // way whatever hosts Cytomine. A target's module (and its provider SDKs: @pulumi/aws alone takes
 // about 2 s to load) is loaded only when the stack uses that target.
 import type { Target } from "../config";

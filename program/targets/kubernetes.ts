@@ -1,5 +1,6 @@
 // Target kubernetes: the tenant's Cytomine in its own namespace of the cluster the ambient
 // kubeconfig points at (or rendered to files), after checking that no other stack owns it.
+import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { namespaceConflict, OWNER_KEY, stackOwner } from "../../components/cytomine/tenancy";
@@ -10,25 +11,37 @@ import { ConfigError, LoadedConfig, PROJECT, requireSecret, StackConfig } from "
 import { checkDatasets, datasetsOutput } from "../config/datasets";
 import type { TargetResult } from "./target";
 
+type ClusterApis = Awaited<ReturnType<typeof loadClusterApis>>;
+
 /**
- * API clients for the cluster the ambient kubeconfig points at (as the provider reads it). The client
- * library is loaded only when a cluster is read: it is about 0.7 s and 50 MiB of the program's start,
- * which render mode and every fleet preview of it would otherwise pay for nothing.
+ * API clients for the cluster the kubeconfig of `env` points at (as the provider reads it: the files
+ * of KUBECONFIG merged, else ~/.kube/config). The client library is loaded only when a cluster is
+ * read: it is about 0.7 s and 50 MiB of the program's start, which render mode and every fleet
+ * preview of it would otherwise pay for nothing.
  */
-async function loadClusterApis() {
+async function loadClusterApis(env: NodeJS.ProcessEnv) {
     const k8sClient = await import("@kubernetes/client-node");
     const config = new k8sClient.KubeConfig();
-    config.loadFromDefault();
+    const [first, ...more] = (env.KUBECONFIG ?? "").split(path.delimiter).filter(Boolean);
+    if (first === undefined) config.loadFromDefault();
+    else {
+        config.loadFromFile(first);
+        for (const file of more) {
+            const next = new k8sClient.KubeConfig();
+            next.loadFromFile(file);
+            config.mergeConfig(next);
+        }
+    }
     return { core: config.makeApiClient(k8sClient.CoreV1Api), storage: config.makeApiClient(k8sClient.StorageV1Api) };
 }
-let clusterApisOnce: ReturnType<typeof loadClusterApis> | undefined;
-/** The namespace check and the dataset checks share one kubeconfig read. */
-const clusterApis = () => (clusterApisOnce ??= loadClusterApis());
 
 /** Reads the namespace from the cluster. */
-async function readNamespace(namespace: string): Promise<{ annotations?: Record<string, string> } | undefined> {
+async function readNamespace(
+    apis: () => Promise<ClusterApis>,
+    namespace: string,
+): Promise<{ annotations?: Record<string, string> } | undefined> {
     try {
-        const ns = await (await clusterApis()).core.readNamespace({ name: namespace });
+        const ns = await (await apis()).core.readNamespace({ name: namespace });
         return { annotations: ns.metadata?.annotations };
     } catch (e) {
         if ((e as { code?: number }).code === 404) return undefined;
@@ -40,8 +53,13 @@ async function readNamespace(namespace: string): Promise<{ annotations?: Record<
  * Stops the program, naming the config key (`tenant`, or `namespace` when set apart), when the live
  * cluster holds the namespace for another stack or for none.
  */
-async function assertNamespaceAvailable(namespace: string, key: "tenant" | "namespace", owner: string) {
-    const conflict = namespaceConflict(namespace, owner, await readNamespace(namespace));
+async function assertNamespaceAvailable(
+    apis: () => Promise<ClusterApis>,
+    namespace: string,
+    key: "tenant" | "namespace",
+    owner: string,
+) {
+    const conflict = namespaceConflict(namespace, owner, await readNamespace(apis, namespace));
     if (conflict)
         throw new ConfigError([
             `${PROJECT}:${key} = "${namespace}" collides with another tenant: ${conflict}; choose another ${key}`,
@@ -63,12 +81,13 @@ async function orAbsent<T>(read: () => Promise<T>): Promise<T | undefined> {
  * CSI driver present, claims existing), and the import plan from the record in the namespace.
  */
 async function datasetsOnCluster(
+    apis: () => Promise<ClusterApis>,
     config: StackConfig,
     owner: string,
     render: boolean,
 ): Promise<{ declared: DeclaredDataset[]; plan: ImportPlan }> {
     if (config.datasets.list.length === 0) return { declared: [], plan: planImport([], { imported: {} }) };
-    const { core, storage } = render ? { core: undefined, storage: undefined } : await clusterApis();
+    const { core, storage } = render ? { core: undefined, storage: undefined } : await apis();
     const { namespace } = config.kubernetes;
     const namespaceExists = core
         ? (await orAbsent(() => core.readNamespace({ name: namespace }))) !== undefined
@@ -100,20 +119,26 @@ async function datasetsOnCluster(
     return { declared, plan: planImport(declared, parseRecord(configMap?.data?.[RECORD_KEY])) };
 }
 
-export async function kubernetesTarget({ config, secrets }: LoadedConfig): Promise<TargetResult> {
+export async function kubernetesTarget(
+    { config, secrets }: LoadedConfig,
+    env: NodeJS.ProcessEnv,
+): Promise<TargetResult> {
     const render = config.renderDir !== "";
     const owner = stackOwner();
+    // The namespace check and the dataset checks share one kubeconfig read (of this run only).
+    let read: Promise<ClusterApis> | undefined;
+    const apis = () => (read ??= loadClusterApis(env));
     // Tenants never share a namespace: checked against the live cluster before anything changes.
     if (!render) {
         const { namespace } = config.kubernetes;
-        await assertNamespaceAvailable(namespace, namespace === config.tenant ? "tenant" : "namespace", owner);
+        await assertNamespaceAvailable(apis, namespace, namespace === config.tenant ? "tenant" : "namespace", owner);
     }
     // Rendering ignores the ambient KUBECONFIG (the provider refuses both at once).
     const cluster = new k8s.Provider(
         "cluster",
         render ? { renderYamlToDirectory: config.renderDir, kubeconfig: "" } : {},
     );
-    const datasets = await datasetsOnCluster(config, owner, render);
+    const datasets = await datasetsOnCluster(apis, config, owner, render);
     // The sdafs CSI driver: installed by the one stack of the cluster that sets datasets.installCsiDriver.
     const csi = config.datasets.installCsiDriver
         ? new SdafsCsiDriver(

@@ -1,4 +1,4 @@
-// What every target module returns, so that index.ts wires identity the same way whatever hosts
+// What every target module returns, so that main.ts wires identity the same way whatever hosts
 // Cytomine: the public URL, the Keycloak the realms go to (and what must serve before the provider
 // may use it), and the target's own outputs.
 import * as pulumi from "@pulumi/pulumi";
@@ -16,4 +16,5 @@ export interface TargetResult {
     outputs: Record<string, unknown>;
 }
 
-export type DeployTarget = (loaded: LoadedConfig) => Promise<TargetResult>;
+/** `env`: the program's environment (the ambient kubeconfig is read from it). */
+export type DeployTarget = (loaded: LoadedConfig, env: NodeJS.ProcessEnv) => Promise<TargetResult>;

@@ -9,9 +9,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import * as v8 from "node:v8";
+import * as vm from "node:vm";
 import YAML from "yaml";
 import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
-import { createRenderTenants, Fleet } from "../../lib/fleet";
+import { Stack } from "@pulumi/pulumi/automation";
+import { createRenderTenants, Fleet, runTenants } from "../../lib/fleet";
 import { Environment, useEnvironment } from "../../lib/localenv";
 import { commandLine, descendants, processAlive, processTable } from "../../lib/processes";
 import { pulumiHome } from "../../lib/toolchain";
@@ -243,7 +246,9 @@ describe("fleet: twenty parallel previews of render-mode tenants", { timeout: 1_
 
     before(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-render-"));
-        fleet = new Fleet({ dir });
+        // Each program in its own process: the language host asks the CLI for the plugins the
+        // program's packages need, the case where concurrent CLIs could install plugins at once.
+        fleet = new Fleet({ dir, programs: "process" });
         await createRenderTenants(
             fleet,
             Array.from({ length: count }, (_, i) => `r${String(i).padStart(2, "0")}`),
@@ -363,5 +368,103 @@ describe("fleet: twenty parallel previews of render-mode tenants", { timeout: 1_
         assert.deepEqual(fleet.leftovers(), []);
         const again = await fleet.runOperation("preview", [tenant], { parallel: 1 });
         assert.equal(again.tenants[0].result, "changes");
+    });
+});
+
+describe("fleet: inline programs, many tenants' programs in this one process", { timeout: 600_000 }, () => {
+    const names = Array.from({ length: 6 }, (_, i) => `in${String(i).padStart(2, "0")}`);
+    let dir: string;
+    let fleet: Fleet;
+    before(async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-inline-"));
+        fleet = new Fleet({ dir });
+        await createRenderTenants(fleet, names, dir);
+    });
+    after(() => {
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("previews at --parallel 4 run without a program process, each with its own tenant's config", async () => {
+        assert.equal(fleet.ctx.programs, "inline");
+        // What each tenant's preview declares: its realm and its namespace, from the engine's events.
+        const declared = new Map<string, { realms: Set<string>; namespaces: Set<string> }>();
+        const helpers = new Set<string>();
+        const nodeProcesses = new Set<string>();
+        const watch = setInterval(() => {
+            const table = processTable();
+            for (const p of descendants(process.pid, table)) {
+                const name = table.get(p)?.name ?? "";
+                helpers.add(name);
+                if (name === "node") nodeProcesses.add(commandLine(p));
+            }
+        }, 100);
+        try {
+            const report = await runTenants(
+                "preview",
+                names,
+                async (ctx) => {
+                    const seen = { realms: new Set<string>(), namespaces: new Set<string>() };
+                    declared.set(ctx.tenant, seen);
+                    return fleet.ctx.withWorkspace(async (ws) => {
+                        const stack = await Stack.select(ctx.tenant, ws);
+                        const result = await stack.preview({
+                            onEvent: (e) => {
+                                const step = e.resourcePreEvent?.metadata;
+                                const inputs = step?.new?.inputs as
+                                    { realm?: string; metadata?: { name?: string } } | undefined;
+                                if (step?.type === "keycloak:index/realm:Realm" && inputs?.realm)
+                                    seen.realms.add(inputs.realm);
+                                if (step?.type === "kubernetes:core/v1:Namespace" && inputs?.metadata?.name)
+                                    seen.namespaces.add(inputs.metadata.name);
+                            },
+                        });
+                        return { changes: result.changeSummary as Record<string, number> };
+                    });
+                },
+                { parallel: 4 },
+            );
+            assert.deepEqual(
+                report.tenants.map((t) => [t.tenant, t.result, t.error]),
+                names.map((n) => [n, "changes", undefined]),
+            );
+        } finally {
+            clearInterval(watch);
+        }
+        assert.ok(helpers.has("pulumi"), `no CLI seen: ${[...helpers].join(", ")}`);
+        // The CLI may still start its language host briefly (for the runtime's plugin info); the
+        // program's own Node.js process is what inline programs do without.
+        assert.deepEqual([...nodeProcesses], [], "a Node.js process ran below this one: the programs were not inline");
+        for (const n of names)
+            assert.deepEqual(
+                { realms: [...declared.get(n)!.realms], namespaces: [...declared.get(n)!.namespaces] },
+                { realms: [n], namespaces: [n] },
+                n,
+            );
+    });
+
+    it("runs leave nothing behind in this process: the heap stays flat over rounds of previews", async (t) => {
+        v8.setFlagsFromString("--expose-gc");
+        const gc = vm.runInNewContext("gc") as () => void;
+        const heap = () => {
+            gc();
+            return process.memoryUsage().heapUsed / 2 ** 20;
+        };
+        const round = async () => {
+            const report = await fleet.runOperation("preview", names, { parallel: 3 });
+            assert.deepEqual(
+                report.tenants.filter((r) => r.result !== "changes"),
+                [],
+            );
+        };
+        await round();
+        const start = heap();
+        const rounds = 5;
+        for (let i = 0; i < rounds; i++) await round();
+        const growth = heap() - start;
+        t.diagnostic(
+            `heap ${start.toFixed(0)} MiB, then +${growth.toFixed(1)} MiB after ${rounds * names.length} previews`,
+        );
+        // Unreleased, each preview kept about 1 MiB (its resources and config): 30 MiB here.
+        assert.ok(growth < 10, `the heap grew by ${growth.toFixed(1)} MiB over ${rounds * names.length} previews`);
     });
 });

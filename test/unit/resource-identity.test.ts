@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { repoRoot } from "../../lib/toolchain";
+import { cytomineProgram } from "../../program/main";
 import { pluginsFor } from "../../program/plugins";
 import { requiredPluginVersion } from "../../program/plugins";
 import { allRegistered, recordResources } from "./support/mocks";
@@ -68,8 +69,8 @@ function value<T>(o: pulumi.Output<T>): Promise<T> {
  */
 const engineUrn = (urn: string) => urn.replace("::pulumi:pulumi:Stack$", "::");
 
-/** Runs the dev program (index.ts with Pulumi.dev.yaml) under mocks and records what it registers. */
-async function runDevProgram(keycloakUrl: string): Promise<Seen[]> {
+/** Runs the dev program (Pulumi.dev.yaml) under mocks with environment `env`; records what it registers. */
+async function runDevProgram(keycloakUrl: string, env: NodeJS.ProcessEnv): Promise<Seen[]> {
     recordResources("cytomine-fallback", "dev");
     const stackFile = parse(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
         config: Record<string, unknown>;
@@ -80,8 +81,7 @@ async function runDevProgram(keycloakUrl: string): Promise<Seen[]> {
     config["cytomine-fallback:keycloakUrl"] = keycloakUrl;
     pulumi.runtime.setAllConfig(config, secrets);
     const seen: Seen[] = [];
-    // index.ts is `export =` a function: as an ES import it is the module's default export.
-    const main = ((await import("../../index")) as unknown as { default: () => Promise<unknown> }).default;
+    const main = cytomineProgram(env);
     await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((a) => {
             seen.push({
@@ -103,7 +103,9 @@ async function runDevProgram(keycloakUrl: string): Promise<Seen[]> {
 describe("resource identity of the dev program (mocks)", () => {
     // The program reads the tenant's namespace and realm before declaring anything: a stand-in server
     // plays the API server and Keycloak (an admin token, then: neither exists), so nothing outside the
-    // test is reached. The plugin preflight finds the plugins in a stand-in PULUMI_HOME.
+    // test is reached. The plugin preflight finds the plugins in a stand-in PULUMI_HOME. Both reach the
+    // program through its `env`, as the fleet's inline programs get theirs; this process's own
+    // KUBECONFIG and PULUMI_HOME point at nothing meanwhile, so a program reading them fails here.
     const saved = { KUBECONFIG: process.env.KUBECONFIG, PULUMI_HOME: process.env.PULUMI_HOME };
     const server = http.createServer((req, res) => {
         res.setHeader("content-type", "application/json");
@@ -139,9 +141,13 @@ describe("resource identity of the dev program (mocks)", () => {
             fs.mkdirSync(dirName, { recursive: true });
             fs.writeFileSync(path.join(dirName, `pulumi-resource-${p.plugin}`), "");
         }
-        process.env.KUBECONFIG = kubeconfig;
-        process.env.PULUMI_HOME = dir;
-        seen = await runDevProgram(`http://127.0.0.1:${port}/iam`);
+        process.env.KUBECONFIG = path.join(dir, "no-such-kubeconfig");
+        process.env.PULUMI_HOME = path.join(dir, "no-such-home");
+        seen = await runDevProgram(`http://127.0.0.1:${port}/iam`, {
+            ...process.env,
+            KUBECONFIG: kubeconfig,
+            PULUMI_HOME: dir,
+        });
     });
 
     after(() => {

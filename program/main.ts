@@ -1,0 +1,26 @@
+// The program: read the validated config, refuse a realm another stack manages, deploy the tenant's
+// target, apply identity to the Keycloak the target names, and export what operators and users need.
+//
+// What it reads of its environment (where plugins are, which cluster) comes in as `env` rather than
+// from process.env: the fleet runs many tenants' programs in its own process (inline programs of the
+// Automation API), each with the environment its CLI has.
+import { loadConfig } from "./config";
+import { program } from "./errors";
+import { deployIdentity } from "./identity";
+import { assertPluginsAvailable, defaultLookup, pluginsFor } from "./plugins";
+import { assertRealmAvailable } from "./realm-ownership";
+import { targetFor } from "./targets";
+
+export function cytomineProgram(env: NodeJS.ProcessEnv = process.env) {
+    return program(async () => {
+        const loaded = loadConfig();
+        const deployTarget = await targetFor(loaded.config.target);
+        assertPluginsAvailable(pluginsFor(loaded.config.target), defaultLookup(env));
+        await assertRealmAvailable(loaded);
+
+        const target = await deployTarget(loaded, env);
+        const identity = deployIdentity(loaded, target.keycloak);
+
+        return { cytomineUrl: target.publicUrl, ...target.outputs, ...identity };
+    });
+}
