@@ -5,12 +5,16 @@
 // programs: each in its own process, or inline in this one, whose growth is then shared by the
 // workers). Figures only, no assertions. Render-mode tenants (manifests written to files, nothing
 // applied) on a temporary fleet with its own file:// backend, so nothing outside it is touched.
+// Then the same previews as an operator runs them, the tenant CLI end to end (`npm run tenant --
+// preview …`: its start, and inline the program's load, paid once per command), with the peak PSS of
+// the whole command (CLI, program host, workers) per worker.
 //   node --import tsx bench/fleet.ts [--rounds N]      (writes .local/bench/fleet.json)
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createRenderTenants, Fleet, type ProgramsMode } from "../lib/fleet";
-import { processTable, pssBytes } from "../lib/processes";
+import { descendants, processTable, pssBytes } from "../lib/processes";
 import { repoRoot } from "../lib/toolchain";
 import { median } from "./stats";
 
@@ -167,6 +171,83 @@ async function measure(dir: string, programs: ProgramsMode, rounds: number): Pro
     return rows;
 }
 
+interface CommandRow {
+    programs: ProgramsMode;
+    tenants: number;
+    parallel: number;
+    wallS: number[];
+    /** Peak PSS of the command's whole process tree, over `parallel`. */
+    perWorkerPssMiB: number[];
+}
+
+/** A Markdown table, its columns padded to their widest cell. */
+function markdownTable(head: string[], rows: string[][]): string {
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+    return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/** Runs the tenant CLI; resolves with its wall time and the peak PSS of its process tree. */
+function tenantCommand(args: string[]): Promise<{ wallS: number; peakPss: number; code: number | null }> {
+    return new Promise((resolve, reject) => {
+        const start = Date.now();
+        const child = spawn(process.execPath, ["--import", "tsx", "tools/tenant.ts", ...args], {
+            cwd: repoRoot,
+            stdio: ["ignore", "ignore", "pipe"],
+        });
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        let peakPss = 0;
+        const timer = setInterval(() => {
+            if (child.pid === undefined) return;
+            const tree = [child.pid, ...descendants(child.pid)];
+            peakPss = Math.max(
+                peakPss,
+                tree.reduce((sum, pid) => sum + pssBytes(pid), 0),
+            );
+        }, 250);
+        child.on("error", reject);
+        child.on("close", (code) => {
+            clearInterval(timer);
+            // 2: changes found, which a preview of tenants never deployed reports.
+            if (code !== 2) reject(new Error(`tenant ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`));
+            else resolve({ wallS: (Date.now() - start) / 1000, peakPss, code });
+        });
+    });
+}
+
+/** One tenant, and all twenty at parallel 4, through the tenant CLI, for each place of the programs. */
+async function measureCommands(dir: string, names: string[], rounds: number): Promise<CommandRow[]> {
+    const rows: CommandRow[] = [];
+    for (const programs of MODES)
+        for (const [tenants, parallel] of [
+            [1, 1],
+            [names.length, 4],
+        ]) {
+            const row: CommandRow = { programs, tenants, parallel, wallS: [], perWorkerPssMiB: [] };
+            const targets = tenants === names.length ? ["--all"] : names.slice(0, tenants);
+            for (let round = 0; round < rounds; round++) {
+                const run = await tenantCommand([
+                    "preview",
+                    ...targets,
+                    "--parallel",
+                    String(parallel),
+                    "--programs",
+                    programs,
+                    "--fleet-dir",
+                    dir,
+                ]);
+                row.wallS.push(run.wallS);
+                row.perWorkerPssMiB.push(mib(run.peakPss) / parallel);
+                console.error(
+                    `  · tenant preview (${programs}): ${tenants} at parallel ${parallel}: ${run.wallS.toFixed(1)} s`,
+                );
+            }
+            rows.push(row);
+        }
+    return rows;
+}
+
 async function main() {
     const roundsArg = process.argv.indexOf("--rounds");
     const rounds = roundsArg > 0 ? Number(process.argv[roundsArg + 1]) : 1;
@@ -184,6 +265,7 @@ async function main() {
         console.error(`  · created ${count} render-mode tenants in ${createS.toFixed(1)} s (${dir})`);
         const rows: Row[] = [];
         for (const programs of MODES) rows.push(...(await measure(dir, programs, rounds)));
+        const commands = await measureCommands(dir, new Fleet({ dir }).ctx.tenantNames(), rounds);
 
         const cores = os.cpus().length;
         /** Each mode's ratios are to its own one-tenant row. */
@@ -234,12 +316,8 @@ async function main() {
             Math.max(...r.totalPeakMiB).toFixed(0),
             String(r.failed),
         ]);
-        const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
-        const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
         console.log(`\n== fleet: preview of render-mode tenants (${rounds} round(s), ${cores} cores)`);
-        console.log(line(head));
-        console.log(line(widths.map((w) => "-".repeat(w))));
-        table.forEach((r) => console.log(line(r)));
+        console.log(markdownTable(head, table));
         // What a worker is made of: the largest process of each kind seen in any worker, by mode.
         for (const programs of MODES) {
             const kinds: Record<string, number> = {};
@@ -253,6 +331,20 @@ async function main() {
                     .join(" · ")}`,
             );
         }
+        console.log(`\n== fleet: the same through the tenant CLI, end to end (${rounds} round(s))`);
+        const commandHead = ["programs", "tenants", "parallel", "wall s", "× one tenant", "peak PSS per worker MiB"];
+        const commandTable = commands.map((r) => {
+            const one = median(commands.find((o) => o.programs === r.programs && o.tenants === 1)!.wallS);
+            return [
+                r.programs,
+                String(r.tenants),
+                String(r.parallel),
+                median(r.wallS).toFixed(1),
+                `${(median(r.wallS) / one).toFixed(2)}×`,
+                median(r.perWorkerPssMiB).toFixed(0),
+            ];
+        });
+        console.log(markdownTable(commandHead, commandTable));
         const out = path.join(repoRoot, ".local", "bench", "fleet.json");
         fs.mkdirSync(path.dirname(out), { recursive: true });
         fs.writeFileSync(
@@ -263,6 +355,7 @@ async function main() {
                     machine: { cpus: os.cpus().length, memGiB: os.totalmem() / 2 ** 30, load: os.loadavg() },
                     createS,
                     rows,
+                    commands,
                 },
                 null,
                 2,

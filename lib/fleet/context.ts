@@ -36,9 +36,10 @@ export interface FleetOptions {
      * Where the tenants' programs run (default "inline"):
      * - "inline": in this process, as the Automation API's inline programs, each with its CLI's
      *   environment. The program's modules are loaded once for every tenant of the process, which
-     *   makes a fleet preview about 2.5× faster and a worker lighter by a Node.js process and a
-     *   language host. Each run keeps its own config and state (the SDK holds them per run), but an
-     *   error nobody awaits fails every program running at that moment, not only its own.
+     *   makes a fleet preview about 3× faster and a worker lighter by the program's Node.js
+     *   process. Each run keeps its own config and state (the SDK holds them per run); a failing
+     *   program fails its own run only (lib/fleet/inline.ts), but an unhandled rejection from
+     *   elsewhere fails every program running at that moment.
      * - "process": each CLI starts a language host and a Node.js process for its tenant's program,
      *   as `pulumi up` in a terminal does.
      */

@@ -360,6 +360,10 @@ describe(
                 args: ["lab-a", "--template", "kubernetes", "--set", "images.core=cytomine/core:latest"],
                 expect: /images\.core/,
             },
+            {
+                args: ["lab-a", "--template", "kubernetes", "--programs", "in-process"],
+                expect: /--programs in-process: use one of inline, process/,
+            },
         ];
         for (const c of cases)
             it(

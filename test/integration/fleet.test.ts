@@ -442,6 +442,28 @@ describe("fleet: inline programs, many tenants' programs in this one process", {
             );
     });
 
+    it("a program that fails fails its own tenant only, while the others' programs run beside it", async () => {
+        const bad = names[2];
+        const file = fleet.ctx.configFile(bad);
+        const original = fs.readFileSync(file, "utf8");
+        const doc = YAML.parse(original);
+        doc.config["cytomine-fallback:publicUrl"] = "not-a-url";
+        fs.writeFileSync(file, YAML.stringify(doc));
+        try {
+            // All six at once: the broken program fails at its start, while the others run.
+            const report = await fleet.runOperation("preview", names, { parallel: names.length });
+            const results = Object.fromEntries(report.tenants.map((t) => [t.tenant, t]));
+            assert.equal(results[bad].result, "failed");
+            assert.match(results[bad].error ?? "", /publicUrl/);
+            assert.deepEqual(
+                names.filter((n) => n !== bad).map((n) => [n, results[n].result, results[n].error]),
+                names.filter((n) => n !== bad).map((n) => [n, "changes", undefined]),
+            );
+        } finally {
+            fs.writeFileSync(file, original);
+        }
+    });
+
     it("runs leave nothing behind in this process: the heap stays flat over rounds of previews", async (t) => {
         v8.setFlagsFromString("--expose-gc");
         const gc = vm.runInNewContext("gc") as () => void;
