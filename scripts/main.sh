@@ -10,8 +10,9 @@ cd "$ROOT"
 
 LOCAL="$ROOT/.local"
 mkdir -p "$LOCAL/state"
-# State lives in the project (gitignored); nothing is written to a personal Pulumi login.
-export PULUMI_BACKEND_URL="file://$LOCAL/state"
+# State lives in the project (gitignored); nothing is written to a personal Pulumi login. No
+# `.json.attrs` sidecars, which a killed CLI can leave empty (lib/toolchain.ts fileBackendUrl).
+export PULUMI_BACKEND_URL="file://$LOCAL/state?metadata=skip"
 # The passphrase that encrypts the dev stack's secrets: generated once, readable only by its owner.
 export PULUMI_CONFIG_PASSPHRASE_FILE="$LOCAL/passphrase"
 if [ ! -s "$PULUMI_CONFIG_PASSPHRASE_FILE" ]; then

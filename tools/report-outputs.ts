@@ -44,7 +44,7 @@ async function main(stackName: string): Promise<void> {
     for (const line of formatOutputs(stackName, outputs)) console.log(line);
     console.log(
         `\nThe CLI needs this environment for the commands above:\n` +
-            `  export PULUMI_BACKEND_URL=${process.env.PULUMI_BACKEND_URL} PULUMI_CONFIG_PASSPHRASE_FILE=${process.env.PULUMI_CONFIG_PASSPHRASE_FILE}\n` +
+            `  export PULUMI_BACKEND_URL='${process.env.PULUMI_BACKEND_URL}' PULUMI_CONFIG_PASSPHRASE_FILE='${process.env.PULUMI_CONFIG_PASSPHRASE_FILE}'\n` +
             `  export PATH=${process.env.PATH?.split(":").slice(0, 2).join(":")}:$PATH PULUMI_HOME=${process.env.PULUMI_HOME}`,
     );
 }
