@@ -139,7 +139,9 @@ export class FleetContext {
     /**
      * A workspace of its own for one worker. It never runs `stack select`: the selection is global
      * state in PULUMI_HOME/workspaces, which parallel selects corrupt (pulumi/pulumi#8186); every
-     * command of the Automation API names its stack with --stack instead.
+     * command of the Automation API names its stack with --stack instead. Its operations run
+     * `program` inline when given, else the project's main in a process of their own; operations
+     * that run the program go through `withWorkspace`, which picks the fleet's way.
      */
     async workspace(program?: PulumiFn): Promise<LocalWorkspace> {
         const { command, env } = await this.prepare();
