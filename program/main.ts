@@ -11,7 +11,7 @@ import { assertPluginsAvailable, defaultLookup, pluginsFor } from "./plugins";
 import { assertRealmAvailable } from "./realm-ownership";
 import { targetFor } from "./targets";
 
-export function cytomineProgram(env: NodeJS.ProcessEnv = process.env) {
+export function cytomineProgram(env: NodeJS.ProcessEnv) {
     return program(async () => {
         const loaded = loadConfig();
         const deployTarget = await targetFor(loaded.config.target);

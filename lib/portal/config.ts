@@ -7,8 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
-import { FLEET_SECRET_KEYS, type FleetSecretKey } from "../fleet";
-import { DEFAULT_FLEET_DIR, PROGRAMS_MODES } from "../fleet";
+import { DEFAULT_FLEET_DIR, FLEET_SECRET_KEYS, type FleetSecretKey, PROGRAMS_MODES } from "../fleet";
 import { repoRoot } from "../toolchain";
 
 /** `key=value` as the tenant CLI's --set takes it. */
