@@ -504,8 +504,9 @@ export async function createPortal(config: PortalConfig, opts: PortalOptions = {
         sessions,
         queue,
         async listen() {
-            // A page killed mid-run leaves its CLI's language host, program and plugins running (the
-            // CLI died with it): stop them before its jobs run again. A live CLI's helpers are not touched.
+            // A page killed mid-run leaves its CLI's language host and plugins running (and its program,
+            // with fleet.programs "process"): stop them before its jobs run again. A live CLI's helpers
+            // are not touched.
             for (const p of await fleet.reap(true))
                 console.log(`stopped ${p.name} (pid ${p.pid}) left by a killed run`);
             for (const note of await queue.recover()) console.log(note);

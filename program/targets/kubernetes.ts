@@ -40,13 +40,8 @@ async function readNamespace(
     apis: () => Promise<ClusterApis>,
     namespace: string,
 ): Promise<{ annotations?: Record<string, string> } | undefined> {
-    try {
-        const ns = await (await apis()).core.readNamespace({ name: namespace });
-        return { annotations: ns.metadata?.annotations };
-    } catch (e) {
-        if ((e as { code?: number }).code === 404) return undefined;
-        throw e;
-    }
+    const ns = await orAbsent(async () => (await apis()).core.readNamespace({ name: namespace }));
+    return ns && { annotations: ns.metadata?.annotations };
 }
 
 /**
