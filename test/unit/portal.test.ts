@@ -65,6 +65,7 @@ describe("portal config", () => {
         assert.equal(c.listen.host, "127.0.0.1");
         assert.equal(c.database.kind, "sqlite");
         assert.equal(c.quota, 1);
+        assert.equal(c.fleet.programs, "inline");
         assert.equal(c.oidc.clientSecret, "s");
     });
 
@@ -81,6 +82,7 @@ describe("portal config", () => {
             problems({ ...base, templates: { kubernetes: { ...base.templates.kubernetes, set: ["noequals"] } } }),
             /^templates\.kubernetes\.set\.0: write key=value/m,
         );
+        assert.match(problems({ ...base, fleet: { programs: "threads" } }), /^fleet\.programs: .*inline.*process/m);
         assert.match(problems({ ...base, colour: "blue" }), /colour/);
         assert.match(
             problems({ ...base, database: { kind: "postgres", url: "postgres://u:pw@h/db" } }),
