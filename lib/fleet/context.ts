@@ -39,7 +39,8 @@ export interface FleetOptions {
      *   makes a fleet preview about 3× faster and a worker lighter by the program's Node.js
      *   process. Each run keeps its own config and state (the SDK holds them per run); a failing
      *   program fails its own run only (lib/fleet/inline.ts), but an unhandled rejection from
-     *   elsewhere fails every program running at that moment.
+     *   elsewhere fails every program running at that moment. Stack traces in this process are no
+     *   longer source-mapped once the program is loaded (see `inlineProgram`).
      * - "process": each CLI starts a language host and a Node.js process for its tenant's program,
      *   as `pulumi up` in a terminal does.
      */
@@ -172,10 +173,18 @@ export class FleetContext {
 
     private inline?: Promise<PulumiFn>;
 
-    /** The program, loaded once, reading the environment its CLI gets (the fleet's over this process's). */
+    /**
+     * The program, loaded once, reading the environment its CLI gets (the fleet's over this process's).
+     * Loading it turns off source-mapped stack traces in this process: the SDK formats a stack trace
+     * for every promise it makes for a resource's properties (runtime/debuggable.js), and mapping
+     * each through the source maps that tsx turned on took 8 % of a fleet preview's CPU time
+     * (bench/fleet.ts). Errors keep their messages; an unexpected error's stack then points into the
+     * transpiled code (`--programs process` keeps the mapped one).
+     */
     private inlineProgram(): Promise<PulumiFn> {
         this.inline ??= (async () => {
             const { env } = await this.prepare();
+            process.setSourceMapsEnabled(false);
             const { cytomineProgram } = await import("../../program/main");
             return cytomineProgram({ ...process.env, ...env });
         })();
