@@ -10,15 +10,23 @@ command -v node >/dev/null || die "node not found" "install Node.js 20 (Debian: 
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old" "install Node.js 20 or newer"
 
-# npm ci only when the lock file changed since the last install. Install scripts are skipped:
-# the provider SDKs' scripts would try to download plugins, which the toolchain builds instead.
+# npm ci only when the lock file (or a patch) changed since the last install. Install scripts are
+# skipped: the provider SDKs' scripts would try to download plugins, which the toolchain builds
+# instead. patches/ holds changes to installed packages (patch-package), applied to a fresh install.
 npm_ci() { # npm_ci DIR
 	local stamp="$1/node_modules/.cytomine-lock-hash" hash
-	hash="$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)"
+	hash="$({
+		cat "$1/package-lock.json"
+		if [ -d "$1/patches" ]; then cat "$1"/patches/*.patch; fi
+	} | sha256sum | cut -d' ' -f1)"
 	if [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
 		echo "npm ci in ${1#"$ROOT"/}"
 		(cd "$1" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) ||
 			die "npm ci failed in $1" "check that the npm registry is reachable, then re-run"
+		if [ -d "$1/patches" ]; then
+			(cd "$1" && npx --no-install patch-package --error-on-fail) ||
+				die "a patch in $1/patches no longer applies" "update it for the installed version (see patches/README.md)"
+		fi
 		echo "$hash" >"$stamp"
 	fi
 }
