@@ -1,7 +1,7 @@
 // patches/@pulumi+pulumi+*.patch on the installed SDK, in a Node.js process of its own (a fresh module
 // cache): loading @pulumi/pulumi no longer loads the TypeScript compiler, and closure serialization,
-// the one user of it, still works and loads it then. Fails when setup did not apply the patch, or
-// when an SDK upgrade made it apply to something else.
+// the one user of it, still works and loads it then. Fails when the patch is not applied (setup not
+// run, or an SDK upgraded without porting it).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
