@@ -125,8 +125,8 @@ function stateLocation(text: string, value: string): string {
 }
 
 /**
- * The Node.js SDK's debug diagnostics: they carry raw RegisterResource responses, secret outputs in
- * plain text (@pulumi/pulumi runtime/resource.js, "RegisterResource RPC finished"). The CLI shows
+ * The Node.js SDK's debug diagnostics: some carry raw RPC responses, secret values in plain text (an
+ * invoke's, @pulumi/pulumi runtime/invoke.js; a registration's no longer, patches/). The CLI shows
  * them only with --debug or -v; whatever here keeps or forwards engine events drops them.
  */
 export function isDebugDiagnostic(e: EngineEvent): boolean {
