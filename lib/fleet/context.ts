@@ -177,7 +177,7 @@ export class FleetContext {
      * The program, loaded once, reading the environment its CLI gets (the fleet's over this process's).
      * Loading it turns off source-mapped stack traces in this process: the SDK formats a stack trace
      * for every promise it makes for a resource's properties (runtime/debuggable.js), and mapping
-     * each through the source maps that tsx turned on took 0.08 of a tenant preview's 1.1 CPU seconds
+     * each through the source maps that tsx turned on took 0.08 CPU seconds of each tenant's preview
      * (bench/fleet.ts). Errors keep their messages; an unexpected error's stack then points into the
      * transpiled code (`--programs process` keeps the mapped one).
      */
