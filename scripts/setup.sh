@@ -17,7 +17,10 @@ npm_ci() { # npm_ci DIR
 	local stamp="$1/node_modules/.cytomine-lock-hash" hash
 	hash="$({
 		cat "$1/package-lock.json"
-		if [ -d "$1/patches" ]; then cat "$1"/patches/*.patch; fi
+		# A glob that matches nothing stays literal: skip it (under pipefail its cat would end the script).
+		for patch in "$1"/patches/*.patch; do
+			if [ -e "$patch" ]; then cat "$patch"; fi
+		done
 	} | sha256sum | cut -d' ' -f1)"
 	if [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
 		echo "npm ci in ${1#"$ROOT"/}"
