@@ -8,6 +8,7 @@ import { OrthancShare } from "../components/identity/orthanc";
 import { PortalClient } from "../components/identity/portal";
 import { keycloakProvider } from "../components/identity/provider";
 import { CytomineRealm } from "../components/identity/realm";
+import { SIGN_IN } from "../components/cytomine/release";
 import type { LoadedConfig } from "./config";
 import type { TargetResult } from "./targets";
 
@@ -29,6 +30,13 @@ export function deployIdentity({ config, secrets }: LoadedConfig, keycloak: Targ
         ? { entitlements: config.lsaai.allowedEntitlements, subjects: config.lsaai.allowedSubjects }
         : undefined;
     admissionWarnings(config.localStack, restriction).forEach((w) => pulumi.log.warn(w));
+    // A shared external Keycloak may name the realm otherwise (program/config/rules.ts refuses it for a
+    // Keycloak of the tenant's own); the pinned web UI then cannot sign in.
+    if (config.realm !== SIGN_IN.realm)
+        pulumi.log.warn(
+            `realm "${config.realm}": Cytomine's web UI signs in only through the realm "${SIGN_IN.realm}" (${SIGN_IN.source}); ` +
+                "users of this tenant's Cytomine cannot sign in until the realm is named so",
+        );
     const lsaai = new LsAaiBroker(
         "lsaai",
         {

@@ -6,7 +6,7 @@ import * as random from "@pulumi/random";
 import { ServiceSpec } from "./spec";
 
 /** How each secret value is made (as cytomine/cytomine: cytomine-community-edition/cytomine.template does: 32-character passwords, UUID keys, 256-character JWT secret). */
-export const SECRET_VALUES: Record<string, "password" | "uuid" | "jwt" | "keycloak-admin"> = {
+export const SECRET_VALUES: Record<string, "password" | "uuid" | "jwt" | "keycloak-admin" | "key64"> = {
     "postgres-password": "password",
     "mongo-password": "password",
     "iam-db-password": "password",
@@ -19,6 +19,8 @@ export const SECRET_VALUES: Record<string, "password" | "uuid" | "jwt" | "keyclo
     "image-server-private-key": "uuid",
     "jwt-secret": "jwt",
     "keycloak-admin-password": "keycloak-admin",
+    // 64 characters, as Cytomine's chart makes it (helm/charts/cytomine/templates/meilisearch/meilisearch-secret.yaml:8-11).
+    "meilisearch-master-key": "key64",
 };
 
 /** The Secret keys the services read, sorted. */
@@ -53,6 +55,7 @@ export function generateSecretValues(
                 new random.RandomBytes(`${name}-${key}`, { length: 16 }, child).hex.apply(uuidFromHex),
             );
         if (kind === "jwt") return password(key, 256);
+        if (kind === "key64") return password(key, 64);
         if (kind === "keycloak-admin" && keycloakAdminPassword !== undefined)
             return pulumi.secret(pulumi.output(keycloakAdminPassword));
         return password(key, 32);

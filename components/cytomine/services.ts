@@ -1,8 +1,10 @@
-// Cytomine's services, as data: images, environment, volumes, probes and who talks to
-// whom (environment: cytomine/cytomine's cytomine-community-edition/cytomine.template and iam/; probes and
-// security: NBISweden/cytomine-bp-helm and cytomine/cytomine's Helm chart).
+// Cytomine's services, as data: images, environment, volumes, probes and who talks to whom. What
+// each release service needs comes from the release data (./release.ts, which cites upstream's files
+// at the pinned commit); this file says where the stack points each setting. Databases and caches are
+// stock images configured as upstream's compose file and Helm chart configure them.
 import { Images, Storage } from "./settings";
 import { plainEnv, resources, secretEnv, ServiceSpec } from "./spec";
+import { APP_UID, CONTRACTS, SIGN_IN } from "./release";
 import { IMPORT_VIEW_PATH } from "../datasets/spec";
 
 /** external: an existing Keycloak; namespace: Keycloak deployed beside Cytomine, served at <publicUrl>/iam. */
@@ -13,11 +15,28 @@ export type KeycloakMode = (typeof KEYCLOAK_MODES)[number];
 export const SECRET_NAME = "cytomine-secrets";
 const secret = (name: string, key: string) => secretEnv(SECRET_NAME, name, key);
 
-// web-ui's nginx listens on 80: as a non-root user that relies on the runtime allowing unprivileged
-// ports (net.ipv4.ip_unprivileged_port_start=0, the default of containerd 2 and Docker).
-export const PORTS = { core: 8080, webUi: 80, pims: 5000, cache: 6379, postgres: 5432, mongo: 27017, iam: 8100 };
+// web-ui's nginx listens on 80 (its image's nginx.conf): as a non-root user that relies on the runtime
+// allowing unprivileged ports (net.ipv4.ip_unprivileged_port_start=0, the default of containerd 2 and Docker).
+export const PORTS = {
+    core: CONTRACTS.core.port,
+    repository: CONTRACTS.repository.port,
+    webUi: CONTRACTS["web-ui"].port,
+    pims: CONTRACTS.pims.port,
+    meilisearch: CONTRACTS.meilisearch.port,
+    cache: 6379,
+    postgres: 5432,
+    mongo: 27017,
+    iam: 8100,
+};
 /** Keycloak's management interface (health), as in Cytomine's Helm chart. */
 const IAM_MANAGEMENT_PORT = 9000;
+
+/**
+ * Services core must be told about although this stack does not deploy them (the ML services): core
+ * refuses to start without their URLs (release.ts, core's SAM_URL and CBIR_URL). They point where the
+ * services would run in the tenant, as upstream's chart does (helm/charts/cytomine/templates/core/core-config.yaml:185-194).
+ */
+const ML_URLS = { SAM_URL: "http://sam:8000", CBIR_URL: "http://cbir:6000" };
 
 export interface ServicesOptions {
     images: Images;
@@ -34,16 +53,12 @@ export interface ServicesOptions {
     datasets?: boolean;
 }
 
-/**
- * UID and GID of every container but Keycloak: above 10000, so that it maps to no user of the node
- * (as NBIS's chart does). The images run as any user given writable volumes for their paths.
- */
-const APP_UID = 20000;
-
 const exec = (...command: string[]) => ({ exec: { command }, periodSeconds: 10 });
 const http = (path: string, port: number, periodSeconds = 10) => ({ httpGet: { path, port }, periodSeconds });
 /** Up to ten minutes to start (core and Keycloak migrate their databases on first start). */
 const slowStart = <P extends object>(probe: P) => ({ ...probe, failureThreshold: 60 });
+/** The contract's first health endpoint of a release service. */
+const healthOf = (component: string) => CONTRACTS[component].health[0].path;
 
 function postgres(component: string, image: string, size: string, user: string, passwordKey: string): ServiceSpec {
     return {
@@ -66,17 +81,27 @@ function postgres(component: string, image: string, size: string, user: string, 
     };
 }
 
+/** Where core's database settings point: PostGIS's database `docker`, as upstream's (compose.yaml:24-34). */
+const postgisEnv = () => [
+    ...plainEnv({
+        POSTGIS_HOST: "postgis",
+        POSTGIS_PORT: String(PORTS.postgres),
+        POSTGIS_DB_NAME: "docker",
+        POSTGIS_USER: "docker",
+    }),
+    secret("POSTGIS_PASS", "postgres-password"),
+];
+
 /** Every service of a tenant's Cytomine; Keycloak and its database only with keycloakMode namespace. */
 export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
     const inNamespace = o.keycloak.mode === "namespace";
-    const imageServerKeys = [
-        secret("IMAGE_SERVER_PUBLIC_KEY", "image-server-public-key"),
-        secret("IMAGE_SERVER_PRIVATE_KEY", "image-server-private-key"),
-    ];
+    // Core finds the realm under <IAM_URL>/iam and accepts tokens issued at <IAM_EXTERNAL_URL>/iam (release.ts, SIGN_IN).
+    const keycloakPublic = `${o.keycloak.origin}${SIGN_IN.keycloakPath}`;
+    const meiliKey = secret("MEILISEARCH_KEY", "meilisearch-master-key");
     const services: ServiceSpec[] = [
         {
             ...postgres("postgis", o.images.postgis, o.storage.postgis, "docker", "postgres-password"),
-            clients: ["core"],
+            clients: ["core", "repository"],
         },
         {
             component: "mongo",
@@ -112,6 +137,44 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             externalPorts: [],
         },
         {
+            component: "meilisearch",
+            kind: "StatefulSet",
+            image: o.images.meilisearch,
+            port: PORTS.meilisearch,
+            uid: APP_UID,
+            env: [
+                ...plainEnv({ MEILI_ENV: "production", MEILI_NO_ANALYTICS: "true" }),
+                secret("MEILI_MASTER_KEY", "meilisearch-master-key"),
+            ],
+            volumes: [{ name: "data", mountPath: "/meili_data", size: o.storage.meilisearch }],
+            scratch: ["/tmp"],
+            readiness: http(healthOf("meilisearch"), PORTS.meilisearch),
+            resources: resources("100m", "1Gi"),
+            clients: ["core", "pims"],
+            routed: false,
+            externalPorts: [],
+        },
+        {
+            component: "repository",
+            kind: "Deployment",
+            image: o.images.repository,
+            port: PORTS.repository,
+            uid: APP_UID,
+            env: [
+                ...postgisEnv(),
+                secret("IMAGE_SERVER_PUBLIC_KEY", "image-server-public-key"),
+                secret("IMAGE_SERVER_PRIVATE_KEY", "image-server-private-key"),
+            ],
+            volumes: [],
+            scratch: ["/tmp"],
+            readiness: http(healthOf("repository"), PORTS.repository),
+            startup: slowStart(http(healthOf("repository"), PORTS.repository)),
+            resources: resources("250m", "1Gi"),
+            clients: ["core"],
+            routed: false,
+            externalPorts: [],
+        },
+        {
             component: "core",
             kind: "Deployment",
             image: o.images.core,
@@ -121,37 +184,37 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
                 ...plainEnv({
                     SERVER_URL: o.publicUrl,
                     INSTANCE_HOST_WEBSITE_URL: o.publicUrl,
-                    POSTGIS_HOST: "postgis",
-                    POSTGIS_PORT: String(PORTS.postgres),
-                    POSTGIS_DB_NAME: "docker",
-                    POSTGIS_USER: "docker",
+                    PIMS_URL: `http://pims:${PORTS.pims}`,
+                    REPOSITORY_URL: `http://repository:${PORTS.repository}/`,
+                    ...ML_URLS,
+                    // No app engine is deployed: core offers no tasks (its default is on, at http://localhost).
+                    APPENGINE_ENABLED: "false",
+                    MEILISEARCH_URL: `http://meilisearch:${PORTS.meilisearch}`,
                     MONGO_HOST: "mongo",
                     MONGO_PORT: String(PORTS.mongo),
                     MONGO_DB_NAME: "cytomine",
                     MONGO_USER: "mongoadmin",
-                    STORAGE_PATH: "/data",
-                    // core validates tokens against the issuer at the public URL and fetches keys inside.
+                    // Keys from inside the tenant; tokens as the browser got them, at the public origin.
                     IAM_URL: inNamespace ? `http://iam:${PORTS.iam}` : o.keycloak.origin,
                     IAM_EXTERNAL_URL: o.keycloak.origin,
                     KEYCLOAK_ADMIN: o.keycloak.adminUser,
                 }),
-                secret("POSTGIS_PASS", "postgres-password"),
+                ...postgisEnv(),
                 secret("MONGO_PASS", "mongo-password"),
+                meiliKey,
                 secret("ADMIN_PASSWORD", "admin-password"),
                 secret("ADMIN_PUBLIC_KEY", "admin-public-key"),
                 secret("ADMIN_PRIVATE_KEY", "admin-private-key"),
                 secret("SUPER_ADMIN_PUBLIC_KEY", "super-admin-public-key"),
                 secret("SUPER_ADMIN_PRIVATE_KEY", "super-admin-private-key"),
                 secret("JWT_SECRET", "jwt-secret"),
-                // Core manages its realm as the master-realm admin (cytomine/cytomine: iam/kc_config.json, core's Keycloak admin settings).
+                // Core manages its realm's users as the master-realm admin (application.yml:146-156).
                 secret("KEYCLOAK_ADMIN_PASSWORD", "keycloak-admin-password"),
-                ...imageServerKeys,
             ],
             volumes: [],
-            scratch: ["/tmp", "/data"],
-            // GET /server/ping is the probe of NBIS's chart (NBISweden/cytomine-bp-helm: charts/cytomine/templates).
-            readiness: http("/server/ping", PORTS.core),
-            startup: slowStart(http("/server/ping", PORTS.core)),
+            scratch: ["/tmp"],
+            readiness: http(healthOf("core"), PORTS.core),
+            startup: slowStart(http(healthOf("core"), PORTS.core)),
             resources: resources("500m", "2Gi"),
             clients: ["pims"],
             routed: true,
@@ -166,6 +229,7 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             env: [
                 ...plainEnv({
                     API_BASE_PATH: "/ims",
+                    LOG_CONFIG_FILE: "/app/logging.yml",
                     WEB_CONCURRENCY: "4",
                     MAX_REQUESTS: "100000",
                     DEFAULT_IMAGE_SIZE_SAFETY_MODE: "SAFE_REJECT",
@@ -175,18 +239,26 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
                     CACHE_ENABLED: "true",
                     CACHE_URL: `redis://pims-cache:${PORTS.cache}`,
                     ROOT: "/data/images",
+                    // On the images volume, as the chart mounts it (pims.yaml:104-120): moving an
+                    // upload or a dataset link under ROOT is then a rename.
+                    WRITING_PATH: "/data/images/tmp",
                     PENDING_PATH: "/tmp/uploaded",
+                    MPLCONFIGDIR: "/tmp",
                     INTERNAL_URL_CORE: `http://core:${PORTS.core}`,
-                    // PIMS's dataset path (pims/pims/config.py `dataset_path`): the import view.
+                    MEILISEARCH_URL: `http://meilisearch:${PORTS.meilisearch}`,
+                    // PIMS's dataset path (pims/pims/config.py:18): the import view.
                     ...(o.datasets ? { DATASET_PATH: IMPORT_VIEW_PATH } : {}),
                 }),
+                // ImageServer1's keys, which the repository service writes onto that user.
                 secret("CYTOMINE_PUBLIC_KEY", "image-server-public-key"),
                 secret("CYTOMINE_PRIVATE_KEY", "image-server-private-key"),
+                meiliKey,
             ],
             volumes: [{ name: "images", mountPath: "/data/images", size: o.storage.images }],
             scratch: ["/tmp"],
-            // PIMS's version endpoint under its base path (inferred from its API; no chart probes PIMS).
-            readiness: http("/ims/info", PORTS.pims),
+            // As the chart probes it (helm/charts/cytomine/templates/pims/pims.yaml:124-145).
+            readiness: http("/ims/disk-usage", PORTS.pims),
+            liveness: { ...http(healthOf("pims"), PORTS.pims), failureThreshold: 6 },
             // Uploads are staged in /tmp before conversion: room for a large slide.
             resources: resources("500m", "2Gi", "20Gi"),
             clients: ["core"],
@@ -199,10 +271,15 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             image: o.images.webUi,
             port: PORTS.webUi,
             uid: APP_UID,
-            env: [],
+            // The browser's view of the services (web-ui/scripts/configuration.json:10-15).
+            env: plainEnv({
+                CORE_URL: `${o.publicUrl}/api/`,
+                IAM_URL: `${keycloakPublic}/realms/${SIGN_IN.realm}/`,
+                PIMS_URL: `${o.publicUrl}/ims`,
+            }),
             volumes: [],
             scratch: ["/tmp", "/var/cache/nginx", "/var/run"],
-            readiness: http("/", PORTS.webUi),
+            readiness: http(healthOf("web-ui"), PORTS.webUi),
             resources: resources("50m", "128Mi"),
             clients: [],
             routed: true,

@@ -1,19 +1,23 @@
 // What a tenant's Cytomine is made of, as plain data: pinned images, volume sizes and the rules their
 // config values must follow. The config parser and both targets' components read it.
 import { imageProblem } from "../../lib/rules/images";
+import { RELEASE_IMAGES } from "./release";
 
 /**
- * Pinned images. The application images are Cytomine CE2025.1's (cytomine/cytomine:
- * cytomine-community-edition/cytomine.template), the newest release that pins them (HEAD's compose
- * file uses untagged images); the databases are those of Cytomine's current compose file and Helm
- * chart (cytomine/cytomine: compose.yaml, helm/). Keycloak matches the version the identity resources
- * are tested against (scripts/toolchain/versions.env). The proxy (VM target only) is nginx's
- * official image, as Cytomine's compose fronts its services with nginx.
+ * Pinned images. Cytomine's own are those of one commit of the monorepo cytomine/cytomine, the
+ * release described in ./release.ts; MeiliSearch, the databases and the cache are the versions that
+ * commit's compose file and Helm chart name (compose.yaml, helm/charts/cytomine/values.yaml:100-105).
+ * Keycloak matches the version the identity resources are tested against
+ * (scripts/toolchain/versions.env); the chart runs stock Keycloak too (values.yaml:106). The proxy
+ * (VM target only) is nginx's official image: upstream's compose publishes every service's port
+ * instead, which a host serving tenants cannot do.
  */
 export const DEFAULT_IMAGES = {
-    core: "cytomine/core:5.1.0",
-    webUi: "cytomine/web-ui:3.1.0",
-    pims: "cytomine/pims-ce-package:ce-1.0.0",
+    core: RELEASE_IMAGES.core,
+    repository: RELEASE_IMAGES.repository,
+    webUi: RELEASE_IMAGES.webUi,
+    pims: RELEASE_IMAGES.pims,
+    meilisearch: RELEASE_IMAGES.meilisearch,
     pimsCache: "redis:7.2",
     postgis: "postgis/postgis:15-3.5",
     mongo: "mongo:5.0-focal",
@@ -30,6 +34,8 @@ export const DEFAULT_STORAGE = {
     mongo: "5Gi",
     images: "100Gi",
     iamDb: "2Gi",
+    // As Cytomine's chart sizes it (helm/charts/cytomine/values.yaml:277-290).
+    meilisearch: "1Gi",
 } as const;
 export type StorageKey = keyof typeof DEFAULT_STORAGE;
 export type Storage = Record<StorageKey, string>;

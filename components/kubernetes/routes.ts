@@ -2,6 +2,7 @@
 // through an Ingress or a Gateway API HTTPRoute.
 import * as k8s from "@pulumi/kubernetes";
 import { Route } from "../cytomine/routes";
+import { UPLOAD_TIMEOUT_SECONDS } from "../cytomine/release";
 import { SKIP_AWAIT } from "./workload";
 
 /** How the public URL reaches the services: an Ingress, or a Gateway API HTTPRoute. */
@@ -39,8 +40,16 @@ export function ingressSpec(o: RouteOptions): k8s.types.input.networking.v1.Ingr
 
 export function ingressAnnotations(o: RouteOptions): Record<string, string> {
     return {
-        // Whole-slide images are uploaded through /ims: no body size limit at the proxy.
-        ...(o.ingressClass === "nginx" ? { "nginx.ingress.kubernetes.io/proxy-body-size": "0" } : {}),
+        // Whole-slide images are uploaded through /ims/upload: no body size limit, streamed to PIMS
+        // rather than buffered, and an hour per request, as Cytomine's chart allows (release.ts).
+        ...(o.ingressClass === "nginx"
+            ? {
+                  "nginx.ingress.kubernetes.io/proxy-body-size": "0",
+                  "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
+                  "nginx.ingress.kubernetes.io/proxy-read-timeout": String(UPLOAD_TIMEOUT_SECONDS),
+                  "nginx.ingress.kubernetes.io/proxy-send-timeout": String(UPLOAD_TIMEOUT_SECONDS),
+              }
+            : {}),
         ...(o.skipAwait ? { [SKIP_AWAIT]: "true" } : {}),
     };
 }
@@ -52,6 +61,8 @@ export function httpRouteSpec(o: RouteOptions, gateway: { namespace: string; nam
         rules: o.routes.map((r) => ({
             matches: [{ path: { type: "PathPrefix", value: r.path } }],
             backendRefs: [{ name: r.service, port: r.port }],
+            // As the chart's rules (helm/charts/cytomine/templates/httproute.yaml:31-34); not the web UI's.
+            ...(r.service === "web-ui" ? {} : { timeouts: { request: `${UPLOAD_TIMEOUT_SECONDS}s` } }),
         })),
     };
 }

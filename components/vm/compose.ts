@@ -4,6 +4,7 @@
 // network), without its hard-coded keys and published database ports: only the proxy publishes a
 // port, databases sit on an internal network, and every value lives in an env file of mode 0600.
 import { stringify } from "yaml";
+import { UPLOAD_TIMEOUT_SECONDS } from "../cytomine/release";
 import { Route } from "../cytomine/routes";
 import { ServiceSpec } from "../cytomine/spec";
 
@@ -115,8 +116,15 @@ export function nginxConf(o: ComposeOptions): string {
         "http {",
         "    resolver 127.0.0.11 valid=10s ipv6=off;",
         "    client_max_body_size 0;",
-        "    proxy_read_timeout 600s;",
+        // Uploads stream to PIMS for up to an hour (release.ts UPLOAD_TIMEOUT_SECONDS).
+        `    proxy_read_timeout ${UPLOAD_TIMEOUT_SECONDS}s;`,
+        `    proxy_send_timeout ${UPLOAD_TIMEOUT_SECONDS}s;`,
         "    proxy_request_buffering off;",
+        // The web UI's WebSocket (/ws) upgrades the connection; other requests keep plain HTTP/1.1.
+        "    map $http_upgrade $connection_upgrade { default upgrade; '' close; }",
+        "    proxy_http_version 1.1;",
+        "    proxy_set_header Upgrade $http_upgrade;",
+        "    proxy_set_header Connection $connection_upgrade;",
         "    proxy_set_header Host $http_host;",
         "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         `    proxy_set_header X-Forwarded-Proto ${o.publicScheme};`,

@@ -149,7 +149,7 @@ export function hostLayout(
     const inProject = a.keycloak.mode === "namespace";
     const services = cytomineServices({
         images: a.images,
-        storage: { postgis: "", mongo: "", images: "", iamDb: "" },
+        storage: { postgis: "", mongo: "", images: "", iamDb: "", meilisearch: "" },
         publicUrl: a.publicUrl,
         keycloak: a.keycloak,
         externalKeycloakPort: undefined,

@@ -27,7 +27,8 @@ export const CONFIG_KEYS = { ...commonKeys, ...identityKeys, ...kubernetesKeys, 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 
 const schema = z.object(CONFIG_KEYS).superRefine((c, ctx) => {
-    for (const { key, message } of crossFieldIssues(c)) ctx.addIssue({ code: "custom", path: [key], message });
+    for (const { key, sub, message } of crossFieldIssues(c))
+        ctx.addIssue({ code: "custom", path: [key, ...(sub ?? [])], message });
 });
 export type RawConfig = z.infer<typeof schema>;
 

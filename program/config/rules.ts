@@ -2,16 +2,55 @@
 // even when single keys failed, so each is total: a value of the wrong type or shape is skipped here
 // (its own check names it), never turned into an exception.
 import { domainProblem, isLocalHost } from "../../components/cytomine/settings";
+import { RELEASE_IMAGES, releaseImageProblem, SIGN_IN } from "../../components/cytomine/release";
 import { parseUrl } from "./checks";
 import type { ConfigKey, RawConfig } from "./index";
 
 export interface KeyIssue {
     key: ConfigKey;
     message: string;
+    /** The path below the key, for a nested value (images.core). */
+    sub?: string[];
 }
 
 export function crossFieldIssues(c: RawConfig): KeyIssue[] {
-    return [...publicUrlIssues(c), ...keycloakIssues(c), ...kubernetesIssues(c), ...lsaaiIssues(c), ...vmIssues(c)];
+    return [
+        ...publicUrlIssues(c),
+        ...keycloakIssues(c),
+        ...releaseIssues(c),
+        ...kubernetesIssues(c),
+        ...lsaaiIssues(c),
+        ...vmIssues(c),
+    ];
+}
+
+/**
+ * What the pinned Cytomine release cannot work with (components/cytomine/release.ts): images of another
+ * release, and a Keycloak its core and web UI would not find. The web UI signs in only through the realm
+ * `cytomine` (web-ui/src/keycloak.js:18); a tenant with its own Keycloak has no reason to name it
+ * otherwise. A shared external Keycloak can hold one such realm: the program warns instead (program/main.ts).
+ */
+function releaseIssues(c: RawConfig): KeyIssue[] {
+    const issues: KeyIssue[] = [];
+    for (const [key, image] of Object.entries(c.images ?? {})) {
+        if (typeof image !== "string" || !(key in RELEASE_IMAGES)) continue;
+        const problem = releaseImageProblem(key as keyof typeof RELEASE_IMAGES, image);
+        if (problem) issues.push({ key: "images", sub: [key], message: problem });
+    }
+    const keycloak = parseUrl(c.keycloakUrl);
+    if (c.keycloakMode === "external" && keycloak && keycloak.pathname.replace(/\/+$/, "") !== SIGN_IN.keycloakPath)
+        issues.push({
+            key: "keycloakUrl",
+            message:
+                `Cytomine's core finds its realm's keys and issuer under <origin>${SIGN_IN.keycloakPath} ` +
+                `(${SIGN_IN.source}): serve Keycloak with KC_HTTP_RELATIVE_PATH=${SIGN_IN.keycloakPath} and give its URL ending in ${SIGN_IN.keycloakPath}`,
+        });
+    if (c.keycloakMode === "namespace" && c.realm !== SIGN_IN.realm)
+        issues.push({
+            key: "realm",
+            message: `Cytomine's web UI signs in only through the realm "${SIGN_IN.realm}" (${SIGN_IN.source}): unset realm (the tenant has its own Keycloak)`,
+        });
+    return issues;
 }
 
 function publicUrlIssues(c: RawConfig): KeyIssue[] {

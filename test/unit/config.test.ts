@@ -157,10 +157,10 @@ describe("parseConfig", () => {
     it("merges image and storage overrides with the pinned defaults", () => {
         const c = parseConfig({
             ...valid,
-            images: { core: "registry.example.org/core:5.1.1" },
+            images: { core: "registry.example.org/mirror/core:0165ef7" },
             storage: { images: "2Ti" },
         });
-        assert.equal(c.kubernetes.images.core, "registry.example.org/core:5.1.1");
+        assert.equal(c.kubernetes.images.core, "registry.example.org/mirror/core:0165ef7");
         assert.equal(c.kubernetes.images.pims, DEFAULT_IMAGES.pims);
         assert.equal(c.kubernetes.storage.images, "2Ti");
         assert.equal(c.kubernetes.storage.postgis, DEFAULT_STORAGE.postgis);
@@ -172,7 +172,7 @@ describe("parseConfig", () => {
         assert.match(found[1], /^cytomine-fallback:images\.pims = .*uses :latest/);
         assert.match(
             issues({ ...valid, images: { nginx: "nginx:1.27" } })[0],
-            /unknown key\(s\) nginx; the keys are core, webUi/,
+            /unknown key\(s\) nginx; the keys are core, repository, webUi/,
         );
     });
 

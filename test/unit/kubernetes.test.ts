@@ -41,9 +41,11 @@ describe("Cytomine on Kubernetes: derivations", () => {
         assert.deepEqual(external, [
             "/api>core:8080",
             "/server>core:8080",
-            "/session>core:8080",
-            "/custom-ui>core:8080",
-            "/ims>pims:5000",
+            "/ws>core:8080",
+            "/ims/upload>pims:5000",
+            "/ims/image/upload>pims:5000",
+            "/ims/formats>pims:5000",
+            "/ims/import>pims:5000",
             "/>web-ui:80",
         ]);
         assert.ok(routeTable(true).some((r) => r.path === "/iam" && r.service === "iam" && r.port === 8100));
@@ -68,7 +70,12 @@ describe("Cytomine on Kubernetes: derivations", () => {
             pathType: "Prefix",
             backend: { service: { name: "web-ui", port: { number: 80 } } },
         });
-        assert.deepEqual(ingressAnnotations(route), { "nginx.ingress.kubernetes.io/proxy-body-size": "0" });
+        assert.deepEqual(ingressAnnotations(route), {
+            "nginx.ingress.kubernetes.io/proxy-body-size": "0",
+            "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+            "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+        });
         assert.equal(
             ingressAnnotations({ ...route, ingressClass: "traefik", skipAwait: true })["pulumi.com/skipAwait"],
             "true",
@@ -81,7 +88,9 @@ describe("Cytomine on Kubernetes: derivations", () => {
         assert.deepEqual(http.rules[0], {
             matches: [{ path: { type: "PathPrefix", value: "/api" } }],
             backendRefs: [{ name: "core", port: 8080 }],
+            timeouts: { request: "3600s" },
         });
+        assert.equal(http.rules.at(-1).timeouts, undefined, "the web UI's rule keeps the gateway's default");
     });
 
     it("runs every pod under the restricted profile; only Keycloak's root is writable, with a reason", () => {
@@ -121,9 +130,15 @@ describe("Cytomine on Kubernetes: derivations", () => {
     it("puts databases and images on volumes of the configured sizes; StatefulSets only for the databases", () => {
         const services = cytomineServices({ ...options("namespace"), storage: { ...DEFAULT_STORAGE, images: "2Ti" } });
         const volumes = services.flatMap((s) => s.volumes.map((v) => `${claimName(s.component, v.name)}=${v.size}`));
-        assert.deepEqual(volumes.sort(), ["iam-db-data=2Gi", "mongo-data=5Gi", "pims-images=2Ti", "postgis-data=10Gi"]);
+        assert.deepEqual(volumes.sort(), [
+            "iam-db-data=2Gi",
+            "meilisearch-data=1Gi",
+            "mongo-data=5Gi",
+            "pims-images=2Ti",
+            "postgis-data=10Gi",
+        ]);
         const sts = services.filter((s) => s.kind === "StatefulSet").map((s) => s.component);
-        assert.deepEqual(sts.sort(), ["iam-db", "mongo", "postgis"]);
+        assert.deepEqual(sts.sort(), ["iam-db", "meilisearch", "mongo", "postgis"]);
     });
 
     it("makes version-4 UUID keys from random hex, and refuses anything else", () => {
@@ -171,12 +186,22 @@ describe("Cytomine on Kubernetes: derivations", () => {
                         p.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] ??
                         p.ipBlock.cidr,
                 );
-        assert.deepEqual(peers(policy("postgis").ingress), ["core"]);
+        assert.deepEqual(peers(policy("postgis").ingress), ["core", "repository"]);
         assert.deepEqual(peers(policy("postgis").egress), ["kube-system"]);
         assert.deepEqual(peers(policy("core").ingress), ["pims", "ingress-nginx"]);
-        assert.deepEqual(peers(policy("core").egress), ["postgis", "mongo", "pims", "kube-system", "0.0.0.0/0"]);
+        assert.deepEqual(peers(policy("core").egress), [
+            "postgis",
+            "mongo",
+            "meilisearch",
+            "repository",
+            "pims",
+            "kube-system",
+            "0.0.0.0/0",
+        ]);
+        assert.deepEqual(peers(policy("repository").ingress), ["core"]);
+        assert.deepEqual(peers(policy("meilisearch").ingress), ["core", "pims"]);
         assert.deepEqual(policy("core").egress.at(-1).ports, [{ port: 443, protocol: "TCP" }]);
-        assert.deepEqual(peers(policy("pims").egress), ["pims-cache", "core", "kube-system"]);
+        assert.deepEqual(peers(policy("pims").egress), ["pims-cache", "meilisearch", "core", "kube-system"]);
         assert.deepEqual(peers(policy("web-ui").ingress), ["ingress-nginx"]);
         for (const s of services) {
             const p = policy(s.component);
@@ -221,13 +246,13 @@ describe("Cytomine component (mocks)", () => {
             of("kubernetes:apps/v1:StatefulSet")
                 .map((r) => r.name)
                 .sort(),
-            ["lab-a-mongo", "lab-a-postgis"],
+            ["lab-a-meilisearch", "lab-a-mongo", "lab-a-postgis"],
         );
         assert.deepEqual(
             of("kubernetes:core/v1:PersistentVolumeClaim")
                 .map((r) => r.inputs.metadata.name)
                 .sort(),
-            ["mongo-data", "pims-images", "postgis-data"],
+            ["meilisearch-data", "mongo-data", "pims-images", "postgis-data"],
         );
         const [ingress] = of("kubernetes:networking.k8s.io/v1:Ingress");
         assert.equal(ingress.name, "lab-a-ingress");
@@ -242,7 +267,7 @@ describe("Cytomine component (mocks)", () => {
         new Cytomine("lab-a", cytomineArgs());
         await allRegistered();
         const services = recorded.filter((r) => r.type === "kubernetes:core/v1:Service");
-        assert.equal(services.length, 6);
+        assert.equal(services.length, 8);
         for (const svc of services) assert.equal(svc.inputs.metadata.annotations?.[SKIP_AWAIT], "true", svc.name);
         for (const w of recorded.filter((r) => /apps\/v1:(Deployment|StatefulSet)$/.test(r.type)))
             assert.equal(w.inputs.metadata.annotations?.[SKIP_AWAIT], undefined, w.name);

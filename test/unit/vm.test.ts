@@ -77,9 +77,11 @@ describe("VM: compose project", () => {
         assert.deepEqual(locations, [
             "/api>http://core:8080",
             "/server>http://core:8080",
-            "/session>http://core:8080",
-            "/custom-ui>http://core:8080",
-            "/ims>http://pims:5000",
+            "/ws>http://core:8080",
+            "/ims/upload>http://pims:5000",
+            "/ims/image/upload>http://pims:5000",
+            "/ims/formats>http://pims:5000",
+            "/ims/import>http://pims:5000",
             "/iam>http://iam:8100",
             "/>http://web-ui:80",
         ]);
@@ -100,6 +102,7 @@ describe("VM: compose project", () => {
                 "keycloak-admin-password",
                 "image-server-public-key",
                 "image-server-private-key",
+                "meilisearch-master-key",
             ].map((k) => [k, `v-${k}`]),
         );
         const core = envFile(
