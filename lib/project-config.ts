@@ -56,6 +56,8 @@ export function sshTargetConfig(env: Environment, prefix: string, o: SshTargetOp
         "cytomine-fallback:publicUrl": url,
         "cytomine-fallback:keycloakMode": "namespace",
         "cytomine-fallback:keycloakUrl": `${url}/iam`,
+        // The tenant's own Keycloak: the realm the web UI signs in through (components/cytomine/release.ts SIGN_IN).
+        "cytomine-fallback:realm": "cytomine",
         "cytomine-fallback:vm": JSON.stringify({
             host: env.ssh.host,
             port: env.ssh.port,

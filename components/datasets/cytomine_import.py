@@ -1,8 +1,8 @@
 """Imports Bigpicture datasets into a tenant's Cytomine, as Cytomine's import_datasets.py does.
 
 The logic of cytomine/cytomine's clients/python/examples/import_datasets.py through the pinned
-`cytomine-python-client` from PyPI: connect to core with the admin keys, find the admin's own
-storage, and ask PIMS to import (`Cytomine.import_datasets(storage_id, pims_url)`, a POST signed with
+`cytomine-python-client` from PyPI: connect to core with ImageServer1's keys (the image-server keys the
+repository service writes onto that user), find its own storage, and ask PIMS to import (`Cytomine.import_datasets(storage_id, pims_url)`, a POST signed with
 Cytomine's HMAC scheme). Written for Cytomine Fallback (components/datasets/); the keys never travel
 on a command line: they come from a directory of 0400 files (`--keys-dir`, the Kubernetes Secret
 volume) or from standard input as JSON (`{"publicKey": ..., "privateKey": ...}`, the VM step).
@@ -111,7 +111,7 @@ def build_view(view, todo):
 def read_keys(args):
     if args.keys_dir:
         values = []
-        for name in ("admin-public-key", "admin-private-key"):
+        for name in ("image-server-public-key", "image-server-private-key"):
             try:
                 with open(os.path.join(args.keys_dir, name), encoding="utf-8") as f:
                     values.append(f.read().strip())
@@ -122,7 +122,7 @@ def read_keys(args):
         keys = json.loads(sys.stdin.read())
         return keys["publicKey"], keys["privateKey"]
     except (ValueError, KeyError, TypeError):
-        fail(2, 'expected the admin keys on standard input as {"publicKey": ..., "privateKey": ...}')
+        fail(2, 'expected the image-server keys on standard input as {"publicKey": ..., "privateKey": ...}')
 
 
 def import_run(args, public_key, private_key):
@@ -139,14 +139,14 @@ def import_run(args, public_key, private_key):
             status = c._get("user/current.json", None).status_code
             fail(
                 4,
-                f"core at {args.core} rejected the admin keys (HTTP {status} on /api/user/current.json): the import "
-                "signs with the keys the stack generated (admin-public-key, admin-private-key), which core reads as "
-                "ADMIN_PUBLIC_KEY/ADMIN_PRIVATE_KEY; check that core runs with the stack's current env, then run pulumi up again",
+                f"core at {args.core} rejected the image-server keys (HTTP {status} on /api/user/current.json): the import "
+                "signs as ImageServer1 with the keys the stack generated (image-server-public-key, image-server-private-key), "
+                "which the repository service writes onto that user at start; check that it runs with the stack's current env, then run pulumi up again",
             )
         storages = StorageCollection().fetch()
         mine = [s for s in (storages or []) if getattr(s, "user", None) == c.current_user.id]
         if not mine:
-            fail(6, f"core at {args.core} lists no storage of the admin user (id {c.current_user.id}): create one in Cytomine, then run pulumi up again")
+            fail(6, f"core at {args.core} lists no storage of ImageServer1 (id {c.current_user.id}): create one in Cytomine, then run pulumi up again")
         pims_url = urljoin(args.pims, args.import_uri)
         response = c.import_datasets(mine[0].id, pims_url)
         if not response:
@@ -166,7 +166,7 @@ def main():
     parser.add_argument("--datasets", required=True, help="JSON list of {id, revision, index, source, hostDir, mountPath, buckets}")
     parser.add_argument("--record", help="VM: the record of imported datasets (JSON)")
     parser.add_argument("--view", help="VM: the import view directory (PIMS's DATASET_PATH on the host)")
-    parser.add_argument("--keys-dir", help="a directory holding admin-public-key and admin-private-key (else JSON on stdin)")
+    parser.add_argument("--keys-dir", help="a directory holding image-server-public-key and image-server-private-key (else JSON on stdin)")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(message)s")
 

@@ -1,6 +1,6 @@
 // The shell scripts of the VM's dataset steps (components/datasets/host.ts), in the style of
 // components/vm/scripts.ts: idempotent, `set -euo pipefail`, no secret on a command line (the sdafs
-// credentials and the admin keys come through stdin), and a failure says what is missing and the fix.
+// credentials and the image-server keys come through stdin), and a failure says what is missing and the fix.
 import { q, script } from "../vm/scripts";
 import { SDAFS_MODULE } from "./spec";
 
@@ -144,7 +144,7 @@ export interface HostImportOptions {
     scriptDigest: string;
 }
 
-/** Runs the import; the admin keys are this step's stdin, read by the script, never on a command line. */
+/** Runs the import; the image-server keys are this step's stdin, read by the script, never on a command line. */
 export function hostImportScript(o: HostImportOptions, sudo: string): string {
     return script([
         `# import script ${o.scriptDigest}`,

@@ -156,7 +156,7 @@ export interface HostDatasetImportArgs extends StepArgs {
     /** Core's and PIMS's base URLs as the host reaches them (through the proxy on a VM). */
     coreUrl: string;
     pimsUrl: string;
-    /** The admin keys the stack generated (admin-public-key, admin-private-key): stdin of the import. */
+    /** ImageServer1's keys the stack generated (image-server-public-key, image-server-private-key): stdin of the import. */
     keys: { publicKey: pulumi.Input<string>; privateKey: pulumi.Input<string> };
     pythonClientVersion?: string;
 }

@@ -404,14 +404,15 @@ export class KubernetesDatasetImport extends pulumi.ComponentResource {
                                         configMap: { name: `${IMPORT_COMPONENT}-script`, defaultMode: 0o444 },
                                     },
                                     {
-                                        // Only the two admin keys, as files of mode 0400 (never env, never argv).
+                                        // Only ImageServer1's two keys, as files of mode 0400 (never env, never argv): upstream's
+                                        // import runs as that user (helm/charts/cytomine/templates/pims/pims-job-import.yaml:21-73).
                                         name: "keys",
                                         secret: {
                                             secretName: SECRET_NAME,
                                             defaultMode: 0o400,
                                             items: [
-                                                { key: "admin-public-key", path: "admin-public-key" },
-                                                { key: "admin-private-key", path: "admin-private-key" },
+                                                { key: "image-server-public-key", path: "image-server-public-key" },
+                                                { key: "image-server-private-key", path: "image-server-private-key" },
                                             ],
                                         },
                                     },

@@ -8,6 +8,7 @@
 // dataset is therefore imported once, and again only when its revision changed; PIMS sees only the
 // datasets of the current run (the import view, below).
 import * as crypto from "node:crypto";
+import { RELEASE } from "../cytomine/release";
 
 /** Where a dataset comes from: a directory the host (or a volume claim) holds, or the Bigpicture archive through sdafs. */
 export const DATASET_SOURCES = ["path", "sdafs"] as const;
@@ -57,10 +58,10 @@ export const datasetMountPath = (id: string) => `${DATASETS_MOUNT_ROOT}/${id}`;
  */
 export const IMPORT_VIEW_PATH = "/data/import";
 
-/** The Python client the import uses (PyPI `cytomine-python-client`; its `Cytomine.import_datasets`). */
-export const PYTHON_CLIENT_VERSION = "4.3.0";
-/** The client's image (upstream's clients/python/Dockerfile) for the Kubernetes import Job. */
-export const DEFAULT_IMPORT_IMAGE = `cytomine/python-client:${PYTHON_CLIENT_VERSION}`;
+/** The Python client the import uses (PyPI `cytomine-python-client`; its `Cytomine.import_datasets`): the release's. */
+export const PYTHON_CLIENT_VERSION = RELEASE.pythonClient;
+/** The client's image of the release (clients/python/Dockerfile; .github/workflows/docker.yaml) for the Kubernetes import Job. */
+export const DEFAULT_IMPORT_IMAGE = `${RELEASE.registry}/python-client:${RELEASE.tag}`;
 /** PIMS's import endpoint, under its API base path (`API_BASE_PATH=/ims`). */
 export const PIMS_IMPORT_PATH = "/ims/import";
 

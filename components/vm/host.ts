@@ -332,7 +332,11 @@ export class CytomineHost extends pulumi.ComponentResource {
                     datasets,
                     coreUrl: base,
                     pimsUrl: base,
-                    keys: { publicKey: secrets["admin-public-key"], privateKey: secrets["admin-private-key"] },
+                    // As Cytomine's chart imports: as ImageServer1, into its storage (helm/charts/cytomine/templates/pims/pims-job-import.yaml:21-73).
+                    keys: {
+                        publicKey: secrets["image-server-public-key"],
+                        privateKey: secrets["image-server-private-key"],
+                    },
                 },
                 { parent: this, dependsOn: [up] },
             ).lastImport;

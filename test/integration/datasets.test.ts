@@ -104,7 +104,7 @@ describe("datasets on a VM: the import steps on the SSH test host", { timeout: 6
             trees[id] = path.join(work, "trees", id);
             await writeValidTree(trees[id], { seed: id, imagesPerDataset: 1, filesPerImage: 1 });
         }
-        standin = await startStandin(`${configDir}/env/core.env`, `${dataDir}/datasets/import-view`, log);
+        standin = await startStandin(`${configDir}/env/repository.env`, `${dataDir}/datasets/import-view`, log);
         const hostKey = fs.readFileSync(
             path.join(path.dirname(env.ssh.privateKeyPath), "host_ed25519_key.pub"),
             "utf8",
@@ -160,13 +160,16 @@ describe("datasets on a VM: the import steps on the SSH test host", { timeout: 6
         assert.deepEqual(last.run.datasets, ["lung"]);
 
         const keys = fs
-            .readFileSync(`${configDir}/env/core.env`, "utf8")
+            .readFileSync(`${configDir}/env/repository.env`, "utf8")
             .split("\n")
             .filter(Boolean)
             .map((l) => l.slice(l.indexOf("=") + 1));
         assert.equal(keys.length, 2);
         for (const key of keys)
-            assert.ok(!commandLines.some((c) => c.includes(key)), "an admin key appeared in a process's command line");
+            assert.ok(
+                !commandLines.some((c) => c.includes(key)),
+                "an image-server key appeared in a process's command line",
+            );
         assert.ok(
             commandLines.some((c) => c.includes("cytomine_import.py")),
             "the sampling saw the import running (the check above is not vacuous)",
@@ -210,7 +213,7 @@ describe("datasets on a VM: the import steps on the SSH test host", { timeout: 6
         ]);
         await e.stack.setConfig("datasets-import-check:wrongKey", { value: "true" });
         const before = readLog(log).length;
-        await assert.rejects(e.stack.up({ color: "never" }), /rejected the admin keys \(HTTP 401/);
+        await assert.rejects(e.stack.up({ color: "never" }), /rejected the image-server keys \(HTTP 401/);
         const entries = readLog(log).slice(before);
         assert.ok(entries.some((x) => x.status === 401 && x.rejected === "signature mismatch"));
         assert.equal(imports(log).length, 2, "no import call got through");
@@ -345,7 +348,9 @@ describe("datasets on Kubernetes: the project's program on the local cluster", {
         assert.ok(job.status?.conditions?.some((c) => c.type === "Complete" && c.status === "True"));
         const keys = job.spec!.template.spec!.volumes!.find((v) => v.name === "keys");
         assert.equal(keys?.secret?.defaultMode, 0o400);
-        assert.ok(!JSON.stringify(job.spec!.template.spec!.containers[0].env ?? []).includes("admin-private-key"));
+        assert.ok(
+            !JSON.stringify(job.spec!.template.spec!.containers[0].env ?? []).includes("image-server-private-key"),
+        );
         const record = await kube.core.readNamespacedConfigMap({ name: "cytomine-datasets", namespace: ns });
         assert.deepEqual(Object.keys(JSON.parse(record.data!["record.json"]).imported), ["lung"]);
 

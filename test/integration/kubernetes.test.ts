@@ -230,6 +230,8 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
             // what is under test is the wiring: the identity resources wait for the deployed Keycloak.
             k = await stackFor("k8s-iam", {
                 "cytomine-fallback:keycloakMode": "namespace",
+                // The web UI signs in only through this realm (components/cytomine/release.ts SIGN_IN).
+                "cytomine-fallback:realm": "cytomine",
                 "cytomine-fallback:publicUrl": new URL(env.keycloak.url).origin,
             });
             await k.e.stack.removeConfig("cytomine-fallback:keycloakUrl");

@@ -14,7 +14,7 @@ import { CSI_NAMESPACE, SdafsCsiDriver } from "../../components/datasets/csi";
 import { HostDatasetImport, importReport, pimsDatasetBinds } from "../../components/datasets/host";
 import { sdafsPrerequisitesScript, sdafsUnitFile } from "../../components/datasets/host-scripts";
 import { accessTokenOf } from "../../components/datasets/kubernetes";
-import { DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/datasets/spec";
+import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/datasets/spec";
 import { Cytomine, CytomineArgs } from "../../components/kubernetes/cytomine";
 import { composeFile } from "../../components/vm/compose";
 import { cytomineArgs } from "./support/cytomine-args";
@@ -154,7 +154,7 @@ describe("datasets on Kubernetes (mocks)", () => {
             k8sArgs({
                 list,
                 plan: planImport(list, EMPTY_RECORD),
-                importImage: "cytomine/python-client:4.3.0",
+                importImage: DEFAULT_IMPORT_IMAGE,
                 storageClass: "sdafs",
                 sdafsCredentials: pulumi.secret("[default]\naccess_token = TOKEN-VALUE\n"),
             }),
@@ -220,8 +220,8 @@ describe("datasets on Kubernetes (mocks)", () => {
             secretName: "cytomine-secrets",
             defaultMode: 0o400,
             items: [
-                { key: "admin-public-key", path: "admin-public-key" },
-                { key: "admin-private-key", path: "admin-private-key" },
+                { key: "image-server-public-key", path: "image-server-public-key" },
+                { key: "image-server-private-key", path: "image-server-private-key" },
             ],
         });
         assert.equal(jobPod.containers[0].env, undefined);

@@ -43,7 +43,7 @@ describe("datasets config: parse-time errors", () => {
         });
         assert.equal(c.datasets.list.length, 2);
         assert.equal(c.datasets.sdafs.version, "v0.0.23");
-        assert.equal(c.datasets.importImage, "cytomine/python-client:4.3.0");
+        assert.equal(c.datasets.importImage, "registry.cytomine.org/cytomine/python-client:0165ef7");
         assert.equal(c.datasets.installCsiDriver, false);
     });
 

@@ -26,7 +26,7 @@ const KINDS: Record<string, string> = {
 async function manifests(mode: "external" | "namespace"): Promise<Any[]> {
     const recorded = recordResources();
     const origin = mode === "namespace" ? "https://lab-a.example.org" : "https://iam.example.org";
-    new Cytomine("lab-a", cytomineArgs({ keycloak: { mode, origin, basePath: "/iam", adminUser: "admin" } }));
+    new Cytomine("lab-a", cytomineArgs({ keycloak: { mode, origin, adminUser: "admin" } }));
     await allRegistered();
     return recorded.filter((r) => KINDS[r.type]).map((r) => structuredClone({ kind: KINDS[r.type], ...r.inputs }));
 }
