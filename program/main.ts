@@ -11,14 +11,27 @@ import { assertPluginsAvailable, defaultLookup, pluginsFor } from "./plugins";
 import { assertRealmAvailable } from "./realm-ownership";
 import { targetFor } from "./targets";
 
-export function cytomineProgram(env: NodeJS.ProcessEnv) {
+/** How the program runs; every option is off for `pulumi preview` and `up`. */
+export interface ProgramOptions {
+    /**
+     * Declare exactly what an apply of a new tenant would, reaching nothing outside the program: no
+     * plugin preflight, no realm ownership read, no read of the cluster, the SSH host or dataset trees
+     * (`npm run render`, which runs the program under mocks; lib/render/).
+     */
+    offline?: boolean;
+}
+
+export function cytomineProgram(env: NodeJS.ProcessEnv, options: ProgramOptions = {}) {
+    const offline = options.offline === true;
     return program(async () => {
         const loaded = loadConfig();
         const deployTarget = await targetFor(loaded.config.target);
-        assertPluginsAvailable(pluginsFor(loaded.config.target), defaultLookup(env));
-        await assertRealmAvailable(loaded);
+        if (!offline) {
+            assertPluginsAvailable(pluginsFor(loaded.config.target), defaultLookup(env));
+            await assertRealmAvailable(loaded);
+        }
 
-        const target = await deployTarget(loaded, env);
+        const target = await deployTarget(loaded, env, { offline });
         const identity = deployIdentity(loaded, target.keycloak);
 
         return { cytomineUrl: target.publicUrl, ...target.outputs, ...identity };

@@ -148,6 +148,11 @@ export interface DatasetSurroundings {
     /** This stack's identity (installs the driver when it owns the StorageClass). */
     owner?: string;
     validate?: (root: string) => Promise<Report>;
+    /**
+     * false: no tree is looked at, even one this machine holds (the program run offline, lib/render):
+     * a path's revision then carries no content fingerprint. Default true.
+     */
+    readTrees?: boolean;
 }
 
 const describe = (i: number, field: string, value: unknown) =>
@@ -222,7 +227,7 @@ export async function checkDatasets(
                     : around.hostIsThisMachine
                       ? `${dir} (on the SSH host, which is the machine running this program)`
                       : `${dir} (seen on the machine running this program)`;
-            if (dir !== undefined && fs.existsSync(dir)) {
+            if (dir !== undefined && around.readTrees !== false && fs.existsSync(dir)) {
                 report = await validate(dir);
                 if (!report.ok) issues.push(validationIssue(i, d.path, where, report));
             } else if (dir !== undefined && visibleHere) {

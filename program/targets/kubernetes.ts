@@ -9,7 +9,7 @@ import { RECORD_CONFIGMAP, RECORD_KEY } from "../../components/datasets/kubernet
 import { DeclaredDataset, ImportPlan, parseRecord, planImport } from "../../components/datasets/spec";
 import { ConfigError, LoadedConfig, PROJECT, requireSecret, StackConfig } from "../config";
 import { checkDatasets, datasetsOutput } from "../config/datasets";
-import type { TargetResult } from "./target";
+import type { TargetOptions, TargetResult } from "./target";
 
 type ClusterApis = Awaited<ReturnType<typeof loadClusterApis>>;
 
@@ -79,10 +79,10 @@ async function datasetsOnCluster(
     apis: () => Promise<ClusterApis>,
     config: StackConfig,
     owner: string,
-    render: boolean,
+    read: { cluster: boolean; trees: boolean },
 ): Promise<{ declared: DeclaredDataset[]; plan: ImportPlan }> {
     if (config.datasets.list.length === 0) return { declared: [], plan: planImport([], { imported: {} }) };
-    const { core, storage } = render ? { core: undefined, storage: undefined } : await apis();
+    const { core, storage } = read.cluster ? await apis() : { core: undefined, storage: undefined };
     const { namespace } = config.kubernetes;
     const namespaceExists = core
         ? (await orAbsent(() => core.readNamespace({ name: namespace }))) !== undefined
@@ -90,7 +90,8 @@ async function datasetsOnCluster(
     const { issues, declared } = await checkDatasets("kubernetes", config.datasets, {
         hostIsThisMachine: false,
         // The local environment's KWOK nodes are this machine: a hostPath is checked here.
-        nodesAreThisMachine: config.localStack,
+        nodesAreThisMachine: config.localStack && read.trees,
+        readTrees: read.trees,
         owner,
         readStorageClass: storage
             ? async (name) => {
@@ -117,14 +118,17 @@ async function datasetsOnCluster(
 export async function kubernetesTarget(
     { config, secrets }: LoadedConfig,
     env: NodeJS.ProcessEnv,
+    { offline = false }: TargetOptions = {},
 ): Promise<TargetResult> {
     const render = config.renderDir !== "";
+    // Offline (lib/render): the cluster is not read, as for a new tenant's first apply.
+    const readCluster = !render && !offline;
     const owner = stackOwner();
     // The namespace check and the dataset checks share one kubeconfig read (of this run only).
     let read: Promise<ClusterApis> | undefined;
     const apis = () => (read ??= loadClusterApis(env));
     // Tenants never share a namespace: checked against the live cluster before anything changes.
-    if (!render) {
+    if (readCluster) {
         const { namespace } = config.kubernetes;
         await assertNamespaceAvailable(apis, namespace, namespace === config.tenant ? "tenant" : "namespace", owner);
     }
@@ -133,7 +137,7 @@ export async function kubernetesTarget(
         "cluster",
         render ? { renderYamlToDirectory: config.renderDir, kubeconfig: "" } : {},
     );
-    const datasets = await datasetsOnCluster(apis, config, owner, render);
+    const datasets = await datasetsOnCluster(apis, config, owner, { cluster: readCluster, trees: !offline });
     // The sdafs CSI driver: installed by the one stack of the cluster that sets datasets.installCsiDriver.
     const csi = config.datasets.installCsiDriver
         ? new SdafsCsiDriver(

@@ -16,5 +16,14 @@ export interface TargetResult {
     outputs: Record<string, unknown>;
 }
 
+export interface TargetOptions {
+    /** Read nothing outside the program (cluster, host, dataset trees): declare what a new tenant's apply would. */
+    offline?: boolean;
+}
+
 /** `env`: the program's environment (the ambient kubeconfig is read from it). */
-export type DeployTarget = (loaded: LoadedConfig, env: NodeJS.ProcessEnv) => Promise<TargetResult>;
+export type DeployTarget = (
+    loaded: LoadedConfig,
+    env: NodeJS.ProcessEnv,
+    options?: TargetOptions,
+) => Promise<TargetResult>;

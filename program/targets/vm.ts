@@ -14,7 +14,7 @@ import type { DeclaredDataset } from "../../components/datasets/spec";
 import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
 import { inspectHost } from "../host-check";
 import { checkDatasets, datasetsOutput } from "../config/datasets";
-import type { TargetResult } from "./target";
+import type { TargetOptions, TargetResult } from "./target";
 
 /**
  * Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external
@@ -25,12 +25,17 @@ import type { TargetResult } from "./target";
  * it: when the host is this machine (the local environment's SSH host is), a missing path stops the
  * preview too; on another host the import step checks that it exists.
  */
-export async function datasetsOnHost(loaded: LoadedConfig, host: string | undefined): Promise<DeclaredDataset[]> {
+export async function datasetsOnHost(
+    loaded: LoadedConfig,
+    host: string | undefined,
+    offline = false,
+): Promise<DeclaredDataset[]> {
     const { config } = loaded;
     if (config.datasets.list.length === 0) return [];
     const { issues, declared } = await checkDatasets(config.target, config.datasets, {
-        hostIsThisMachine: host !== undefined && (isLocalHost(host) || host === "::1"),
+        hostIsThisMachine: !offline && host !== undefined && (isLocalHost(host) || host === "::1"),
         nodesAreThisMachine: false,
+        readTrees: !offline,
     });
     if (issues.length > 0) throw new ConfigError(issues);
     return declared;
@@ -100,9 +105,13 @@ export async function deployOnHost(
     };
 }
 
-export async function sshTarget(loaded: LoadedConfig): Promise<TargetResult> {
+export async function sshTarget(
+    loaded: LoadedConfig,
+    _env?: NodeJS.ProcessEnv,
+    { offline = false }: TargetOptions = {},
+): Promise<TargetResult> {
     const { vm } = loaded.config;
-    const datasets = await datasetsOnHost(loaded, vm.host);
+    const datasets = await datasetsOnHost(loaded, vm.host, offline);
     const connection = {
         host: vm.host as string, // required with target ssh (program/config/rules.ts)
         port: vm.port,
@@ -110,24 +119,30 @@ export async function sshTarget(loaded: LoadedConfig): Promise<TargetResult> {
         privateKey: requireSecret(loaded.secrets, "vmPrivateKey"),
         hostKey: vm.hostKey,
     };
-    const inspect: Inspect | undefined = vm.checkHost
-        ? async (files) => {
-              const found = await inspectHost(
-                  { ...connection, privateKey: await plaintext(connection.privateKey), sudo: vm.sudo },
-                  files,
-              );
-              if (found.problems.length > 0) throw new ConfigError(found.problems);
-              return found.files;
-          }
-        : undefined;
+    // Offline (lib/render): the host is not looked at, as with vm.checkHost false.
+    const inspect: Inspect | undefined =
+        vm.checkHost && !offline
+            ? async (files) => {
+                  const found = await inspectHost(
+                      { ...connection, privateKey: await plaintext(connection.privateKey), sudo: vm.sudo },
+                      files,
+                  );
+                  if (found.problems.length > 0) throw new ConfigError(found.problems);
+                  return found.files;
+              }
+            : undefined;
     return deployOnHost(loaded, connection, undefined, datasets, inspect);
 }
 
-export async function awsTarget(loaded: LoadedConfig): Promise<TargetResult> {
+export async function awsTarget(
+    loaded: LoadedConfig,
+    _env?: NodeJS.ProcessEnv,
+    { offline = false }: TargetOptions = {},
+): Promise<TargetResult> {
     const { config, secrets } = loaded;
     const aws = config.aws as NonNullable<typeof config.aws>; // required with target aws (rules.ts)
     const hostKey = config.vm.hostKey as string; // required with target aws (rules.ts)
-    const datasets = await datasetsOnHost(loaded, undefined);
+    const datasets = await datasetsOnHost(loaded, undefined, offline);
     // Loaded here: a stack on an existing host need not pay for @pulumi/aws.
     const { Ec2Host } = await import("../../components/vm/aws");
     const ec2 = new Ec2Host(config.tenant, {
