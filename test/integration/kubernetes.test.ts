@@ -12,6 +12,7 @@ import { KUBE_SCORE_EXCEPTIONS, manifestFiles, score, unexcused } from "../../li
 import { Environment, useEnvironment } from "../../lib/localenv";
 import { recorded } from "../../lib/reliability";
 import { repoRoot } from "../../lib/toolchain";
+import { ROUTES } from "../../components/cytomine/release";
 
 import { projectConfig } from "../../lib/project-config";
 import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
@@ -76,16 +77,26 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
             assert.equal(up.summary.result, "succeeded");
             assert.equal(up.outputs.namespace.value, a.tenant);
             const ready = await workloadsReady(kube, a.tenant);
-            assert.deepEqual(ready, { core: 1, pims: 1, "pims-cache": 1, "web-ui": 1, mongo: 1, postgis: 1 });
+            assert.deepEqual(ready, {
+                core: 1,
+                repository: 1,
+                pims: 1,
+                "pims-cache": 1,
+                "web-ui": 1,
+                meilisearch: 1,
+                mongo: 1,
+                postgis: 1,
+            });
 
             const ns = await kube.core.readNamespace({ name: a.tenant });
             assert.equal(ns.metadata?.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
             // The pods exist, so the apiserver's Pod Security Admission admitted them at "restricted".
             const pods = await kube.core.listNamespacedPod({ namespace: a.tenant });
-            assert.equal(pods.items.length, 6);
+            assert.equal(pods.items.length, 8);
             assert.ok(pods.items.every((p) => p.spec?.automountServiceAccountToken === false));
             const claims = await kube.core.listNamespacedPersistentVolumeClaim({ namespace: a.tenant });
             assert.deepEqual(claims.items.map((c) => `${c.metadata?.name}:${c.status?.phase}`).sort(), [
+                "meilisearch-data:Bound",
                 "mongo-data:Bound",
                 "pims-images:Bound",
                 "postgis-data:Bound",
@@ -98,7 +109,7 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
             const ingress = await kube.networking.readNamespacedIngress({ name: "cytomine", namespace: a.tenant });
             assert.deepEqual(
                 ingress.spec?.rules?.[0].http?.paths.map((p) => p.path),
-                ["/api", "/server", "/session", "/custom-ui", "/ims", "/"],
+                ROUTES.map((r) => r.path),
             );
         });
 

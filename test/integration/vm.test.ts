@@ -21,6 +21,7 @@ import { Environment, useEnvironment } from "../../lib/localenv";
 import { freePort, sshTargetConfig } from "../../lib/project-config";
 import { repoRoot, requireToolchain } from "../../lib/toolchain";
 import { readEnvFile } from "./support/env-file";
+import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
 
 const stat = (p: string) => execFileSync("stat", ["-c", "%a %u", p], { encoding: "utf8" }).trim();
 
@@ -81,15 +82,15 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
         for (const [p, expect] of [
             ["/", /Cytomine/],
             ["/server/ping", /alive/],
-            ["/ims/info", /\{/],
+            ["/ims/formats", /"items"/],
         ] as const) {
             const res = await fetch(`${url}${p}`);
             assert.equal(res.status, 200, p);
             assert.match(await res.text(), expect, p);
         }
-        const discovery = await fetch(`${url}/iam/realms/${tenant}/.well-known/openid-configuration`);
+        const discovery = await fetch(`${url}/iam/realms/cytomine/.well-known/openid-configuration`);
         assert.equal(discovery.status, 200, "the cytomine realm is served by the Keycloak in compose");
-        assert.equal(((await discovery.json()) as { issuer: string }).issuer, `${url}/iam/realms/${tenant}`);
+        assert.equal(((await discovery.json()) as { issuer: string }).issuer, `${url}/iam/realms/cytomine`);
 
         // No secret on any command line during the run: the canary, nor any generated value.
         const generated = Object.fromEntries(
@@ -119,15 +120,17 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
     });
 
     it("a changed image re-runs only the compose file's step and compose up", async () => {
-        execFileSync("docker", ["tag", "cytomine/web-ui:3.1.0", "cytomine/web-ui:3.1.0-test"], {
+        // A mirror of the release's image (same tag, another registry): the config accepts it.
+        const mirror = `registry.example.org/${DEFAULT_IMAGES.webUi.slice(DEFAULT_IMAGES.webUi.indexOf("/") + 1)}`;
+        execFileSync("docker", ["tag", DEFAULT_IMAGES.webUi, mirror], {
             env: { ...process.env, DOCKER_HOST: env.docker.host },
         });
-        await e.stack.setConfig("cytomine-fallback:images.webUi", { value: "cytomine/web-ui:3.1.0-test" }, true);
+        await e.stack.setConfig("cytomine-fallback:images.webUi", { value: mirror }, true);
         const changed: EngineEvent[] = [];
         const up = await e.stack.up({ color: "never", onEvent: (ev) => changed.push(ev) });
         assert.equal(up.summary.result, "succeeded");
         assert.deepEqual(commandsRun(changed), [`${tenant}-compose`, `${tenant}-file-compose-yaml`]);
-        assert.match(fs.readFileSync(`${configRoot}/${tenant}/compose.yaml`, "utf8"), /cytomine\/web-ui:3\.1\.0-test/);
+        assert.ok(fs.readFileSync(`${configRoot}/${tenant}/compose.yaml`, "utf8").includes(`image: ${mirror}`));
     });
 
     it("destroy keeping protected data stops the project, removes the configuration and keeps the data", async () => {
