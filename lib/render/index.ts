@@ -4,6 +4,7 @@
 // offline under mocks (capture.ts), and the files are derived from the resources it declared:
 // Kubernetes objects (kubernetes.ts), the files written to a VM (vm.ts), Keycloak realms (keycloak.ts).
 // No secret value is needed or shown: secrets are placeholders naming them.
+import { contractReport } from "./contract";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -105,6 +106,7 @@ export async function renderTenant(input: RenderInput): Promise<Rendered> {
             : {}),
         ...keycloakFiles(capture),
     };
+    files["release-contract.md"] = contractReport(files);
     files["README.md"] = readme(input, plan, secrets, files);
     return { plan, secrets, capture, files };
 }
@@ -130,6 +132,7 @@ function describeFile(file: string): string {
     if (file.startsWith("vm/env/")) return "a service's env file written to the host (mode 0600)";
     if (file.startsWith("vm/")) return "a file written to the host";
     if (file === "README.md") return "this file";
+    if (file === "release-contract.md") return "every item of the pinned release's contract, judged on these files";
     if (file.startsWith("keycloak/"))
         return "a Keycloak realm as a RealmRepresentation (the @pulumi/keycloak resources' inputs)";
     return "";
@@ -177,7 +180,7 @@ function readme(input: RenderInput, plan: TenantPlan, secrets: string[], files: 
 }
 
 /** The entries of `dir` a render owns: removed before a new render is written. */
-const OWNED = ["kubernetes", "vm", "keycloak", "README.md"];
+const OWNED = ["kubernetes", "vm", "keycloak", "release-contract.md", "README.md"];
 
 /**
  * Writes the render into `dir`, replacing a previous render there (its kubernetes/, vm/, keycloak/

@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { repoRoot } from "../../lib/toolchain";
 import { PLACEHOLDER, type Rendered, renderTenant, writeRender } from "../../lib/render";
+import { renderFindings } from "../../lib/render/contract";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -119,6 +120,27 @@ describe("npm run render", () => {
         assert.match(k8sFiles["README.md"], /template: `kubernetes`/);
         assert.match(vmFiles["README.md"], /--set: .*`vm\.host=\{tenant\}\.hosts\.example\.org`/);
         assert.match(vmFiles["README.md"], /program commit: ([0-9a-f]{40}|unknown)/);
+    });
+
+    it("judges every item of the release's contract on the rendered files, for both targets", () => {
+        for (const files of [k8sFiles, vmFiles]) {
+            const report = files["release-contract.md"];
+            assert.match(report, /\*\*Every item holds\.\*\*/);
+            assert.match(
+                report,
+                /\| core \| env REPOSITORY_URL \| required: .*\| core\/src\/main\/resources\/application\.yml:130/,
+            );
+            assert.match(report, /\| pims \| route \/ims\/upload \|/);
+        }
+        // The judgement reads the files: one removed variable breaks the item it names.
+        const broken = {
+            ...vmFiles,
+            "vm/env/pims.env": vmFiles["vm/env/pims.env"].replace(/^LOG_CONFIG_FILE=.*\n/m, ""),
+        };
+        assert.deepEqual(
+            renderFindings(broken).map((f) => `${f.component}: ${f.item}`),
+            ["pims: env LOG_CONFIG_FILE"],
+        );
     });
 
     it("declares core's Deployment with its environment, the same names as core's env file on a VM", () => {
