@@ -329,8 +329,10 @@ fetch_keycloak() {
 
 # Debian packages for the SSH test host and the docker engine (dockerd 20.10, Compose v1 as
 # docker-compose, debootstrap for the stand-in images' base: lib/localenv/standins.ts), and the
-# browser the user page's test drives (playwright-core downloads no browser here). Installed
-# only when missing; needs root, as on CI.
+# browser the user page's test drives (playwright-core downloads no browser here); the Python
+# modules the release stand-ins use (lib/localenv/images/common/cytomine-standin.py), which their
+# tests run with Debian's /usr/bin/python3, and PostGIS for the throwaway PostgreSQL those tests
+# start (test/integration/standins.test.ts). Installed only when missing; needs root, as on CI.
 ensure_debian_packages() {
 	STEP=$((STEP + 1))
 	local missing=()
@@ -340,6 +342,9 @@ ensure_debian_packages() {
 	[ -x /usr/bin/docker-compose ] || missing+=(docker-compose)
 	[ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 	[ -x /usr/bin/chromium ] || missing+=(chromium)
+	/usr/bin/python3 -c 'import jwt, cryptography, psycopg2' >/dev/null 2>&1 ||
+		missing+=(python3-jwt python3-cryptography python3-psycopg2)
+	[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing+=(postgresql-15-postgis-3)
 	if [ ${#missing[@]} -eq 0 ]; then
 		printf '[%d/%d] Debian packages for the SSH test host and docker engine: present\n' "$STEP" "$TOTAL"
 		return

@@ -596,6 +596,12 @@ export const ROUTES: RouteItem[] = [
         source: "helm/charts/cytomine/templates/httproute.yaml:21-30",
     },
     {
+        path: "/session",
+        service: "core",
+        why: "core's admin-session endpoints, which it maps at its root (the chart lacks the route)",
+        source: "core/src/main/java/be/cytomine/controller/security/RestGrantRoleController.java:20-45",
+    },
+    {
         path: "/ws",
         service: "core",
         why: "the follow-user WebSocket the web UI opens on its own host (the chart lacks it)",

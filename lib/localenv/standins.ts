@@ -11,6 +11,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { CONTRACTS } from "../../components/cytomine/release";
 import { EnvError, engineGet, tail } from "./proc";
 import { EnvSettings } from "./settings";
 
@@ -31,7 +32,31 @@ export interface StandinSpec {
     preinstall: string;
     /** Whether the build context gets the Keycloak distribution as keycloak.tar.gz. */
     keycloak?: boolean;
+    /**
+     * The release service it stands in for: its build context gets CONTRACTS[contract] as contract.json
+     * (components/cytomine/release.ts), which common/cytomine-standin.py enforces at start.
+     */
+    contract?: string;
 }
+
+/** A release service's contract as its stand-in reads it (functions, such as value checks, drop out). */
+export function contractJson(component: string): string {
+    const contract = CONTRACTS[component];
+    if (!contract) throw new Error(`no contract for ${component} in components/cytomine/release.ts`);
+    return JSON.stringify(contract, null, 2);
+}
+
+/** Debian packages of the release stand-ins (one shared layer): Python, JWT/RSA, PostgreSQL client. */
+export const RELEASE_STANDIN_PACKAGES = ["python3", "python3-cryptography", "python3-jwt", "python3-psycopg2"];
+
+/** A stand-in for a release service, tagged with exactly the release's image name. */
+const release = (component: string, dir = component): StandinSpec => ({
+    dir,
+    tags: [CONTRACTS[component].image],
+    packages: RELEASE_STANDIN_PACKAGES,
+    preinstall: "",
+    contract: component,
+});
 
 /** A system account with a fixed uid/gid, created before a package's postinst would pick one. */
 function account(user: string, id: number, home: string, shell = "/usr/sbin/nologin"): string {
@@ -51,9 +76,11 @@ const postgresPre = [
 
 export function standinSpecs(s: EnvSettings): StandinSpec[] {
     return [
-        { dir: "core", tags: ["cytomine/core:5.1.0"], packages: ["python3"], preinstall: "" },
-        { dir: "web-ui", tags: ["cytomine/web-ui:3.1.0"], packages: ["python3"], preinstall: "" },
-        { dir: "pims", tags: ["cytomine/pims-ce-package:ce-1.0.0"], packages: ["python3"], preinstall: "" },
+        release("core"),
+        release("repository"),
+        release("web-ui"),
+        release("meilisearch"),
+        release("pims"),
         { dir: "mongo", tags: ["mongo:5.0-focal"], packages: ["python3"], preinstall: "" },
         {
             dir: "redis",
@@ -142,15 +169,20 @@ export function layerDigest(base: string, spec: Pick<StandinSpec, "packages" | "
     return digestOf({ base, packages: [...spec.packages].sort(), preinstall: spec.preinstall });
 }
 
-/** An image: its layer, its build context (its folder and common/), and the Keycloak version it embeds. */
+/**
+ * An image: its layer, its build context (its folder and common/), the Keycloak version it embeds and
+ * the digest of the contract.json it gets (absent for images without one, so their digests stay put).
+ */
 export function imageDigest(inputs: {
     base: string;
     layer: string;
     context: string[];
     tags: string[];
     keycloak?: string;
+    contract?: string;
 }): string {
-    return digestOf({ ...inputs, keycloak: inputs.keycloak ?? null });
+    const { contract, ...rest } = inputs;
+    return digestOf({ ...rest, keycloak: inputs.keycloak ?? null, ...(contract === undefined ? {} : { contract }) });
 }
 
 function imageInputs(s: EnvSettings, spec: StandinSpec, base: string) {
@@ -160,7 +192,8 @@ function imageInputs(s: EnvSettings, spec: StandinSpec, base: string) {
         ...treeFingerprint(path.join(IMAGES_DIR, "common")).map((l) => `common/${l}`),
     ];
     const keycloak = spec.keycloak ? `keycloak-quarkus-dist:${s.docker.keycloakVersion}` : undefined;
-    return { layer, digest: imageDigest({ base, layer, context, tags: spec.tags, keycloak }) };
+    const contract = spec.contract ? sha256(contractJson(spec.contract)) : undefined;
+    return { layer, digest: imageDigest({ base, layer, context, tags: spec.tags, keycloak, contract }) };
 }
 
 /** Tag -> digest label of every image the daemon has that carries one. */
@@ -345,6 +378,7 @@ async function buildImage(
         // Hard links: the context is read, never written, and layers are hundreds of MB.
         fs.linkSync(layerTar, path.join(ctx, "packages.tar"));
         if (spec.keycloak) fs.copyFileSync(await keycloakTarball(s, log), path.join(ctx, "keycloak.tar.gz"));
+        if (spec.contract) fs.writeFileSync(path.join(ctx, "contract.json"), contractJson(spec.contract));
         await logged(
             dockerCli(),
             [

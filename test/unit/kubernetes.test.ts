@@ -41,6 +41,7 @@ describe("Cytomine on Kubernetes: derivations", () => {
         assert.deepEqual(external, [
             "/api>core:8080",
             "/server>core:8080",
+            "/session>core:8080",
             "/ws>core:8080",
             "/ims/upload>pims:5000",
             "/ims/image/upload>pims:5000",

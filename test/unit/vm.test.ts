@@ -77,6 +77,7 @@ describe("VM: compose project", () => {
         assert.deepEqual(locations, [
             "/api>http://core:8080",
             "/server>http://core:8080",
+            "/session>http://core:8080",
             "/ws>http://core:8080",
             "/ims/upload>http://pims:5000",
             "/ims/image/upload>http://pims:5000",
