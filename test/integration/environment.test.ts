@@ -5,7 +5,7 @@
 // Keycloak or KWOK controller is reported clearly and recovered by the next start. (The project's program on it:
 // kubernetes.test.ts.)
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -13,6 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
+import { CONTRACTS } from "../../components/cytomine/release";
 import {
     Environment,
     ensureEnvironment,
@@ -291,7 +292,7 @@ describe("local environment", { timeout: 900_000 }, () => {
         assert.equal(root, dockerFiles(envSettings()).data);
         const out = overSsh(
             env.ssh,
-            "sudo -n docker run --rm --network none cytomine/core:5.1.0 python3 -c 'print(\"stand-in core\")'",
+            `sudo -n docker run --rm --network none ${DEFAULT_IMAGES.core} python3 -c 'print(\"stand-in core\")'`,
         );
         assert.equal(out.trim(), "stand-in core");
 
@@ -300,8 +301,9 @@ describe("local environment", { timeout: 900_000 }, () => {
         const project = `envcheck${crypto.randomBytes(3).toString("hex")}`;
         const compose = [
             "services:",
+            // The mongo stand-in: a plain TCP server with python3 (the release stand-ins refuse to start without their env).
             "  core:",
-            "    image: cytomine/core:5.1.0",
+            "    image: mongo:5.0-focal",
             "  redis:",
             "    image: redis:7.2",
             "    command: --port 6380",
@@ -375,40 +377,74 @@ describe("local environment", { timeout: 900_000 }, () => {
             docker("network", "rm", network);
         });
 
-        it("cytomine/core:5.1.0 answers /server/ping and the API, session and custom-ui paths", async () => {
-            const id = run("-p", "127.0.0.1::8080", "cytomine/core:5.1.0");
-            const port = published(id, 8080);
-            const ping = await eventually(
-                30,
-                () => get(port, "/server/ping"),
-                "core did not answer",
-                explain(id, 8080),
-            );
-            assert.deepEqual([ping.status, JSON.parse(ping.body)], [200, { alive: true }]);
-            for (const p of ["/api/user/current.json", "/session/admin/info.json", "/custom-ui/config.json"]) {
-                const r = await get(port, p);
-                assert.equal(r.status, 200, p);
-                assert.equal(typeof JSON.parse(r.body), "object");
-            }
-            assert.equal((await get(port, "/elsewhere")).status, 404);
-        });
+        /** Runs a release stand-in to its exit (it refuses to start): exit code and log. */
+        const refused = (image: string, args: string[]) => {
+            const id = docker("run", "--detach", "--label", label, "--network", network, ...args, image).trim();
+            const code = Number(docker("wait", id).trim());
+            // The refusal is on the container's stderr, which `docker logs` writes to its own.
+            const logs = spawnSync("docker", ["logs", id], {
+                env: { ...process.env, DOCKER_HOST: env.docker.host },
+                encoding: "utf8",
+                timeout: 60_000,
+            });
+            return { code, log: `${logs.stdout}${logs.stderr}` };
+        };
+        /** Every variable a release service requires, with a value its stand-in accepts, but NAME. */
+        const envBut = (component: string, name: string) =>
+            CONTRACTS[component].env
+                .filter((e) => e.required && e.name !== name)
+                .flatMap((e) => ["--env", `${e.name}=${/URL$/.test(e.name) ? "http://nowhere.invalid:1" : "x"}`]);
+        const asTheStackRunsIt = (component: string) => [
+            "--user",
+            `${CONTRACTS[component].uid}:${CONTRACTS[component].uid}`,
+            "--read-only",
+            ...CONTRACTS[component].writable.flatMap((w) => ["--tmpfs", `${w.path}:uid=${CONTRACTS[component].uid}`]),
+        ];
 
-        it("cytomine/web-ui:3.1.0 serves a Cytomine page on port 80", async () => {
-            const id = run("-p", "127.0.0.1::80", "cytomine/web-ui:3.1.0");
+        for (const component of Object.keys(CONTRACTS)) {
+            const c = CONTRACTS[component];
+            const item = c.env.find((e) => e.required && e.failure)!;
+            it(`${component}'s stand-in (${c.image}) refuses to start without ${item.name}, with the real image's message`, () => {
+                const r = refused(c.image, [...asTheStackRunsIt(component), ...envBut(component, item.name)]);
+                assert.equal(r.code, c.exitCode, r.log);
+                assert.ok(r.log.includes(item.failure!.split("\n")[0]), r.log);
+                assert.ok(r.log.includes(`stand-in: ${component}: ${item.name} (${item.source})`), r.log);
+            });
+        }
+
+        it("web-ui's stand-in refuses a read-only /tmp as its entrypoint does, and serves the configuration it wrote", async () => {
+            const env = ["CORE_URL", "IAM_URL", "PIMS_URL"].flatMap((n) => [
+                "--env",
+                `${n}=https://lab.example.org/${n}`,
+            ]);
+            const ro = refused(CONTRACTS["web-ui"].image, ["--user", "20000:20000", "--read-only", ...env]);
+            assert.equal(ro.code, 1, ro.log);
+            assert.match(ro.log, /can't create \/tmp\/configuration\.json: Read-only file system/);
+
+            const id = run("-p", "127.0.0.1::80", ...asTheStackRunsIt("web-ui"), ...env, CONTRACTS["web-ui"].image);
             const port = published(id, 80);
-            const page = await eventually(30, () => get(port, "/"), "web-ui did not answer", explain(id, 80));
+            const conf = await eventually(
+                30,
+                () => get(port, "/configuration.json"),
+                "web-ui did not answer",
+                explain(id, 80),
+            );
+            assert.equal(conf.status, 200);
+            assert.equal(JSON.parse(conf.body).CORE_URL, "https://lab.example.org/CORE_URL");
+            const page = await get(port, "/any/route/of/the/app");
             assert.equal(page.status, 200);
-            assert.match(page.body, /Cytomine/);
+            assert.match(page.body, /id="current-user"/);
         });
 
-        it("cytomine/pims-ce-package:ce-1.0.0 answers /info and /ims/info on port 5000", async () => {
-            const id = run("-p", "127.0.0.1::5000", "cytomine/pims-ce-package:ce-1.0.0");
-            const port = published(id, 5000);
-            for (const p of ["/info", "/ims/info"]) {
-                const r = await eventually(30, () => get(port, p), "pims did not answer", explain(id, 5000));
-                assert.equal(r.status, 200, p);
-                assert.equal(JSON.parse(r.body).name, "PIMS");
-            }
+        it("pims's stand-in refuses a logging file the image lacks, with gunicorn's message", () => {
+            const r = refused(CONTRACTS.pims.image, [
+                ...asTheStackRunsIt("pims"),
+                ...envBut("pims", "LOG_CONFIG_FILE"),
+                "--env",
+                "LOG_CONFIG_FILE=/app/logging-prod.yml",
+            ]);
+            assert.equal(r.code, CONTRACTS.pims.exitCode, r.log);
+            assert.match(r.log, /FileNotFoundError: \[Errno 2\] No such file or directory: '\/app\/logging-prod\.yml'/);
         });
 
         it("redis:7.2 is Debian's real redis-server, reachable from the container network", async () => {
