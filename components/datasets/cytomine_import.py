@@ -8,8 +8,8 @@ on a command line: they come from a directory of 0400 files (`--keys-dir`, the K
 volume) or from standard input as JSON (`{"publicKey": ..., "privateKey": ...}`, the VM step).
 
 On a VM (`--record`, `--view`), it also keeps the record of what was imported and builds the import
-view, PIMS's DATASET_PATH: one symbolic link per bucket of the datasets of this run, so PIMS imports
-only those (PIMS saves annotations without an existence check: a second import duplicates them).
+view, PIMS's DATASET_PATH: one symbolic link per dataset folder (the folder holding
+METADATA/dataset.xml, see dataset_folders) of the datasets of this run, so PIMS imports only those (PIMS saves annotations without an existence check: a second import duplicates them).
 On Kubernetes the program keeps the record and the PIMS pod builds the view (init container).
 
 Exit codes: 0 imported or nothing to import, 3 a dataset is missing or malformed, 4 core rejected the
@@ -90,8 +90,30 @@ def buckets_of(d):
     return names
 
 
+def dataset_folders(d, bucket):
+    """The folders of a bucket PIMS can import: each one that directly holds METADATA/dataset.xml.
+
+    The pinned PIMS takes every direct subdirectory of DATASET_PATH as a bucket and reads
+    `<bucket>/METADATA/dataset.xml` and `<bucket>/IMAGES/<IMAGE_REF alias>` there, and a complementing
+    dataset's annotations at `<bucket>/<child>/METADATA/` (cytomine/cytomine@0165ef761:
+    pims/pims/importer/dataset.py:44-111,118-175; importer/image.py:26-35). Bigpicture trees hold
+    their dataset one level deeper, `{DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml` (Cytomine's
+    docs/src/admin-guide/docker/configuration.md:84-110, and lib/datasets' validator). So a bucket
+    that holds METADATA/dataset.xml itself is linked as it is (its subfolders are its children);
+    otherwise each direct subfolder that holds one is linked, as `<bucket>--<folder>`.
+    Returns [(link name, path under the bucket or "")]."""
+    root = os.path.join(d["hostDir"], bucket)
+    if os.path.isfile(os.path.join(root, "METADATA", "dataset.xml")):
+        return [(bucket, "")]
+    return [
+        (f"{bucket}--{n}", n)
+        for n in sorted(os.listdir(root))
+        if os.path.isfile(os.path.join(root, n, "METADATA", "dataset.xml"))
+    ]
+
+
 def build_view(view, todo):
-    """Makes `view` hold exactly one link per bucket of the datasets to import."""
+    """Makes `view` hold exactly one link per dataset folder of the datasets to import (dataset_folders)."""
     os.makedirs(view, mode=0o755, exist_ok=True)
     for name in os.listdir(view):
         p = os.path.join(view, name)
@@ -100,11 +122,27 @@ def build_view(view, todo):
         os.unlink(p)
     owner = {}
     for d in todo:
+        linked = 0
         for b in buckets_of(d):
-            if b in owner:
-                fail(3, f"bucket {b} is in both {owner[b]} and {where(d)}: a bucket can be imported from one dataset only")
-            owner[b] = where(d)
-            os.symlink(f"{d['mountPath']}/{b}", os.path.join(view, b))
+            folders = dataset_folders(d, b)
+            if not folders:
+                print(
+                    f"{PREFIX}: {where(d)}: {b} holds no METADATA/dataset.xml, nor does any folder in it: PIMS skips it",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            for name, sub in folders:
+                if name in owner:
+                    fail(3, f"{name} is in both {owner[name]} and {where(d)}: a dataset folder can be imported from one dataset only")
+                owner[name] = where(d)
+                os.symlink("/".join(p for p in (d["mountPath"], b, sub) if p), os.path.join(view, name))
+                linked += 1
+        if not linked:
+            fail(
+                3,
+                f"{where(d)}: no folder under {d['hostDir']} holds METADATA/dataset.xml "
+                "({DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml): nothing PIMS could import; run npm run dataset:check on it",
+            )
     return sorted(owner)
 
 

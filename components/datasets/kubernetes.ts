@@ -68,22 +68,39 @@ export interface PimsDatasetPatch {
 }
 
 /**
- * The init container's script: one link per bucket of the run's datasets in the import view (an
- * emptyDir), pointing into their read-only mounts. IMPORT_RUN: `<id>=<bucket,…|*>` entries.
+ * The init container's script: in the import view (an emptyDir), one link per dataset folder of the
+ * run's datasets, pointing into their read-only mounts. IMPORT_RUN: `<id>=<bucket,…|*>` entries.
+ *
+ * A dataset folder is one that directly holds METADATA/dataset.xml, because the pinned PIMS takes
+ * each direct subdirectory of DATASET_PATH as a bucket and reads `<bucket>/METADATA/dataset.xml` and
+ * `<bucket>/IMAGES/<alias>` there (cytomine/cytomine@0165ef761: pims/pims/importer/dataset.py:44-111,
+ * 118-175; importer/image.py:26-35), while Bigpicture trees hold it one level deeper,
+ * `{DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml`. A bucket holding METADATA/dataset.xml itself is
+ * linked as it is (its subfolders are its complementing datasets); otherwise each `DATASET_*`-like
+ * subfolder holding one is linked as `<bucket>--<folder>`, as components/datasets/cytomine_import.py
+ * does on a VM.
  */
 export const VIEW_SCRIPT = [
     "set -eu",
     `view=${IMPORT_VIEW_PATH}`,
+    "link() {",
+    '  [ ! -e "$view/$2" ] && [ ! -L "$view/$2" ] || { echo "$2 is in two datasets" >&2; exit 1; }',
+    '  ln -s "$1" "$view/$2"; linked=$((linked + 1))',
+    "}",
     "for entry in $IMPORT_RUN; do",
-    "  id=${entry%%=*}; wanted=${entry#*=}; root=" + `${datasetMountPath("")}` + "$id",
+    "  id=${entry%%=*}; wanted=${entry#*=}; root=" + `${datasetMountPath("")}` + "$id; linked=0",
     '  [ -d "$root" ] || { echo "dataset $id: $root is not mounted" >&2; exit 1; }',
     '  for dir in "$root"/*/; do',
     '    [ -d "$dir" ] || continue',
     "    dir=${dir%/}; bucket=${dir##*/}",
     '    if [ "$wanted" != "*" ]; then case ",$wanted," in *",$bucket,"*) ;; *) continue ;; esac; fi',
-    '    [ ! -e "$view/$bucket" ] || { echo "bucket $bucket is in two datasets" >&2; exit 1; }',
-    '    ln -s "$dir" "$view/$bucket"',
+    '    if [ -f "$dir/METADATA/dataset.xml" ]; then link "$dir" "$bucket"; continue; fi',
+    '    for sub in "$dir"/*/; do',
+    '      sub=${sub%/}; [ -f "$sub/METADATA/dataset.xml" ] || continue',
+    '      link "$sub" "$bucket--${sub##*/}"',
+    "    done",
     "  done",
+    '  [ "$linked" -gt 0 ] || { echo "dataset $id: no folder under $root holds METADATA/dataset.xml" >&2; exit 1; }',
     "done",
     'ls -l "$view"',
 ].join("\n");

@@ -50,10 +50,14 @@ export const DATASETS_MOUNT_ROOT = "/data/datasets";
 export const datasetMountPath = (id: string) => `${DATASETS_MOUNT_ROOT}/${id}`;
 
 /**
- * PIMS's DATASET_PATH: a directory of symbolic links, one per bucket ({DATASET_UUID} folder) of the
- * datasets of the current import run, pointing into their read-only mounts. PIMS imports every bucket
- * it finds there (cytomine/cytomine: pims/pims/importer/dataset.py scans DATASET_PATH), so the view
- * is what limits a run to the new datasets, with any PIMS version. PIMS resolves the links when it
+ * PIMS's DATASET_PATH: a directory of symbolic links, one per dataset folder of the datasets of the
+ * current import run, pointing into their read-only mounts. PIMS takes every direct subdirectory of
+ * DATASET_PATH as a bucket and reads `<bucket>/METADATA/dataset.xml` there (cytomine/cytomine@0165ef761:
+ * pims/pims/importer/dataset.py:44-111,118-175), while a Bigpicture tree holds it one level deeper
+ * (`{DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml`): so each folder directly holding
+ * METADATA/dataset.xml is linked, as `<bucket>--<folder>` (a bucket holding METADATA itself as
+ * `<bucket>`). PIMS imports everything it finds there, so the view is what limits a run to the new
+ * datasets. PIMS resolves the links when it
  * checks whether an image is already linked, so the same image is recognised through any view.
  */
 export const IMPORT_VIEW_PATH = "/data/import";

@@ -37,7 +37,7 @@ export function removeStandinRoots(): void {
     for (const r of roots.splice(0)) fs.rmSync(r, { recursive: true, force: true });
 }
 
-/** A fresh root with the contract's writable paths and files present, and web-ui's /app. */
+/** A fresh root with the contract's writable paths and files present, web-ui's /app and PIMS's /app files. */
 export function standinRoot(component: string): StandinRoot {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), `standin-${component}-`));
     roots.push(root);
@@ -52,6 +52,13 @@ export function standinRoot(component: string): StandinRoot {
         fs.mkdirSync(at("/app"), { recursive: true });
         for (const f of ["index.html", "configuration.json.template"]) {
             fs.copyFileSync(path.join(IMAGES_DIR, "web-ui", f), at(`/app/${f}`));
+        }
+    }
+    if (component === "pims") {
+        // The files the image copies into /app (lib/localenv/images/pims/Dockerfile), with their
+        // content: gunicorn reads LOG_CONFIG_FILE=/app/logging.yml, PIMS its settings' defaults.
+        for (const f of ["logging.yml", "pims-config.env"]) {
+            fs.copyFileSync(path.join(IMAGES_DIR, "pims", f), at(`/app/${f}`));
         }
     }
     const contract = path.join(root, "contract.json");

@@ -96,13 +96,21 @@ describe("datasets on a VM: the import steps on the SSH test host", { timeout: 6
     const configDir = path.join(work, "config");
     const log = path.join(work, "standin.jsonl");
     const trees: Record<string, string> = {};
+    /** Each tree's dataset folder, `{DATASET_UUID}/DATASET_{ID}`: what the import view links (PIMS reads METADATA/ there). */
+    const folders: Record<string, string> = {};
+    const viewLink = (id: string) => ({
+        name: folders[id].replace("/", "--"),
+        target: `/data/datasets/${id}/${folders[id]}`,
+    });
     let datasets: { id: string; source: "path"; path: string }[] = [];
 
     before(async () => {
         env = await useEnvironment();
         for (const id of ["lung", "skin", "kidney"]) {
             trees[id] = path.join(work, "trees", id);
-            await writeValidTree(trees[id], { seed: id, imagesPerDataset: 1, filesPerImage: 1 });
+            folders[id] = (
+                await writeValidTree(trees[id], { seed: id, imagesPerDataset: 1, filesPerImage: 1 })
+            ).datasets[0].path;
         }
         standin = await startStandin(`${configDir}/env/repository.env`, `${dataDir}/datasets/import-view`, log);
         const hostKey = fs.readFileSync(
@@ -153,8 +161,7 @@ describe("datasets on a VM: the import steps on the SSH test host", { timeout: 6
 
         const calls = imports(log);
         assert.equal(calls.length, 1);
-        const bucket = fs.readdirSync(trees.lung)[0];
-        assert.deepEqual(calls[0].buckets, [{ name: bucket, target: `/data/datasets/lung/${bucket}` }]);
+        assert.deepEqual(calls[0].buckets, [viewLink("lung")]);
         assert.deepEqual(Object.keys(record().imported), ["lung"]);
         const last = up.outputs.lastImport.value as { run: { datasets: string[] } };
         assert.deepEqual(last.run.datasets, ["lung"]);
@@ -199,8 +206,7 @@ describe("datasets on a VM: the import steps on the SSH test host", { timeout: 6
         assert.deepEqual(commandsRun(events), ["datasets-import-import"]);
         const calls = imports(log);
         assert.equal(calls.length, 2);
-        const bucket = fs.readdirSync(trees.skin)[0];
-        assert.deepEqual(calls[1].buckets, [{ name: bucket, target: `/data/datasets/skin/${bucket}` }]);
+        assert.deepEqual(calls[1].buckets, [viewLink("skin")]);
         assert.deepEqual(record().lastRun.datasets, ["skin"]);
         assert.deepEqual(Object.keys(record().imported).sort(), ["lung", "skin"]);
     });

@@ -3,7 +3,8 @@
 // and file of the contract, taking it away makes the stand-in exit with the contract's exit code and
 // print that item's failure (the real image's message), then a line naming the item and its source.
 // With everything present, web-ui and meilisearch start and answer their health path; core and
-// repository go on to their database (test/integration/standins.test.ts runs them against PostgreSQL).
+// repository go on to their database (test/integration/standins.test.ts runs them against PostgreSQL);
+// pims goes on to its cache (test/integration/pims-import.test.ts runs it against Redis).
 // The program runs here with Debian's python3, as in the image, against a temporary root.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -15,7 +16,7 @@ import { envSettings } from "../../lib/localenv/settings";
 
 after(removeStandinRoots);
 
-const RELEASE_STANDINS = ["core", "repository", "web-ui", "meilisearch"];
+const RELEASE_STANDINS = ["core", "repository", "web-ui", "meilisearch", "pims"];
 
 /** A value for every required variable: URLs, ports, the production mode, else a word. */
 function fullEnv(c: ServiceContract): Record<string, string> {
@@ -49,7 +50,7 @@ function assertRefused(
 describe("release stand-ins: built from the release's contracts", () => {
     it("each release image is built with its contract as contract.json, under exactly the release's name", () => {
         const specs = standinSpecs(envSettings({ CYTOMINE_ENV_DIR: "/srv/x" }));
-        for (const component of [...RELEASE_STANDINS, "pims"]) {
+        for (const component of RELEASE_STANDINS) {
             const spec = specs.find((s) => s.tags.includes(CONTRACTS[component].image));
             assert.ok(spec, `no stand-in is tagged ${CONTRACTS[component].image}`);
             if (component !== "pims") assert.equal(spec.contract, component);

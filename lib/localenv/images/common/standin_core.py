@@ -408,4 +408,18 @@ class Core:
             rows = self.db.storages_of(me["id"])
             items = [{"class": "be.cytomine.domain.image.server.Storage", "id": r["id"], "name": r["name"], "user": r["user_id"]} for r in rows]
             return json_response(200, {"collection": items, "offset": 0, "perPage": len(items), "size": len(items), "totalPages": 1})
+        m = re.match(r"^/api/storage/(\d+)\.json$", path)
+        if m and get:
+            # StorageController.show (core/.../controller/repository/StorageController.java:56-62): a
+            # storage the current user may read (the stand-in: one of its own), else 404 with its message.
+            # PIMS's dataset import fetches it as the caller (pims/pims/importer/dataset.py:122-126).
+            me = self.current_user(principal)
+            row = next((r for r in self.db.storages_of(me["id"]) if r["id"] == int(m[1])), None)
+            if row is None:
+                return json_response(
+                    404, {"success": False, "message": f"Unable to find storage with id: {m[1]}", "errors": ""}
+                )
+            return json_response(
+                200, {"class": "be.cytomine.domain.image.server.Storage", "id": row["id"], "name": row["name"], "user": row["user_id"]}
+            )
         return error_page(self.ctx, 404)

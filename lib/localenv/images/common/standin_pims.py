@@ -13,15 +13,31 @@ API under API_BASE_PATH:
   GET  /ping, /info, /disk-usage                 (pims/pims/api/server.py:15-25, housekeeping.py:63-117)
   POST /import?storage_id=<int>                  (pims/pims/api/operations.py:58-93)
 The import answers at once with {"status": "running", "path", "content"} and runs in the background,
-as upstream's does (dataset.py): MeiliSearch's index settings first (an unreachable MeiliSearch or a
-wrong key ends the task), then PIMS signs in to core with its own keys, fetches the caller's private
-key from core (`userkey/{pub}/keys.json`) and checks the caller's signature, checks the storage, and
-imports each bucket of DATASET_PATH: METADATA/dataset.xml's DATASET alias names the project,
-IMAGE_REF aliases name images under IMAGES/, linked into ROOT/upload-<uuid>/ through WRITING_PATH
-(an image already linked under ROOT is skipped: image.py:44-50,100-111), and the annotations of the
-children's METADATA/annotation.xml are created again on every run (annotation.py:80-86: upstream
-does not deduplicate them). What it would create in core (projects, images, annotations) is recorded
-in ROOT/.stand-in-imports.json instead: the stand-in core keeps no image model. Failures after
+as upstream's does (pims/pims/api/operations.py:58-93; pims/pims/importer/dataset.py:100-205):
+  1. MeiliSearch's index settings first (dataset.py:106-108): an unreachable MeiliSearch or a wrong
+     key ends the task before anything else;
+  2. every direct subdirectory of DATASET_PATH (a link to a directory counts) is a bucket
+     (dataset.py:111);
+  3. PIMS signs in to core with its own keys (GET /server/ping, then /api/user/current.json, as the
+     client does: "PIMS authentication to Cytomine failed."), fetches the caller's private key
+     (`userkey/{pub}/keys.json`) and checks the caller's signature of "METHOD\nMD5\nTYPE\nDATE"
+     from the request's headers (cytomine_auth.py:10-43: "Authentication to Cytomine failed"), then
+     goes on as the caller: its storage (`storage/{id}.json`, "Storage N not found");
+  4. per bucket (BucketParser, dataset.py:44-98): METADATA/dataset.xml's first DATASET alias; with a
+     COMPLEMENTS_DATASET_REF, the complemented alias is the parent and this dataset its child. The
+     parent names the project (saved on every run; core answers 409 after the first: utils.py:12-13).
+     Every IMAGE_REF alias names `<bucket>/IMAGES/<alias>`, linked through WRITING_PATH into
+     ROOT/upload-<uuid>/ (the link's target is the path through the DATASET_PATH entry, as upstream
+     builds it: image.py:34,52-53); an image some ROOT/*/* link already resolves to is skipped
+     ("Already imported", image.py:44-50,100-111). Only the children's ontology and annotations are
+     read, at `<bucket>/<child>/METADATA/{ontology,annotation,dataset}.xml` (dataset.py:159-174):
+     a dataset's own METADATA/annotation.xml is not read. Annotations are created again on every
+     run (annotation.py:80-86: no deduplication). A bucket's failure is logged and the next goes on
+     (dataset.py:203-205).
+What it would create in core (projects, images, ontologies, annotations) is recorded, one entry per
+bucket, in ROOT/.stand-in-imports.json instead: the stand-in core keeps no project or image model.
+Not done: no format detection (a linked image is "imported" whatever its files), no MeiliSearch
+documents (upstream indexes the BP metadata after the images, logging any failure). Failures after
 "running" are only logged, as upstream's.
 """
 import base64
@@ -34,7 +50,7 @@ import socket
 import threading
 import uuid
 import xml.etree.ElementTree as ET
-from email.utils import formatdate
+from time import gmtime, strftime
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request as UrlRequest, urlopen
@@ -100,10 +116,13 @@ def check_start(ctx):
             )
 
 
-def signature(private_key, method, content_type, date, md5=""):
-    """Cytomine's request signature: base64(HMAC-SHA1(private key, METHOD\\nMD5\\nTYPE\\nDATE)) (cytomine_auth.py:21-46)."""
-    token = f"{method}\n{md5}\n{content_type}\n{date}"
+def signature_of(private_key, token):
+    """sign_token: base64(HMAC-SHA1(private key, METHOD\\nMD5\\nTYPE\\nDATE)) (pims/pims/api/utils/cytomine_auth.py:36-43)."""
     return base64.b64encode(hmac.new(private_key.encode(), token.encode(), hashlib.sha1).digest()).decode()
+
+
+def signature(private_key, method, content_type, date, md5=""):
+    return signature_of(private_key, f"{method}\n{md5}\n{content_type}\n{date}")
 
 
 class Core:
@@ -114,21 +133,26 @@ class Core:
         self.public_key = public_key
         self.private_key = private_key
 
-    def get(self, path):
-        date = formatdate(usegmt=True)
-        content_type = "application/json"
-        sig = signature(self.private_key, "GET", content_type, date)
-        req = UrlRequest(
-            f"{self.base}/api/{path}",
-            headers={
-                "Date": date,
-                "Content-Type": content_type,
-                "Accept": "application/json",
-                "Authorization": f"CYTOMINE {self.public_key}:{sig}",
-            },
-        )
-        with urlopen(req, timeout=30) as res:
+    def request(self, url):
+        """As cytomine-python-client 4.3.0 sends it (cytomine/cytomine.py: _headers, CytomineAuth):
+        no content type on a GET, so the signed token is "GET\\n\\n\\n<date>"."""
+        date = strftime("%a, %d %b %Y %H:%M:%S +0000", gmtime())
+        sig = signature(self.private_key, "GET", "", date)
+        headers = {
+            "accept": "application/json, */*",
+            "date": date,
+            "X-Requested-With": "XMLHTTPRequest",
+            "authorization": f"CYTOMINE {self.public_key}:{sig}",
+        }
+        with urlopen(UrlRequest(url, headers=headers), timeout=30) as res:
             return json.loads(res.read() or b"null")
+
+    def get(self, path):
+        return self.request(f"{self.base}/api/{path}")
+
+    def ping(self):
+        """Cytomine() waits for `GET /server/ping` first (cytomine.py: wait_to_accept_connection, 120 s)."""
+        return self.request(f"{self.base}/server/ping")
 
 
 def meili_settings(ctx):
@@ -154,12 +178,19 @@ def _aliases(root, tag):
     return [el.get("alias") for el in root.iter(tag) if el.get("alias")]
 
 
+def _first_alias(root, tag):
+    """lxml's `root.find(".//TAG").get("alias")`: the first such element's alias, or None."""
+    el = root.find(f".//{tag}")
+    return None if el is None else el.get("alias")
+
+
 def _already_imported(root_dir, image_path):
-    """Any ROOT/*/* symbolic link resolving to the image (image.py:100-111)."""
+    """Any ROOT/*/* symbolic link resolving to the image (image.py:100-111): every directory of ROOT
+    (is_dir follows links), every symbolic link in it."""
     target = os.path.realpath(image_path)
     for upload in os.listdir(root_dir):
         d = os.path.join(root_dir, upload)
-        if not os.path.isdir(d) or os.path.islink(d):
+        if not os.path.isdir(d):
             continue
         for name in os.listdir(d):
             p = os.path.join(d, name)
@@ -168,22 +199,90 @@ def _already_imported(root_dir, image_path):
     return False
 
 
-def _annotations(bucket_dir, child):
-    """GeoJSON features of a child dataset's annotations (dataset.py:163-174; annotation.py:37-98)."""
-    meta = os.path.join(bucket_dir, child, "METADATA", "annotation.xml")
-    if not os.path.isfile(meta):
-        return []
-    features = []
-    for el in ET.parse(meta).getroot().iter():
-        filename = el.get("filename") or (el.text or "").strip()
-        if not filename.endswith((".geojson", ".json")):
+class BucketParser:
+    """dataset.py:44-98: METADATA/dataset.xml's first DATASET alias is a dataset of the bucket; with a
+    COMPLEMENTS_DATASET_REF, the complemented alias is the parent (the project) and this dataset its
+    child, whose ontology and annotations are read from `<bucket>/<child>/METADATA/`."""
+
+    def __init__(self, bucket_dir):
+        self.root = bucket_dir
+        self.datasets = []
+        self.dependency = {}
+
+    def discover(self):
+        meta_dir = os.path.join(self.root, "METADATA")
+        meta = os.path.join(meta_dir, "dataset.xml")
+        if not os.path.isdir(meta_dir):
+            log(f"pims stand-in: '{meta_dir}' does not exist or is not a directory for dataset '{os.path.basename(self.root)}'. Skipping discovery for this bucket.")
+            return
+        if not os.path.isfile(meta):
+            log(f"pims stand-in: '{meta}' does not exist or is not a file for dataset '{os.path.basename(self.root)}'. Skipping discovery for this bucket.")
+            return
+        try:
+            root = ET.parse(meta).getroot()
+        except ET.ParseError as e:
+            log(f"pims stand-in: Error parsing XML file '{meta}': {e}")
+            return
+        ds = root.find(".//DATASET")
+        if ds is None:
+            log(f"pims stand-in: No <DATASET> tag found in '{meta}'. Skipping discovery for this bucket.")
+            return
+        name = ds.get("alias")
+        if not name:
+            log(f"pims stand-in: No 'alias' attribute found for <DATASET> in '{meta}'. Skipping discovery for this bucket.")
+            return
+        self.datasets.append(name)
+        complement = _first_alias(root, "COMPLEMENTS_DATASET_REF")
+        if complement:
+            self.dependency.setdefault(complement, []).append(name)
+
+    @property
+    def parent(self):
+        # `next(iter(dependency)) or next(iter(datasets))`: StopIteration when nothing was discovered,
+        # which the bucket loop logs as a failure of the bucket (dataset.py:52-54,203-205).
+        if self.dependency:
+            return next(iter(self.dependency))
+        if not self.datasets:
+            raise RuntimeError("StopIteration (no dataset discovered)")
+        return self.datasets[0]
+
+    @property
+    def children(self):
+        return self.dependency.get(self.parent, [])
+
+
+def _child_annotations(child_dir, images, ontologies):
+    """OntologyImporter and AnnotationImporter on `<bucket>/<child>` (ontology.py:18-38;
+    annotation.py:37-98): the ontology of METADATA/ontology.xml (reused by name), then for each
+    ANNOTATION_REF of the child's METADATA/dataset.xml, the ANNOTATION of METADATA/annotation.xml:
+    every feature of its FILE becomes an annotation of its IMAGE_REF's image in the project, created
+    again on every run. A missing ontology.xml or annotation.xml raises (the bucket fails)."""
+    meta = os.path.join(child_dir, "METADATA")
+    root = ET.parse(os.path.join(meta, "ontology.xml")).getroot()
+    ontology = _first_alias(root, "ONTOLOGY")
+    ontologies.add(ontology)
+    refs = _aliases(ET.parse(os.path.join(meta, "dataset.xml")).getroot(), "ANNOTATION_REF")
+    annotations = {a.get("alias"): a for a in ET.parse(os.path.join(meta, "annotation.xml")).getroot().findall("ANNOTATION")}
+    results = []
+    for alias in refs:
+        a = annotations[alias]
+        image = _first_alias(a, "IMAGE_REF")
+        if image not in images:
+            results.append({"annotation": alias, "status": f"Image {image} does not exist"})
             continue
-        path = os.path.join(bucket_dir, child, filename)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
+        if _first_alias(a, "ONTOLOGY_REF") not in ontologies:
+            results.append({"annotation": alias, "status": f"Ontology {_first_alias(a, 'ONTOLOGY_REF')} does not exist"})
+            continue
+        created = 0
+        try:
+            with open(os.path.join(child_dir, a.find(".//FILE").get("filename")), encoding="utf-8") as f:
                 doc = json.load(f)
-            features += doc.get("features", []) if isinstance(doc, dict) else []
-    return features
+            kind = doc.get("type")
+            created = len(doc.get("features", [])) if kind == "FeatureCollection" else 1
+        except (ValueError, FileNotFoundError):
+            pass  # "is not a valid geometry": no annotation (annotation.py:46-53)
+        results.append({"annotation": alias, "image": image, "created": created})
+    return results
 
 
 class Importer:
@@ -194,82 +293,96 @@ class Importer:
         self.writing = ctx.path(ctx.get("WRITING_PATH"))
         self.record_path = os.path.join(self.root, RECORD)
 
+    def runs(self):
+        try:
+            with open(self.record_path, encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return []
+
     def record(self, entry):
         with self.lock:
-            try:
-                with open(self.record_path, encoding="utf-8") as f:
-                    runs = json.load(f)
-            except FileNotFoundError:
-                runs = []
+            runs = self.runs()
             runs.append(entry)
             tmp = f"{self.record_path}.new"
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(runs, f, indent=2)
             os.replace(tmp, self.record_path)
 
-    def run(self, storage_id, caller_public, caller_signature, request_headers, dataset_path):
+    def run(self, storage_id, caller_public, caller_signature, token, dataset_path):
         ctx = self.ctx
         try:
             meili_settings(ctx)
+            # Every direct subdirectory (links to directories included) is a bucket (dataset.py:111).
+            buckets = [e.path for e in os.scandir(dataset_path) if e.is_dir()]
             own = Core(ctx.get("INTERNAL_URL_CORE"), ctx.get("CYTOMINE_PUBLIC_KEY"), ctx.get("CYTOMINE_PRIVATE_KEY"))
             try:
+                own.ping()
                 own.get("user/current.json")
             except (HTTPError, URLError) as e:
                 raise RuntimeError(f"PIMS authentication to Cytomine failed. ({e})") from e
-            keys = own.get(f"userkey/{caller_public}/keys.json")
-            expected = signature(
-                keys["privateKey"],
-                "POST",
-                request_headers.get("content-type-full") or request_headers.get("Content-Type") or "",
-                request_headers.get("dateFull") or request_headers.get("date") or "",
-                request_headers.get("content-MD5") or "",
-            )
-            if not hmac.compare_digest(expected, caller_signature):
+            try:
+                keys = own.get(f"userkey/{caller_public}/keys.json")
+            except HTTPError as e:  # c.get answers False, then False["privateKey"] (dataset.py:116-117)
+                raise RuntimeError(f"TypeError: 'bool' object is not subscriptable (userkey: HTTP {e.code})") from e
+            if signature_of(keys["privateKey"], token) != caller_signature:
                 raise RuntimeError("Authentication to Cytomine failed")
+            # c.set_credentials(caller): the rest runs as the caller (dataset.py:122-129).
             caller = Core(ctx.get("INTERNAL_URL_CORE"), caller_public, keys["privateKey"])
-            storages = caller.get("storage.json").get("collection", [])
-            if not any(s.get("id") == storage_id for s in storages):
-                raise RuntimeError(f"Storage {storage_id} not found")
-            for bucket in sorted(os.listdir(dataset_path)):
-                self.bucket(os.path.join(dataset_path, bucket), storage_id)
-        except Exception as e:  # upstream logs and drops the task's failures (dataset.py:203-205)
+            caller.get("user/current.json")
+            try:
+                caller.get(f"storage/{storage_id}.json")
+            except HTTPError as e:
+                raise RuntimeError(f"Storage {storage_id} not found") from e
+            # The projects core would list: those this stand-in created before (it keeps no project in core).
+            projects = {r["project"] for r in self.runs() if r.get("project") and r.get("projectCreated")}
+            ontologies = {o for r in self.runs() for o in r.get("ontologies", [])}
+            for bucket in buckets:
+                try:
+                    self.bucket(bucket, storage_id, projects, ontologies)
+                except Exception as e:  # dataset.py:203-205: logged, the next bucket goes on
+                    log(f"pims stand-in: Failed to process bucket {bucket}: {e}")
+        except Exception as e:  # upstream's background task ends; nothing is returned to anyone
             log(f"pims stand-in: import failed: {e}")
             self.record({"storage": storage_id, "error": str(e)})
 
-    def bucket(self, bucket_dir, storage_id):
-        meta = os.path.join(bucket_dir, "METADATA", "dataset.xml")
-        if not os.path.isfile(meta):
-            log(f"pims stand-in: {bucket_dir}: no METADATA/dataset.xml, skipped")
-            return
-        root = ET.parse(meta).getroot()
-        datasets = _aliases(root, "DATASET")
-        if not datasets:
-            log(f"pims stand-in: {meta}: no DATASET alias, skipped")
-            return
+    def bucket(self, bucket_dir, storage_id, projects, ontologies):
+        parser = BucketParser(bucket_dir)
+        parser.discover()
+        parent = parser.parent
+        # get_project: Project(name).save() on every run; core refuses a second with 409 (utils.py:12-13).
+        created = parent not in projects
+        projects.add(parent)
+        root = ET.parse(os.path.join(bucket_dir, "METADATA", "dataset.xml")).getroot()
         results = []
-        for alias in _aliases(root, "IMAGE_REF"):
+        for alias in [el.get("alias") for el in root.iter("IMAGE_REF")]:
+            # The path as PIMS builds it, through the DATASET_PATH entry (image.py:34,52-53): the link
+            # under ROOT names the import view's entry, not the dataset's own mount.
             image = os.path.join(bucket_dir, "IMAGES", alias)
             if not os.path.exists(image):
                 results.append({"image": alias, "status": "Image does not exist"})
             elif _already_imported(self.root, image):
                 results.append({"image": alias, "status": "Already imported"})
             else:
-                os.makedirs(self.writing, exist_ok=True)
                 pending = os.path.join(self.writing, alias)
                 os.symlink(image, pending)
                 upload = os.path.join(self.root, f"upload-{uuid.uuid4()}")
                 os.makedirs(upload)
                 shutil.move(pending, os.path.join(upload, alias))
-                results.append({"image": alias, "status": "imported"})
-        children = _aliases(root, "COMPLEMENTS_DATASET_REF")
-        annotations = sum(len(_annotations(bucket_dir, c)) for c in [*children, *datasets])
+                results.append({"image": alias, "status": "imported", "upload": os.path.basename(upload)})
+        images = {r["image"] for r in results if r["status"] != "Image does not exist"}
+        known = set(ontologies)
+        annotations = {c: _child_annotations(os.path.join(bucket_dir, c), images, ontologies) for c in parser.children}
         self.record(
             {
                 "storage": storage_id,
                 "bucket": os.path.basename(bucket_dir),
-                "project": datasets[0],
+                "project": parent,
+                "projectCreated": created,
                 "images": results,
+                "children": parser.children,
                 "annotations": annotations,
+                "ontologies": sorted(ontologies - known),
             }
         )
 
@@ -317,12 +430,20 @@ def start(ctx):
             authorization = req.header("Authorization") or ""
             if not authorization.startswith("CYTOMINE ") or ":" not in authorization:
                 return json_response(401, {"title": "Auth failed", "details": None})
-            public, _, sig = authorization[len("CYTOMINE ") :].partition(":")
+            # parse_authorization_header and parse_request_token (pims/pims/api/utils/cytomine_auth.py:10-33).
+            public = authorization[authorization.index(" ") + 1 : authorization.index(":")]
+            sig = authorization[authorization.index(":") + 1 :]
+            md5 = req.header("content-MD5") or ""
+            date = req.header("date") if req.header("date") is not None else req.header("dateFull") or ""
+            content_type = req.header("content-type-full")
+            if content_type is None:
+                content_type = req.header("Content-Type") or ""
+            content_type = "" if content_type == "null" else content_type
+            token = f"{req.method}\n{md5}\n{content_type}\n{date}"
             dataset_path = ctx.path(ctx.get("DATASET_PATH", "/dataset"))
-            content = sorted(os.listdir(dataset_path))
-            headers = {k: req.header(k) for k in ("content-type-full", "Content-Type", "dateFull", "date", "content-MD5")}
+            content = os.listdir(dataset_path)
             threading.Thread(
-                target=importer.run, args=(int(storage), public, sig, headers, dataset_path), daemon=True
+                target=importer.run, args=(int(storage), public, sig, token, dataset_path), daemon=True
             ).start()
             return json_response(200, {"status": "running", "path": ctx.get("DATASET_PATH", "/dataset"), "content": content})
         return json_response(404, {"detail": "Not Found"})
