@@ -345,6 +345,8 @@ ensure_debian_packages() {
 	/usr/bin/python3 -c 'import jwt, cryptography, psycopg2' >/dev/null 2>&1 ||
 		missing+=(python3-jwt python3-cryptography python3-psycopg2)
 	[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing+=(postgresql-15-postgis-3)
+	# PIMS's cache for the PIMS stand-in's tests (test/integration/pims-import.test.ts).
+	[ -x /usr/bin/redis-server ] || missing+=(redis-server)
 	if [ ${#missing[@]} -eq 0 ]; then
 		printf '[%d/%d] Debian packages for the SSH test host and docker engine: present\n' "$STEP" "$TOTAL"
 		return

@@ -6,10 +6,10 @@ import { tenantLabels, TenantNamespace } from "./namespace";
 import { routeTable } from "../cytomine/routes";
 import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, Routing } from "./routes";
 import { secretKeysOf } from "../cytomine/secrets";
-import { createTenantSecret } from "./secrets";
+import { createRegistrySecret, createTenantSecret, REGISTRY_SECRET_NAME, RegistryCredentials } from "./secrets";
 import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";
 import { Images, isLocalHost, Storage } from "../cytomine/settings";
-import { createWorkload, networkPolicySpec } from "./workload";
+import { createWorkload, networkPolicySpec, withImagePullSecret } from "./workload";
 import {
     KubernetesDatasetImport,
     KubernetesDatasetVolumes,
@@ -47,6 +47,11 @@ export interface CytomineArgs extends KubernetesSettings {
         /** Required for an external Keycloak; generated for one in the namespace when absent. */
         adminPassword?: pulumi.Input<string>;
     };
+    /**
+     * Credentials for the registry the images come from: the image pull Secret REGISTRY_SECRET_NAME,
+     * named by every pod of the tenant. Unset: the images are pulled anonymously.
+     */
+    registry?: RegistryCredentials;
     /** Manifests are rendered to files, not applied: no Secret is declared (its values would be written out). */
     render: boolean;
     /** Volume claims (databases, images) are protected from deletion and replacement and survive destroy. */
@@ -99,13 +104,25 @@ const forceApplies: pulumi.ResourceTransformation = (a) => {
     };
 };
 
+/** The image pull Secret the pods name: what to create where it is not declared (render mode). */
+export interface PullSecretToProvide {
+    name: string;
+    type: "kubernetes.io/dockerconfigjson";
+    key: ".dockerconfigjson";
+    /** The registry it logs in to (the user name and password are the operator's). */
+    server: string;
+}
+
 export class Cytomine extends pulumi.ComponentResource {
     public readonly url: pulumi.Output<string>;
     public readonly namespace: pulumi.Output<string>;
     /** How to read the Cytomine admin password (never the password itself). */
     public readonly adminCredentials: pulumi.Output<string>;
-    /** The Secret the pods read, and its keys: in render mode the operator provides it. */
-    public readonly secret: pulumi.Output<{ name: string; keys: string[] }>;
+    /**
+     * The Secret the pods read, and its keys, and the image pull Secret with registry credentials: in
+     * render mode the operator provides them.
+     */
+    public readonly secret: pulumi.Output<{ name: string; keys: string[]; pullSecret?: PullSecretToProvide }>;
     /** Keycloak in the namespace: its admin password, and the objects that are up once it serves. */
     public readonly keycloak?: { adminPassword: pulumi.Output<string>; ready: pulumi.Resource[] };
     /** The last dataset import Job (none without datasets). */
@@ -122,6 +139,13 @@ export class Cytomine extends pulumi.ComponentResource {
                       opts: pulumi.mergeOptions(a.opts, { dependsOn: pimsPatch.dependsOn }),
                   }
                 : undefined;
+        // Every pod of the tenant (the services, the dataset import Job) pulls with the registry's
+        // credentials when there are some.
+        const registry = args.registry;
+        const pullSecret: pulumi.ResourceTransformation = (a) => {
+            const props = registry ? withImagePullSecret(a.type, a.props, REGISTRY_SECRET_NAME) : undefined;
+            return props ? { props, opts: a.opts } : undefined;
+        };
         super(
             "cytomine:kubernetes:Cytomine",
             name,
@@ -131,6 +155,7 @@ export class Cytomine extends pulumi.ComponentResource {
                 transformations: [
                     ...(opts?.transformations ?? []),
                     datasetMounts,
+                    ...(registry ? [pullSecret] : []),
                     ...(args.render ? [] : [forceApplies]),
                 ],
             },
@@ -192,6 +217,17 @@ export class Cytomine extends pulumi.ComponentResource {
                   this,
               );
 
+        // Not declared in render mode, as the tenant's Secret: its password would be written out.
+        const registrySecret =
+            registry && !args.render
+                ? createRegistrySecret(
+                      `${name}-registry`,
+                      { namespace, labels: tenantLabels(args.tenant), registry },
+                      this,
+                  )
+                : undefined;
+        const secretsFirst = [...(generated ? [generated.secret] : []), ...(registrySecret ? [registrySecret] : [])];
+
         const workloads: Record<string, pulumi.Resource[]> = {};
         for (const s of services) {
             const part = `${name}-${s.component}`;
@@ -200,7 +236,7 @@ export class Cytomine extends pulumi.ComponentResource {
                 tenant: args.tenant,
                 parent: this,
                 protectVolumes: args.protectVolumes,
-                dependsOn: generated ? [generated.secret] : [],
+                dependsOn: secretsFirst,
             });
             workloads[s.component] = [created.workload, created.service];
             new k8s.networking.v1.NetworkPolicy(
@@ -257,7 +293,17 @@ export class Cytomine extends pulumi.ComponentResource {
         this.url = pulumi.output(args.publicUrl);
         this.namespace = namespace;
         this.adminCredentials = namespace.apply(adminCredentialsHint);
-        this.secret = pulumi.output({ name: SECRET_NAME, keys });
+        const pullSecretToProvide: PullSecretToProvide | undefined = registry && {
+            name: REGISTRY_SECRET_NAME,
+            type: "kubernetes.io/dockerconfigjson",
+            key: ".dockerconfigjson",
+            server: registry.server,
+        };
+        this.secret = pulumi.output({
+            name: SECRET_NAME,
+            keys,
+            ...(pullSecretToProvide ? { pullSecret: pullSecretToProvide } : {}),
+        });
         this.keycloak =
             inNamespace && generated
                 ? {

@@ -60,6 +60,44 @@ export function podTemplate(tenant: string, s: ServiceSpec): k8s.types.input.cor
     };
 }
 
+/** Where each kind of workload holds its pod spec. */
+const POD_SPEC_PATHS: Record<string, readonly string[]> = {
+    "kubernetes:core/v1:Pod": ["spec"],
+    "kubernetes:apps/v1:Deployment": ["spec", "template", "spec"],
+    "kubernetes:apps/v1:StatefulSet": ["spec", "template", "spec"],
+    "kubernetes:apps/v1:DaemonSet": ["spec", "template", "spec"],
+    "kubernetes:apps/v1:ReplicaSet": ["spec", "template", "spec"],
+    "kubernetes:batch/v1:Job": ["spec", "template", "spec"],
+    "kubernetes:batch/v1:CronJob": ["spec", "jobTemplate", "spec", "template", "spec"],
+};
+
+type Props = Record<string, unknown>;
+
+/** `value` with `f` applied to the object at `path` (through Outputs); unchanged where there is none. */
+function patchAt(value: unknown, path: readonly string[], f: (o: Props) => Props): unknown {
+    if (pulumi.Output.isInstance(value) || value instanceof Promise)
+        return pulumi.output(value).apply((v) => patchAt(v, path, f));
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+    if (path.length === 0) return f(value as Props);
+    const [head, ...rest] = path;
+    return { ...(value as Props), [head]: patchAt((value as Props)[head], rest, f) };
+}
+
+/**
+ * A workload's arguments with `secretName` among its pods' imagePullSecrets; undefined for a resource
+ * that runs no pods.
+ */
+export function withImagePullSecret(type: string, props: Props, secretName: string): Props | undefined {
+    const path = POD_SPEC_PATHS[type];
+    if (!path) return undefined;
+    return patchAt(props, path, (pod) => {
+        const listed = (pod.imagePullSecrets as { name?: string }[] | undefined) ?? [];
+        return listed.some((s) => s.name === secretName)
+            ? pod
+            : { ...pod, imagePullSecrets: [...listed, { name: secretName }] };
+    }) as Props;
+}
+
 const CLUSTER_DNS = { matchLabels: { "k8s-app": "kube-dns" } };
 const DNS_PORTS = [
     { port: 53, protocol: "UDP" },

@@ -18,6 +18,7 @@ import {
     directoriesScript,
     markScript,
     preflightScript,
+    registryLoginScript,
     removeScript,
     writeFileScript,
 } from "./scripts";
@@ -62,6 +63,11 @@ export interface CytomineHostArgs {
      * by path relative to the tenant's configuration directory; null: missing. Unset: not looked at.
      */
     observedFiles?: Record<string, ObservedFile | null>;
+    /**
+     * Credentials for the registry the images come from: `docker login` before `compose up`, into the
+     * tenant's own Docker client configuration. Unset: the images are pulled anonymously.
+     */
+    registry?: { server: string; username: string; password: pulumi.Input<string> };
     /** Bigpicture datasets: mounted read-only into PIMS, imported once Cytomine answers (components/datasets/host.ts). */
     datasets?: {
         list: DeclaredDataset[];
@@ -296,6 +302,24 @@ export class CytomineHost extends pulumi.ComponentResource {
                 { dependsOn: [config], deleteBeforeReplace: true },
             );
         });
+        // Registry credentials: the password is the step's stdin only; a changed server or user changes
+        // the script, a changed password the stdin, and either runs the login again.
+        const dockerConfig = args.registry ? `${configDir}/docker` : undefined;
+        const login =
+            args.registry && dockerConfig
+                ? step(
+                      "registry-login",
+                      registryLoginScript(
+                          { server: args.registry.server, username: args.registry.username, dockerConfig },
+                          sudo,
+                      ),
+                      {
+                          stdin: pulumi.secret(args.registry.password),
+                          delete: removeScript(dockerConfig, sudo),
+                      },
+                      { dependsOn: [config] },
+                  )
+                : undefined;
         // One digest of every file: any change re-runs `up`, and Compose recreates only what changed.
         const digest = pulumi.secret(
             pulumi.all(files.map((f) => f.content)).apply((contents) => sha256(contents.join("\0"))),
@@ -310,13 +334,17 @@ export class CytomineHost extends pulumi.ComponentResource {
                         digest: d,
                         waitFor: layout.readinessUrls,
                         timeoutSeconds: args.readyTimeoutSeconds,
+                        ...(dockerConfig ? { dockerConfig } : {}),
                     },
                     sudo,
                 ),
             ),
             { delete: composeDownScript(configDir, project, sudo) },
             // The same for the project: down (the old step's delete), then up, never the reverse.
-            { dependsOn: [data, ...written, ...(datasetMounts ? [datasetMounts] : [])], deleteBeforeReplace: true },
+            {
+                dependsOn: [data, ...written, ...(datasetMounts ? [datasetMounts] : []), ...(login ? [login] : [])],
+                deleteBeforeReplace: true,
+            },
         );
         // The import, once Cytomine answers through the proxy, with the admin keys generated above.
         if (datasets.length > 0) {

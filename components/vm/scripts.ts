@@ -20,9 +20,14 @@ export const noSudo = (user: string, host: string) =>
 export const noEngine = (host: string) =>
     `no container engine on ${host}: install Docker Engine and Compose (Debian: apt-get install docker.io docker-compose), then run pulumi up again`;
 
-/** Runs Compose v2 (`docker compose`) where present, else Debian's Compose v1 (`docker-compose`). */
-const composeFn = (sudo: string) =>
-    `compose() { if ${sudo}docker compose version >/dev/null 2>&1; then ${sudo}docker compose "$@"; else ${sudo}docker-compose "$@"; fi; }`;
+/**
+ * Runs Compose v2 (`docker compose`) where present, else Debian's Compose v1 (`docker-compose`); with
+ * `dockerConfig`, reading registry credentials from that directory (both read DOCKER_CONFIG).
+ */
+const composeFn = (sudo: string, dockerConfig?: string) => {
+    const run = `${sudo}${dockerConfig ? `env DOCKER_CONFIG=${q(dockerConfig)} ` : ""}`;
+    return `compose() { if ${run}docker compose version >/dev/null 2>&1; then ${run}docker compose "$@"; else ${run}docker-compose "$@"; fi; }`;
+};
 
 /**
  * Checks what the later steps need, each failure with the fix. A host the stack just created is first
@@ -108,13 +113,15 @@ export interface ComposeUpOptions {
     /** URLs on the host that must answer 2xx/3xx before the step succeeds. */
     waitFor: string[];
     timeoutSeconds: number;
+    /** The directory `docker login` stored the registry's credentials in (registryLoginScript); unset: none. */
+    dockerConfig?: string;
 }
 
 /** `compose up -d`, then waits for the URLs with backoff and a clear timeout message. */
 export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
     return script([
         `# configuration digest ${o.digest}`,
-        composeFn(sudo),
+        composeFn(sudo, o.dockerConfig),
         `cd ${q(o.dir)}`,
         `compose -p ${q(o.project)} -f compose.yaml up -d --remove-orphans`,
         `deadline=$(( $(date +%s) + ${o.timeoutSeconds} ))`,
@@ -140,5 +147,37 @@ export function composeDownScript(dir: string, project: string, sudo: string): s
         `if [ -f ${q(`${dir}/compose.yaml`)} ]; then`,
         `  (cd ${q(dir)} && compose -p ${q(project)} -f compose.yaml down --remove-orphans)`,
         `fi`,
+    ]);
+}
+
+export interface RegistryLoginOptions {
+    /** host[:port] (config imageRegistry.server). */
+    server: string;
+    /** Config imageRegistry.username. */
+    username: string;
+    /** The tenant's own Docker client configuration directory, where the credentials are stored. */
+    dockerConfig: string;
+}
+
+/** The fix when the registry refuses the login (or cannot be reached). */
+export const loginRefused = (server: string, username: string) =>
+    `docker login to ${server} as ${username} failed (docker's message above): if the registry refused it, ` +
+    `correct imageRegistry.username (pulumi config set --path imageRegistry.username <user>) or the secret ` +
+    `imageRegistryPassword (pulumi config set --secret cytomine-fallback:imageRegistryPassword); if it did not ` +
+    `answer, correct imageRegistry.server or let the host reach it; then run pulumi up again`;
+
+/**
+ * `docker login` with the password on stdin (the step's stdin, never a command line), into the
+ * tenant's own DOCKER_CONFIG: tenants sharing a host keep their own credentials, and destroy removes
+ * them. Logging in again with the same credentials changes nothing.
+ */
+export function registryLoginScript(o: RegistryLoginOptions, sudo: string): string {
+    return script([
+        `${sudo}install -d -o 0 -g 0 -m 0700 ${q(o.dockerConfig)}`,
+        `if ! out=$(${sudo}env DOCKER_CONFIG=${q(o.dockerConfig)} docker login ${q(o.server)} --username ${q(o.username)} --password-stdin 2>&1); then`,
+        `  printf '%s\\n' "$out" >&2`,
+        `  ${fail(loginRefused(o.server, o.username))}`,
+        `fi`,
+        `printf '%s\\n' "$out"`,
     ]);
 }

@@ -45,6 +45,11 @@ export const SECRET_SOURCES: Record<FleetSecretKey, { flag: string; env: string;
         env: "VM_HOST_PRIVATE_KEY",
         what: "the host key the stack installs on the EC2 instance it creates (target aws)",
     },
+    imageRegistryPassword: {
+        flag: "--image-registry-password-file",
+        env: "IMAGE_REGISTRY_PASSWORD",
+        what: "the password (or token) of imageRegistry.username at imageRegistry.server, the registry the images are pulled from",
+    },
     sdafsCredentials: {
         flag: "--sdafs-credentials-file",
         env: "SDAFS_CREDENTIALS",
@@ -193,9 +198,10 @@ export function planTenant(input: TenantInput, templatesDir = TEMPLATES_DIR): Te
     try {
         // The program's secrets are checked below, with the fleet's sources as the fix; the datasets'
         // (needed only by some entries) by the program's rule.
+        const keys = readKeys(configGetter(config));
         parsed = parseConfig(
-            readKeys(configGetter(config)),
-            SECRET_KEYS,
+            keys,
+            requiredSecrets(keys),
             DATASET_SECRET_KEYS.filter((k) => secrets[k]),
         );
     } catch (e) {
@@ -213,12 +219,17 @@ export function planTenant(input: TenantInput, templatesDir = TEMPLATES_DIR): Te
     if (issues.length > 0 || !parsed) throw new FleetInputError(name, issues);
 
     const keycloakUrl = keycloakBaseUrl(parsed.keycloak.origin, parsed.keycloak.basePath);
+    const pullsWithCredentials = parsed.imageRegistry !== undefined;
     return {
         tenant: name,
         template: template.name,
         config,
         parsed,
-        secrets: Object.fromEntries(Object.entries(secrets).filter(([, v]) => v)) as Secrets,
+        // A registry password without imageRegistry would stop the program (it would go unused): it is
+        // stored only for a tenant that pulls with credentials.
+        secrets: Object.fromEntries(
+            Object.entries(secrets).filter(([k, v]) => v && (k !== "imageRegistryPassword" || pullsWithCredentials)),
+        ) as Secrets,
         keycloakUrl,
         redirectUri: brokerRedirectUri(keycloakUrl, parsed.realm, parsed.lsaai.alias),
     };
@@ -270,7 +281,7 @@ export function configGetter(config: Record<string, unknown>): (key: string) => 
 
 /** Parses a tenant's stored config (Pulumi.<tenant>.yaml's values, secrets assumed set). */
 export function parseStored(config: Record<string, unknown>): StackConfig {
-    return parseConfig(readKeys(configGetter(config)), SECRET_KEYS);
+    return parseConfig(readKeys(configGetter(config)));
 }
 
 export interface Conflict {

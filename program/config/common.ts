@@ -4,6 +4,46 @@ import { z } from "zod";
 import { reservedNamespaceProblem } from "../../components/cytomine/settings";
 import { absoluteUrl, reportProblem } from "./checks";
 
+/**
+ * What is wrong with a registry server as `docker login` and a dockerconfigjson's `auths` take it: a
+ * host name or address with an optional port, no scheme and no path (undefined when it is fine).
+ */
+export function registryServerProblem(server: string): string | undefined {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(server))
+        return `no scheme: give the host as docker login takes it, e.g. ${server.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").replace(/\/.*$/, "") || "registry.cytomine.org"}`;
+    if (server.includes("/"))
+        return `a host[:port] without path, e.g. ${server.replace(/\/.*$/, "") || "registry.cytomine.org"} (the images name their repository themselves: images.<service>)`;
+    const m =
+        /^([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::(\d{1,5}))?$/.exec(
+            server,
+        );
+    if (!m || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)))
+        return "a registry host with an optional port (1-65535), e.g. registry.cytomine.org or mirror.example.org:5000";
+    return undefined;
+}
+
+/**
+ * Credentials for the registry the images come from (registry.cytomine.org, or a private mirror); the
+ * password is the secret imageRegistryPassword.
+ */
+const imageRegistry = z.strictObject(
+    {
+        server: z.string().superRefine(reportProblem(registryServerProblem)),
+        username: z
+            .string()
+            .min(1, "the user name the registry issued, e.g. robot$tenant")
+            .regex(/^[^\s:]*$/, "no spaces or ':' (basic auth joins user:password with ':')"),
+    },
+    {
+        error: (i) => {
+            const unknown = (i as { code: string; keys?: string[] }).keys;
+            return i.code === "unrecognized_keys" && unknown
+                ? `unknown key(s) ${unknown.join(", ")}; the keys are server and username (the password is the secret imageRegistryPassword: pulumi config set --secret cytomine-fallback:imageRegistryPassword)`
+                : undefined;
+        },
+    },
+);
+
 export const TARGETS = ["kubernetes", "aws", "ssh"] as const;
 export type Target = (typeof TARGETS)[number];
 
@@ -21,4 +61,5 @@ export const commonKeys = {
     localStack: z.boolean().default(false),
     allowRealmReplacement: z.boolean().default(false),
     allowVolumeDeletion: z.boolean().default(false),
+    imageRegistry: imageRegistry.optional(),
 };

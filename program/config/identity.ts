@@ -49,13 +49,19 @@ export const identityKeys = {
 };
 
 /** Secret keys: read with requireSecret, so their values never pass through plaintext code paths. */
-export const SECRET_KEYS = ["keycloakAdminPassword", "lsaaiClientSecret", "vmPrivateKey", "vmHostPrivateKey"] as const;
+export const SECRET_KEYS = [
+    "keycloakAdminPassword",
+    "lsaaiClientSecret",
+    "vmPrivateKey",
+    "vmHostPrivateKey",
+    "imageRegistryPassword",
+] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
 /**
  * Secrets a stack must have: the LS-AAI client secret always; an external Keycloak's admin password
  * (one the stack deploys gets a generated one); the SSH private key for a VM target; the host key the
- * stack installs on an EC2 instance it creates.
+ * stack installs on an EC2 instance it creates; the image registry's password with imageRegistry.
  */
 export function requiredSecrets(raw: Record<string, unknown>): SecretKey[] {
     const target = raw.target ?? "kubernetes";
@@ -64,5 +70,6 @@ export function requiredSecrets(raw: Record<string, unknown>): SecretKey[] {
         "lsaaiClientSecret",
         ...(target === "ssh" || target === "aws" ? (["vmPrivateKey"] as const) : []),
         ...(target === "aws" ? (["vmHostPrivateKey"] as const) : []),
+        ...(raw.imageRegistry !== undefined ? (["imageRegistryPassword"] as const) : []),
     ];
 }

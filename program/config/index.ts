@@ -71,6 +71,14 @@ export interface StackConfig {
     aws?: NonNullable<RawConfig["aws"]>;
     /** Bigpicture datasets mounted into PIMS and imported (program/config/datasets.ts). */
     datasets: DatasetsConfig;
+    /** The registry the images are pulled from with credentials (password: the secret imageRegistryPassword). */
+    imageRegistry?: ImageRegistry;
+}
+
+/** A registry login: host[:port] and user name; the password is the secret imageRegistryPassword. */
+export interface ImageRegistry {
+    server: string;
+    username: string;
 }
 
 /** A config error that names the key and how to fix it (a RunError: Pulumi shows the message, no stack). */
@@ -86,6 +94,18 @@ export class ConfigError extends pulumi.RunError {
 
 const missingSecret = (key: SecretKey) =>
     `${PROJECT}:${key} is not set: it is a secret; set it with 'pulumi config set --secret ${PROJECT}:${key}'`;
+
+/** Secrets that are set but mean nothing in this configuration, each with the fix (none would be used silently). */
+function straySecrets(raw: Record<string, unknown>, secretsSet: readonly SecretKey[]): string[] {
+    return secretsSet.includes("imageRegistryPassword") && raw.imageRegistry === undefined
+        ? [
+              `${PROJECT}:imageRegistryPassword is set but imageRegistry is not: set imageRegistry ` +
+                  `(pulumi config set --path imageRegistry.server registry.cytomine.org; ` +
+                  `pulumi config set --path imageRegistry.username <user>), or remove the secret ` +
+                  `(pulumi config rm ${PROJECT}:imageRegistryPassword)`,
+          ]
+        : [];
+}
 
 /** `<project>:<key>` followed by the value given (or "is not set"), as issues name keys. */
 function describeKey(path: readonly PropertyKey[], raw: Record<string, unknown>): string {
@@ -106,16 +126,20 @@ function describeKey(path: readonly PropertyKey[], raw: Record<string, unknown>)
 
 /**
  * Parses raw values (as read from Pulumi config) into a StackConfig, or throws ConfigError.
- * `secretsSet` lists the secret keys that have a value; their values are never seen here.
+ * `secretsSet` lists the secret keys that have a value (default: those this config requires); their
+ * values are never seen here. A secret set where nothing uses it is an error too.
  */
 export function parseConfig(
     raw: Record<string, unknown>,
-    secretsSet: readonly SecretKey[] = SECRET_KEYS,
+    secretsSet: readonly SecretKey[] = requiredSecrets(raw),
     datasetSecretsSet: readonly DatasetSecretKey[] = DATASET_SECRET_KEYS,
 ): StackConfig {
-    const missingSecrets = requiredSecrets(raw)
-        .filter((k) => !secretsSet.includes(k))
-        .map(missingSecret);
+    const missingSecrets = [
+        ...requiredSecrets(raw)
+            .filter((k) => !secretsSet.includes(k))
+            .map(missingSecret),
+        ...straySecrets(raw, secretsSet),
+    ];
     const result = schema.safeParse(raw);
     const issues = result.success ? [] : result.error.issues.map((i) => `${describeKey(i.path, raw)}: ${i.message}`);
     const datasets = datasetIssues(
@@ -174,6 +198,7 @@ function typed(c: RawConfig): StackConfig {
         vm: c.vm,
         aws: c.aws,
         datasets: c.datasets,
+        ...(c.imageRegistry ? { imageRegistry: c.imageRegistry } : {}),
     };
 }
 
@@ -236,6 +261,8 @@ export interface LoadedConfig {
         vmHostPrivateKey?: pulumi.Output<string>;
         /** The s3cmd-style sdafs credentials file (sdafs dataset sources). */
         sdafsCredentials?: pulumi.Output<string>;
+        /** The image registry's password (with imageRegistry). */
+        imageRegistryPassword?: pulumi.Output<string>;
     };
 }
 
@@ -268,6 +295,7 @@ export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
             lsaaiClientSecret: config.requireSecret("lsaaiClientSecret"),
             vmPrivateKey: optionalSecret("vmPrivateKey"),
             vmHostPrivateKey: optionalSecret("vmHostPrivateKey"),
+            imageRegistryPassword: optionalSecret("imageRegistryPassword"),
             sdafsCredentials: datasetSecretsSet.length > 0 ? config.requireSecret("sdafsCredentials") : undefined,
         },
     };

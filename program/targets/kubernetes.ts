@@ -157,6 +157,10 @@ export async function kubernetesTarget(
             keycloak: { ...config.keycloak, adminPassword: secrets.keycloakAdminPassword },
             render,
             protectVolumes: !config.allowVolumeDeletion,
+            registry: config.imageRegistry && {
+                ...config.imageRegistry,
+                password: requireSecret(secrets, "imageRegistryPassword"),
+            },
             datasets: {
                 list: datasets.declared,
                 plan: datasets.plan,
@@ -181,7 +185,10 @@ export async function kubernetesTarget(
             namespace: cytomine.namespace,
             /** How to read Cytomine's admin password from the tenant's Secret. */
             cytomineAdminCredentials: cytomine.adminCredentials,
-            /** In render mode: the Secret (name and keys) to provide to the cluster, e.g. as a SealedSecret. */
+            /**
+             * In render mode: the Secret (name and keys) to provide to the cluster, e.g. as a SealedSecret,
+             * and with imageRegistry the image pull Secret (pullSecret) the pods name.
+             */
             ...(render ? { secretToProvide: cytomine.secret } : {}),
             // Datasets: what is declared (images counted where the preview saw the tree) and the last import Job.
             ...(datasets.declared.length > 0

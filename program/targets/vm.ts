@@ -66,6 +66,10 @@ export async function deployOnHost(
         protectData: !config.allowVolumeDeletion,
         readyTimeoutSeconds: vm.readyTimeoutSeconds,
         waitForCloudInit: created !== undefined,
+        registry: config.imageRegistry && {
+            ...config.imageRegistry,
+            password: requireSecret(secrets, "imageRegistryPassword"),
+        },
         datasets: {
             list: datasets,
             sdafs: config.datasets.sdafs,

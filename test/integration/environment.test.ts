@@ -292,7 +292,7 @@ describe("local environment", { timeout: 900_000 }, () => {
         assert.equal(root, dockerFiles(envSettings()).data);
         const out = overSsh(
             env.ssh,
-            `sudo -n docker run --rm --network none ${DEFAULT_IMAGES.core} python3 -c 'print(\"stand-in core\")'`,
+            `sudo -n docker run --rm --network none ${DEFAULT_IMAGES.core} python3 -c 'print("stand-in core")'`,
         );
         assert.equal(out.trim(), "stand-in core");
 

@@ -11,10 +11,8 @@ const valid = {
     lsaaiClientId: "client-1",
 };
 
-function issues(
-    raw: Record<string, unknown>,
-    secrets: readonly (typeof SECRET_KEYS)[number][] = SECRET_KEYS,
-): string[] {
+/** The issues of a rejected config; `secrets`: the secret keys set (default: those the config requires). */
+function issues(raw: Record<string, unknown>, secrets?: readonly (typeof SECRET_KEYS)[number][]): string[] {
     try {
         parseConfig(raw, secrets);
     } catch (e) {
