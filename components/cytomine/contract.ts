@@ -198,6 +198,12 @@ export function fromManifests(objects: Obj[]): { services: RenderedService[]; ro
     return { services, routes };
 }
 
+function tmpfsWritable(entry: string, user: unknown): boolean {
+    const options = entry.split(":")[1] ?? "";
+    const uid = user ? String(user).split(":")[0] : undefined;
+    return (uid !== undefined && options.split(",").includes(`uid=${uid}`)) || /(^|,)mode=[0-7]*7($|,)/.test(options);
+}
+
 /** NAME=value lines of an env file; a value naming a secret as `<secret:key>` stands for that secret. */
 export function parseEnvFile(text: string): Record<string, string | { secret: string }> {
     const out: Record<string, string | { secret: string }> = {};
@@ -232,7 +238,11 @@ export function fromCompose(
                 env: parseEnvFile(envFiles[name] ?? ""),
                 writable: [
                     ...mounts.filter((m: string[]) => m[2] !== "ro").map((m: string[]) => m[1]),
-                    ...(s.tmpfs ?? []),
+                    // A tmpfs is writable for the user only when it owns it or it is world-writable
+                    // (Docker gives it the mode and owner of the image's directory otherwise).
+                    ...(s.tmpfs ?? [])
+                        .filter((t: string) => tmpfsWritable(t, s.user))
+                        .map((t: string) => t.split(":")[0]),
                     ...(s.read_only ? [] : ["/"]),
                 ],
                 uid: s.user ? Number(String(s.user).split(":")[0]) : undefined,

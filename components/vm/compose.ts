@@ -37,6 +37,9 @@ export function memLimit(quantity: string | undefined): string | undefined {
 
 type Service = Record<string, unknown>;
 
+/** A scratch path as compose's tmpfs entry: owned by UID, private to it. */
+export const tmpfsOf = (path: string, uid: number) => `${path}:uid=${uid},gid=${uid},mode=0700`;
+
 /** One compose service from its spec: same image, user, read-only root and scratch paths as its pod. */
 function composeService(s: ServiceSpec, o: ComposeOptions): Service {
     const limits = (s.resources as { limits?: { memory?: string } }).limits;
@@ -47,7 +50,9 @@ function composeService(s: ServiceSpec, o: ComposeOptions): Service {
         env_file: [envFileOf(s.component)],
         user: `${s.uid}:${s.uid}`,
         read_only: s.writableRootReason === undefined,
-        ...(s.scratch.length ? { tmpfs: s.scratch } : {}),
+        // Owned by the service's user, as a pod's emptyDir is writable for it: Docker gives a tmpfs the
+        // mode and owner of the image's directory it covers (root 0755 for web-ui's /var/cache/nginx).
+        ...(s.scratch.length ? { tmpfs: s.scratch.map((p) => tmpfsOf(p, s.uid)) } : {}),
         cap_drop: ["ALL"],
         security_opt: ["no-new-privileges:true"],
         ...(s.volumes.length || (s.component === "pims" && o.pimsBinds?.length)

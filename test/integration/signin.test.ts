@@ -115,6 +115,13 @@ describe("sign-in to Cytomine through Keycloak and LS-AAI, on the VM target", { 
     after(async () => {
         if (chromium) await chromium.close();
         if (!e) return;
+        // An `up` that failed before its compose step finished leaves containers destroy knows nothing of.
+        const docker = (...args: string[]) =>
+            execFileSync("docker", args, { env: { ...process.env, DOCKER_HOST: env.docker.host }, encoding: "utf8" });
+        const left = docker("ps", "-aq", "--filter", `label=com.docker.compose.project=cytomine-${tenant}`)
+            .split("\n")
+            .filter(Boolean);
+        if (left.length > 0) docker("rm", "-f", "-v", ...left);
         execFileSync(requireToolchain(), ["state", "unprotect", "--all", "--yes", "--stack", e.stack.name], {
             cwd: repoRoot,
             env: { ...process.env, ...e.env },

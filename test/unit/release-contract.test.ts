@@ -154,7 +154,7 @@ describe("the release's contract on the compose project", () => {
         for (const { component, path } of writable) {
             const doc = parse(p.compose);
             const svc = doc.services[component];
-            svc.tmpfs = (svc.tmpfs ?? []).filter((t: string) => t !== path);
+            svc.tmpfs = (svc.tmpfs ?? []).filter((t: string) => t.split(":")[0] !== path);
             svc.volumes = (svc.volumes ?? []).filter((v: string) => v.split(":")[1] !== path);
             const found = findings(stringify(doc), p.env, p.nginx);
             assert.ok(
@@ -164,6 +164,18 @@ describe("the release's contract on the compose project", () => {
         }
         const nginx = p.nginx.replace(/location \/ims\/upload \{[^}]*\}/, "");
         assert.ok(findings(p.compose, p.env, nginx).some((f) => f.startsWith("pims: route /ims/upload: not routed")));
+    });
+
+    it("reports a scratch tmpfs its user cannot write (Docker gives it the image directory's owner)", () => {
+        const p = composeProject();
+        const doc = parse(p.compose);
+        doc.services["web-ui"].tmpfs = ["/tmp", "/var/cache/nginx", "/var/run"];
+        const { services, routes } = fromCompose(stringify(doc), p.env, p.nginx);
+        const found = describeFindings(contractFindings(services, routes));
+        assert.ok(
+            found.some((f) => f.startsWith("web-ui: writable /var/cache/nginx: not writable")),
+            found.join("\n"),
+        );
     });
 
     it("reports a value the image cannot work with: PIMS's logging file, core pointing at a service that is not there", () => {

@@ -56,7 +56,7 @@ describe("VM: compose project", () => {
         assert.equal(core.read_only, true);
         assert.deepEqual(core.cap_drop, ["ALL"]);
         assert.deepEqual(core.security_opt, ["no-new-privileges:true"]);
-        assert.ok(core.tmpfs.includes("/tmp"));
+        assert.ok(core.tmpfs.includes("/tmp:uid=20000,gid=20000,mode=0700"));
         assert.equal(doc.services.iam.read_only, false, "Keycloak re-augments itself at start");
         assert.deepEqual(doc.services.postgis.volumes, [
             "/var/lib/cytomine-fallback/lab-a/postgis/data:/var/lib/postgresql/data",
