@@ -113,6 +113,16 @@ const tmp = (source: string, why: string): WritableItem => ({
     failure: "cannot write /tmp: Read-only file system",
 });
 
+/** The PostGIS settings of a Spring service: each has a development default the stack must override. */
+const postgisItems = (meaning: string, source: string): EnvItem[] =>
+    ["POSTGIS_HOST", "POSTGIS_PORT", "POSTGIS_DB_NAME", "POSTGIS_USER", "POSTGIS_PASS"].map((name) => ({
+        name,
+        meaning,
+        required: true,
+        source,
+        failure: `org.postgresql.util.PSQLException: FATAL: password authentication failed for user "docker" (${name} unset: the image's default is a development value)`,
+    }));
+
 // ---------------------------------------------------------------------------------------------------
 // The services.
 
@@ -182,13 +192,7 @@ const core: ServiceContract = {
             source: "core/src/main/resources/application.yml:99",
             valueProblem: url,
         },
-        ...["POSTGIS_HOST", "POSTGIS_PORT", "POSTGIS_DB_NAME", "POSTGIS_USER", "POSTGIS_PASS"].map((name) => ({
-            name,
-            meaning: "core's PostGIS database",
-            required: true,
-            source: "core/src/main/resources/application.yml:43-45",
-            failure: `org.postgresql.util.PSQLException: FATAL: password authentication failed for user "docker" (${name} unset: the image's default is a development value)`,
-        })),
+        ...postgisItems("core's PostGIS database", "core/src/main/resources/application.yml:43-45"),
         ...["MONGO_HOST", "MONGO_PORT", "MONGO_DB_NAME", "MONGO_USER", "MONGO_PASS"].map((name) => ({
             name,
             meaning: "core's MongoDB (authenticated against the admin database)",
@@ -281,13 +285,7 @@ const repository: ServiceContract = {
     uidSource: CHART_UID,
     exitCode: 1,
     env: [
-        ...["POSTGIS_HOST", "POSTGIS_PORT", "POSTGIS_DB_NAME", "POSTGIS_USER", "POSTGIS_PASS"].map((name) => ({
-            name,
-            meaning: "the same PostGIS database as core",
-            required: true,
-            source: "repository/src/main/resources/application.yml:7-9",
-            failure: `org.postgresql.util.PSQLException: FATAL: password authentication failed for user "docker" (${name} unset: the image's default is a development value)`,
-        })),
+        ...postgisItems("the same PostGIS database as core", "repository/src/main/resources/application.yml:7-9"),
         ...["IMAGE_SERVER_PUBLIC_KEY", "IMAGE_SERVER_PRIVATE_KEY"].map((name) => ({
             name,
             meaning: "written onto the ImageServer1 user at start: PIMS signs its calls to core with them",

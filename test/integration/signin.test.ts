@@ -7,19 +7,18 @@
 // realm, an expired one and a user without a core role are told apart; single sign-out ends it.
 import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
-import { execFileSync } from "node:child_process";
-import * as fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { Browser as Chromium, Page } from "playwright-core";
 import { keycloakRealmEndpoints } from "../../components/identity/endpoints";
 import { PORTS } from "../../components/cytomine/services";
-import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import { createEphemeralStack, EphemeralStack } from "../../lib/automation";
 import { keycloakAdmin } from "../../lib/clients";
 import { Environment, useEnvironment } from "../../lib/localenv";
 import { freePort, sshTargetConfig } from "../../lib/project-config";
-import { repoRoot, requireToolchain } from "../../lib/toolchain";
+import { repoRoot } from "../../lib/toolchain";
 import { Browser } from "./support/browser";
 import { readEnvFile } from "./support/env-file";
+import { disposeVmTenant } from "./support/vm-stack";
 
 const CHROMIUM = "/usr/bin/chromium";
 const UPSTREAM = "lsaai-upstream";
@@ -114,21 +113,7 @@ describe("sign-in to Cytomine through Keycloak and LS-AAI, on the VM target", { 
 
     after(async () => {
         if (chromium) await chromium.close();
-        if (!e) return;
-        // An `up` that failed before its compose step finished leaves containers destroy knows nothing of.
-        const docker = (...args: string[]) =>
-            execFileSync("docker", args, { env: { ...process.env, DOCKER_HOST: env.docker.host }, encoding: "utf8" });
-        const left = docker("ps", "-aq", "--filter", `label=com.docker.compose.project=cytomine-${tenant}`)
-            .split("\n")
-            .filter(Boolean);
-        if (left.length > 0) docker("rm", "-f", "-v", ...left);
-        execFileSync(requireToolchain(), ["state", "unprotect", "--all", "--yes", "--stack", e.stack.name], {
-            cwd: repoRoot,
-            env: { ...process.env, ...e.env },
-            stdio: "pipe",
-        });
-        await disposeEphemeralStack(e);
-        fs.rmSync(`${dataRoot}/${tenant}`, { recursive: true, force: true });
+        if (e) await disposeVmTenant(env, e, `cytomine-${tenant}`, `${dataRoot}/${tenant}`);
     });
 
     /** Opens the tenant's URL and signs in at the upstream realm through the broker's button. */

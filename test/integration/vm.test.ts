@@ -8,19 +8,13 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import {
-    createEphemeralStack,
-    disposeEphemeralStack,
-    EphemeralStack,
-    plaintextLeaks,
-    commandsRun,
-    eventLeaks,
-} from "../../lib/automation";
+import { createEphemeralStack, EphemeralStack, plaintextLeaks, commandsRun, eventLeaks } from "../../lib/automation";
 import { sampleCommandLines } from "../../lib/processes";
 import { Environment, useEnvironment } from "../../lib/localenv";
 import { freePort, sshTargetConfig } from "../../lib/project-config";
-import { repoRoot, requireToolchain } from "../../lib/toolchain";
+import { repoRoot } from "../../lib/toolchain";
 import { readEnvFile } from "./support/env-file";
+import { disposeVmTenant } from "./support/vm-stack";
 import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
 
 const stat = (p: string) => execFileSync("stat", ["-c", "%a %u", p], { encoding: "utf8" }).trim();
@@ -53,17 +47,7 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
     });
 
     after(async () => {
-        if (!e) return;
-        // Lift the data directory's protection without an `up` (which would start the project again
-        // only to destroy it): the state's own switch, then destroy removes the directory too.
-        execFileSync(requireToolchain(), ["state", "unprotect", "--all", "--yes", "--stack", e.stack.name], {
-            cwd: repoRoot,
-            env: { ...process.env, ...e.env },
-            stdio: "pipe",
-        });
-        await disposeEphemeralStack(e);
-        // retainOnDelete kept the data directory on the host, as it should for a tenant: remove the test's.
-        fs.rmSync(`${dataRoot}/${tenant}`, { recursive: true, force: true });
+        if (e) await disposeVmTenant(env, e, `cytomine-${tenant}`, `${dataRoot}/${tenant}`);
     });
 
     it("up: files land with their modes, the services answer through the proxy, the realm is in compose's Keycloak", async () => {
