@@ -8,8 +8,11 @@ on a command line: they come from a directory of 0400 files (`--keys-dir`, the K
 volume) or from standard input as JSON (`{"publicKey": ..., "privateKey": ...}`, the VM step).
 
 On a VM (`--record`, `--view`), it also keeps the record of what was imported and builds the import
-view, PIMS's DATASET_PATH: one symbolic link per dataset folder (the folder holding
-METADATA/dataset.xml, see dataset_folders) of the datasets of this run, so PIMS imports only those (PIMS saves annotations without an existence check: a second import duplicates them).
+view, PIMS's DATASET_PATH (see build_view): an entry per dataset folder (the folder holding
+METADATA/dataset.xml, see dataset_folders) of the datasets of this run, a link PIMS imports, and of
+the declared datasets earlier runs imported, a directory holding only a link IMAGES that PIMS skips
+(PIMS saves annotations without an existence check: a second import duplicates them) but through
+which the images it linked before stay served.
 On Kubernetes the program keeps the record and the PIMS pod builds the view (init container).
 
 Exit codes: 0 imported or nothing to import, 3 a dataset is missing or malformed, 4 core rejected the
@@ -64,29 +67,39 @@ def where(d):
     return f"datasets.list[{d.get('index', '?')}] ({d['id']})"
 
 
-def buckets_of(d):
-    """The bucket ({DATASET_UUID} folder) names of a dataset, checked on the host."""
+def warn(message):
+    print(f"{PREFIX}: {message}", file=sys.stderr, flush=True)
+
+
+def buckets_of(d, strict=True):
+    """The bucket ({DATASET_UUID} folder) names of a dataset, checked on the host. Not strict (a served
+    dataset): a problem is a warning, and what is there is used."""
+
+    def problem(message):
+        if strict:
+            fail(3, message)
+        warn(f"{message} (the images imported from it earlier are not served meanwhile)")
+
     root = d["hostDir"]
     if not os.path.isdir(root):
         what = "the sdafs mount point" if d.get("source") == "sdafs" else "datasets.list[i].path"
-        fail(
-            3,
+        problem(
             f"{where(d)}: {root} does not exist or is not a directory on this host ({what}): "
             "create or mount it, or correct the path, then run pulumi up again",
         )
+        return []
     names = sorted(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
     wanted = d.get("buckets")
     if wanted is not None:
         missing = [b for b in wanted if b not in names]
         if missing:
-            fail(
-                3,
+            problem(
                 f"{where(d)}: {', '.join(missing)} not found under {root}: list in sdafs.datasets only "
                 "datasets the credentials grant",
             )
-        names = list(wanted)
+        names = [b for b in wanted if b in names]
     if not names:
-        fail(3, f"{where(d)}: {root} holds no {{DATASET_UUID}} folder: nothing PIMS could import")
+        problem(f"{where(d)}: {root} holds no {{DATASET_UUID}} folder: nothing PIMS could import")
     return names
 
 
@@ -112,38 +125,105 @@ def dataset_folders(d, bucket):
     ]
 
 
-def build_view(view, todo):
-    """Makes `view` hold exactly one link per dataset folder of the datasets to import (dataset_folders)."""
-    os.makedirs(view, mode=0o755, exist_ok=True)
-    for name in os.listdir(view):
-        p = os.path.join(view, name)
-        if not os.path.islink(p):
-            fail(3, f"{p} is not a link this import made: move it away (the import view holds only links)")
-        os.unlink(p)
+SERVED = "IMAGES"
+
+
+def view_entries(todo, served):
+    """What the view must hold: entry name -> ("link", folder) for the datasets of this run (PIMS
+    imports them), ("served", folder/IMAGES) for the datasets imported by earlier runs."""
+    want = {}
     owner = {}
-    for d in todo:
-        linked = 0
-        for b in buckets_of(d):
-            folders = dataset_folders(d, b)
-            if not folders:
-                print(
-                    f"{PREFIX}: {where(d)}: {b} holds no METADATA/dataset.xml, nor does any folder in it: PIMS skips it",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            for name, sub in folders:
-                if name in owner:
-                    fail(3, f"{name} is in both {owner[name]} and {where(d)}: a dataset folder can be imported from one dataset only")
-                owner[name] = where(d)
-                os.symlink("/".join(p for p in (d["mountPath"], b, sub) if p), os.path.join(view, name))
-                linked += 1
-        if not linked:
+    for kind, datasets in (("link", todo), ("served", served)):
+        for d in datasets:
+            made = 0
+            for b in buckets_of(d, strict=kind == "link"):
+                folders = dataset_folders(d, b)
+                if not folders:
+                    warn(f"{where(d)}: {b} holds no METADATA/dataset.xml, nor does any folder in it: PIMS skips it")
+                for name, sub in folders:
+                    if name in owner:
+                        fail(3, f"{name} is in both {owner[name]} and {where(d)}: a dataset folder can be imported from one dataset only")
+                    owner[name] = where(d)
+                    folder = "/".join(p for p in (d["mountPath"], b, sub) if p)
+                    want[name] = (kind, folder) if kind == "link" else (kind, f"{folder}/{SERVED}")
+                    made += 1
+            if made:
+                continue
+            message = (
+                f"{where(d)}: no folder under {d['hostDir']} holds METADATA/dataset.xml "
+                "({DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml)"
+            )
+            if kind == "link":
+                fail(3, f"{message}: nothing PIMS could import; run npm run dataset:check on it")
+            warn(f"{message}: the images imported from it earlier are not served")
+    return want
+
+
+def entry_of(p):
+    """An existing entry of the view as view_entries describes it; None for anything this import did not make."""
+    if os.path.islink(p):
+        return ("link", os.readlink(p))
+    if os.path.isdir(p):
+        inside = os.listdir(p)
+        if inside == [SERVED] and os.path.islink(os.path.join(p, SERVED)):
+            return ("served", os.readlink(os.path.join(p, SERVED)))
+        if not inside:  # a served entry cut short
+            return ("served", None)
+    return None
+
+
+def remove_entry(p):
+    if os.path.islink(p):
+        os.unlink(p)
+        return
+    if os.path.lexists(os.path.join(p, SERVED)):
+        os.unlink(os.path.join(p, SERVED))
+    os.rmdir(p)
+
+
+def build_view(view, todo, served=()):
+    """Makes `view` hold exactly one entry per dataset folder (dataset_folders) of the datasets to
+    import (`todo`) and of those imported by earlier runs (`served`), in place (the directory is bound
+    into PIMS) and touching only what changes.
+
+    An entry's name depends on its folder only (`<bucket>--<folder>`, or `<bucket>`), so it is the
+    same in every run. A dataset to import is a symbolic link to its folder: PIMS reads its METADATA
+    and imports it. A served dataset is a directory holding only a link IMAGES to the folder's IMAGES:
+    the pinned PIMS links each image it imports as ROOT/upload-<uuid>/<name> -> <DATASET_PATH>/<entry>/IMAGES/<alias>
+    (cytomine/cytomine@0165ef761: pims/pims/importer/image.py:34-35,52-53), which keeps resolving, and
+    finds no METADATA there, so it logs "does not exist or is not a directory ... Skipping discovery"
+    (dataset.py:60-65), `parser.parent` raises StopIteration (dataset.py:50-52) and the per-bucket
+    `except Exception` skips the bucket (dataset.py:133-142,203-205): nothing of it is imported again.
+    A dataset no longer declared loses its entry, and so its images are no longer served.
+    Returns {"buckets": entries PIMS imports, "served": served entries}."""
+    want = view_entries(todo, served)
+    os.makedirs(view, mode=0o755, exist_ok=True)
+    have = {}
+    for name in sorted(os.listdir(view)):
+        p = os.path.join(view, name)
+        have[name] = entry_of(p)
+        if have[name] is None:
             fail(
                 3,
-                f"{where(d)}: no folder under {d['hostDir']} holds METADATA/dataset.xml "
-                "({DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml): nothing PIMS could import; run npm run dataset:check on it",
+                f"{p} is not an entry this import made: move it away (the import view holds only links, "
+                f"and directories holding only a link {SERVED})",
             )
-    return sorted(owner)
+    for name, entry in have.items():
+        if want.get(name) != entry:
+            remove_entry(os.path.join(view, name))
+    for name, (kind, target) in sorted(want.items()):
+        if have.get(name) == (kind, target):
+            continue
+        p = os.path.join(view, name)
+        if kind == "link":
+            os.symlink(target, p)
+        else:
+            os.mkdir(p, 0o755)
+            os.symlink(target, os.path.join(p, SERVED))
+    return {
+        "buckets": sorted(n for n, (k, _) in want.items() if k == "link"),
+        "served": sorted(n for n, (k, _) in want.items() if k == "served"),
+    }
 
 
 def read_keys(args):
@@ -214,12 +294,21 @@ def main():
         todo = datasets
     else:
         todo = [d for d in datasets if record["imported"].get(d["id"]) != d["revision"]]
+    # Declared, and imported by an earlier run (at this revision): their images stay served.
+    served = [d for d in datasets if d not in todo and d["id"] in (record or {}).get("imported", {})]
     if not todo:
+        # Still the view: a removed dataset's entry goes, and every imported one is served (none shows
+        # PIMS its METADATA, as nothing is to be imported).
+        view = build_view(args.view, [], served) if args.view else {"served": None}
         last = (record or {}).get("lastRun")
-        print(f"{PREFIX}-import " + json.dumps({"run": last, "imported": [], "note": "nothing new to import"}), flush=True)
+        print(
+            f"{PREFIX}-import "
+            + json.dumps({"run": last, "imported": [], "served": view["served"], "note": "nothing new to import"}),
+            flush=True,
+        )
         return
     run = {"id": run_id(todo), "datasets": [d["id"] for d in todo]}
-    buckets = build_view(args.view, todo) if args.view else None
+    view = build_view(args.view, todo, served) if args.view else {"buckets": None, "served": None}
     public_key, private_key = read_keys(args)
     storage, response = import_run(args, public_key, private_key)
     if record is not None:
@@ -228,7 +317,16 @@ def main():
         save_record(args.record, record)
     print(
         f"{PREFIX}-import "
-        + json.dumps({"run": run, "imported": run["datasets"], "buckets": buckets, "storage": storage, "response": response}),
+        + json.dumps(
+            {
+                "run": run,
+                "imported": run["datasets"],
+                "buckets": view["buckets"],
+                "served": view["served"],
+                "storage": storage,
+                "response": response,
+            }
+        ),
         flush=True,
     )
 

@@ -68,40 +68,52 @@ export interface PimsDatasetPatch {
 }
 
 /**
- * The init container's script: in the import view (an emptyDir), one link per dataset folder of the
- * run's datasets, pointing into their read-only mounts. IMPORT_RUN: `<id>=<bucket,…|*>` entries.
+ * The init container's script: the import view (an emptyDir, IMPORT_VIEW_PATH in spec.ts), one entry
+ * per dataset folder, into the datasets' read-only mounts. IMPORT_RUN: the run's datasets, as
+ * `<id>=<bucket,…|*>` entries, each folder a link (PIMS imports it); IMPORT_SERVED: the datasets
+ * imported by earlier runs, in the same form, each folder a directory holding only a link `IMAGES` to
+ * the folder's `IMAGES/` (PIMS finds no METADATA there and skips the bucket, while the links it made
+ * for their images, `<entry>/IMAGES/<alias>`, keep resolving).
  *
  * A dataset folder is one that directly holds METADATA/dataset.xml, because the pinned PIMS takes
  * each direct subdirectory of DATASET_PATH as a bucket and reads `<bucket>/METADATA/dataset.xml` and
  * `<bucket>/IMAGES/<alias>` there (cytomine/cytomine@0165ef761: pims/pims/importer/dataset.py:44-111,
  * 118-175; importer/image.py:26-35), while Bigpicture trees hold it one level deeper,
  * `{DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml`. A bucket holding METADATA/dataset.xml itself is
- * linked as it is (its subfolders are its complementing datasets); otherwise each `DATASET_*`-like
- * subfolder holding one is linked as `<bucket>--<folder>`, as components/datasets/cytomine_import.py
- * does on a VM.
+ * its entry as it is (its subfolders are its complementing datasets); otherwise each `DATASET_*`-like
+ * subfolder holding one is `<bucket>--<folder>`, as components/datasets/cytomine_import.py does on a
+ * VM. A run's dataset with no such folder stops the pod (nothing to import); a served one only warns
+ * (its earlier images are not served, PIMS still starts).
  */
 export const VIEW_SCRIPT = [
     "set -eu",
     `view=${IMPORT_VIEW_PATH}`,
-    "link() {",
-    '  [ ! -e "$view/$2" ] && [ ! -L "$view/$2" ] || { echo "$2 is in two datasets" >&2; exit 1; }',
-    '  ln -s "$1" "$view/$2"; linked=$((linked + 1))',
+    "claim() {",
+    '  [ ! -e "$view/$1" ] && [ ! -L "$view/$1" ] || { echo "$1 is in two datasets" >&2; exit 1; }',
     "}",
-    "for entry in $IMPORT_RUN; do",
-    "  id=${entry%%=*}; wanted=${entry#*=}; root=" + `${datasetMountPath("")}` + "$id; linked=0",
-    '  [ -d "$root" ] || { echo "dataset $id: $root is not mounted" >&2; exit 1; }',
+    'link() { claim "$2"; ln -s "$1" "$view/$2"; }',
+    'serve() { claim "$2"; mkdir "$view/$2"; ln -s "$1/IMAGES" "$view/$2/IMAGES"; }',
+    "fault() {",
+    '  if [ "$kind" = link ]; then echo "dataset $id: $1" >&2; exit 1; fi',
+    '  echo "dataset $id: $1: the images imported from it earlier are not served" >&2',
+    "}",
+    "entries() {",
+    "  kind=$1; id=${2%%=*}; wanted=${2#*=}; root=" + `${datasetMountPath("")}` + "$id; made=0",
+    '  [ -d "$root" ] || { fault "$root is not mounted"; return 0; }',
     '  for dir in "$root"/*/; do',
     '    [ -d "$dir" ] || continue',
     "    dir=${dir%/}; bucket=${dir##*/}",
     '    if [ "$wanted" != "*" ]; then case ",$wanted," in *",$bucket,"*) ;; *) continue ;; esac; fi',
-    '    if [ -f "$dir/METADATA/dataset.xml" ]; then link "$dir" "$bucket"; continue; fi',
+    '    if [ -f "$dir/METADATA/dataset.xml" ]; then "$kind" "$dir" "$bucket"; made=$((made + 1)); continue; fi',
     '    for sub in "$dir"/*/; do',
     '      sub=${sub%/}; [ -f "$sub/METADATA/dataset.xml" ] || continue',
-    '      link "$sub" "$bucket--${sub##*/}"',
+    '      "$kind" "$sub" "$bucket--${sub##*/}"; made=$((made + 1))',
     "    done",
     "  done",
-    '  [ "$linked" -gt 0 ] || { echo "dataset $id: no folder under $root holds METADATA/dataset.xml" >&2; exit 1; }',
-    "done",
+    '  [ "$made" -gt 0 ] || fault "no folder under $root holds METADATA/dataset.xml"',
+    "}",
+    'for entry in $IMPORT_RUN; do entries link "$entry"; done',
+    'for entry in ${IMPORT_SERVED:-}; do entries serve "$entry"; done',
     'ls -l "$view"',
 ].join("\n");
 
@@ -111,6 +123,8 @@ export interface KubernetesDatasetVolumesArgs {
     datasets: DeclaredDataset[];
     /** Datasets of the run PIMS shows in its import view (the new ones, or the last run's). */
     run: string[];
+    /** Datasets imported by earlier runs, still declared: served entries in the view (ImportPlan.served). */
+    served?: string[];
     /** PIMS's image: the init container uses its shell. */
     pimsImage: string;
     /** The sdafs credentials (secret sdafsCredentials), for the token Secret of sdafs claims. */
@@ -216,6 +230,9 @@ export class KubernetesDatasetVolumes extends pulumi.ComponentResource {
         }
 
         const run = viewEntries(args.datasets, args.run);
+        const served = viewEntries(args.datasets, args.served ?? []);
+        const entriesText = (entries: typeof run) =>
+            entries.map((e) => `${e.id}=${e.buckets ? e.buckets.join(",") : "*"}`).join(" ");
         const datasetMounts = args.datasets.map((d) => ({
             name: volumeName(d.id),
             mountPath: datasetMountPath(d.id),
@@ -239,10 +256,8 @@ export class KubernetesDatasetVolumes extends pulumi.ComponentResource {
                     image: args.pimsImage,
                     command: ["sh", "-c", VIEW_SCRIPT],
                     env: [
-                        {
-                            name: "IMPORT_RUN",
-                            value: run.map((e) => `${e.id}=${e.buckets ? e.buckets.join(",") : "*"}`).join(" "),
-                        },
+                        { name: "IMPORT_RUN", value: entriesText(run) },
+                        { name: "IMPORT_SERVED", value: entriesText(served) },
                     ],
                     securityContext: containerSecurityContext(),
                     resources: resources("10m", "32Mi", "64Mi"),

@@ -5,8 +5,9 @@
 // Why a record: PIMS links each image once (an image whose link already points at the same source is
 // skipped) but saves a dataset's annotations without looking for existing ones, so importing an
 // annotated dataset twice duplicates its annotations (cytomine/cytomine: pims/pims/importer/). A
-// dataset is therefore imported once, and again only when its revision changed; PIMS sees only the
-// datasets of the current run (the import view, below).
+// dataset is therefore imported once, and again only when its revision changed; PIMS sees the
+// metadata of the current run's datasets only, and only the images of those imported before (the
+// import view, below).
 import * as crypto from "node:crypto";
 import { RELEASE } from "../cytomine/release";
 
@@ -50,15 +51,25 @@ export const DATASETS_MOUNT_ROOT = "/data/datasets";
 export const datasetMountPath = (id: string) => `${DATASETS_MOUNT_ROOT}/${id}`;
 
 /**
- * PIMS's DATASET_PATH: a directory of symbolic links, one per dataset folder of the datasets of the
- * current import run, pointing into their read-only mounts. PIMS takes every direct subdirectory of
- * DATASET_PATH as a bucket and reads `<bucket>/METADATA/dataset.xml` there (cytomine/cytomine@0165ef761:
+ * PIMS's DATASET_PATH, the import view: one entry per dataset folder of every declared dataset that
+ * is imported in this run or was imported before. PIMS takes every direct subdirectory of DATASET_PATH
+ * as a bucket and reads `<bucket>/METADATA/dataset.xml` there (cytomine/cytomine@0165ef761:
  * pims/pims/importer/dataset.py:44-111,118-175), while a Bigpicture tree holds it one level deeper
  * (`{DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml`): so each folder directly holding
- * METADATA/dataset.xml is linked, as `<bucket>--<folder>` (a bucket holding METADATA itself as
- * `<bucket>`). PIMS imports everything it finds there, so the view is what limits a run to the new
- * datasets. PIMS resolves the links when it
- * checks whether an image is already linked, so the same image is recognised through any view.
+ * METADATA/dataset.xml has an entry named `<bucket>--<folder>` (a bucket holding METADATA itself:
+ * `<bucket>`), a name that depends on the folder only, so it is the same in every run. Two kinds:
+ *   - to import (the run's datasets): a symbolic link to the folder, into its read-only mount;
+ *   - served (datasets imported by earlier runs, still declared): a directory holding only a link
+ *     `IMAGES` to the folder's `IMAGES/`.
+ * PIMS imports every bucket it finds, so only the run's datasets may show METADATA; but it links each
+ * image it imports as `ROOT/upload-<uuid>/<name>` → `<DATASET_PATH>/<entry>/IMAGES/<alias>`
+ * (importer/image.py:34-35,52-53), so an earlier run's entry must keep resolving `IMAGES/<alias>`
+ * for its images to stay served. A served entry does: PIMS finds no METADATA there, logs "does not
+ * exist or is not a directory ... Skipping discovery for this bucket" (dataset.py:60-65), and the
+ * bucket's `parser.parent` then raises StopIteration (dataset.py:50-52: no dependency, no dataset),
+ * which the per-bucket `except Exception` logs and skips (dataset.py:133-142,203-205): nothing of it
+ * is imported again, no annotation is created twice. PIMS resolves links when it checks whether an
+ * image is already linked (image.py:44,100-111), so the same image is recognised through any entry.
  */
 export const IMPORT_VIEW_PATH = "/data/import";
 
@@ -131,6 +142,11 @@ export function parseRecord(text: string | undefined): ImportRecord {
 export interface ImportPlan {
     /** Datasets this run imports (empty: nothing new). */
     todo: DeclaredDataset[];
+    /**
+     * Declared datasets imported by earlier runs, outside the run: the import view serves their images
+     * (a served entry, IMPORT_VIEW_PATH) without showing PIMS their metadata.
+     */
+    served: string[];
     /** The run whose objects are declared: the new one, or the last one again (unchanged, so nothing runs). */
     run?: ImportRun;
     /** The record once the run succeeded. */
@@ -146,16 +162,18 @@ export function runId(todo: { id: string; revision: string }[]): string {
 /** Which declared datasets are new or changed since the record, and the run that imports them. */
 export function planImport(declared: DeclaredDataset[], record: ImportRecord): ImportPlan {
     const todo = declared.filter((d) => record.imported[d.id] !== d.revision);
+    const servedBesides = (run: ImportRun | undefined) =>
+        declared.filter((d) => record.imported[d.id] === d.revision && !run?.datasets.includes(d.id)).map((d) => d.id);
     if (todo.length === 0) {
         // Unchanged: the last run is declared again as it was (no change, nothing runs), as long as
         // every dataset it named is still declared.
         const ids = new Set(declared.map((d) => d.id));
         const last = record.lastRun && record.lastRun.datasets.every((d) => ids.has(d)) ? record.lastRun : undefined;
-        return { todo, run: last, record };
+        return { todo, served: servedBesides(last), run: last, record };
     }
     const run = { id: runId(todo), datasets: todo.map((d) => d.id) };
     const imported = { ...record.imported, ...Object.fromEntries(todo.map((d) => [d.id, d.revision])) };
-    return { todo, run, record: { imported, lastRun: run } };
+    return { todo, served: servedBesides(run), run, record: { imported, lastRun: run } };
 }
 
 /** The record as stored: sorted keys, so that an unchanged record is byte-for-byte the same. */

@@ -181,6 +181,7 @@ export class Cytomine extends pulumi.ComponentResource {
                     namespace,
                     datasets: datasets.list,
                     run: datasets.plan.run?.datasets ?? [],
+                    served: datasets.plan.served,
                     pimsImage: args.images.pims,
                     sdafsCredentials: datasets.sdafsCredentials,
                     storageClass: datasets.storageClass,

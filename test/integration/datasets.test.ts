@@ -47,6 +47,7 @@ interface StandinEntry {
     rejected?: string;
     import?: boolean;
     buckets?: { name: string; target: string }[];
+    served?: { name: string; images: string }[];
 }
 
 /** Starts the stand-in core/PIMS on a free loopback port; resolves once it listens. */
@@ -162,6 +163,7 @@ describe("datasets on a VM: the import steps on the SSH test host", { timeout: 6
         const calls = imports(log);
         assert.equal(calls.length, 1);
         assert.deepEqual(calls[0].buckets, [viewLink("lung")]);
+        assert.deepEqual(calls[0].served, [], "nothing imported before: nothing served");
         assert.deepEqual(Object.keys(record().imported), ["lung"]);
         const last = up.outputs.lastImport.value as { run: { datasets: string[] } };
         assert.deepEqual(last.run.datasets, ["lung"]);
@@ -207,6 +209,12 @@ describe("datasets on a VM: the import steps on the SSH test host", { timeout: 6
         const calls = imports(log);
         assert.equal(calls.length, 2);
         assert.deepEqual(calls[1].buckets, [viewLink("skin")]);
+        // lung, imported before, stays in the view as a served entry of the same name: only its IMAGES,
+        // so PIMS skips it while the links it made for lung's images keep resolving.
+        assert.deepEqual(calls[1].served, [
+            { name: viewLink("lung").name, images: `${viewLink("lung").target}/IMAGES` },
+        ]);
+        assert.deepEqual(fs.readdirSync(`${dataDir}/datasets/import-view/${viewLink("lung").name}`), ["IMAGES"]);
         assert.deepEqual(record().lastRun.datasets, ["skin"]);
         assert.deepEqual(Object.keys(record().imported).sort(), ["lung", "skin"]);
     });
@@ -347,6 +355,11 @@ describe("datasets on Kubernetes: the project's program on the local cluster", {
         assert.equal(mount?.readOnly, true);
         assert.equal(pod.containers[0].env!.find((v) => v.name === "DATASET_PATH")?.value, "/data/import");
         assert.equal(pod.initContainers?.[0].name, "import-view");
+        assert.equal(pod.initContainers?.[0].env!.find((v) => v.name === "IMPORT_RUN")?.value, "lung=*");
+        // Nothing imported before: IMPORT_SERVED is declared empty (the API drops an empty value).
+        const servedVar = pod.initContainers?.[0].env!.find((v) => v.name === "IMPORT_SERVED");
+        assert.ok(servedVar, "IMPORT_SERVED is declared");
+        assert.equal(servedVar.value ?? "", "");
 
         const names = await jobs(ns);
         assert.equal(names.length, 1);
@@ -401,6 +414,7 @@ describe("datasets on Kubernetes: the project's program on the local cluster", {
         const pims = await kube.apps.readNamespacedDeployment({ name: "pims", namespace: a.tenant });
         const init = pims.spec!.template.spec!.initContainers![0];
         assert.equal(init.env!.find((v) => v.name === "IMPORT_RUN")?.value, "skin=*");
+        assert.equal(init.env!.find((v) => v.name === "IMPORT_SERVED")?.value, "lung=*", "lung's images stay served");
     });
 
     it("bad input stops the preview with the dataset and the fix, before anything is declared", async () => {

@@ -10,8 +10,10 @@
 //     keys on stdin as JSON), on Bigpicture trees written by lib/datasets/fixtures.ts.
 // Checked: PIMS imports each dataset's images into the project named by its DATASET alias, through the
 // import view; the record keeps a second run from calling PIMS (no duplicate annotations or images);
-// an added dataset alone is imported; a wrong key is refused (exit 4); PIMS with a wrong MeiliSearch
-// key logs MeiliSearch's error and imports nothing.
+// an added dataset alone is imported, the earlier ones staying in the view as served entries (a
+// directory holding only IMAGES) that PIMS skips, so the images it linked in earlier runs still
+// resolve and nothing of those datasets is imported twice; a wrong key is refused (exit 4); PIMS
+// with a wrong MeiliSearch key logs MeiliSearch's error and imports nothing.
 import assert from "node:assert/strict";
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -251,10 +253,34 @@ describe("the dataset import against the PIMS stand-in of the pinned API", { tim
     }
     const importCalls = (s: RunningStandin) =>
         (s.output().match(/"POST \/ims\/import\?storage_id=\d+" 200/g) ?? []).length;
+    /** The view's entries PIMS imports: its symbolic links, name → target. */
     const viewLinks = (root = pimsRoot) => {
         const view = root.at("/data/import");
-        return Object.fromEntries(fs.readdirSync(view).map((n) => [n, fs.readlinkSync(path.join(view, n))]));
+        return Object.fromEntries(
+            fs
+                .readdirSync(view)
+                .filter((n) => fs.lstatSync(path.join(view, n)).isSymbolicLink())
+                .map((n) => [n, fs.readlinkSync(path.join(view, n))]),
+        );
     };
+    /** The view's served entries: its real directories, name → their content, each entry's link target. */
+    const viewServed = (root = pimsRoot) => {
+        const view = root.at("/data/import");
+        return Object.fromEntries(
+            fs
+                .readdirSync(view)
+                .filter((n) => fs.lstatSync(path.join(view, n)).isDirectory())
+                .map((n) => [
+                    n,
+                    Object.fromEntries(
+                        fs.readdirSync(path.join(view, n)).map((m) => [m, fs.readlinkSync(path.join(view, n, m))]),
+                    ),
+                ]),
+        );
+    };
+    const entryName = (id: string) => trees[id].datasets[0].path.replace("/", "--");
+    /** The images PIMS linked under ROOT in the first run (lung and skin), kept for the later runs' checks. */
+    let firstRunLinks: { id: string; link: string; image: string }[] = [];
 
     /** Asserts PIMS imported tree `id` in this run's entries: its project, every image linked under ROOT/upload-*. */
     function assertImported(entries: PimsEntry[], id: string, root = pimsRoot) {
@@ -381,12 +407,26 @@ describe("the dataset import against the PIMS stand-in of the pinned API", { tim
             [trees.skin.datasets[0].path.replace("/", "--")]: path.join(trees.skin.root, trees.skin.datasets[0].path),
         };
         assert.deepEqual(viewLinks(), links, "the view links each DATASET_* folder");
+        assert.deepEqual(viewServed(), {}, "nothing imported before: no served entry");
         assert.deepEqual([...r.report!.response.content].sort(), Object.keys(links).sort(), "PIMS listed the view");
         const entries = await recordOf(2);
         assert.equal(entries.length, 2, JSON.stringify(entries));
         assertImported(entries, "lung");
         assertImported(entries, "skin");
         assert.ok(entries.every((e) => e.projectCreated));
+        firstRunLinks = entries.flatMap((e) =>
+            e.images!.map((i) => {
+                const id = ["lung", "skin"].find((t) => entryName(t) === e.bucket)!;
+                const link = pimsRoot.at(`/data/images/${i.upload}/${i.image}`);
+                return { id, link, image: path.join(trees[id].root, trees[id].datasets[0].path, "IMAGES", i.image) };
+            }),
+        );
+        assert.equal(firstRunLinks.length, 4, "two images per dataset");
+        for (const l of firstRunLinks)
+            assert.ok(
+                fs.readlinkSync(l.link).startsWith(`${pimsRoot.at("/data/import")}/${entryName(l.id)}/IMAGES/`),
+                `${l.link} → ${fs.readlinkSync(l.link)}: PIMS links through the view's entry (image.py:34,52-53)`,
+            );
         assert.match(core.output(), /"GET \/api\/storage\/\d+\.json" 200/, "PIMS checked the storage as the caller");
         assert.equal(importCalls(pims), 1);
     });
@@ -397,6 +437,11 @@ describe("the dataset import against the PIMS stand-in of the pinned API", { tim
         assert.equal(r.status, 0, r.stderr);
         assert.deepEqual(r.report?.imported, []);
         assert.equal(r.report?.note, "nothing new to import");
+        // The view still follows the record: both datasets served (no METADATA shown), same names.
+        assert.deepEqual(viewLinks(), {});
+        assert.deepEqual(Object.keys(viewServed()).sort(), [entryName("lung"), entryName("skin")].sort());
+        assert.deepEqual((r.report as Any).served, [entryName("lung"), entryName("skin")].sort());
+        for (const l of firstRunLinks) assert.ok(fs.existsSync(l.link), `${l.link} dangles`);
         await new Promise((res) => setTimeout(res, 1000));
         assert.equal(pimsRecord().length, before, "PIMS recorded nothing more (no duplicate images or annotations)");
         assert.equal(importCalls(pims), 1);
@@ -407,30 +452,61 @@ describe("the dataset import against the PIMS stand-in of the pinned API", { tim
         const r = runImport(["lung", "skin", "kidney"]);
         assert.equal(r.status, 0, r.stderr);
         assert.deepEqual(r.report?.imported, ["kidney"]);
-        assert.deepEqual(Object.keys(viewLinks()), [trees.kidney.datasets[0].path.replace("/", "--")]);
+        assert.deepEqual(Object.keys(viewLinks()), [entryName("kidney")]);
+        // The earlier datasets stay, as served entries: only a link IMAGES, no METADATA for PIMS to read.
+        assert.deepEqual(viewServed(), {
+            [entryName("lung")]: { IMAGES: path.join(trees.lung.root, trees.lung.datasets[0].path, "IMAGES") },
+            [entryName("skin")]: { IMAGES: path.join(trees.skin.root, trees.skin.datasets[0].path, "IMAGES") },
+        });
+        assert.deepEqual(
+            [...r.report!.response.content].sort(),
+            [entryName("kidney"), entryName("lung"), entryName("skin")].sort(),
+            "PIMS listed every entry",
+        );
+        assert.deepEqual((r.report as Any).served, [entryName("lung"), entryName("skin")].sort());
         const entries = (await recordOf(before + 1)).slice(before);
         await new Promise((res) => setTimeout(res, 500));
         assert.equal(pimsRecord().length, before + 1, JSON.stringify(pimsRecord().slice(before)));
         assertImported(entries, "kidney");
+        // PIMS skipped the served entries as upstream does (dataset.py:60-65, then 203-205).
+        for (const id of ["lung", "skin"]) {
+            const meta = `${pimsRoot.at("/data/import")}/${entryName(id)}/METADATA`;
+            assert.ok(
+                pims
+                    .output()
+                    .includes(
+                        `'${meta}' does not exist or is not a directory for dataset '${entryName(id)}'. Skipping discovery for this bucket.`,
+                    ),
+                `PIMS skipped ${entryName(id)}: ${pims.output().slice(-2000)}`,
+            );
+            assert.match(pims.output(), new RegExp(`Failed to process bucket \\S*/${entryName(id)}: StopIteration`));
+        }
         assert.equal(importCalls(pims), 2);
         const saved = JSON.parse(fs.readFileSync(record, "utf8")) as { imported: Record<string, string> };
         assert.deepEqual(Object.keys(saved.imported), ["kidney", "lung", "skin"]);
     });
 
-    it(
-        "images of earlier runs stay readable once the view moved on to other datasets",
-        {
-            todo:
-                "PIMS links an image as <DATASET_PATH entry>/IMAGES/<alias> (image.py:34,52-53), so rebuilding " +
-                "the view for the next run leaves earlier runs' image links dangling",
-        },
-        () => {
-            const lung = pimsRecord().find((e) => e.project === trees.lung.datasets[0].alias)!;
-            for (const i of lung.images!) {
-                assert.ok(fs.existsSync(pimsRoot.at(`/data/images/${i.upload}/${i.image}`)), `${i.image} dangles`);
-            }
-        },
-    );
+    it("images of earlier runs stay served once the view moved on to other datasets, none imported twice", async () => {
+        assert.equal(firstRunLinks.length, 4);
+        assert.ok(!Object.keys(viewLinks()).includes(entryName("lung")), "the view moved on: lung is not imported");
+        for (const l of firstRunLinks) {
+            assert.ok(fs.existsSync(l.link), `${l.link} → ${fs.readlinkSync(l.link)} dangles`);
+            assert.equal(fs.realpathSync(l.link), fs.realpathSync(l.image), "still the dataset's own image");
+        }
+        // PIMS's record: each earlier dataset imported once, in the first run, and never again.
+        const records = pimsRecord();
+        for (const id of ["lung", "skin"]) {
+            const of = records.filter((e) => e.bucket === entryName(id));
+            assert.equal(of.length, 1, `${id}: ${JSON.stringify(of)}`);
+            assert.ok(of[0].images!.every((i) => i.status === "imported"));
+        }
+        assert.equal(
+            records.flatMap((e) => e.images ?? []).filter((i) => i.status === "imported").length,
+            6,
+            "two images per dataset, each imported once",
+        );
+        assert.ok(records.every((e) => e.error === undefined));
+    });
 
     it("a wrong private key is refused by core: exit 4, nothing imported or recorded", async () => {
         const before = pimsRecord().length;

@@ -187,7 +187,10 @@ describe("datasets on Kubernetes (mocks)", () => {
         );
         assert.equal(main.env.find((e: Any) => e.name === "DATASET_PATH").value, "/data/import");
         const init = pod.initContainers[0];
-        assert.equal(init.env[0].value, "lung=* archive=EGAD001,EGAD002 skin=*");
+        assert.deepEqual(init.env, [
+            { name: "IMPORT_RUN", value: "lung=* archive=EGAD001,EGAD002 skin=*" },
+            { name: "IMPORT_SERVED", value: "" },
+        ]);
         assert.equal(init.securityContext.runAsNonRoot, true);
 
         const claims = recorded.filter((r) => r.type === "kubernetes:core/v1:PersistentVolumeClaim");
@@ -236,6 +239,33 @@ describe("datasets on Kubernetes (mocks)", () => {
         ]);
         const policies = recorded.filter((r) => r.type === "kubernetes:networking.k8s.io/v1:NetworkPolicy");
         assert.ok(policies.some((p) => p.inputs.metadata.name === "datasets-import-to-pims"));
+    });
+
+    it("a later run: PIMS's init container serves the datasets earlier runs imported, imports only the new one", async () => {
+        const recorded = recordResources();
+        const first = planImport([hostPath, archive], EMPTY_RECORD);
+        const list = [hostPath, archive, claim];
+        const plan = planImport(list, first.record);
+        new Cytomine(
+            "lab-a",
+            k8sArgs({
+                list,
+                plan,
+                importImage: DEFAULT_IMPORT_IMAGE,
+                storageClass: "sdafs",
+                sdafsCredentials: pulumi.secret("[default]\naccess_token = TOKEN-VALUE\n"),
+            }),
+        );
+        await allRegistered();
+        const pims = recorded.find((r) => r.type === "kubernetes:apps/v1:Deployment" && r.name === "lab-a-pims")!;
+        const init = pims.inputs.spec.template.spec.initContainers[0];
+        assert.deepEqual(init.env, [
+            { name: "IMPORT_RUN", value: "skin=*" },
+            { name: "IMPORT_SERVED", value: "lung=* archive=EGAD001,EGAD002" },
+        ]);
+        assert.deepEqual(init.command.slice(0, 2), ["sh", "-c"]);
+        const job = recorded.find((r) => r.type === "kubernetes:batch/v1:Job")!;
+        assert.equal(job.inputs.metadata.annotations["cytomine.io/datasets"], "skin");
     });
 
     it("without datasets nothing of this is declared", async () => {

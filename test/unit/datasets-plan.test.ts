@@ -60,6 +60,26 @@ describe("datasets: import plan", () => {
         assert.deepEqual(planImport([ds("a"), ds("b")], removed.record).todo, []);
     });
 
+    it("served: the declared datasets earlier runs imported, outside the run (the view keeps serving their images)", () => {
+        const first = planImport([ds("a"), ds("b")], EMPTY_RECORD);
+        assert.deepEqual(first.served, [], "nothing imported before");
+        const next = planImport([ds("a"), ds("b"), ds("c")], first.record);
+        assert.deepEqual(next.run?.datasets, ["c"]);
+        assert.deepEqual(next.served, ["a", "b"]);
+        // Unchanged: the last run is declared again, the others still served.
+        const again = planImport([ds("a"), ds("b"), ds("c")], next.record);
+        assert.deepEqual(again.run?.datasets, ["c"]);
+        assert.deepEqual(again.served, ["a", "b"]);
+        // A changed revision is imported, not served; a removed dataset is neither.
+        const changed = planImport([ds("a", "r-a2"), ds("c")], next.record);
+        assert.deepEqual(changed.run?.datasets, ["a"]);
+        assert.deepEqual(changed.served, ["c"]);
+        // The last run's dataset gone: no run declared, every recorded declared dataset served.
+        const removed = planImport([ds("a"), ds("b")], next.record);
+        assert.equal(removed.run, undefined);
+        assert.deepEqual(removed.served, ["a", "b"]);
+    });
+
     it("revisions follow the source and the content fingerprint", () => {
         const d = { id: "a", source: "path" as const, path: "/srv/a" };
         assert.equal(revisionOf(d), revisionOf({ ...d }));

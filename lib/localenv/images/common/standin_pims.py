@@ -33,7 +33,11 @@ as upstream's does (pims/pims/api/operations.py:58-93; pims/pims/importer/datase
      read, at `<bucket>/<child>/METADATA/{ontology,annotation,dataset}.xml` (dataset.py:159-174):
      a dataset's own METADATA/annotation.xml is not read. Annotations are created again on every
      run (annotation.py:80-86: no deduplication). A bucket's failure is logged and the next goes on
-     (dataset.py:203-205).
+     (dataset.py:203-205). A bucket without METADATA/ (the import view's served entries: a directory
+     holding only a link IMAGES) logs "does not exist or is not a directory ... Skipping discovery"
+     (dataset.py:60-65), then its parent raises (StopIteration upstream, dataset.py:50-52) and the
+     bucket is skipped: nothing recorded, while the links made for its images earlier still resolve
+     through `<entry>/IMAGES/`.
 What it would create in core (projects, images, ontologies, annotations) is recorded, one entry per
 bucket, in ROOT/.stand-in-imports.json instead: the stand-in core keeps no project or image model.
 Not done: no format detection (a linked image is "imported" whatever its files), no MeiliSearch
