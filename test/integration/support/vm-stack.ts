@@ -8,7 +8,8 @@ import { repoRoot, requireToolchain } from "../../../lib/toolchain";
 /**
  * Destroys the stack with its protection lifted through the state (an `up` would start the project
  * again only to destroy it), removes containers an `up` that failed before its compose step finished
- * left behind (destroy knows nothing of them), and the data directory retainOnDelete kept.
+ * left behind with their networks (destroy knows nothing of them), and the data directory
+ * retainOnDelete kept.
  */
 export async function disposeVmTenant(env: Environment, e: EphemeralStack, project: string, dataDir: string) {
     execFileSync(requireToolchain(), ["state", "unprotect", "--all", "--yes", "--stack", e.stack.name], {
@@ -23,5 +24,9 @@ export async function disposeVmTenant(env: Environment, e: EphemeralStack, proje
         .split("\n")
         .filter(Boolean);
     if (left.length > 0) docker("rm", "-f", "-v", ...left);
+    const networks = docker("network", "ls", "-q", "--filter", `label=com.docker.compose.project=${project}`)
+        .split("\n")
+        .filter(Boolean);
+    if (networks.length > 0) docker("network", "rm", ...networks);
     fs.rmSync(dataDir, { recursive: true, force: true });
 }
