@@ -346,7 +346,9 @@ async function unmount(dir: string): Promise<void> {
     mounted.delete(dir);
 }
 
-describe("faults in the middle of an up, and their recovery", { timeout: 900_000 }, () => {
+// Each case first waits to hold the environment alone (withEnvironmentAlone) until the suites beside it
+// finish; those waits count against this timeout as much as the cases' own 14 minutes or so.
+describe("faults in the middle of an up, and their recovery", { timeout: 1_800_000 }, () => {
     const s = envSettings();
     let env: Environment;
     let kc: Admin;

@@ -184,7 +184,7 @@ describe("fleet: tenants from templates on the local environment", { timeout: 2_
         const run = await cli("destroy", a, "--yes");
         assert.equal(run.code, 0, show(run));
         const claims = await kube.core.listNamespacedPersistentVolumeClaim({ namespace: a });
-        assert.equal(claims.items.length, 3, "the volume claims are kept");
+        assert.equal(claims.items.length, 4, "the volume claims are kept");
         const kc = await keycloakAdmin(env.keycloak);
         assert.equal((await kc.realms.findOne({ realm: a }))?.realm, a, "the realm is kept");
         assert.equal((await kube.apps.listNamespacedDeployment({ namespace: a })).items.length, 0);

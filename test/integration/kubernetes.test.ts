@@ -126,12 +126,12 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
                         .map((c) => `${c.metadata?.name}:${c.metadata?.uid}`)
                         .sort();
                 const before = await uids();
-                assert.equal(before.length, 3);
+                assert.equal(before.length, 4);
                 await a.e.stack.setConfig("cytomine-fallback:namespace", { value: `${a.tenant}-moved` });
                 try {
                     await assert.rejects(a.e.stack.preview({ color: "never" }), (err: Error) => {
                         assert.match(err.message, /protect/);
-                        assert.match(err.message, new RegExp(`${a.tenant}-(postgis-data|mongo-data|pims-images)`));
+                        assert.match(err.message, new RegExp(`${a.tenant}-(postgis-data|mongo-data|meilisearch-data|pims-images)`));
                         return true;
                     });
                 } finally {
@@ -223,6 +223,7 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
                 [],
             ]);
             assert.deepEqual(claims.items.map((c) => `${c.metadata?.name}:${c.status?.phase}`).sort(), [
+                "meilisearch-data:Bound",
                 "mongo-data:Bound",
                 "pims-images:Bound",
                 "postgis-data:Bound",
@@ -284,7 +285,7 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
                 `iam ready at ${iamReady}, realm started at ${realmStarts}`,
             );
             const kc = await keycloakAdmin(env.keycloak);
-            assert.equal((await kc.realms.findOne({ realm: k.tenant }))?.realm, k.tenant);
+            assert.equal((await kc.realms.findOne({ realm: "cytomine" }))?.realm, "cytomine");
         });
     });
 
