@@ -131,7 +131,10 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
                 try {
                     await assert.rejects(a.e.stack.preview({ color: "never" }), (err: Error) => {
                         assert.match(err.message, /protect/);
-                        assert.match(err.message, new RegExp(`${a.tenant}-(postgis-data|mongo-data|meilisearch-data|pims-images)`));
+                        assert.match(
+                            err.message,
+                            new RegExp(`${a.tenant}-(postgis-data|mongo-data|meilisearch-data|pims-images)`),
+                        );
                         return true;
                     });
                 } finally {
