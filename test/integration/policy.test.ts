@@ -96,6 +96,7 @@ describe("the policy pack on the project's program", { timeout: 600_000 }, () =>
                 "lsaai-login-restriction advisory lsaai-idp",
                 // allowRealmReplacement and allowVolumeDeletion true: nothing protected.
                 "stateful-resources-protected mandatory cytomine-realm",
+                `stateful-resources-protected mandatory ${tenant}-meilisearch-data`,
                 `stateful-resources-protected mandatory ${tenant}-mongo-data`,
                 `stateful-resources-protected mandatory ${tenant}-pims-images`,
                 `stateful-resources-protected mandatory ${tenant}-postgis-data`,
