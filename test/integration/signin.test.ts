@@ -125,7 +125,9 @@ describe("sign-in to Cytomine through Keycloak and LS-AAI, on the VM target", { 
         await page.fill("#username", "researcher");
         await page.fill("#password", researcherPassword);
         await page.click("#kc-login");
+        // The page shows core's user, then its admin session: wait for the last of them.
         await page.waitForSelector("#current-user:not(:empty)", { timeout: 60_000 });
+        await page.waitForSelector("#session:not(:empty)", { timeout: 60_000 });
     }
 
     it("the researcher signs in through LS-AAI and the web UI shows core's user, with the ADMIN mapper's role", async () => {
