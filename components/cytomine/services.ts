@@ -43,9 +43,8 @@ export interface ServicesOptions {
     storage: Storage;
     /** The tenant's public URL, without trailing slash. */
     publicUrl: string;
-    keycloak: { mode: KeycloakMode; origin: string; adminUser: string };
-    /** The TCP port of an external Keycloak, which core must reach. */
-    externalKeycloakPort?: number;
+    /** `internalOrigin`: an external Keycloak as the tenant's services reach it, when not at its public origin. */
+    keycloak: { mode: KeycloakMode; origin: string; adminUser: string; internalOrigin?: string };
     /**
      * Bigpicture datasets are declared: PIMS imports from the import view (components/datasets/spec.ts),
      * into which each run links the buckets of its datasets, mounted read-only under /data/datasets.
@@ -79,6 +78,12 @@ function postgres(component: string, image: string, size: string, user: string, 
         routed: false,
         externalPorts: [],
     };
+}
+
+/** The TCP port core connects to an external Keycloak on: its egress is open to that port only. */
+export function externalKeycloakPort(k: { origin: string; internalOrigin?: string }): number {
+    const url = new URL(k.internalOrigin ?? k.origin);
+    return Number(url.port || (url.protocol === "https:" ? 443 : 80));
 }
 
 /** Where core's database settings point: PostGIS's database `docker`, as upstream's (compose.yaml:24-34). */
@@ -195,7 +200,7 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
                     MONGO_DB_NAME: "cytomine",
                     MONGO_USER: "mongoadmin",
                     // Keys from inside the tenant; tokens as the browser got them, at the public origin.
-                    IAM_URL: inNamespace ? `http://iam:${PORTS.iam}` : o.keycloak.origin,
+                    IAM_URL: inNamespace ? `http://iam:${PORTS.iam}` : (o.keycloak.internalOrigin ?? o.keycloak.origin),
                     IAM_EXTERNAL_URL: o.keycloak.origin,
                     KEYCLOAK_ADMIN: o.keycloak.adminUser,
                 }),
@@ -218,7 +223,7 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             resources: resources("500m", "2Gi"),
             clients: ["pims"],
             routed: true,
-            externalPorts: o.externalKeycloakPort ? [o.externalKeycloakPort] : [],
+            externalPorts: inNamespace ? [] : [externalKeycloakPort(o.keycloak)],
         },
         {
             component: "pims",

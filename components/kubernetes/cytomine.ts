@@ -44,6 +44,8 @@ export interface CytomineArgs extends KubernetesSettings {
         /** Public origin of Keycloak (served under /iam). */
         origin: string;
         adminUser: string;
+        /** An external Keycloak as the tenant's pods reach it, when not at its public origin. */
+        internalOrigin?: string;
         /** Required for an external Keycloak; generated for one in the namespace when absent. */
         adminPassword?: pulumi.Input<string>;
     };
@@ -191,16 +193,11 @@ export class Cytomine extends pulumi.ComponentResource {
                 child,
             ).patch;
 
-        const keycloakUrl = new URL(args.keycloak.origin);
         const services = cytomineServices({
             images: args.images,
             storage: args.storage,
             publicUrl: args.publicUrl,
             keycloak: args.keycloak,
-            externalKeycloakPort:
-                args.keycloak.mode === "external"
-                    ? Number(keycloakUrl.port || (keycloakUrl.protocol === "https:" ? 443 : 80))
-                    : undefined,
             datasets: datasets !== undefined,
         });
         const keys = secretKeysOf(services, SECRET_NAME);

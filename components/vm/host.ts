@@ -50,6 +50,8 @@ export interface CytomineHostArgs {
         mode: KeycloakMode;
         origin: string;
         adminUser: string;
+        /** An external Keycloak as the tenant's containers reach it, when not at its public origin. */
+        internalOrigin?: string;
         /** Required for an external Keycloak; generated for one in the compose project when absent. */
         adminPassword?: pulumi.Input<string>;
     };
@@ -158,7 +160,6 @@ export function hostLayout(
         storage: { postgis: "", mongo: "", images: "", iamDb: "", meilisearch: "" },
         publicUrl: a.publicUrl,
         keycloak: a.keycloak,
-        externalKeycloakPort: undefined,
         datasets: datasets.length > 0,
     });
     const composeOptions: ComposeOptions = {

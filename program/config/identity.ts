@@ -14,6 +14,7 @@ const realmName = z
 export const identityKeys = {
     keycloakMode: z.enum(KEYCLOAK_MODES).default("external"),
     keycloakUrl: absoluteUrl("https://cytomine.example.org/iam").optional(),
+    keycloakInternalUrl: absoluteUrl("http://keycloak.internal:8080/iam").optional(),
     keycloakAdminUser: z.string().min(1).default("admin"),
     realm: realmName.default("cytomine"),
     lsaaiClientId: z.string().min(1, "the client id registered with LS Login"),

@@ -44,6 +44,8 @@ export interface StackConfig {
     keycloak: KeycloakEndpoint & {
         /** external: an existing Keycloak; namespace: deployed with Cytomine at <publicUrl>/iam. */
         mode: KeycloakMode;
+        /** An external Keycloak's origin as the tenant's services reach it, when it is not the public one. */
+        internalOrigin?: string;
     };
     realm: string;
     /** When false (the default), realms are protected from deletion and replacement. */
@@ -179,6 +181,7 @@ function typed(c: RawConfig): StackConfig {
             origin: kc.origin,
             basePath: kc.pathname.replace(/\/+$/, ""),
             adminUser: c.keycloakAdminUser,
+            ...(c.keycloakInternalUrl ? { internalOrigin: new URL(c.keycloakInternalUrl).origin } : {}),
         },
         realm: c.realm,
         allowRealmReplacement: c.allowRealmReplacement,

@@ -37,13 +37,20 @@ function releaseIssues(c: RawConfig): KeyIssue[] {
         const problem = releaseImageProblem(key as keyof typeof RELEASE_IMAGES, image);
         if (problem) issues.push({ key: "images", sub: [key], message: problem });
     }
-    const keycloak = parseUrl(c.keycloakUrl);
-    if (c.keycloakMode === "external" && keycloak && keycloak.pathname.replace(/\/+$/, "") !== SIGN_IN.keycloakPath)
+    for (const key of ["keycloakUrl", "keycloakInternalUrl"] as const) {
+        const url = parseUrl(c[key]);
+        if (c.keycloakMode === "external" && url && url.pathname.replace(/\/+$/, "") !== SIGN_IN.keycloakPath)
+            issues.push({
+                key,
+                message:
+                    `Cytomine's core finds its realm's keys and issuer under <origin>${SIGN_IN.keycloakPath} ` +
+                    `(${SIGN_IN.source}): serve Keycloak with KC_HTTP_RELATIVE_PATH=${SIGN_IN.keycloakPath} and give its URL ending in ${SIGN_IN.keycloakPath}`,
+            });
+    }
+    if (c.keycloakInternalUrl && c.keycloakMode !== "external")
         issues.push({
-            key: "keycloakUrl",
-            message:
-                `Cytomine's core finds its realm's keys and issuer under <origin>${SIGN_IN.keycloakPath} ` +
-                `(${SIGN_IN.source}): serve Keycloak with KC_HTTP_RELATIVE_PATH=${SIGN_IN.keycloakPath} and give its URL ending in ${SIGN_IN.keycloakPath}`,
+            key: "keycloakInternalUrl",
+            message: "applies only to keycloakMode external (a Keycloak of the tenant's own is reached by its service name): unset it",
         });
     if (c.keycloakMode === "namespace" && c.realm !== SIGN_IN.realm)
         issues.push({

@@ -28,7 +28,6 @@ const options = (mode: "external" | "namespace"): ServicesOptions => ({
         origin: mode === "namespace" ? "https://lab-a.example.org" : "https://iam.example.org",
         adminUser: "admin",
     },
-    externalKeycloakPort: mode === "external" ? 443 : undefined,
 });
 
 describe("Cytomine on Kubernetes: derivations", () => {

@@ -229,4 +229,41 @@ describe("config refuses what the release cannot run", () => {
             /realm = "lab-a": Cytomine's web UI signs in only through the realm "cytomine"/,
         );
     });
+
+    it("an external Keycloak reached at another address: core fetches keys there, accepts the public issuer, and may go out to it", () => {
+        const c = parseConfig({
+            ...base,
+            target: "ssh",
+            keycloakUrl: "https://iam.example.org/iam",
+            keycloakInternalUrl: "http://10.0.0.7:8080/iam",
+            vm: { host: "vm.example.org", hostKey: "ssh-ed25519 AAAA" },
+        });
+        const layout = hostLayout({
+            ...c.vm,
+            tenant: "lab-a",
+            images: { ...DEFAULT_IMAGES },
+            publicUrl: c.publicUrl,
+            keycloak: c.keycloak,
+        });
+        const core = layout.services.find((s) => s.component === "core")!;
+        const env = Object.fromEntries(core.env.map((e) => [e.name, e.value]));
+        assert.equal(env.IAM_URL, "http://10.0.0.7:8080");
+        assert.equal(env.IAM_EXTERNAL_URL, "https://iam.example.org");
+        assert.deepEqual(core.externalPorts, [8080]);
+        const compose = parse(layout.plainFiles.find((f) => f.path === "compose.yaml")!.content);
+        assert.ok(compose.services.core.networks.includes("egress"), "core on a network with a way out");
+        assert.throws(
+            () => parseConfig({ ...base, keycloakMode: "namespace", keycloakInternalUrl: "http://10.0.0.7:8080/iam" }),
+            /keycloakInternalUrl = "http:\/\/10\.0\.0\.7:8080\/iam": applies only to keycloakMode external/,
+        );
+        assert.throws(
+            () =>
+                parseConfig({
+                    ...base,
+                    keycloakUrl: "https://iam.example.org/iam",
+                    keycloakInternalUrl: "http://10.0.0.7:8080/",
+                }),
+            /keycloakInternalUrl = .*core finds its realm's keys and issuer under <origin>\/iam/,
+        );
+    });
 });

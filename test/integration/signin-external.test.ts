@@ -1,0 +1,123 @@
+// Sign-in to Cytomine end to end on the VM target with an external Keycloak (keycloakMode external):
+// the environment's own Keycloak holds the tenant's realm and a stand-in LS Login realm; the tenant's
+// containers reach it at another address than the browser does (keycloakInternalUrl: a relay on the
+// Docker bridge's host address to Keycloak's loopback port), as a Keycloak behind split-horizon DNS
+// is. The realm must be `cytomine` (the web UI's), which the environment's Keycloak holds for one
+// stack at a time: the case runs with the environment to itself (withEnvironmentAlone).
+import assert from "node:assert/strict";
+import * as net from "node:net";
+import { describe, it } from "node:test";
+import { bridgeAddress } from "../../lib/localenv/docker";
+import { createEphemeralStack } from "../../lib/automation";
+import { keycloakAdmin } from "../../lib/clients";
+import { useEnvironment, withEnvironmentAlone } from "../../lib/localenv";
+import { freePort, sshTargetConfig } from "../../lib/project-config";
+import { repoRoot } from "../../lib/toolchain";
+import { createStandInLsAai } from "./support/lsaai-standin";
+import { disposeVmTenant } from "./support/vm-stack";
+
+const CHROMIUM = "/usr/bin/chromium";
+
+/** A TCP relay from HOST (an address containers reach) to a loopback port, until closed. */
+function relay(host: string, target: number): Promise<net.Server> {
+    const server = net.createServer((socket) => {
+        const upstream = net.connect(target, "127.0.0.1");
+        socket.pipe(upstream).pipe(socket);
+        const end = () => (socket.destroy(), upstream.destroy());
+        socket.on("error", end);
+        upstream.on("error", end);
+    });
+    return new Promise((resolve, reject) => server.once("error", reject).listen(0, host, () => resolve(server)));
+}
+
+describe(
+    "sign-in to Cytomine through an external Keycloak and LS-AAI, on the VM target",
+    { timeout: 1_800_000 },
+    () => {
+        it("the researcher signs in, core validates the token with keys fetched at the internal address, sign-out ends the session", async () => {
+            const env = await useEnvironment();
+            await withEnvironmentAlone(async () => {
+                const kc = await keycloakAdmin(env.keycloak);
+                const keycloak = new URL(env.keycloak.url);
+                const bridgeHost = bridgeAddress(env.docker.subnet).split("/")[0];
+                const server = await relay(bridgeHost, Number(keycloak.port));
+                const relayPort = (server.address() as net.AddressInfo).port;
+                const dataRoot = "/var/lib/cytomine-fallback-test";
+                const httpPort = await freePort();
+                const target = sshTargetConfig(env, "signin-ext", {
+                    httpPort,
+                    configDir: "/opt/cytomine-fallback-test",
+                    dataDir: dataRoot,
+                    extra: {
+                        "cytomine-fallback:keycloakMode": "external",
+                        "cytomine-fallback:keycloakUrl": env.keycloak.url,
+                        "cytomine-fallback:keycloakInternalUrl": `http://${bridgeHost}:${relayPort}${keycloak.pathname}`,
+                        "cytomine-fallback:keycloakAdminUser": env.keycloak.adminUser,
+                        "cytomine-fallback:keycloakAdminPassword": { value: env.keycloak.adminPassword, secret: true },
+                    },
+                });
+                const lsaai = await createStandInLsAai(
+                    kc,
+                    env,
+                    "cytomine",
+                    target.config["cytomine-fallback:lsaaiClientId"] as string,
+                );
+                const e = await createEphemeralStack({
+                    workDir: repoRoot,
+                    config: { ...target.config, ...lsaai.config },
+                });
+                const { chromium: launcher } = await import("playwright-core");
+                const chromium = await launcher.launch({
+                    executablePath: CHROMIUM,
+                    args: [
+                        "--no-sandbox",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--no-first-run",
+                    ],
+                });
+                try {
+                    const up = await e.stack.up({ color: "never" });
+                    assert.equal(up.summary.result, "succeeded");
+
+                    const page = await (await chromium.newContext()).newPage();
+                    await page.goto(`${target.url}/`);
+                    await page.waitForURL(`${env.keycloak.url}/realms/cytomine/protocol/openid-connect/auth**`, {
+                        timeout: 60_000,
+                    });
+                    await page.click("#social-oidc");
+                    await page.waitForURL(new RegExp(`/realms/${lsaai.upstream}/`), { timeout: 60_000 });
+                    await page.fill("#username", "researcher");
+                    await page.fill("#password", lsaai.password);
+                    await page.click("#kc-login");
+                    await page.waitForSelector("#current-user:not(:empty)", { timeout: 60_000 });
+                    assert.equal(await page.textContent("#error"), "", "no error on the page");
+                    const user = JSON.parse((await page.textContent("#current-user")) ?? "{}") as { username?: string };
+                    assert.equal(user.username, "researcher");
+                    assert.match((await page.textContent("#roles")) ?? "", /\bADMIN\b/);
+                    const session = JSON.parse((await page.textContent("#session")) ?? "{}") as {
+                        adminByNow?: boolean;
+                    };
+                    assert.equal(session.adminByNow, true);
+
+                    const [researcher] = await kc.users.find({
+                        realm: "cytomine",
+                        username: "researcher",
+                        exact: true,
+                    });
+                    assert.equal((await kc.users.listSessions({ realm: "cytomine", id: researcher.id! })).length, 1);
+                    await page.click("#sign-out");
+                    await page.waitForURL(`${env.keycloak.url}/realms/cytomine/protocol/openid-connect/auth**`, {
+                        timeout: 60_000,
+                    });
+                    assert.equal((await kc.users.listSessions({ realm: "cytomine", id: researcher.id! })).length, 0);
+                } finally {
+                    await chromium.close();
+                    await disposeVmTenant(env, e, `cytomine-${target.id}`, `${dataRoot}/${target.id}`);
+                    await lsaai.remove();
+                    server.close();
+                }
+            });
+        });
+    },
+);
