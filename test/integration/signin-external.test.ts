@@ -53,9 +53,13 @@ describe(
                         "cytomine-fallback:keycloakUrl": env.keycloak.url,
                         "cytomine-fallback:keycloakInternalUrl": `http://${bridgeHost}:${relayPort}${keycloak.pathname}`,
                         "cytomine-fallback:keycloakAdminUser": env.keycloak.adminUser,
-                        "cytomine-fallback:keycloakAdminPassword": { value: env.keycloak.adminPassword, secret: true },
                     },
                 });
+                // sshTargetConfig drops it (a Keycloak of the tenant's own generates its own): the environment's.
+                target.config["cytomine-fallback:keycloakAdminPassword"] = {
+                    value: env.keycloak.adminPassword,
+                    secret: true,
+                };
                 const lsaai = await createStandInLsAai(
                     kc,
                     env,
@@ -91,6 +95,7 @@ describe(
                     await page.fill("#password", lsaai.password);
                     await page.click("#kc-login");
                     await page.waitForSelector("#current-user:not(:empty)", { timeout: 60_000 });
+                    await page.waitForSelector("#session:not(:empty)", { timeout: 60_000 });
                     assert.equal(await page.textContent("#error"), "", "no error on the page");
                     const user = JSON.parse((await page.textContent("#current-user")) ?? "{}") as { username?: string };
                     assert.equal(user.username, "researcher");
