@@ -2,13 +2,13 @@
 // Kubernetes image pull Secret and the pods naming it, the VM's docker login step. The password is a
 // distinctive string, so that finding it anywhere but where it belongs fails the test.
 import assert from "node:assert/strict";
+import { hostArgs } from "./support/host-args";
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
 import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/datasets/spec";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { dockerConfigJson, REGISTRY_SECRET_NAME } from "../../components/kubernetes/secrets";
@@ -234,22 +234,6 @@ describe("registry credentials: Kubernetes (mocks)", () => {
         for (const [name, pod] of pods) assert.equal(pod.imagePullSecrets, undefined, name);
         assert.ok(!("pullSecret" in (await valueOf(c.secret))));
     });
-});
-
-const hostArgs = (over: Partial<CytomineHostArgs> = {}): CytomineHostArgs => ({
-    tenant: "lab-a",
-    connection: { host: "vm.example.org", port: 22, user: "admin", privateKey: "KEY", hostKey: "ssh-ed25519 AAAA" },
-    sudo: true,
-    configDir: "/opt/cytomine-fallback",
-    dataDir: "/var/lib/cytomine-fallback",
-    bindAddress: "0.0.0.0",
-    httpPort: 80,
-    publicUrl: "https://lab-a.example.org",
-    images: DEFAULT_IMAGES,
-    keycloak: { mode: "namespace", origin: "https://lab-a.example.org", adminUser: "admin" },
-    protectData: true,
-    readyTimeoutSeconds: 900,
-    ...over,
 });
 
 /** Builds a host under mocks, recording each step's inputs and the names of what it depends on. */

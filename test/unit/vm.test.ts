@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { hostArgs } from "./support/host-args";
 import { execFileSync, spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
@@ -188,26 +189,7 @@ describe("VM: scripts", () => {
 describe("VM: host component (mocks)", () => {
     it("steps carry secrets on stdin only, never in a script", async () => {
         const recorded = recordResources();
-        const host = new CytomineHost("lab-a", {
-            tenant: "lab-a",
-            connection: {
-                host: "vm.example.org",
-                port: 22,
-                user: "admin",
-                privateKey: "KEY",
-                hostKey: "ssh-ed25519 AAAA",
-            },
-            sudo: true,
-            configDir: "/opt/cytomine-fallback",
-            dataDir: "/var/lib/cytomine-fallback",
-            bindAddress: "0.0.0.0",
-            httpPort: 80,
-            publicUrl: "https://lab-a.example.org",
-            images: DEFAULT_IMAGES,
-            keycloak: { mode: "namespace", origin: "https://lab-a.example.org", adminUser: "admin" },
-            protectData: true,
-            readyTimeoutSeconds: 900,
-        });
+        const host = new CytomineHost("lab-a", hostArgs());
         assert.ok(host.keycloak);
         await valueOf(host.adminCredentials);
         await allRegistered();
