@@ -50,7 +50,8 @@ function releaseIssues(c: RawConfig): KeyIssue[] {
     if (c.keycloakInternalUrl && c.keycloakMode !== "external")
         issues.push({
             key: "keycloakInternalUrl",
-            message: "applies only to keycloakMode external (a Keycloak of the tenant's own is reached by its service name): unset it",
+            message:
+                "applies only to keycloakMode external (a Keycloak of the tenant's own is reached by its service name): unset it",
         });
     if (c.keycloakMode === "namespace" && c.realm !== SIGN_IN.realm)
         issues.push({
