@@ -1,4 +1,7 @@
-"""What every release stand-in shares: the contract's start checks and a small HTTP server."""
+"""What every release stand-in shares: the contract's start checks, Cytomine's request signature and a small HTTP server."""
+import base64
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -79,6 +82,14 @@ def check_files(ctx):
                 item["source"],
                 f"{item['why']} (from the {item['from']})",
             )
+
+
+def cytomine_signature(private_key, method, content_type, date, md5=""):
+    """Cytomine's request signature: base64(HMAC-SHA1(private key, METHOD\\nMD5\\nTYPE\\nDATE)), as core
+    checks it (core/src/main/java/be/cytomine/config/security/ApiKeyFilter.java:70-124) and PIMS and the
+    Python client make it (pims/pims/api/utils/cytomine_auth.py:21-46)."""
+    token = f"{method}\n{md5}\n{content_type}\n{date}"
+    return base64.b64encode(hmac.new(private_key.encode(), token.encode(), hashlib.sha1).digest()).decode()
 
 
 def iso_instant(seconds):

@@ -8,7 +8,6 @@ projects, images, annotations); unknown paths answer 404, or 401 where core dema
 Upstream files named below are paths of github.com/cytomine/cytomine at the contract's release.
 """
 import base64
-import hashlib
 import hmac
 import json
 import re
@@ -23,7 +22,7 @@ import uuid
 from jwt.algorithms import RSAAlgorithm
 
 import standin_db
-from standin_common import Response, iso_instant, json_response, log
+from standin_common import Response, cytomine_signature, iso_instant, json_response, log
 
 DECODE = "An error occurred while attempting to decode the Jwt: {}"  # NimbusJwtDecoder's template
 NO_KEY = "Signed JWT rejected: Another algorithm expected, or no matching key(s) found"
@@ -238,9 +237,8 @@ class Core:
             return None
         md5 = req.header("content-MD5") or ""
         for content_type in (req.header("Content-Type") or "", ""):
-            canonical = f"{req.method}\n{md5}\n{content_type}\n{req.header('date')}"
-            digest = hmac.new(user["private_key"].encode(), canonical.encode(), hashlib.sha1).digest()
-            if hmac.compare_digest(base64.b64encode(digest).decode(), signature):
+            expected = cytomine_signature(user["private_key"], req.method, content_type, req.header("date"), md5)
+            if hmac.compare_digest(expected, signature):
                 return Principal(user["username"], user["roles"], "hmac", user)
         return None
 

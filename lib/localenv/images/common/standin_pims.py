@@ -44,9 +44,6 @@ Not done: no format detection (a linked image is "imported" whatever its files),
 documents (upstream indexes the BP metadata after the images, logging any failure). Failures after
 "running" are only logged, as upstream's.
 """
-import base64
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -59,7 +56,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request as UrlRequest, urlopen
 
-from standin_common import json_response, log
+from standin_common import cytomine_signature, json_response, log
 
 INDEX = "imageMetadataIndex"
 FORMATS = [("OPENSLIDE_SVS", "Aperio SVS"), ("WSIDICOM", "WSI DICOM"), ("CZI", "Zeiss CZI")]
@@ -120,15 +117,6 @@ def check_start(ctx):
             )
 
 
-def signature_of(private_key, token):
-    """sign_token: base64(HMAC-SHA1(private key, METHOD\\nMD5\\nTYPE\\nDATE)) (pims/pims/api/utils/cytomine_auth.py:36-43)."""
-    return base64.b64encode(hmac.new(private_key.encode(), token.encode(), hashlib.sha1).digest()).decode()
-
-
-def signature(private_key, method, content_type, date, md5=""):
-    return signature_of(private_key, f"{method}\n{md5}\n{content_type}\n{date}")
-
-
 class Core:
     """Calls to core signed with a key pair, as the Python client does."""
 
@@ -141,7 +129,7 @@ class Core:
         """As cytomine-python-client 4.3.0 sends it (cytomine/cytomine.py: _headers, CytomineAuth):
         no content type on a GET, so the signed token is "GET\\n\\n\\n<date>"."""
         date = strftime("%a, %d %b %Y %H:%M:%S +0000", gmtime())
-        sig = signature(self.private_key, "GET", "", date)
+        sig = cytomine_signature(self.private_key, "GET", "", date)
         headers = {
             "accept": "application/json, */*",
             "date": date,
@@ -329,7 +317,7 @@ class Importer:
                 keys = own.get(f"userkey/{caller_public}/keys.json")
             except HTTPError as e:  # c.get answers False, then False["privateKey"] (dataset.py:116-117)
                 raise RuntimeError(f"TypeError: 'bool' object is not subscriptable (userkey: HTTP {e.code})") from e
-            if signature_of(keys["privateKey"], token) != caller_signature:
+            if cytomine_signature(keys["privateKey"], **token) != caller_signature:
                 raise RuntimeError("Authentication to Cytomine failed")
             # c.set_credentials(caller): the rest runs as the caller (dataset.py:122-129).
             caller = Core(ctx.get("INTERNAL_URL_CORE"), caller_public, keys["privateKey"])
@@ -443,7 +431,8 @@ def start(ctx):
             if content_type is None:
                 content_type = req.header("Content-Type") or ""
             content_type = "" if content_type == "null" else content_type
-            token = f"{req.method}\n{md5}\n{content_type}\n{date}"
+            # The signed request's parts (parse_request_token), checked once the caller's key is known.
+            token = {"method": req.method, "md5": md5, "content_type": content_type, "date": date}
             dataset_path = ctx.path(ctx.get("DATASET_PATH", "/dataset"))
             content = os.listdir(dataset_path)
             threading.Thread(
