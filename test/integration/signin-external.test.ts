@@ -15,8 +15,7 @@ import { freePort, sshTargetConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
 import { createStandInLsAai } from "./support/lsaai-standin";
 import { disposeVmTenant } from "./support/vm-stack";
-
-const CHROMIUM = "/usr/bin/chromium";
+import { atLogin, launchChromium, shown, signInThroughLsAai } from "./support/signin";
 
 /** A TCP relay from HOST (an address containers reach) to a loopback port, until closed. */
 function relay(host: string, target: number): Promise<net.Server> {
@@ -70,39 +69,23 @@ describe(
                     workDir: repoRoot,
                     config: { ...target.config, ...lsaai.config },
                 });
-                const { chromium: launcher } = await import("playwright-core");
-                const chromium = await launcher.launch({
-                    executablePath: CHROMIUM,
-                    args: [
-                        "--no-sandbox",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--no-first-run",
-                    ],
-                });
+                const chromium = await launchChromium();
                 try {
                     const up = await e.stack.up({ color: "never" });
                     assert.equal(up.summary.result, "succeeded");
 
                     const page = await (await chromium.newContext()).newPage();
-                    await page.goto(`${target.url}/`);
-                    await page.waitForURL(`${env.keycloak.url}/realms/cytomine/protocol/openid-connect/auth**`, {
-                        timeout: 60_000,
+                    const realmUrl = `${env.keycloak.url}/realms/cytomine`;
+                    await signInThroughLsAai(page, {
+                        cytomineUrl: target.url,
+                        realmUrl,
+                        upstreamUrl: `${env.keycloak.url}/realms/${lsaai.upstream}`,
+                        password: lsaai.password,
                     });
-                    await page.click("#social-oidc");
-                    await page.waitForURL(new RegExp(`/realms/${lsaai.upstream}/`), { timeout: 60_000 });
-                    await page.fill("#username", "researcher");
-                    await page.fill("#password", lsaai.password);
-                    await page.click("#kc-login");
-                    await page.waitForSelector("#current-user:not(:empty)", { timeout: 60_000 });
-                    await page.waitForSelector("#session:not(:empty)", { timeout: 60_000 });
-                    assert.equal(await page.textContent("#error"), "", "no error on the page");
-                    const user = JSON.parse((await page.textContent("#current-user")) ?? "{}") as { username?: string };
+                    const { error, user, roles, session } = await shown(page);
+                    assert.equal(error, "", "no error on the page");
                     assert.equal(user.username, "researcher");
-                    assert.match((await page.textContent("#roles")) ?? "", /\bADMIN\b/);
-                    const session = JSON.parse((await page.textContent("#session")) ?? "{}") as {
-                        adminByNow?: boolean;
-                    };
+                    assert.match(roles, /\bADMIN\b/);
                     assert.equal(session.adminByNow, true);
 
                     const [researcher] = await kc.users.find({
@@ -112,9 +95,7 @@ describe(
                     });
                     assert.equal((await kc.users.listSessions({ realm: "cytomine", id: researcher.id! })).length, 1);
                     await page.click("#sign-out");
-                    await page.waitForURL(`${env.keycloak.url}/realms/cytomine/protocol/openid-connect/auth**`, {
-                        timeout: 60_000,
-                    });
+                    await atLogin(page, realmUrl);
                     assert.equal((await kc.users.listSessions({ realm: "cytomine", id: researcher.id! })).length, 0);
                 } finally {
                     await chromium.close();

@@ -19,8 +19,8 @@ import { repoRoot } from "../../lib/toolchain";
 import { Browser } from "./support/browser";
 import { readEnvFile } from "./support/env-file";
 import { disposeVmTenant } from "./support/vm-stack";
+import { atLogin, launchChromium, shown, signInThroughLsAai } from "./support/signin";
 
-const CHROMIUM = "/usr/bin/chromium";
 const UPSTREAM = "lsaai-upstream";
 
 describe("sign-in to Cytomine through Keycloak and LS-AAI, on the VM target", { timeout: 1_800_000 }, () => {
@@ -104,11 +104,7 @@ describe("sign-in to Cytomine through Keycloak and LS-AAI, on the VM target", { 
             credentials: [{ type: "password", value: guestPassword, temporary: false }],
         });
 
-        const { chromium: launcher } = await import("playwright-core");
-        chromium = await launcher.launch({
-            executablePath: CHROMIUM,
-            args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        });
+        chromium = await launchChromium();
     });
 
     after(async () => {
@@ -116,33 +112,23 @@ describe("sign-in to Cytomine through Keycloak and LS-AAI, on the VM target", { 
         if (e) await disposeVmTenant(env, e, `cytomine-${tenant}`, `${dataRoot}/${tenant}`);
     });
 
-    /** Opens the tenant's URL and signs in at the upstream realm through the broker's button. */
-    async function signInThroughLsAai(page: Page) {
-        await page.goto(`${url}/`);
-        await page.waitForURL(/\/iam\/realms\/cytomine\/protocol\/openid-connect\/auth/, { timeout: 60_000 });
-        await page.click("#social-oidc");
-        await page.waitForURL(new RegExp(`/iam/realms/${UPSTREAM}/`), { timeout: 60_000 });
-        await page.fill("#username", "researcher");
-        await page.fill("#password", researcherPassword);
-        await page.click("#kc-login");
-        // The page shows core's user, then its admin session: wait for the last of them.
-        await page.waitForSelector("#current-user:not(:empty)", { timeout: 60_000 });
-        await page.waitForSelector("#session:not(:empty)", { timeout: 60_000 });
-    }
+    const signIn = (page: Page) =>
+        signInThroughLsAai(page, {
+            cytomineUrl: url,
+            realmUrl: `${url}/iam/realms/cytomine`,
+            upstreamUrl: `${url}/iam/realms/${UPSTREAM}`,
+            password: researcherPassword,
+        });
 
     it("the researcher signs in through LS-AAI and the web UI shows core's user, with the ADMIN mapper's role", async () => {
         const page = await (await chromium.newContext()).newPage();
-        await signInThroughLsAai(page);
+        await signIn(page);
         assert.equal(new URL(page.url()).origin, url, "back at the web UI");
-        assert.equal(await page.textContent("#error"), "", "no error on the page");
-        const user = JSON.parse((await page.textContent("#current-user")) ?? "{}") as {
-            username?: string;
-            id?: number;
-        };
+        const { error, user, roles, session } = await shown(page);
+        assert.equal(error, "", "no error on the page");
         assert.equal(user.username, "researcher", "core's /api/user/current.json, through the repository service");
         assert.ok(user.id, "core provisioned the user");
-        assert.match((await page.textContent("#roles")) ?? "", /\bADMIN\b/, "the hardcoded-role mapper's core.ADMIN");
-        const session = JSON.parse((await page.textContent("#session")) ?? "{}") as { adminByNow?: boolean };
+        assert.match(roles, /\bADMIN\b/, "the hardcoded-role mapper's core.ADMIN");
         assert.equal(session.adminByNow, true, "core read the role from resource_access.core.roles");
         await page.context().close();
     });
@@ -251,13 +237,13 @@ describe("sign-in to Cytomine through Keycloak and LS-AAI, on the VM target", { 
             new Set((await kc.users.listSessions({ realm: "cytomine", id: researcher.id! })).map((x) => x.id!));
         const earlier = await sessions();
         const page = await (await chromium.newContext()).newPage();
-        await signInThroughLsAai(page);
+        await signIn(page);
         // This browser's session: the one its sign-in added (an earlier test's may still be open).
         const mine = [...(await sessions())].filter((id) => !earlier.has(id));
         assert.equal(mine.length, 1, "the sign-in opened one Keycloak session");
         await page.click("#sign-out");
         // Back at the web UI, which (login-required) sends the browser to Keycloak's login form again.
-        await page.waitForURL(/\/iam\/realms\/cytomine\/protocol\/openid-connect\/auth/, { timeout: 60_000 });
+        await atLogin(page, `${url}/iam/realms/cytomine`);
         await page.waitForSelector("#social-oidc", { timeout: 60_000 });
         assert.ok(!(await sessions()).has(mine[0]), "the web UI's sign-out ended its Keycloak session");
         await page.context().close();
