@@ -4,7 +4,8 @@
 #   scripts/toolchain.sh [core|env|all|command]   (default: all)
 #
 # core:    pulumi CLI + Node.js language host + provider plugins, registered with the CLI.
-# env:     etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kube-score, Keycloak.
+# env:     etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kubelet, kube-proxy, the pause
+#          binary, CoreDNS, kube-router (its NetworkPolicy firewall only), kwok, kube-score, Keycloak.
 # command: only the command provider plugin (and the pulumi CLI that registers it).
 #
 # Every tool lands in $CYTOMINE_CACHE/tools/<name>-<version>/ (default ~/.cache/cytomine-fallback),
@@ -307,8 +308,26 @@ build_kubernetes() {
 	# kwokctl reads `--version` to choose flags, so the version must be stamped in.
 	go build -mod=readonly -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
 		-o "$OUT/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+		k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+	# The real node's sandbox ("pause") image holds only this program, from the same release's
+	# build/pause/linux/pause.c; no image can be pulled here (lib/localenv/node.ts builds the image).
+	gcc -Os -Wall -Werror -static -DVERSION="v$KUBERNETES_VERSION" -o "$OUT/pause" \
+		"$(module_dir "k8s.io/kubernetes@v$KUBERNETES_VERSION")/build/pause/linux/pause.c"
 	rm -f go.mod go.sum tools.go
+}
+
+# The real node's cluster DNS (a host process serving the node's pod bridge: lib/localenv/node.ts).
+build_coredns() {
+	GOBIN="$OUT" go install -ldflags "-s -w" "github.com/coredns/coredns@v$COREDNS_VERSION"
+}
+
+# The real node's NetworkPolicy agent: kube-router's firewall alone (iptables and ipsets), as k3s
+# embeds it. kube-network-policies, which kind uses, queues packets with nftables' `queue` statement,
+# and this machine's kernel lacks it (CONFIG_NFT_QUEUE unset: "Could not process rule").
+build_kube_router() {
+	GOBIN="$OUT" go install -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$KUBE_ROUTER_VERSION" \
+		"github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
 }
 
 build_kwok() {
@@ -347,6 +366,12 @@ ensure_debian_packages() {
 	[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing+=(postgresql-15-postgis-3)
 	# PIMS's cache for the PIMS stand-in's tests (test/integration/pims-import.test.ts).
 	[ -x /usr/bin/redis-server ] || missing+=(redis-server)
+	# The real node (lib/localenv/node.ts): containerd and runc (docker.io brings both), the CNI
+	# plugins, nft for kube-proxy's nftables mode, conntrack for kube-proxy, ipset for kube-router.
+	[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+	[ -x /usr/sbin/nft ] || missing+=(nftables)
+	[ -x /usr/sbin/conntrack ] || missing+=(conntrack)
+	[ -x /usr/sbin/ipset ] || missing+=(ipset)
 	if [ ${#missing[@]} -eq 0 ]; then
 		printf '[%d/%d] Debian packages for the SSH test host and docker engine: present\n' "$STEP" "$TOTAL"
 		return
@@ -360,9 +385,11 @@ ensure_debian_packages() {
 env_tools() {
 	ensure_debian_packages
 	step "etcd" etcd "$ETCD_VERSION" build_etcd scripts/toolchain/go/etcd
-	step "kube-apiserver, controller-manager, scheduler, kubectl" kubernetes "$KUBERNETES_VERSION" build_kubernetes \
+	step "kube-apiserver, controller-manager, scheduler, kubectl, kubelet, kube-proxy, pause" kubernetes "$KUBERNETES_VERSION" build_kubernetes \
 		scripts/toolchain/go/kubernetes
 	step "kwok + kwokctl" kwok "$KWOK_VERSION" build_kwok
+	step "CoreDNS" coredns "$COREDNS_VERSION" build_coredns
+	step "kube-router (NetworkPolicy firewall)" kube-router "$KUBE_ROUTER_VERSION" build_kube_router
 	step "kube-score" kube-score "$KUBE_SCORE_VERSION" build_kube_score
 	step "Keycloak (Quarkus distribution, Maven Central)" keycloak "$KEYCLOAK_VERSION" fetch_keycloak
 }
@@ -370,7 +397,8 @@ env_tools() {
 link_bin() {
 	local d
 	for d in "$(tool_dir etcd "$ETCD_VERSION")" "$(tool_dir kubernetes "$KUBERNETES_VERSION")" \
-		"$(tool_dir kwok "$KWOK_VERSION")" "$(tool_dir kube-score "$KUBE_SCORE_VERSION")"; do
+		"$(tool_dir kwok "$KWOK_VERSION")" "$(tool_dir kube-score "$KUBE_SCORE_VERSION")" \
+		"$(tool_dir coredns "$COREDNS_VERSION")" "$(tool_dir kube-router "$KUBE_ROUTER_VERSION")"; do
 		[ -d "$d" ] || continue
 		for f in "$d"/*; do [ -x "$f" ] && ln -sfn "$f" "$CYTOMINE_BIN/$(basename "$f")"; done
 	done
@@ -380,8 +408,8 @@ main() {
 	check_prerequisites
 	case "$GROUP" in
 	core) TOTAL=6 ;;
-	env) TOTAL=6 ;;
-	all) TOTAL=12 ;;
+	env) TOTAL=8 ;;
+	all) TOTAL=14 ;;
 	command) TOTAL=3 ;;
 	esac
 	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE"

@@ -9,7 +9,7 @@ import { secretKeysOf } from "../cytomine/secrets";
 import { createRegistrySecret, createTenantSecret, REGISTRY_SECRET_NAME, RegistryCredentials } from "./secrets";
 import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";
 import { Images, isLocalHost, Storage } from "../cytomine/settings";
-import { createWorkload, networkPolicySpec, withImagePullSecret } from "./workload";
+import { createWorkload, networkPolicySpec, Placement, withImagePullSecret, withPlacement } from "./workload";
 import {
     KubernetesDatasetImport,
     KubernetesDatasetVolumes,
@@ -30,6 +30,9 @@ export interface KubernetesSettings {
     routerNamespace: string;
     gateway?: { namespace: string; name: string };
     tlsSecret?: string;
+    /** The node labels every pod of the tenant requires and the taints it tolerates (none: anywhere). */
+    nodeSelector: Record<string, string>;
+    tolerations: Placement["tolerations"];
 }
 
 export interface CytomineArgs extends KubernetesSettings {
@@ -148,6 +151,14 @@ export class Cytomine extends pulumi.ComponentResource {
             const props = registry ? withImagePullSecret(a.type, a.props, REGISTRY_SECRET_NAME) : undefined;
             return props ? { props, opts: a.opts } : undefined;
         };
+        // And every pod runs where the tenant's placement says (the real node of the local cluster, a
+        // node pool), when it says anything.
+        const placement: Placement = { nodeSelector: args.nodeSelector, tolerations: args.tolerations };
+        const placed: pulumi.ResourceTransformation = (a) => {
+            const props = withPlacement(a.type, a.props, placement);
+            return props ? { props, opts: a.opts } : undefined;
+        };
+        const placing = Object.keys(args.nodeSelector).length > 0 || args.tolerations.length > 0;
         super(
             "cytomine:kubernetes:Cytomine",
             name,
@@ -158,6 +169,7 @@ export class Cytomine extends pulumi.ComponentResource {
                     ...(opts?.transformations ?? []),
                     datasetMounts,
                     ...(registry ? [pullSecret] : []),
+                    ...(placing ? [placed] : []),
                     ...(args.render ? [] : [forceApplies]),
                 ],
             },

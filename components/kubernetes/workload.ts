@@ -83,19 +83,38 @@ function patchAt(value: unknown, path: readonly string[], f: (o: Props) => Props
     return { ...(value as Props), [head]: patchAt((value as Props)[head], rest, f) };
 }
 
+/** A workload's arguments with `f` applied to its pod spec; undefined for a resource that runs no pods. */
+function patchPodSpec(type: string, props: Props, f: (pod: Props) => Props): Props | undefined {
+    const path = POD_SPEC_PATHS[type];
+    return path ? (patchAt(props, path, f) as Props) : undefined;
+}
+
 /**
  * A workload's arguments with `secretName` among its pods' imagePullSecrets; undefined for a resource
  * that runs no pods.
  */
 export function withImagePullSecret(type: string, props: Props, secretName: string): Props | undefined {
-    const path = POD_SPEC_PATHS[type];
-    if (!path) return undefined;
-    return patchAt(props, path, (pod) => {
+    return patchPodSpec(type, props, (pod) => {
         const listed = (pod.imagePullSecrets as { name?: string }[] | undefined) ?? [];
         return listed.some((s) => s.name === secretName)
             ? pod
             : { ...pod, imagePullSecrets: [...listed, { name: secretName }] };
-    }) as Props;
+    });
+}
+
+/** Where a tenant's pods run: the nodes' labels they require and the taints they tolerate. */
+export interface Placement {
+    nodeSelector: Record<string, string>;
+    tolerations: k8s.types.input.core.v1.Toleration[];
+}
+
+/** A workload's arguments with its pods placed (their own selector and tolerations kept, these added). */
+export function withPlacement(type: string, props: Props, placement: Placement): Props | undefined {
+    return patchPodSpec(type, props, (pod) => ({
+        ...pod,
+        nodeSelector: { ...(pod.nodeSelector as Record<string, string> | undefined), ...placement.nodeSelector },
+        tolerations: [...((pod.tolerations as unknown[] | undefined) ?? []), ...placement.tolerations],
+    }));
 }
 
 const CLUSTER_DNS = { matchLabels: { "k8s-app": "kube-dns" } };

@@ -1,5 +1,6 @@
-// The embedded local environment: Keycloak, a Kubernetes API with KWOK nodes, an SSH test host and a
-// docker engine with stand-in images, all on 127.0.0.1, state in .local/env (gitignored).
+// The embedded local environment: Keycloak, a Kubernetes API with KWOK nodes and one real node, an SSH
+// test host and a docker engine with stand-in images, on 127.0.0.1 (the real node's pods on a bridge
+// of its own), state in .local/env (gitignored).
 //
 //   npm run env:up | env:down [-- --purge] | env:status
 import { DockerInfo, dockerDown, dockerPurge, dockerStatus, dockerUp } from "./docker";
@@ -12,7 +13,17 @@ import {
     keycloakRunning,
     keycloakUp,
 } from "./keycloak";
-import { KUBE_COMPONENTS, kubeconfigPath, kubeDown, KubeInfo, kubeReady, kubeUp, stoppedComponents } from "./kube";
+import {
+    KUBE_COMPONENTS,
+    kubeconfigPath,
+    kubeDown,
+    KubeInfo,
+    kubePki,
+    kubeReady,
+    kubeUp,
+    stoppedComponents,
+} from "./kube";
+import { nodeDown, NodeInfo, nodeStatus, nodeUp, REAL_NODE_LABEL } from "./node";
 import { EnvError } from "./proc";
 import { EnvSettings, envSettings } from "./settings";
 import { sshDown, sshInfo, SshInfo, sshRunning, sshUp } from "./ssh";
@@ -23,6 +34,18 @@ export interface Environment {
     kube: KubeInfo;
     ssh: SshInfo;
     docker: DockerInfo;
+    /** The real node, or why it did not start (the rest of the environment runs without it). */
+    node: { ready: true; info: NodeInfo } | { ready: false; problem: string };
+}
+
+/** The real node's info; throws, with the reason it is not running, when it is not. */
+export function requireRealNode(env: Environment): NodeInfo {
+    if (!env.node.ready)
+        throw new EnvError(
+            `the real node is not running: ${env.node.problem}`,
+            "fix the cause above and run 'npm run env:up'",
+        );
+    return env.node.info;
 }
 
 interface Piece<T> {
@@ -59,8 +82,42 @@ export async function ensureEnvironment(s: EnvSettings = envSettings()): Promise
             "fix the cause above and run 'npm run env:up' again",
         );
     }
-    const [keycloak, kube, ssh, docker] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value);
-    return { keycloak, kube, ssh, docker } as Environment;
+    const [keycloak, kube, ssh, docker] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+        KeycloakInfo,
+        KubeInfo,
+        SshInfo,
+        DockerInfo,
+    ];
+    return { keycloak, kube, ssh, docker, node: await startNode(s, kube, docker) };
+}
+
+/**
+ * The real node joins the running cluster. It needs more of the machine than the rest (root's
+ * cgroups, a bridge, nftables), so when it cannot start, the environment runs without it and says why.
+ */
+async function startNode(s: EnvSettings, kube: KubeInfo, docker: DockerInfo): Promise<Environment["node"]> {
+    if (!s.node.enabled) {
+        return {
+            ready: false,
+            problem: `off for this state folder (${s.stateDir}); CYTOMINE_ENV_REAL_NODE=1 starts it (one real node per machine)`,
+        };
+    }
+    try {
+        return { ready: true, info: await nodeUp(s, nodeDeps(s, kube, docker)) };
+    } catch (e) {
+        return { ready: false, problem: e instanceof Error ? e.message : String(e) };
+    }
+}
+
+function nodeDeps(s: EnvSettings, kube: KubeInfo, docker: DockerInfo) {
+    return {
+        kubeconfig: kube.kubeconfig,
+        pki: kubePki(s),
+        server: kube.server,
+        kubeApiPort: s.kube.port,
+        dockerHost: docker.host,
+        images: docker.images,
+    };
 }
 
 /** This process's lock on the environment, once it took one. */
@@ -73,7 +130,9 @@ let held: { use: EnvironmentUse; lock: EnvironmentLock } | undefined;
  */
 export async function useEnvironment(s: EnvSettings = envSettings()): Promise<Environment> {
     if (held) return ensureEnvironment(s);
-    if (!Object.values(await environmentStatus(s)).every((p) => p.ready)) {
+    const status = await environmentStatus(s);
+    // The real node is not required: a suite that needs it asks requireRealNode.
+    if (!Object.keys(pieces).every((key) => status[key as keyof typeof pieces].ready)) {
         const start = await lockEnvironment("exclusive", s);
         try {
             await ensureEnvironment(s);
@@ -112,6 +171,8 @@ export async function withEnvironmentAlone<T>(fn: () => Promise<T>, s: EnvSettin
 
 export async function stopEnvironment(s: EnvSettings = envSettings(), purge = false): Promise<string[]> {
     const stopped: string[] = [];
+    // The node first: its kubelet and proxies talk to the API server, and its images come from docker.
+    if (await nodeDown(s, purge)) stopped.push("real node");
     if (await keycloakDown(s)) stopped.push(pieces.keycloak.name);
     if (await kubeDown(s, purge)) stopped.push(pieces.kube.name);
     if (await sshDown(s)) stopped.push(pieces.ssh.name);
@@ -127,7 +188,7 @@ export interface PieceStatus {
 
 export async function environmentStatus(
     s: EnvSettings = envSettings(),
-): Promise<Record<keyof typeof pieces, PieceStatus>> {
+): Promise<Record<keyof typeof pieces | "node", PieceStatus>> {
     const kcRunning = keycloakRunning(s);
     const kcReady = kcRunning && (await keycloakReady(s));
     const kubeOk = await kubeReady(s);
@@ -153,6 +214,9 @@ export async function environmentStatus(
                 : "not running; 'npm run env:up' starts it",
         },
         docker,
+        node: kubeOk
+            ? await nodeStatus(s, kubeconfigPath(s))
+            : { ready: false, detail: "waits for the Kubernetes API" },
     };
 }
 
@@ -181,6 +245,11 @@ async function main(argv: string[]): Promise<number> {
             console.log(
                 `  Docker engine   DOCKER_HOST=${env.docker.host}${env.docker.defaultSocket ? " (also /var/run/docker.sock)" : ""}; ${env.docker.images.length} stand-in images`,
             );
+            console.log(
+                env.node.ready
+                    ? `  Real node       ${env.node.info.name}, pods on ${env.node.info.bridge} ${env.node.info.subnet} (tenants opt in: nodeSelector ${REAL_NODE_LABEL.key}=${REAL_NODE_LABEL.value})`
+                    : `  Real node       NOT RUNNING (the rest runs without it):\n${env.node.problem.replace(/^/gm, "    ")}`,
+            );
             return 0;
         }
         case "down": {
@@ -191,7 +260,8 @@ async function main(argv: string[]): Promise<number> {
         case "status": {
             const status = await environmentStatus(s);
             for (const [key, st] of Object.entries(status)) {
-                console.log(`${st.ready ? "ok  " : "DOWN"} ${pieces[key as keyof typeof pieces].name}: ${st.detail}`);
+                const name = key === "node" ? "Real node" : pieces[key as keyof typeof pieces].name;
+                console.log(`${st.ready ? "ok  " : "DOWN"} ${name}: ${st.detail}`);
             }
             return Object.values(status).every((st) => st.ready) ? 0 : 1;
         }

@@ -2,6 +2,7 @@
 // nodes so that Deployments, StatefulSets and Jobs reach Ready/Complete. Driven by kwokctl's binary
 // runtime with the toolchain's locally built binaries; admission (Pod Security) and authorization on.
 import { execFile } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -22,13 +23,47 @@ function files(s: EnvSettings) {
         dir,
         workdir: path.join(dir, "kwok"),
         config: path.join(dir, "kwokctl.yaml"),
+        /** The API server's EncryptionConfiguration, with the key generated at the first env:up. */
+        encryption: path.join(dir, "encryption-config.yaml"),
         kubeconfig: path.join(dir, "kubeconfig"),
         log: path.join(dir, "kwokctl.log"),
     };
 }
 
+/**
+ * The API server's EncryptionConfiguration: Secrets are written to etcd encrypted with KEY
+ * (secretbox, XSalsa20-Poly1305), read back with it, and plain ones still read ("identity" last).
+ * https://kubernetes.io/docs/tasks/administer-cluster/encrypt-data/
+ */
+export function encryptionConfig(key: Buffer): object {
+    return {
+        apiVersion: "apiserver.config.k8s.io/v1",
+        kind: "EncryptionConfiguration",
+        resources: [
+            {
+                resources: ["secrets"],
+                providers: [
+                    { secretbox: { keys: [{ name: "env-1", secret: key.toString("base64") }] } },
+                    { identity: {} },
+                ],
+            },
+        ],
+    };
+}
+
+/** Writes the encryption configuration once; its key is kept like the environment's other secrets. */
+function ensureEncryptionConfig(s: EnvSettings): string {
+    const file = files(s).encryption;
+    if (!fs.existsSync(file)) {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, stringify(encryptionConfig(crypto.randomBytes(32))), { mode: 0o600 });
+    }
+    return file;
+}
+
 /** The kwokctl configuration: local binaries, loopback only, admission and authorization on. */
 export function kwokctlConfig(s: EnvSettings): object {
+    const pki = path.join(clusterDir(s), "pki");
     const bin = (dir: string, name: string) => path.join(dir, name);
     return {
         apiVersion: "config.kwok.x-k8s.io/v1alpha1",
@@ -52,7 +87,28 @@ export function kwokctlConfig(s: EnvSettings): object {
         // leader election on, the controller manager and the scheduler exit when the API server is
         // away longer than their lease (and nothing here restarts them); one instance of each needs
         // no election, and then rides out an API server restart.
+        //
+        // The API server encrypts Secrets at rest, reaches the real node's kubelet (lib/localenv/node.ts)
+        // at its InternalIP (not by a host name the machine cannot resolve) with a client certificate
+        // of the cluster's CA, as kubeadm gives it. The KWOK controller keeps to the nodes kwokctl
+        // creates (annotated kwok.x-k8s.io/node=fake), instead of taking over the real node's lease.
         componentsPatches: [
+            {
+                name: "kube-apiserver",
+                extraArgs: [
+                    { key: "encryption-provider-config", value: files(s).encryption },
+                    { key: "kubelet-client-certificate", value: path.join(pki, "admin.crt") },
+                    { key: "kubelet-client-key", value: path.join(pki, "admin.key") },
+                    { key: "kubelet-preferred-address-types", value: "InternalIP" },
+                ],
+            },
+            {
+                name: "kwok-controller",
+                extraArgs: [
+                    { key: "manage-all-nodes", value: "false" },
+                    { key: "manage-nodes-with-annotation-selector", value: "kwok.x-k8s.io/node=fake" },
+                ],
+            },
             {
                 name: "kube-controller-manager",
                 extraArgs: [
@@ -158,6 +214,21 @@ async function releaseNodeLeases(s: EnvSettings): Promise<void> {
     );
 }
 
+/**
+ * kwokctl keeps the configuration a cluster was created with; a cluster made by an older checkout
+ * (without encryption at rest, say) would start as it was. Refused, with the fix.
+ */
+function requireCurrentConfig(s: EnvSettings): void {
+    const f = files(s);
+    const saved = fs.existsSync(f.config) ? fs.readFileSync(f.config, "utf8") : "";
+    if (saved !== stringify(kwokctlConfig(s))) {
+        throw new EnvError(
+            `the local cluster was created with another configuration than this checkout's (${f.config})`,
+            "run 'npm run env:down -- --purge' (it deletes the local cluster and its data) and 'npm run env:up'",
+        );
+    }
+}
+
 function clusterExists(s: EnvSettings): boolean {
     return fs.existsSync(clusterDir(s));
 }
@@ -180,7 +251,9 @@ export async function kubeUp(s: EnvSettings): Promise<KubeInfo> {
     fs.mkdirSync(f.dir, { recursive: true });
     const log = fs.openSync(f.log, "a");
     const record = (out: { stdout: string; stderr: string }) => fs.writeSync(log, out.stdout + out.stderr);
+    if (clusterExists(s)) requireCurrentConfig(s);
     try {
+        ensureEncryptionConfig(s);
         if (clusterExists(s)) {
             // Stopped (after a reboot or env:down), or some of its processes died: kwokctl starts the
             // ones that do not run, with the same cluster and etcd data.
@@ -240,6 +313,11 @@ export async function kubeDown(s: EnvSettings, purge = false): Promise<boolean> 
     await kwokctl(s, [purge ? "delete" : "stop", "cluster"]).catch(() => undefined);
     if (purge) fs.rmSync(files(s).dir, { recursive: true, force: true });
     return true;
+}
+
+/** The cluster's CA and admin credentials (ca.crt, ca.key, admin.crt, admin.key). */
+export function kubePki(s: EnvSettings): string {
+    return path.join(clusterDir(s), "pki");
 }
 
 export function kubeconfigPath(s: EnvSettings): string {

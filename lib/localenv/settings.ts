@@ -9,6 +9,28 @@ export interface EnvSettings {
     keycloak: { home: string; port: number; managementPort: number; relativePath: string };
     kube: { cluster: string; port: number; binDir: string; kwokBinDir: string; etcdBinDir: string };
     ssh: { port: number; user: string };
+    node: {
+        /**
+         * Whether env:up starts it. Its firewall (kube-router's iptables chains) is the machine's, so one
+         * real node per machine: on for the checkout's own environment, off for other state folders
+         * (benchmarks), unless CYTOMINE_ENV_REAL_NODE=1 or 0 says otherwise.
+         */
+        enabled: boolean;
+        /** The real node's name in the cluster (beside the KWOK nodes). */
+        name: string;
+        /** The bridge its pods attach to, created by the environment (never docker0 or cni0). */
+        bridge: string;
+        /** The pods' /24, away from the Docker pools (10.200-249) and the Service range (10.0.0.0/24). */
+        subnet: string;
+        /** The bridge's own address: the node's InternalIP, the pods' gateway. */
+        address: string;
+        /** The Service address of cluster DNS (kube-dns), inside the API server's Service range. */
+        dnsServiceIp: string;
+        binDir: string;
+        coreDnsBinDir: string;
+        kubeRouterBinDir: string;
+        kubernetesVersion: string;
+    };
     docker: {
         /** Address pool of the daemon's bridge and of every network it creates (a /16). */
         subnet: string;
@@ -45,6 +67,35 @@ export function dockerNetwork(stateDir: string, defaultStateDir: string): { subn
     return { subnet: `10.${octet}.0.0/16`, bridge: `cytenv${hash.toString("hex").slice(0, 8)}` };
 }
 
+/**
+ * The real node's bridge and pod /24: 10.251.0.0/24 for the checkout's own environment, another
+ * 10.251.N.0/24 for any other state folder, unless CYTOMINE_ENV_NODE_SUBNET names one.
+ */
+export function nodeNetwork(
+    stateDir: string,
+    defaultStateDir: string,
+    env: NodeJS.ProcessEnv,
+): { subnet: string; bridge: string; address: string } {
+    const hash = crypto
+        .createHash("sha256")
+        .update(`node:${path.resolve(stateDir)}`)
+        .digest();
+    const third = path.resolve(stateDir) === path.resolve(defaultStateDir) ? 0 : 1 + (hash[0] % 250);
+    const raw = env.CYTOMINE_ENV_NODE_SUBNET;
+    const subnet = raw === undefined || raw === "" ? `10.251.${third}.0/24` : raw;
+    const m = /^10\.(\d{1,3})\.(\d{1,3})\.0\/24$/.exec(subnet);
+    if (!m || Number(m[1]) > 255 || Number(m[2]) > 255 || m[1] === "0" || (Number(m[1]) >= 200 && Number(m[1]) < 250)) {
+        throw new Error(
+            `CYTOMINE_ENV_NODE_SUBNET=${subnet} is not a private /24 of the form 10.N.M.0/24 outside 10.0.x.x (the Service range) and 10.200-249.x.x (the Docker pools)`,
+        );
+    }
+    return {
+        subnet,
+        bridge: `cytnode${hash.toString("hex").slice(0, 8)}`,
+        address: subnet.replace(/\.0\/24$/, ".1"),
+    };
+}
+
 function subnet(env: NodeJS.ProcessEnv, fallback: string): string {
     const raw = env.CYTOMINE_ENV_DOCKER_SUBNET;
     if (raw === undefined || raw === "") return fallback;
@@ -59,6 +110,7 @@ export function envSettings(env: NodeJS.ProcessEnv = process.env): EnvSettings {
     const defaultStateDir = path.join(repoRoot, ".local", "env");
     const stateDir = env.CYTOMINE_ENV_DIR || defaultStateDir;
     const network = dockerNetwork(stateDir, defaultStateDir);
+    const node = nodeNetwork(stateDir, defaultStateDir, env);
     return {
         stateDir,
         keycloak: {
@@ -76,6 +128,19 @@ export function envSettings(env: NodeJS.ProcessEnv = process.env): EnvSettings {
             etcdBinDir: toolDir("etcd", v.ETCD_VERSION),
         },
         ssh: { port: port(env, "CYTOMINE_ENV_SSH_PORT", 2222), user: "cytomine-test" },
+        node: {
+            enabled:
+                env.CYTOMINE_ENV_REAL_NODE === "1" ||
+                (env.CYTOMINE_ENV_REAL_NODE !== "0" && path.resolve(stateDir) === path.resolve(defaultStateDir)),
+            name: "cytomine-node",
+            ...node,
+            // kwokctl gives the API server --service-cluster-ip-range=10.0.0.0/24; .10 as kubeadm's.
+            dnsServiceIp: "10.0.0.10",
+            binDir: toolDir("kubernetes", v.KUBERNETES_VERSION),
+            coreDnsBinDir: toolDir("coredns", v.COREDNS_VERSION),
+            kubeRouterBinDir: toolDir("kube-router", v.KUBE_ROUTER_VERSION),
+            kubernetesVersion: v.KUBERNETES_VERSION,
+        },
         docker: {
             subnet: subnet(env, network.subnet),
             bridge: network.bridge,

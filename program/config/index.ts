@@ -175,6 +175,8 @@ function typed(c: RawConfig): StackConfig {
             routerNamespace: c.routerNamespace,
             gateway: gatewayName ? { namespace: gatewayNamespace, name: gatewayName } : undefined,
             tlsSecret: c.tlsSecret,
+            nodeSelector: c.nodeSelector,
+            tolerations: c.tolerations,
         },
         keycloak: {
             mode: c.keycloakMode,

@@ -30,4 +30,19 @@ export const kubernetesKeys = {
         )
         .optional(),
     tlsSecret: z.string().min(1).optional(),
+    // Where the tenant's pods run: node labels they require, taints they tolerate. The local
+    // environment's real node: nodeSelector {"cytomine.dev/real-node": "true"} with its toleration.
+    nodeSelector: z.record(z.string().min(1), z.string()).default({}),
+    tolerations: z
+        .array(
+            z
+                .object({
+                    key: z.string().min(1),
+                    operator: z.enum(["Equal", "Exists"]).default("Equal"),
+                    value: z.string().optional(),
+                    effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+                })
+                .strict(),
+        )
+        .default([]),
 };

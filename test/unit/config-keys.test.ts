@@ -20,6 +20,13 @@ const declared = (
 ).config;
 const schemas = Object.entries(CONFIG_KEYS) as [string, z.ZodType][];
 
+/** The kind of an array key's items (lists of strings, or of objects such as tolerations). */
+function itemKind(schema: z.ZodType): string {
+    const def = (schema as unknown as { _zod: { def: { innerType?: z.ZodType; element?: z.ZodType } } })._zod.def;
+    if (def.innerType) return itemKind(def.innerType);
+    return keyKind(def.element as z.ZodType);
+}
+
 describe("config keys: schema and Pulumi.yaml", () => {
     it("name the same keys, and declare no secret (secrets are set with --secret only)", () => {
         assert.deepEqual(Object.keys(declared).sort(), Object.keys(CONFIG_KEYS).sort());
@@ -29,7 +36,7 @@ describe("config keys: schema and Pulumi.yaml", () => {
     it("agree on each key's type", () => {
         for (const [key, schema] of schemas) {
             assert.equal(declared[key].type, keyKind(schema), key);
-            if (declared[key].type === "array") assert.deepEqual(declared[key].items, { type: "string" }, key);
+            if (declared[key].type === "array") assert.deepEqual(declared[key].items, { type: itemKind(schema) }, key);
         }
     });
 
