@@ -61,7 +61,10 @@ export async function setStackConfig(stack: Stack, values: Record<string, Config
 export function pathEntries(key: string, value: unknown): [string, string][] {
     if (Array.isArray(value)) return value.flatMap((v, i) => pathEntries(`${key}[${i}]`, v));
     if (value !== null && typeof value === "object")
-        return Object.entries(value).flatMap(([k, v]) => pathEntries(`${key}.${k}`, v));
+        // Keys that are not plain names (label keys such as cytomine.dev/real-node) in brackets.
+        return Object.entries(value).flatMap(([k, v]) =>
+            pathEntries(/^[A-Za-z_][\w-]*$/.test(k) ? `${key}.${k}` : `${key}[${JSON.stringify(k)}]`, v),
+        );
     return [[key, String(value)]];
 }
 

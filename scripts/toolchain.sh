@@ -322,6 +322,11 @@ build_coredns() {
 	GOBIN="$OUT" go install -ldflags "-s -w" "github.com/coredns/coredns@v$COREDNS_VERSION"
 }
 
+# The real node's volume provisioner: directories on the node, made writable by a helper pod.
+build_local_path_provisioner() {
+	GOBIN="$OUT" go install -ldflags "-s -w" "github.com/rancher/local-path-provisioner@v$LOCAL_PATH_PROVISIONER_VERSION"
+}
+
 # The real node's NetworkPolicy agent: kube-router's firewall alone (iptables and ipsets), as k3s
 # embeds it. kube-network-policies, which kind uses, queues packets with nftables' `queue` statement,
 # and this machine's kernel lacks it (CONFIG_NFT_QUEUE unset: "Could not process rule").
@@ -390,6 +395,7 @@ env_tools() {
 	step "kwok + kwokctl" kwok "$KWOK_VERSION" build_kwok
 	step "CoreDNS" coredns "$COREDNS_VERSION" build_coredns
 	step "kube-router (NetworkPolicy firewall)" kube-router "$KUBE_ROUTER_VERSION" build_kube_router
+	step "local-path-provisioner" local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" build_local_path_provisioner
 	step "kube-score" kube-score "$KUBE_SCORE_VERSION" build_kube_score
 	step "Keycloak (Quarkus distribution, Maven Central)" keycloak "$KEYCLOAK_VERSION" fetch_keycloak
 }
@@ -398,7 +404,8 @@ link_bin() {
 	local d
 	for d in "$(tool_dir etcd "$ETCD_VERSION")" "$(tool_dir kubernetes "$KUBERNETES_VERSION")" \
 		"$(tool_dir kwok "$KWOK_VERSION")" "$(tool_dir kube-score "$KUBE_SCORE_VERSION")" \
-		"$(tool_dir coredns "$COREDNS_VERSION")" "$(tool_dir kube-router "$KUBE_ROUTER_VERSION")"; do
+		"$(tool_dir coredns "$COREDNS_VERSION")" "$(tool_dir kube-router "$KUBE_ROUTER_VERSION")" \
+		"$(tool_dir local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION")"; do
 		[ -d "$d" ] || continue
 		for f in "$d"/*; do [ -x "$f" ] && ln -sfn "$f" "$CYTOMINE_BIN/$(basename "$f")"; done
 	done
@@ -408,8 +415,8 @@ main() {
 	check_prerequisites
 	case "$GROUP" in
 	core) TOTAL=6 ;;
-	env) TOTAL=8 ;;
-	all) TOTAL=14 ;;
+	env) TOTAL=9 ;;
+	all) TOTAL=15 ;;
 	command) TOTAL=3 ;;
 	esac
 	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE"

@@ -30,6 +30,8 @@ export interface KubernetesSettings {
     routerNamespace: string;
     gateway?: { namespace: string; name: string };
     tlsSecret?: string;
+    /** The StorageClass of the tenant's volume claims; unset: the cluster's default. */
+    storageClass?: string;
     /** The node labels every pod of the tenant requires and the taints it tolerates (none: anywhere). */
     nodeSelector: Record<string, string>;
     tolerations: Placement["tolerations"];
@@ -246,6 +248,7 @@ export class Cytomine extends pulumi.ComponentResource {
                 tenant: args.tenant,
                 parent: this,
                 protectVolumes: args.protectVolumes,
+                storageClass: args.storageClass,
                 dependsOn: secretsFirst,
             });
             workloads[s.component] = [created.workload, created.service];

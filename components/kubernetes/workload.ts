@@ -27,7 +27,7 @@ export function podTemplate(tenant: string, s: ServiceSpec): k8s.types.input.cor
         spec: {
             serviceAccountName: s.component,
             automountServiceAccountToken: false,
-            securityContext: podSecurityContext(s.uid),
+            securityContext: podSecurityContext(s.uid, s.port),
             containers: [
                 {
                     name: s.component,
@@ -177,6 +177,8 @@ export interface WorkloadOptions {
     parent: pulumi.Resource;
     /** Volume claims cannot be deleted or replaced, and survive destroy. */
     protectVolumes: boolean;
+    /** The claims' StorageClass; unset: the cluster's default. */
+    storageClass?: string;
     /** Created before the workload (the Secret its pods read). */
     dependsOn: pulumi.Resource[];
 }
@@ -209,7 +211,11 @@ export function createWorkload(
                         // claims are bound, so this wait only held the workload back.
                         annotations: { [SKIP_AWAIT]: "true" },
                     },
-                    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: v.size } } },
+                    spec: {
+                        accessModes: ["ReadWriteOnce"],
+                        ...(o.storageClass ? { storageClassName: o.storageClass } : {}),
+                        resources: { requests: { storage: v.size } },
+                    },
                 },
                 // The data lives here: protect blocks deletion and replacement; retainOnDelete keeps
                 // the claim in the cluster should the protection be lifted and the stack destroyed.

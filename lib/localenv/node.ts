@@ -14,6 +14,7 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { EnvError, LOOPBACK, livePid, startDetached, stopPidFile, tail, waitUntil } from "./proc";
 import { EnvSettings } from "./settings";
+import { BASE_TAG } from "./standins";
 
 const run = promisify(execFile);
 
@@ -24,9 +25,12 @@ export const REAL_NODE_LABEL = { key: "cytomine.dev/real-node", value: "true" } 
 /** The images the node builds from the toolchain's binaries (nothing can be pulled here). */
 export const PAUSE_IMAGE = "cytomine-env/pause:node";
 export const COREDNS_IMAGE = "cytomine-env/coredns:node";
+/** The stand-ins' Debian base (standins.ts): the provisioner's helper pod needs a shell and mkdir. */
+const HELPER_IMAGE = BASE_TAG;
 
 const CONTAINERD = "/usr/bin/containerd";
 const CTR = "/usr/bin/ctr";
+const SOCAT = "/usr/bin/socat";
 const CNI_BIN = "/usr/lib/cni";
 const CNI_PLUGINS = ["bridge", "host-local", "loopback"] as const;
 
@@ -48,7 +52,18 @@ export const TOUCHED_SYSCTLS = [
 export const HOST_FOLDERS = ["/var/log/containers", "/var/lib/cni", "/run/containerd", "/var/run/netns"] as const;
 
 /** The node's processes, in start order. */
-export const NODE_PROCESSES = ["containerd", "kubelet", "kube-proxy", "kube-router"] as const;
+export const NODE_PROCESSES = [
+    "containerd",
+    "kubelet",
+    "kube-proxy",
+    "kube-router",
+    "local-path-provisioner",
+    "api-relay",
+] as const;
+
+/** The StorageClass of volumes on the real node (directories under its state folder). */
+export const REAL_NODE_STORAGE_CLASS = "real-node";
+const PROVISIONER_NAMESPACE = "local-path-storage";
 type NodeProcess = (typeof NODE_PROCESSES)[number];
 
 export function nodeFiles(s: EnvSettings) {
@@ -71,6 +86,8 @@ export function nodeFiles(s: EnvSettings) {
         resolvConf: file("resolv.conf"),
         proxyConfig: file("kube-proxy-config.yaml"),
         corefile: file("Corefile"),
+        volumes: file("volumes"),
+        provisionerConfig: file("local-path-config.json"),
         images: file("images"),
         imported: file("imported.json"),
         /** The machine's state before the node's first start: sysctls and which host folders existed. */
@@ -233,23 +250,24 @@ export function kubeRouterArgs(s: EnvSettings, kubeconfig: string): string[] {
 }
 
 /**
- * CoreDNS's port on the node: above 1024, so it runs without privileges (the image is built FROM
- * scratch, without the file capability upstream's image gives the binary); kube-dns maps 53 to it.
+ * The API server as pods reach it: the node's address, relayed to the loopback port the API server
+ * listens on (as a cluster's API endpoint is reachable from its pods). Its certificate names
+ * "kubernetes", not this address, so clients set that server name.
  */
-const COREDNS_PORT = 1053;
+export const API_RELAY_PORT = 6443;
 
 /**
- * CoreDNS for cluster.local, as a pod on the real node (labelled k8s-app=kube-dns, so tenants'
- * NetworkPolicies let their pods reach it) with the host's network, answering on the node's
- * address; names outside the cluster are not forwarded (nothing outside resolves here).
+ * CoreDNS for cluster.local, as a pod on the real node labelled k8s-app=kube-dns (so tenants'
+ * NetworkPolicies let their pods reach it, on port 53 as theirs say); names outside the cluster are
+ * not forwarded (nothing outside resolves here).
  */
-export function corefile(s: EnvSettings): string {
+export function corefile(): string {
     return [
-        `.:${COREDNS_PORT} {`,
-        `    bind ${s.node.address}`,
+        ".:53 {",
         "    errors",
-        `    ready ${s.node.address}:8181`,
+        "    ready :8181",
         "    kubernetes cluster.local in-addr.arpa {",
+        "        kubeconfig /etc/coredns/kubeconfig",
         "        pods insecure",
         "        fallthrough in-addr.arpa",
         "    }",
@@ -259,8 +277,30 @@ export function corefile(s: EnvSettings): string {
     ].join("\n");
 }
 
+/** CoreDNS's kubeconfig: the relay, the pod's own service-account token and the cluster's CA. */
+export function coreDnsKubeconfig(s: EnvSettings): object {
+    const sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    return {
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+            {
+                name: "local",
+                cluster: {
+                    server: `https://${s.node.address}:${API_RELAY_PORT}`,
+                    "tls-server-name": "kubernetes",
+                    "certificate-authority": `${sa}/ca.crt`,
+                },
+            },
+        ],
+        users: [{ name: "coredns", user: { tokenFile: `${sa}/token` } }],
+        contexts: [{ name: "coredns", context: { cluster: "local", user: "coredns" } }],
+        "current-context": "coredns",
+    };
+}
+
 /** The cluster objects of cluster DNS: ServiceAccount, RBAC, ConfigMap, Deployment, Service. */
-export function clusterDnsManifests(s: EnvSettings, kubeApiPort: number): object[] {
+export function clusterDnsManifests(s: EnvSettings): object[] {
     const ns = "kube-system";
     const labels = { "k8s-app": "kube-dns" };
     return [
@@ -289,7 +329,7 @@ export function clusterDnsManifests(s: EnvSettings, kubeApiPort: number): object
             apiVersion: "v1",
             kind: "ConfigMap",
             metadata: { name: "coredns", namespace: ns },
-            data: { Corefile: corefile(s) },
+            data: { Corefile: corefile(), kubeconfig: stringify(coreDnsKubeconfig(s)) },
         },
         {
             apiVersion: "apps/v1",
@@ -302,31 +342,31 @@ export function clusterDnsManifests(s: EnvSettings, kubeApiPort: number): object
                     metadata: { labels },
                     spec: {
                         serviceAccountName: "coredns",
-                        hostNetwork: true,
                         dnsPolicy: "Default",
                         nodeSelector: { [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value },
                         tolerations: [{ ...REAL_NODE_TAINT, operator: "Equal" }],
+                        // Port 53 without privileges: a safe, namespaced sysctl of the pod's own network.
+                        securityContext: {
+                            runAsNonRoot: true,
+                            runAsUser: 65535,
+                            sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "53" }],
+                            seccompProfile: { type: "RuntimeDefault" },
+                        },
                         containers: [
                             {
                                 name: "coredns",
                                 image: COREDNS_IMAGE,
                                 imagePullPolicy: "Never",
                                 args: ["-conf", "/etc/coredns/Corefile"],
-                                // The API server listens on the host's loopback, which this pod shares.
-                                env: [
-                                    { name: "KUBERNETES_SERVICE_HOST", value: LOOPBACK },
-                                    { name: "KUBERNETES_SERVICE_PORT", value: String(kubeApiPort) },
-                                ],
                                 ports: [
-                                    { name: "dns", containerPort: COREDNS_PORT, protocol: "UDP" },
-                                    { name: "dns-tcp", containerPort: COREDNS_PORT, protocol: "TCP" },
+                                    { name: "dns", containerPort: 53, protocol: "UDP" },
+                                    { name: "dns-tcp", containerPort: 53, protocol: "TCP" },
                                 ],
-                                readinessProbe: { httpGet: { host: s.node.address, path: "/ready", port: 8181 } },
+                                readinessProbe: { httpGet: { path: "/ready", port: 8181 } },
                                 securityContext: {
                                     allowPrivilegeEscalation: false,
                                     capabilities: { drop: ["ALL"] },
                                     readOnlyRootFilesystem: true,
-                                    runAsNonRoot: true,
                                 },
                                 volumeMounts: [{ name: "config", mountPath: "/etc/coredns", readOnly: true }],
                             },
@@ -344,12 +384,58 @@ export function clusterDnsManifests(s: EnvSettings, kubeApiPort: number): object
                 clusterIP: s.node.dnsServiceIp,
                 selector: labels,
                 ports: [
-                    { name: "dns", port: 53, targetPort: COREDNS_PORT, protocol: "UDP" },
-                    { name: "dns-tcp", port: 53, targetPort: COREDNS_PORT, protocol: "TCP" },
+                    { name: "dns", port: 53, protocol: "UDP" },
+                    { name: "dns-tcp", port: 53, protocol: "TCP" },
                 ],
             },
         },
     ];
+}
+
+/**
+ * rancher/local-path-provisioner's configuration (deploy/local-path-storage.yaml at v0.0.30): volumes
+ * are folders under the node's state folder, made (mode 0777, for any pod's user) and removed by a
+ * helper pod of the Debian base image, which tolerates the real node's taint.
+ */
+export function localPathConfig(s: EnvSettings): { config: object; manifests: object[] } {
+    const config = { nodePathMap: [{ node: s.node.name, paths: [nodeFiles(s).volumes] }] };
+    const helperPod = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "helper-pod" },
+        spec: {
+            tolerations: [{ ...REAL_NODE_TAINT, operator: "Equal" }],
+            containers: [{ name: "helper-pod", image: HELPER_IMAGE, imagePullPolicy: "Never" }],
+        },
+    };
+    const ns = PROVISIONER_NAMESPACE;
+    return {
+        config,
+        manifests: [
+            { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } },
+            { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "local-path-provisioner", namespace: ns } },
+            {
+                apiVersion: "v1",
+                kind: "ConfigMap",
+                metadata: { name: "local-path-config", namespace: ns },
+                data: {
+                    "config.json": JSON.stringify(config),
+                    setup: '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"\n',
+                    teardown: '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"\n',
+                    "helperPod.yaml": stringify(helperPod),
+                },
+            },
+            {
+                apiVersion: "storage.k8s.io/v1",
+                kind: "StorageClass",
+                metadata: { name: REAL_NODE_STORAGE_CLASS },
+                provisioner: "rancher.io/local-path",
+                // The folder is made on the node the first pod is scheduled to: the real node.
+                volumeBindingMode: "WaitForFirstConsumer",
+                reclaimPolicy: "Delete",
+            },
+        ],
+    };
 }
 
 // ---- machine state -----------------------------------------------------------------------------
@@ -431,11 +517,13 @@ export function missingParts(s: EnvSettings): { part: string; fix: string }[] {
         ["/usr/sbin/nft", "nft", "apt-get install nftables"],
         ["/usr/sbin/ipset", "ipset", "apt-get install ipset"],
         ["/usr/sbin/conntrack", "conntrack", "apt-get install conntrack"],
+        [SOCAT, "socat", "apt-get install socat"],
         [path.join(s.node.binDir, "kubelet"), "kubelet", setup],
         [path.join(s.node.binDir, "kube-proxy"), "kube-proxy", setup],
         [path.join(s.node.binDir, "pause"), "the pause program", setup],
         [path.join(s.node.coreDnsBinDir, "coredns"), "CoreDNS", setup],
         [path.join(s.node.kubeRouterBinDir, "kube-router"), "kube-router", setup],
+        [path.join(s.node.localPathBinDir, "local-path-provisioner"), "local-path-provisioner", setup],
     ];
     return need
         .filter(([file]) => !fs.existsSync(file))
@@ -580,8 +668,15 @@ export async function importImages(s: EnvSettings, dockerHost: string, images: s
 
 // ---- processes ---------------------------------------------------------------------------------
 
+/** What a node process's command line contains (livePid's check that the pid is still ours). */
+function marker(s: EnvSettings, p: NodeProcess): string {
+    if (p === "containerd") return nodeFiles(s).containerdConfig;
+    if (p === "api-relay") return `bind=${s.node.address}`;
+    return p;
+}
+
 function processPid(s: EnvSettings, p: NodeProcess): number | undefined {
-    return livePid(nodeFiles(s).pid(p), p === "containerd" ? nodeFiles(s).containerdConfig : p);
+    return livePid(nodeFiles(s).pid(p), marker(s, p));
 }
 
 export function stoppedNodeProcesses(s: EnvSettings): NodeProcess[] {
@@ -673,7 +768,7 @@ export async function nodeUp(s: EnvSettings, deps: NodeDeps): Promise<NodeInfo> 
             [...new Set(missing.map((m) => m.fix))].join("; "),
         );
     }
-    const images = [PAUSE_IMAGE, COREDNS_IMAGE, ...deps.images];
+    const images = [PAUSE_IMAGE, COREDNS_IMAGE, HELPER_IMAGE, ...deps.images];
     if (await nodeReady(s, deps.kubeconfig)) {
         // Running: only stand-in images rebuilt since are copied over.
         await importImages(s, deps.dockerHost, deps.images);
@@ -715,13 +810,29 @@ export async function nodeUp(s: EnvSettings, deps: NodeDeps): Promise<NodeInfo> 
     start(s, "kube-proxy", path.join(s.node.binDir, "kube-proxy"), [`--config=${f.proxyConfig}`, "--v=1"]);
     start(s, "kube-router", path.join(s.node.kubeRouterBinDir, "kube-router"), kubeRouterArgs(s, deps.kubeconfig));
 
-    const manifests = clusterDnsManifests(s, deps.kubeApiPort);
+    const storage = localPathConfig(s);
+    fs.mkdirSync(f.volumes, { recursive: true });
+    fs.writeFileSync(f.provisionerConfig, JSON.stringify(storage.config));
+    const manifests = [...clusterDnsManifests(s), ...storage.manifests];
+    start(s, "api-relay", SOCAT, [
+        `TCP-LISTEN:${API_RELAY_PORT},bind=${s.node.address},fork,reuseaddr`,
+        `TCP:${LOOPBACK}:${deps.kubeApiPort}`,
+    ]);
     await kubectl(
         s.node.binDir,
         deps.kubeconfig,
         ["apply", "-f", "-"],
         manifests.map((m) => stringify(m)).join("---\n"),
     );
+    start(s, "local-path-provisioner", path.join(s.node.localPathBinDir, "local-path-provisioner"), [
+        "start",
+        `--kubeconfig=${deps.kubeconfig}`,
+        `--config=${f.provisionerConfig}`,
+        `--namespace=${PROVISIONER_NAMESPACE}`,
+        "--provisioner-name=rancher.io/local-path",
+        `--helper-image=${HELPER_IMAGE}`,
+        "--service-account-name=local-path-provisioner",
+    ]);
     await waitFor(s, "kube-proxy", async () => {
         await sh("nft", ["list", "table", "ip", "kube-proxy"], 5_000);
         return true;
@@ -872,6 +983,8 @@ export async function nodeDown(s: EnvSettings, purge = false): Promise<boolean> 
     await stopPidFile(f.pid("kubelet"), "kubelet", 20_000);
     await stopPidFile(f.pid("kube-proxy"), "kube-proxy");
     await stopPidFile(f.pid("kube-router"), "kube-router");
+    await stopPidFile(f.pid("local-path-provisioner"), "local-path-provisioner");
+    await stopPidFile(f.pid("api-relay"), marker(s, "api-relay"));
     if (processPid(s, "containerd") !== undefined) await removeContainers(f.socket);
     await stopPidFile(f.pid("containerd"), f.containerdConfig, 20_000);
     // Their rules: kube-proxy's nftables tables, kube-router's chains and ipsets, the kubelet's chains.
@@ -939,6 +1052,6 @@ export async function nodeStatus(s: EnvSettings, adminKubeconfig: string): Promi
     }
     return {
         ready: true,
-        detail: `${s.node.name} Ready (containerd, kubelet, kube-proxy nftables, kube-router firewall, CoreDNS), pods on ${s.node.bridge} ${s.node.subnet}`,
+        detail: `${s.node.name} Ready (containerd, kubelet, kube-proxy nftables, kube-router firewall, CoreDNS, local-path volumes: StorageClass ${REAL_NODE_STORAGE_CLASS}), pods on ${s.node.bridge} ${s.node.subnet}`,
     };
 }

@@ -29,6 +29,7 @@ export interface EnvSettings {
         binDir: string;
         coreDnsBinDir: string;
         kubeRouterBinDir: string;
+        localPathBinDir: string;
         kubernetesVersion: string;
     };
     docker: {
@@ -139,6 +140,7 @@ export function envSettings(env: NodeJS.ProcessEnv = process.env): EnvSettings {
             binDir: toolDir("kubernetes", v.KUBERNETES_VERSION),
             coreDnsBinDir: toolDir("coredns", v.COREDNS_VERSION),
             kubeRouterBinDir: toolDir("kube-router", v.KUBE_ROUTER_VERSION),
+            localPathBinDir: toolDir("local-path-provisioner", v.LOCAL_PATH_PROVISIONER_VERSION),
             kubernetesVersion: v.KUBERNETES_VERSION,
         },
         docker: {

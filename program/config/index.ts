@@ -175,6 +175,7 @@ function typed(c: RawConfig): StackConfig {
             routerNamespace: c.routerNamespace,
             gateway: gatewayName ? { namespace: gatewayNamespace, name: gatewayName } : undefined,
             tlsSecret: c.tlsSecret,
+            storageClass: c.storageClass || undefined,
             nodeSelector: c.nodeSelector,
             tolerations: c.tolerations,
         },

@@ -13,6 +13,9 @@ import {
 import { checked, overrides } from "./checks";
 
 const namespaceName = checked(namespaceProblem);
+// `pulumi config set --path 'nodeSelector["cytomine.dev/real-node"]' true` stores a boolean; label
+// values are strings.
+const labelValue = z.union([z.string(), z.boolean(), z.number()]).transform(String);
 
 export const kubernetesKeys = {
     renderDir: z.string().default(""),
@@ -30,16 +33,18 @@ export const kubernetesKeys = {
         )
         .optional(),
     tlsSecret: z.string().min(1).optional(),
+    // The StorageClass of the tenant's volume claims; empty: the cluster's default.
+    storageClass: z.string().default(""),
     // Where the tenant's pods run: node labels they require, taints they tolerate. The local
     // environment's real node: nodeSelector {"cytomine.dev/real-node": "true"} with its toleration.
-    nodeSelector: z.record(z.string().min(1), z.string()).default({}),
+    nodeSelector: z.record(z.string().min(1), labelValue).default({}),
     tolerations: z
         .array(
             z
                 .object({
                     key: z.string().min(1),
                     operator: z.enum(["Equal", "Exists"]).default("Equal"),
-                    value: z.string().optional(),
+                    value: labelValue.optional(),
                     effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
                 })
                 .strict(),

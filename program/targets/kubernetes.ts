@@ -4,6 +4,7 @@ import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { namespaceConflict, OWNER_KEY, stackOwner } from "../../components/cytomine/tenancy";
+import { NodeFacts, placementProblem } from "../../components/kubernetes/placement";
 import { SdafsCsiDriver } from "../../components/datasets/csi";
 import { RECORD_CONFIGMAP, RECORD_KEY } from "../../components/datasets/kubernetes";
 import { DeclaredDataset, ImportPlan, parseRecord, planImport } from "../../components/datasets/spec";
@@ -59,6 +60,17 @@ async function assertNamespaceAvailable(
         throw new ConfigError([
             `${PROJECT}:${key} = "${namespace}" collides with another tenant: ${conflict}; choose another ${key}`,
         ]);
+}
+
+/** The cluster's nodes as the placement check reads them. */
+async function readNodes(apis: () => Promise<ClusterApis>): Promise<NodeFacts[]> {
+    const nodes = await (await apis()).core.listNode();
+    return nodes.items.map((n) => ({
+        name: n.metadata?.name ?? "",
+        labels: n.metadata?.labels ?? {},
+        ready: n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+        taints: (n.spec?.taints ?? []).map((t) => ({ key: t.key, value: t.value, effect: t.effect })),
+    }));
 }
 
 /** The API's 404 as undefined, anything else thrown. */
@@ -131,6 +143,22 @@ export async function kubernetesTarget(
     if (readCluster) {
         const { namespace } = config.kubernetes;
         await assertNamespaceAvailable(apis, namespace, namespace === config.tenant ? "tenant" : "namespace", owner);
+        // A placement no Ready node takes would leave every pod Pending: refused before any change.
+        const { nodeSelector, tolerations } = config.kubernetes;
+        if (Object.keys(nodeSelector).length > 0 || tolerations.length > 0) {
+            const problem = placementProblem(PROJECT, await readNodes(apis), { nodeSelector, tolerations });
+            if (problem) throw new ConfigError([problem]);
+        }
+        const { storageClass } = config.kubernetes;
+        if (
+            storageClass &&
+            !(await orAbsent(async () => (await apis()).storage.readStorageClass({ name: storageClass })))
+        ) {
+            throw new ConfigError([
+                `${PROJECT}:storageClass = "${storageClass}": the cluster has no such StorageClass; ` +
+                    `name one of 'kubectl get storageclass' (the local environment's real node: real-node, once 'npm run env:up' started it), or leave it empty for the default`,
+            ]);
+        }
     }
     // Rendering ignores the ambient KUBECONFIG (the provider refuses both at once).
     const cluster = new k8s.Provider(

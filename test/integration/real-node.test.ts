@@ -1,0 +1,262 @@
+// Issue "A real node in the local cluster": a tenant brought up through the real engine and plugins on
+// the environment's real node (containerd, runc, kubelet, kube-proxy, CoreDNS, kube-router), with the
+// stand-in images: its pods Ready through their own probes under restricted Pod Security, UID 20000
+// and read-only roots, its routes answering, its volumes bound and kept across a pod's deletion, and
+// its NetworkPolicies shown by traffic: what they allow gets through, what they do not is refused.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import { ROUTES } from "../../components/cytomine/release";
+import { PORTS } from "../../components/cytomine/services";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import { kubeApi } from "../../lib/clients";
+import { Environment, requireRealNode, useEnvironment } from "../../lib/localenv";
+import { REAL_NODE_LABEL, REAL_NODE_STORAGE_CLASS, REAL_NODE_TAINT, nodeFiles } from "../../lib/localenv/node";
+import { envSettings } from "../../lib/localenv/settings";
+import { projectConfig } from "../../lib/project-config";
+import { repoRoot } from "../../lib/toolchain";
+
+const run = promisify(execFile);
+type Kube = Awaited<ReturnType<typeof kubeApi>>;
+
+const PLACEMENT = {
+    "cytomine-fallback:nodeSelector": JSON.stringify({ [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value }),
+    "cytomine-fallback:tolerations": JSON.stringify([{ ...REAL_NODE_TAINT, operator: "Equal" }]),
+    "cytomine-fallback:storageClass": REAL_NODE_STORAGE_CLASS,
+};
+
+/** A TCP connection from inside a pod (python3 is in every stand-in image): "open", or why not. */
+const CONNECT = `
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+    print("open")
+except Exception as e:
+    print(type(e).__name__)
+`;
+
+/** What a connection the policies deny ends in: kube-router rejects it, or it is dropped. */
+const DENIED = /^(ConnectionRefusedError|timeout)$/;
+
+/** An HTTP GET from inside a pod: status code, or the error's name. */
+const GET = `
+import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5)
+    print(r.status, r.headers.get("Content-Type", ""))
+except urllib.error.HTTPError as e:
+    print(e.code, e.headers.get("Content-Type", ""))
+except Exception as e:
+    print(type(e).__name__)
+`;
+
+describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
+    let env: Environment;
+    let kube: Kube;
+    let stack: EphemeralStack | undefined;
+    let tenant: string;
+    const s = envSettings();
+    const kubectl = async (...args: string[]) =>
+        (
+            await run(path.join(s.kube.binDir, "kubectl"), ["--kubeconfig", env.kube.kubeconfig, ...args], {
+                timeout: 120_000,
+                maxBuffer: 16 * 1024 * 1024,
+            })
+        ).stdout;
+    /** The first Ready pod of a component. */
+    const podOf = async (namespace: string, component: string) => {
+        const pods = await kube.core.listNamespacedPod({
+            namespace,
+            labelSelector: `app.kubernetes.io/component=${component}`,
+        });
+        const pod = pods.items.find(
+            (p) =>
+                !p.metadata?.deletionTimestamp &&
+                p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        );
+        assert.ok(pod, `a Ready pod of ${component} in ${namespace}`);
+        return pod;
+    };
+    const inPod = async (namespace: string, pod: string, script: string, ...args: string[]) =>
+        (await kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", script, ...args)).trim();
+    const routerNs = () => `${tenant}-router`;
+    const outsiderNs = () => `${tenant}-outside`;
+
+    /** A client pod with python3 (the core stand-in's image, as any user) in NAMESPACE on the real node. */
+    const clientPod = async (namespace: string) => {
+        await kubectl("create", "namespace", namespace);
+        const manifest = {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "client", namespace },
+            spec: {
+                nodeSelector: { [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value },
+                tolerations: [{ ...REAL_NODE_TAINT, operator: "Equal" }],
+                containers: [
+                    {
+                        name: "client",
+                        image: (await kube.apps.readNamespacedDeployment({ name: "core", namespace: tenant })).spec!
+                            .template.spec!.containers[0].image,
+                        command: ["sleep", "3600"],
+                        securityContext: { runAsUser: 20001, allowPrivilegeEscalation: false },
+                    },
+                ],
+            },
+        };
+        await new Promise<void>((resolve, reject) => {
+            const child = execFile(
+                path.join(s.kube.binDir, "kubectl"),
+                ["--kubeconfig", env.kube.kubeconfig, "apply", "-f", "-"],
+                { timeout: 60_000 },
+                (err) => (err ? reject(err) : resolve()),
+            );
+            child.stdin?.end(JSON.stringify(manifest));
+        });
+        await kubectl("-n", namespace, "wait", "--for=condition=Ready", "pod/client", "--timeout=120s");
+    };
+
+    before(async () => {
+        env = await useEnvironment();
+        requireRealNode(env);
+        kube = await kubeApi(env.kube.kubeconfig);
+        const project = projectConfig(env, "node", { "cytomine-fallback:orthanc": "false", ...PLACEMENT });
+        tenant = project.id;
+        // The namespace let into the tenant's routed services (an ingress controller's, elsewhere).
+        project.config["cytomine-fallback:routerNamespace"] = routerNs();
+        stack = await createEphemeralStack({
+            workDir: repoRoot,
+            config: project.config,
+            env: { KUBECONFIG: env.kube.kubeconfig },
+        });
+    });
+
+    after(async () => {
+        for (const ns of [routerNs(), outsiderNs()]) {
+            await kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found").catch(() => undefined);
+        }
+        if (stack) await disposeEphemeralStack(stack);
+    });
+
+    it("up: every pod Ready on the real node through its own probes, as UID 20000 with a read-only root", async () => {
+        const up = await stack!.stack.up({ color: "never" });
+        assert.equal(up.summary.result, "succeeded");
+        const pods = (await kube.core.listNamespacedPod({ namespace: tenant })).items;
+        assert.equal(pods.length, 8);
+        // Container IDs as containerd knows them: each pod's container runs there.
+        const containerd = (
+            await run("ctr", ["--address", nodeFiles(s).socket, "-n", "k8s.io", "containers", "ls", "-q"])
+        ).stdout;
+        for (const pod of pods) {
+            const name = pod.metadata!.name!;
+            assert.equal(pod.spec?.nodeName, s.node.name, name);
+            const status = pod.status!.containerStatuses![0];
+            assert.equal(status.ready, true, name);
+            assert.ok(status.state?.running?.startedAt, name);
+            const id = status.containerID!.replace(/^containerd:\/\//, "");
+            assert.ok(containerd.includes(id), `${name}'s container ${id} runs in containerd`);
+        }
+        // Probe results from the kubelet itself (its /metrics/probes, through the API server's proxy).
+        const probes = await kubectl("get", "--raw", `/api/v1/nodes/${s.node.name}/proxy/metrics/probes`);
+        for (const component of ["core", "pims", "web-ui", "postgis"]) {
+            const pod = await podOf(tenant, component);
+            const line = probes
+                .split("\n")
+                .find(
+                    (l) =>
+                        l.startsWith("prober_probe_total{") &&
+                        l.includes(`pod="${pod.metadata!.name}"`) &&
+                        l.includes('probe_type="Readiness"') &&
+                        l.includes('result="successful"'),
+                );
+            assert.ok(line && Number(line.split(" ").pop()) >= 1, `${component}: successful readiness probes`);
+            // A shell, not python3: the PostgreSQL image has none.
+            const shell = (cmd: string) =>
+                kubectl("-n", tenant, "exec", pod.metadata!.name!, "--", "sh", "-c", cmd).then((o) => o.trim());
+            assert.equal(await shell("id -u"), "20000", component);
+            assert.match(await shell("touch /root-write-check 2>&1 || true"), /Read-only file system/, component);
+        }
+    });
+
+    it("the volume claims are bound on the node, and data outlives a pod's deletion", async () => {
+        const claims = (await kube.core.listNamespacedPersistentVolumeClaim({ namespace: tenant })).items;
+        assert.ok(claims.length >= 4);
+        for (const c of claims) {
+            assert.equal(c.status?.phase, "Bound", c.metadata?.name);
+            assert.equal(c.spec?.storageClassName, REAL_NODE_STORAGE_CLASS);
+        }
+        const before = await podOf(tenant, "pims");
+        const marker = `kept-${Date.now()}`;
+        await inPod(tenant, before.metadata!.name!, `open('/data/images/marker', 'w').write('${marker}')`);
+        await kube.core.deleteNamespacedPod({ name: before.metadata!.name!, namespace: tenant });
+        let after: Awaited<ReturnType<typeof podOf>> | undefined;
+        for (let i = 0; i < 120 && !after; i++) {
+            after = await podOf(tenant, "pims").catch(() => undefined);
+            if (after?.metadata?.uid === before.metadata?.uid) after = undefined;
+            if (!after) await new Promise((r) => setTimeout(r, 1000));
+        }
+        assert.ok(after, "a new PIMS pod became Ready");
+        assert.equal(await inPod(tenant, after.metadata!.name!, "print(open('/data/images/marker').read())"), marker);
+    });
+
+    it("the routes answer from the router's namespace, through cluster DNS and the Services", async () => {
+        await clientPod(routerNs());
+        const ingress = await kube.networking.readNamespacedIngress({ name: "cytomine", namespace: tenant });
+        const paths = ingress.spec!.rules![0].http!.paths;
+        assert.deepEqual(
+            paths.map((p) => p.path),
+            ROUTES.map((r) => r.path),
+        );
+        const answers: Record<string, string> = {};
+        for (const p of paths) {
+            const backend = p.backend.service!;
+            const url = `http://${backend.name}.${tenant}.svc.cluster.local:${backend.port!.number}${p.path}`;
+            answers[p.path!] = await inPod(routerNs(), "client", GET, url);
+        }
+        // Each answer is an HTTP status from the backing service (no connection refused or timeout).
+        for (const [route, answer] of Object.entries(answers)) assert.match(answer, /^\d{3}\b/, `${route}: ${answer}`);
+        assert.match(answers["/"], /^200 text\/html/);
+        const core = await inPod(
+            routerNs(),
+            "client",
+            GET,
+            `http://core.${tenant}.svc.cluster.local:${PORTS.core}/server/ping`,
+        );
+        assert.match(core, /^200\b/);
+    });
+
+    it("NetworkPolicies, shown by traffic: three denials and their matching allows", async () => {
+        const core = (await podOf(tenant, "core")).metadata!.name!;
+        const webUi = (await podOf(tenant, "web-ui")).metadata!.name!;
+        const svc = (name: string) => `${name}.${tenant}.svc.cluster.local`;
+        // 1. postgis takes core, not the web UI.
+        assert.equal(await inPod(tenant, core, CONNECT, svc("postgis"), String(PORTS.postgres)), "open");
+        assert.match(await inPod(tenant, webUi, CONNECT, svc("postgis"), String(PORTS.postgres)), DENIED);
+        // 2. The web UI takes the router's namespace, not another one.
+        await clientPod(outsiderNs());
+        assert.match(await inPod(routerNs(), "client", CONNECT, svc("web-ui"), String(PORTS.webUi)), /^open$/);
+        assert.match(await inPod(outsiderNs(), "client", CONNECT, svc("web-ui"), String(PORTS.webUi)), DENIED);
+        // 3. Nothing leaves the namespace unless allowed: core reaches cluster DNS (names resolve above),
+        // not a pod of another namespace, which itself is open to anyone.
+        const outsiderIp = (await kube.core.readNamespacedPod({ name: "client", namespace: outsiderNs() })).status!
+            .podIP!;
+        await kubectl(
+            "-n",
+            outsiderNs(),
+            "exec",
+            "client",
+            "--",
+            "sh",
+            "-c",
+            "python3 -m http.server 8000 >/dev/null 2>&1 &",
+        );
+        await new Promise((r) => setTimeout(r, 1000));
+        assert.equal(await inPod(routerNs(), "client", CONNECT, outsiderIp, "8000"), "open");
+        assert.match(await inPod(tenant, core, CONNECT, outsiderIp, "8000"), DENIED);
+        assert.match(
+            await inPod(tenant, core, "import socket; print(socket.gethostbyname('kubernetes.default'))"),
+            /^10\.0\.0\.1$/,
+        );
+    });
+});
