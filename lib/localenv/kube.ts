@@ -315,6 +315,11 @@ export async function kubeDown(s: EnvSettings, purge = false): Promise<boolean> 
     return true;
 }
 
+/** etcd's data folder (its WAL and database files). */
+export function etcdDataDir(s: EnvSettings): string {
+    return path.join(clusterDir(s), "etcd");
+}
+
 /** The cluster's CA and admin credentials (ca.crt, ca.key, admin.crt, admin.key). */
 export function kubePki(s: EnvSettings): string {
     return path.join(clusterDir(s), "pki");

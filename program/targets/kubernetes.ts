@@ -2,9 +2,11 @@
 // kubeconfig points at (or rendered to files), after checking that no other stack owns it.
 import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { namespaceConflict, OWNER_KEY, stackOwner } from "../../components/cytomine/tenancy";
 import { NodeFacts, placementProblem } from "../../components/kubernetes/placement";
+import { atRestWarning, secretsEncryptedAtRest } from "../../components/kubernetes/at-rest";
 import { SdafsCsiDriver } from "../../components/datasets/csi";
 import { RECORD_CONFIGMAP, RECORD_KEY } from "../../components/datasets/kubernetes";
 import { DeclaredDataset, ImportPlan, parseRecord, planImport } from "../../components/datasets/spec";
@@ -33,7 +35,33 @@ async function loadClusterApis(env: NodeJS.ProcessEnv) {
             config.mergeConfig(next);
         }
     }
-    return { core: config.makeApiClient(k8sClient.CoreV1Api), storage: config.makeApiClient(k8sClient.StorageV1Api) };
+    return {
+        core: config.makeApiClient(k8sClient.CoreV1Api),
+        storage: config.makeApiClient(k8sClient.StorageV1Api),
+        metrics: () => rawGet(config, "/metrics"),
+    };
+}
+
+/** GET of an API server path with the kubeconfig's credentials; undefined when refused or unreachable. */
+async function rawGet(
+    config: import("@kubernetes/client-node").KubeConfig,
+    apiPath: string,
+): Promise<string | undefined> {
+    const https = await import("node:https");
+    const server = config.getCurrentCluster()?.server;
+    if (!server) return undefined;
+    const options: import("node:https").RequestOptions = {};
+    await config.applyToHTTPSOptions(options);
+    return new Promise((resolve) => {
+        const req = https.get(new URL(apiPath, server), { ...options, timeout: 10_000 }, (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (d: string) => (body += d));
+            res.on("end", () => resolve(res.statusCode === 200 ? body : undefined));
+        });
+        req.on("timeout", () => req.destroy());
+        req.on("error", () => resolve(undefined));
+    });
 }
 
 /** Reads the namespace from the cluster. */
@@ -149,6 +177,10 @@ export async function kubernetesTarget(
             const problem = placementProblem(PROJECT, await readNodes(apis), { nodeSelector, tolerations });
             if (problem) throw new ConfigError([problem]);
         }
+        // Secrets at rest: a warning where the API server's metrics show them stored unencrypted.
+        const metrics = await (await apis()).metrics();
+        const atRest = atRestWarning(metrics === undefined ? undefined : secretsEncryptedAtRest(metrics));
+        if (atRest) pulumi.log.warn(atRest);
         const { storageClass } = config.kubernetes;
         if (
             storageClass &&

@@ -10,6 +10,9 @@ import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { KUBE_SCORE_EXCEPTIONS, manifestFiles, score, unexcused } from "../../lib/kube-score";
 import { Environment, useEnvironment } from "../../lib/localenv";
+import { etcdDataDir } from "../../lib/localenv/kube";
+import { envSettings } from "../../lib/localenv/settings";
+import { SECRET_NAME } from "../../components/cytomine/services";
 import { recorded } from "../../lib/reliability";
 import { repoRoot } from "../../lib/toolchain";
 import { ROUTES } from "../../components/cytomine/release";
@@ -116,6 +119,29 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
         it("a second up reports no changes", async () => {
             const up = await a.e.stack.up({ color: "never" });
             assert.deepEqual(changesOf(up.summary.resourceChanges ?? {}), {}, up.stdout);
+        });
+
+        it("Secrets at rest: none of the tenant's secret values is in etcd's files, which hold them encrypted", async () => {
+            const secret = await kube.core.readNamespacedSecret({ name: SECRET_NAME, namespace: a.tenant });
+            // Generated values and the configured Keycloak admin password (set with --secret).
+            // Long values only: a short one (a user name) could occur in etcd's files by chance.
+            const values = Object.entries(secret.data ?? {})
+                .map(([key, b64]) => ({ key, raw: Buffer.from(b64, "base64"), b64: Buffer.from(b64) }))
+                .filter((v) => v.raw.length >= 12);
+            assert.ok(values.some((v) => v.raw.toString() === env.keycloak.adminPassword));
+            assert.ok(values.length >= 5);
+            const dir = etcdDataDir(envSettings());
+            const files = fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => path.join(dir, f));
+            let encrypted = 0;
+            for (const file of files.filter((f) => fs.statSync(f).isFile())) {
+                const content = fs.readFileSync(file);
+                for (const v of values) {
+                    assert.ok(!content.includes(v.raw), `${v.key} in plain text in ${file}`);
+                    assert.ok(!content.includes(v.b64), `${v.key} in base64 in ${file}`);
+                }
+                if (content.includes("k8s:enc:secretbox:v1:")) encrypted++;
+            }
+            assert.ok(encrypted > 0, "etcd holds secretbox-encrypted Secrets (k8s:enc:secretbox:v1:)");
         });
 
         it(

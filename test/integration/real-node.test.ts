@@ -12,8 +12,21 @@ import { ROUTES } from "../../components/cytomine/release";
 import { PORTS } from "../../components/cytomine/services";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
 import { kubeApi } from "../../lib/clients";
-import { Environment, requireRealNode, useEnvironment } from "../../lib/localenv";
-import { REAL_NODE_LABEL, REAL_NODE_STORAGE_CLASS, REAL_NODE_TAINT, nodeFiles } from "../../lib/localenv/node";
+import {
+    Environment,
+    ensureEnvironment,
+    requireRealNode,
+    useEnvironment,
+    withEnvironmentAlone,
+} from "../../lib/localenv";
+import {
+    nodeDown,
+    nodeFiles,
+    REAL_NODE_LABEL,
+    REAL_NODE_STORAGE_CLASS,
+    REAL_NODE_TAINT,
+} from "../../lib/localenv/node";
+import { machineState } from "./support/machine";
 import { envSettings } from "../../lib/localenv/settings";
 import { projectConfig } from "../../lib/project-config";
 import { repoRoot } from "../../lib/toolchain";
@@ -258,5 +271,84 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
             await inPod(tenant, core, "import socket; print(socket.gethostbyname('kubernetes.default'))"),
             /^10\.0\.0\.1$/,
         );
+    });
+});
+
+describe("env:down of the real node", { timeout: 900_000 }, () => {
+    it("leaves the machine as it found it: routes, links, rules, ipsets, sysctls, mounts, cgroups, folders", async () => {
+        await useEnvironment();
+        // Alone: the suites sharing the environment finish first, and none starts while the node is down.
+        await withEnvironmentAlone(async () => {
+            const s = envSettings();
+            await nodeDown(s);
+            const before = await machineState();
+            requireRealNode(await ensureEnvironment(s));
+            const during = await machineState();
+            // The node did change the machine while it ran (so the comparison below can fail).
+            assert.ok(during.links.includes(s.node.bridge));
+            assert.match(during.nft, /table ip kube-proxy/);
+            assert.match(during.nft, /KUBE-ROUTER-FORWARD/);
+            assert.ok(during.cgroups.length > 0, "the kubelet's kubepods cgroups");
+            assert.ok(during.mounts.some((m) => m.startsWith(nodeFiles(s).dir)));
+            assert.equal(during.sysctls["vm/overcommit_memory"], "1", "the kubelet's setting");
+            await nodeDown(s);
+            assert.deepEqual(await machineState(), before);
+        });
+    });
+});
+
+describe("asking for a node or a StorageClass the cluster lacks", { timeout: 300_000 }, () => {
+    let env: Environment;
+    let stack: EphemeralStack | undefined;
+
+    before(async () => {
+        env = await useEnvironment();
+        requireRealNode(env);
+        const project = projectConfig(env, "place", {
+            "cytomine-fallback:orthanc": "false",
+            // The real node's label, without its toleration: no Ready node takes the pods.
+            "cytomine-fallback:nodeSelector": PLACEMENT["cytomine-fallback:nodeSelector"],
+        });
+        stack = await createEphemeralStack({
+            workDir: repoRoot,
+            config: project.config,
+            env: { KUBECONFIG: env.kube.kubeconfig },
+        });
+    });
+    after(async () => {
+        if (stack) await disposeEphemeralStack(stack);
+    });
+
+    it("is refused at preview, naming the key, each node's reason and the fix; nothing is created", async () => {
+        const preview = stack!.stack.preview({ color: "never" });
+        await assert.rejects(preview, (e: Error) => {
+            assert.match(e.message, /cytomine-fallback:nodeSelector = \{"cytomine\.dev\/real-node":"true"\}/);
+            assert.match(e.message, /cytomine-node: taint cytomine\.dev\/real-node=true:NoSchedule not tolerated/);
+            assert.match(e.message, /node-000000: no label cytomine\.dev\/real-node=true/);
+            assert.match(e.message, /npm run env:up/);
+            return true;
+        });
+        await stack!.stack.setAllConfig(
+            {
+                "cytomine-fallback:tolerations[0].key": { value: REAL_NODE_TAINT.key },
+                "cytomine-fallback:tolerations[0].value": { value: REAL_NODE_TAINT.value },
+                "cytomine-fallback:tolerations[0].effect": { value: REAL_NODE_TAINT.effect },
+                "cytomine-fallback:storageClass": { value: "no-such-class" },
+            },
+            true,
+        );
+        await assert.rejects(stack!.stack.preview({ color: "never" }), (e: Error) => {
+            assert.doesNotMatch(e.message, /nodeSelector/);
+            assert.match(
+                e.message,
+                /cytomine-fallback:storageClass = "no-such-class": the cluster has no such StorageClass/,
+            );
+            return true;
+        });
+        // With the class the real node serves, the preview passes (and sees Secrets encrypted at rest).
+        await stack!.stack.setConfig("cytomine-fallback:storageClass", { value: REAL_NODE_STORAGE_CLASS });
+        const ok = await stack!.stack.preview({ color: "never" });
+        assert.doesNotMatch(ok.stdout, /unencrypted/);
+        assert.deepEqual(Object.keys((await stack!.stack.exportStack()).deployment.resources ?? {}), []);
     });
 });
