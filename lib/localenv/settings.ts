@@ -84,7 +84,8 @@ export function nodeNetwork(
     const third = path.resolve(stateDir) === path.resolve(defaultStateDir) ? 0 : 1 + (hash[0] % 250);
     const raw = env.CYTOMINE_ENV_NODE_SUBNET;
     const subnet = raw === undefined || raw === "" ? `10.251.${third}.0/24` : raw;
-    const m = /^10\.(\d{1,3})\.(\d{1,3})\.0\/24$/.exec(subnet);
+    // No leading zeros: "10.00.5.0/24" would pass a check of "0" and name the Service range.
+    const m = /^10\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.0\/24$/.exec(subnet);
     if (!m || Number(m[1]) > 255 || Number(m[2]) > 255 || m[1] === "0" || (Number(m[1]) >= 200 && Number(m[1]) < 250)) {
         throw new Error(
             `CYTOMINE_ENV_NODE_SUBNET=${subnet} is not a private /24 of the form 10.N.M.0/24 outside 10.0.x.x (the Service range) and 10.200-249.x.x (the Docker pools)`,

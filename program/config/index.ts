@@ -113,12 +113,14 @@ function straySecrets(raw: Record<string, unknown>, secretsSet: readonly SecretK
 function describeKey(path: readonly PropertyKey[], raw: Record<string, unknown>): string {
     // Nested keys (images.core) are named by their path, as `pulumi config set --path` takes them.
     // List items as `--path` writes them: datasets.list[0].id.
-    const key = path.length
-        ? `${PROJECT}:${path
-              .map(String)
-              .join(".")
-              .replace(/\.(\d+)(?=\.|$)/g, "[$1]")}`
-        : PROJECT;
+    // Label keys (cytomine.dev/real-node) in brackets, as `--path` needs them.
+    const part = (k: PropertyKey, i: number) => {
+        const name = String(k);
+        if (typeof k === "number" || /^\d+$/.test(name)) return `[${name}]`;
+        if (!/^[A-Za-z_][\w-]*$/.test(name)) return `[${JSON.stringify(name)}]`;
+        return i === 0 ? name : `.${name}`;
+    };
+    const key = path.length ? `${PROJECT}:${path.map(part).join("")}` : PROJECT;
     const given = path.reduce<unknown>(
         (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[String(k)] : undefined),
         raw,

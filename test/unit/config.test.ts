@@ -263,3 +263,44 @@ describe("parseConfig", () => {
         );
     });
 });
+
+describe("parseConfig: where the tenant's pods run (nodeSelector, tolerations, storageClass)", () => {
+    it('a bad label value is named as --path takes the key: nodeSelector["cytomine.dev/real-node"]', () => {
+        assert.throws(
+            () => parseConfig({ ...valid, nodeSelector: { "cytomine.dev/real-node": { a: 1 } } }),
+            (e: Error) => e.message.includes('cytomine-fallback:nodeSelector["cytomine.dev/real-node"] = {"a":1}'),
+        );
+    });
+
+    it("a nodeSelector value stored as a boolean (pulumi config set --path ... true) becomes the label's string", () => {
+        const c = parseConfig({ ...valid, nodeSelector: { "cytomine.dev/real-node": true } });
+        assert.deepEqual(c.kubernetes.nodeSelector, { "cytomine.dev/real-node": "true" });
+        assert.deepEqual(parseConfig(valid).kubernetes.nodeSelector, {});
+    });
+
+    it("a toleration with an unknown field or an unknown effect is refused, naming the list item", () => {
+        const unknownField = issues({
+            ...valid,
+            tolerations: [{ key: "cytomine.dev/real-node", effct: "NoSchedule" }],
+        });
+        assert.equal(unknownField.length, 1);
+        assert.match(unknownField[0], /^cytomine-fallback:tolerations\[0\] = .*"effct"/);
+        const badEffect = issues({ ...valid, tolerations: [{ key: "cytomine.dev/real-node", effect: "Sometimes" }] });
+        assert.equal(badEffect.length, 1);
+        assert.match(badEffect[0], /^cytomine-fallback:tolerations\[0\]\.effect = "Sometimes"/);
+        // The real node's toleration is accepted, its value given as a boolean too (as --path stores it).
+        const ok = parseConfig({
+            ...valid,
+            tolerations: [{ key: "cytomine.dev/real-node", value: true, effect: "NoSchedule" }],
+        });
+        assert.deepEqual(ok.kubernetes.tolerations, [
+            { key: "cytomine.dev/real-node", operator: "Equal", value: "true", effect: "NoSchedule" },
+        ]);
+    });
+
+    it("an empty storageClass means the cluster's default; a name is kept", () => {
+        assert.equal(parseConfig({ ...valid, storageClass: "" }).kubernetes.storageClass, undefined);
+        assert.equal(parseConfig(valid).kubernetes.storageClass, undefined);
+        assert.equal(parseConfig({ ...valid, storageClass: "real-node" }).kubernetes.storageClass, "real-node");
+    });
+});
