@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { CONTRACTS } from "../../components/cytomine/release";
+import { DEFAULT_IMPORT_IMAGE, PYTHON_CLIENT_VERSION } from "../../components/datasets/spec";
 import { EnvError, engineGet, tail } from "./proc";
 import { EnvSettings } from "./settings";
 
@@ -20,6 +21,8 @@ export const BASE_TAG = "cytomine-env/debian:bookworm";
 export const DIGEST_LABEL = "cytomine-env.digest";
 /** Debian's mirror, as the host's apt uses it (/etc/apt/sources.list.d/debian.sources). */
 export const BASE = { suite: "bookworm", variant: "minbase", mirror: "http://deb.debian.org/debian" } as const;
+/** The base's python3 (bookworm's): the host's /usr/bin/python3 must be the same for pythonPackages. */
+export const BASE_PYTHON = "3.11";
 
 export interface StandinSpec {
     /** Folder under images/ with the Dockerfile; images/common/ is added to every build context as common/. */
@@ -37,6 +40,15 @@ export interface StandinSpec {
      * (components/cytomine/release.ts), which common/cytomine-standin.py enforces at start.
      */
     contract?: string;
+    /**
+     * PyPI requirements for the image's python3. Builds have no network, so pip installs them on the
+     * host, in a venv of /usr/bin/python3 (which must be BASE_PYTHON, so the wheels fit the image's);
+     * the venv's site-packages without pip, setuptools and bytecode (it would name the venv's paths)
+     * is the build context's site-packages.tar, for the Dockerfile to ADD to
+     * /usr/local/lib/python3.11/dist-packages/. Cached machine-wide per list: what pip resolved stays
+     * until the list changes.
+     */
+    pythonPackages?: string[];
 }
 
 /** A release service's contract as its stand-in reads it (functions, such as value checks, drop out). */
@@ -116,6 +128,28 @@ export function standinSpecs(s: EnvSettings): StandinSpec[] {
             // The official image's nginx user (nginxinc/docker-nginx).
             preinstall: account("nginx", 101, "/nonexistent", "/bin/false"),
         },
+        {
+            // Not a stand-in: the release's real Python client, for the Kubernetes dataset import Job.
+            dir: "python-client",
+            tags: [DEFAULT_IMPORT_IMAGE],
+            packages: ["python3", "python-is-python3"],
+            preinstall: "",
+            // Its dependencies pinned at what pip resolved for 4.3.0 on 2026-12-06, so that every
+            // machine builds the same image.
+            pythonPackages: [
+                `cytomine-python-client==${PYTHON_CLIENT_VERSION}`,
+                "cachecontrol==0.14.2",
+                "certifi==2026.10.19.post1",
+                "charset-normalizer==3.5.3",
+                "idna==3.21",
+                "msgpack==1.2.4",
+                "numpy==2.4.6",
+                "requests==2.33.0",
+                "requests-toolbelt==1.0.0",
+                "shapely==2.0.7",
+                "urllib3==2.7.0",
+            ],
+        },
     ];
 }
 
@@ -169,9 +203,15 @@ export function layerDigest(base: string, spec: Pick<StandinSpec, "packages" | "
     return digestOf({ base, packages: [...spec.packages].sort(), preinstall: spec.preinstall });
 }
 
+/** A site-packages.tar: the PyPI requirements (in any order) and the Python they are installed for. */
+export function pythonDigest(packages: string[]): string {
+    return digestOf({ python: BASE_PYTHON, packages: [...packages].sort() });
+}
+
 /**
  * An image: its layer, its build context (its folder and common/), the Keycloak version it embeds and
- * the digest of the contract.json it gets (absent for images without one, so their digests stay put).
+ * the digests of the contract.json and site-packages.tar it gets (absent for images without them, so
+ * their digests stay put).
  */
 export function imageDigest(inputs: {
     base: string;
@@ -180,9 +220,15 @@ export function imageDigest(inputs: {
     tags: string[];
     keycloak?: string;
     contract?: string;
+    python?: string;
 }): string {
-    const { contract, ...rest } = inputs;
-    return digestOf({ ...rest, keycloak: inputs.keycloak ?? null, ...(contract === undefined ? {} : { contract }) });
+    const { contract, python, ...rest } = inputs;
+    return digestOf({
+        ...rest,
+        keycloak: inputs.keycloak ?? null,
+        ...(contract === undefined ? {} : { contract }),
+        ...(python === undefined ? {} : { python }),
+    });
 }
 
 function imageInputs(s: EnvSettings, spec: StandinSpec, base: string) {
@@ -193,7 +239,8 @@ function imageInputs(s: EnvSettings, spec: StandinSpec, base: string) {
     ];
     const keycloak = spec.keycloak ? `keycloak-quarkus-dist:${s.docker.keycloakVersion}` : undefined;
     const contract = spec.contract ? sha256(contractJson(spec.contract)) : undefined;
-    return { layer, digest: imageDigest({ base, layer, context, tags: spec.tags, keycloak, contract }) };
+    const python = spec.pythonPackages ? pythonDigest(spec.pythonPackages) : undefined;
+    return { layer, digest: imageDigest({ base, layer, context, tags: spec.tags, keycloak, contract, python }) };
 }
 
 /** Tag -> digest label of every image the daemon has that carries one. */
@@ -358,6 +405,59 @@ async function keycloakTarball(s: EnvSettings, log: string): Promise<string> {
     return out;
 }
 
+// pip's and setuptools' own files in a fresh venv: tools of the install, not of the image.
+const VENV_TOOLING = /^(pip|setuptools|_distutils_hack|pkg_resources)($|-.*\.dist-info$)|^distutils-precedence\.pth$/;
+
+/** PACKAGES installed by pip for the host's python3, as a tarball of site-packages (once per list). */
+async function sitePackagesTarball(s: EnvSettings, packages: string[], log: string): Promise<string> {
+    const out = path.join(s.docker.cacheDir, "python", `${pythonDigest(packages)}.tar`);
+    if (fs.existsSync(out)) return out;
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const venv = fs.mkdtempSync(path.join(path.dirname(out), ".venv-"));
+    try {
+        await logged("/usr/bin/python3", ["-m", "venv", venv], log, "python3 -m venv (for the image's PyPI packages)");
+        const site = path.join(venv, "lib", `python${BASE_PYTHON}`, "site-packages");
+        if (!fs.existsSync(site)) {
+            throw new EnvError(
+                `the host's /usr/bin/python3 is not Python ${BASE_PYTHON}, the image's (Debian ${BASE.suite}'s)`,
+                `install Debian ${BASE.suite}'s python3 on the host, or change BASE_PYTHON with the base`,
+            );
+        }
+        await logged(
+            path.join(venv, "bin", "pip"),
+            ["install", "--disable-pip-version-check", "--quiet", ...packages],
+            log,
+            `pip install ${packages.join(" ")}`,
+        );
+        for (const e of fs.readdirSync(site)) {
+            if (VENV_TOOLING.test(e)) fs.rmSync(path.join(site, e), { recursive: true, force: true });
+        }
+        const tmp = `${out}.${process.pid}.tmp`;
+        // Owned by root and readable by all whatever the umask: the image runs as any uid.
+        await logged(
+            "tar",
+            [
+                "-cf",
+                tmp,
+                "--exclude=__pycache__",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "--mode=go-w,a+rX",
+                "-C",
+                site,
+                ".",
+            ],
+            log,
+            "packing site-packages",
+        );
+        fs.renameSync(tmp, out);
+    } finally {
+        fs.rmSync(venv, { recursive: true, force: true });
+    }
+    return out;
+}
+
 /** The docker client: Debian's (the daemon's own version) when installed, else whatever is on PATH. */
 function dockerCli(): string {
     return fs.existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
@@ -379,6 +479,9 @@ async function buildImage(
         fs.linkSync(layerTar, path.join(ctx, "packages.tar"));
         if (spec.keycloak) fs.copyFileSync(await keycloakTarball(s, log), path.join(ctx, "keycloak.tar.gz"));
         if (spec.contract) fs.writeFileSync(path.join(ctx, "contract.json"), contractJson(spec.contract));
+        if (spec.pythonPackages) {
+            fs.linkSync(await sitePackagesTarball(s, spec.pythonPackages, log), path.join(ctx, "site-packages.tar"));
+        }
         await logged(
             dockerCli(),
             [

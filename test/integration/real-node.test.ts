@@ -5,6 +5,8 @@
 // its NetworkPolicies shown by traffic: what they allow gets through, what they do not is refused.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
@@ -12,6 +14,7 @@ import { ROUTES } from "../../components/cytomine/release";
 import { PORTS } from "../../components/cytomine/services";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
 import { kubeApi } from "../../lib/clients";
+import { writeValidTree } from "../../lib/datasets/fixtures";
 import {
     Environment,
     ensureEnvironment,
@@ -95,6 +98,7 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
     const inPod = async (namespace: string, pod: string, script: string, ...args: string[]) =>
         (await kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", script, ...args)).trim();
     const routerNs = () => `${tenant}-router`;
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "real-node-"));
     const outsiderNs = () => `${tenant}-outside`;
 
     /** A client pod with python3 (the core stand-in's image, as any user) in NAMESPACE on the real node. */
@@ -134,7 +138,16 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
         env = await useEnvironment();
         requireRealNode(env);
         kube = await kubeApi(env.kube.kubeconfig);
-        const project = projectConfig(env, "node", { "cytomine-fallback:orthanc": "false", ...PLACEMENT });
+        // A Bigpicture dataset on this machine, which is the node: PIMS mounts it, the import Job runs.
+        const tree = path.join(work, "lung");
+        await writeValidTree(tree, { seed: "lung", imagesPerDataset: 1, filesPerImage: 1 });
+        const project = projectConfig(env, "node", {
+            "cytomine-fallback:orthanc": "false",
+            "cytomine-fallback:datasets": JSON.stringify({
+                list: [{ id: "lung", source: "path", path: `hostPath:${tree}` }],
+            }),
+            ...PLACEMENT,
+        });
         tenant = project.id;
         // The namespace let into the tenant's routed services (an ingress controller's, elsewhere).
         project.config["cytomine-fallback:routerNamespace"] = routerNs();
@@ -150,12 +163,16 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
             await kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found").catch(() => undefined);
         }
         if (stack) await disposeEphemeralStack(stack);
+        fs.rmSync(work, { recursive: true, force: true });
     });
 
     it("up: every pod Ready on the real node through its own probes, as UID 20000 with a read-only root", async () => {
         const up = await stack!.stack.up({ color: "never" });
         assert.equal(up.summary.result, "succeeded");
-        const pods = (await kube.core.listNamespacedPod({ namespace: tenant })).items;
+        // The eight services' pods, and the dataset import Job's (ended).
+        const pods = (await kube.core.listNamespacedPod({ namespace: tenant })).items.filter(
+            (p) => p.status?.phase === "Running",
+        );
         assert.equal(pods.length, 8);
         // Container IDs as containerd knows them: each pod's container runs there.
         const containerd = (
@@ -192,9 +209,34 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
         }
     });
 
+    it("the dataset import Job ran to completion on the node; PIMS has the dataset read-only", async () => {
+        const jobs = (await kube.batch.listNamespacedJob({ namespace: tenant })).items;
+        assert.equal(jobs.length, 1);
+        assert.ok(jobs[0].status?.conditions?.some((c) => c.type === "Complete" && c.status === "True"));
+        const [jobPod] = (
+            await kube.core.listNamespacedPod({
+                namespace: tenant,
+                labelSelector: `job-name=${jobs[0].metadata!.name}`,
+            })
+        ).items;
+        assert.equal(jobPod.spec?.nodeName, s.node.name);
+        const terminated = jobPod.status!.containerStatuses![0].state?.terminated;
+        assert.equal(terminated?.exitCode, 0);
+        assert.ok(terminated?.containerID?.startsWith("containerd://"));
+        const log = await kubectl("-n", tenant, "logs", jobPod.metadata!.name!);
+        assert.match(log, /lung/);
+        const pims = (await podOf(tenant, "pims")).metadata!.name!;
+        const shell = (cmd: string) => kubectl("-n", tenant, "exec", pims, "--", "sh", "-c", cmd).then((o) => o.trim());
+        assert.match(await shell("ls /data/datasets/lung"), /\S/);
+        assert.match(await shell("touch /data/datasets/lung/x 2>&1 || true"), /Read-only file system/);
+    });
+
     it("the volume claims are bound on the node, and data outlives a pod's deletion", async () => {
-        const claims = (await kube.core.listNamespacedPersistentVolumeClaim({ namespace: tenant })).items;
-        assert.ok(claims.length >= 4);
+        // The services' claims (the dataset's is bound to its own volume, of no class).
+        const claims = (await kube.core.listNamespacedPersistentVolumeClaim({ namespace: tenant })).items.filter(
+            (c) => !c.metadata!.name!.startsWith("dataset-"),
+        );
+        assert.equal(claims.length, 4);
         for (const c of claims) {
             assert.equal(c.status?.phase, "Bound", c.metadata?.name);
             assert.equal(c.spec?.storageClassName, REAL_NODE_STORAGE_CLASS);

@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
+import { DEFAULT_IMPORT_IMAGE, PYTHON_CLIENT_VERSION } from "../../components/datasets/spec";
 import { bridgeAddress, dockerdArgs, isolationRule } from "../../lib/localenv/docker";
 import { adminPassword } from "../../lib/localenv/keycloak";
 import { kwokctlConfig } from "../../lib/localenv/kube";
@@ -13,12 +14,14 @@ import { EnvError, livePid, requireFreePort } from "../../lib/localenv/proc";
 import { dockerNetwork, envSettings } from "../../lib/localenv/settings";
 import { AUTHORIZED_KEYS_ROOT, sshdConfig } from "../../lib/localenv/ssh";
 import {
+    BASE_PYTHON,
     BASE_TAG,
     baseDigest,
     digestOf,
     IMAGES_DIR,
     imageDigest,
     layerDigest,
+    pythonDigest,
     standinSpecs,
     treeFingerprint,
 } from "../../lib/localenv/standins";
@@ -171,8 +174,41 @@ describe("local environment: stand-in images", () => {
 
     it("the stand-ins carry exactly the names of the images the program pins", () => {
         const tags = standinSpecs(s).flatMap((x) => x.tags);
-        assert.deepEqual([...tags].sort(), [...new Set(Object.values(DEFAULT_IMAGES))].sort());
+        const pinned = [...Object.values(DEFAULT_IMAGES), DEFAULT_IMPORT_IMAGE];
+        assert.deepEqual([...tags].sort(), [...new Set(pinned)].sort());
         assert.equal(new Set(tags).size, tags.length, "no name is built twice");
+    });
+
+    it("the dataset import's image is the release's real Python client from PyPI, on the base's python3", () => {
+        const spec = standinSpecs(s).find((x) => x.tags.includes(DEFAULT_IMPORT_IMAGE));
+        assert.ok(spec, `no image is tagged ${DEFAULT_IMPORT_IMAGE}`);
+        assert.equal(spec.pythonPackages?.[0], `cytomine-python-client==${PYTHON_CLIENT_VERSION}`);
+        // Every requirement pinned to one version, so every machine builds the same image.
+        for (const p of spec.pythonPackages ?? []) assert.match(p, /^[a-z][a-z0-9-]*==[0-9][\w.]*$/, p);
+        // The Job's command is `python ...`.
+        assert.ok(spec.packages.includes("python3") && spec.packages.includes("python-is-python3"));
+        const dockerfile = fs.readFileSync(path.join(IMAGES_DIR, spec.dir, "Dockerfile"), "utf8");
+        assert.match(
+            dockerfile,
+            new RegExp(`^ADD site-packages\\.tar /usr/local/lib/python${BASE_PYTHON}/dist-packages/$`, "m"),
+        );
+        assert.doesNotMatch(dockerfile, /^USER /m, "the Job sets the uid");
+    });
+
+    it("an image's digest follows its PyPI requirements (in any order), and stays put for images without any", () => {
+        const inputs = { base: "b", layer: "l", context: [], tags: ["a"] };
+        const client = pythonDigest(["cytomine-python-client==4.3.0"]);
+        assert.equal(pythonDigest(["b==1", "a==2"]), pythonDigest(["a==2", "b==1"]));
+        assert.notEqual(pythonDigest(["cytomine-python-client==4.3.1"]), client);
+        assert.notEqual(pythonDigest(["cytomine-python-client==4.3.0", "numpy<2"]), client);
+        const withClient = imageDigest({ ...inputs, python: client });
+        assert.notEqual(withClient, imageDigest(inputs));
+        assert.notEqual(
+            imageDigest({ ...inputs, python: pythonDigest(["cytomine-python-client==4.3.1"]) }),
+            withClient,
+        );
+        assert.equal(imageDigest({ ...inputs, python: undefined }), imageDigest(inputs));
+        assert.equal(imageDigest(inputs), digestOf({ ...inputs, keycloak: null }), "older images' digests unchanged");
     });
 
     it("every stand-in builds FROM the local Debian base and ADDs its package layer (no network in builds)", () => {
