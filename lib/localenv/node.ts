@@ -483,18 +483,21 @@ async function routesOverlapping(s: EnvSettings): Promise<string[]> {
         .filter((l) => l && !l.startsWith("default") && !l.includes(`dev ${s.node.bridge}`));
 }
 
+/** Refuses a subnet the machine already routes elsewhere (before the bridge exists). */
+async function requireFreeSubnet(s: EnvSettings): Promise<void> {
+    if (fs.existsSync(`/sys/class/net/${s.node.bridge}`)) return;
+    const taken = await routesOverlapping(s);
+    if (taken.length > 0) {
+        throw new EnvError(
+            `the real node's pod subnet ${s.node.subnet} is already routed on this machine: ${taken.join("; ")}`,
+            "choose another with CYTOMINE_ENV_NODE_SUBNET=10.N.M.0/24 (outside 10.0.x.x and 10.200-249.x.x)",
+        );
+    }
+}
+
 async function ensureBridge(s: EnvSettings): Promise<void> {
     const br = s.node.bridge;
-    if (!fs.existsSync(`/sys/class/net/${br}`)) {
-        const taken = await routesOverlapping(s);
-        if (taken.length > 0) {
-            throw new EnvError(
-                `the real node's pod subnet ${s.node.subnet} is already routed on this machine: ${taken.join("; ")}`,
-                "choose another with CYTOMINE_ENV_NODE_SUBNET=10.N.M.0/24 (outside 10.0.x.x and 10.200-249.x.x)",
-            );
-        }
-        await sh("ip", ["link", "add", "name", br, "type", "bridge"]);
-    }
+    if (!fs.existsSync(`/sys/class/net/${br}`)) await sh("ip", ["link", "add", "name", br, "type", "bridge"]);
     await sh("ip", ["addr", "replace", `${s.node.address}/24`, "dev", br]);
     await sh("ip", ["link", "set", br, "up"]);
     // Forwarding on this bridge alone (Service traffic is DNATed back onto it); the interface's
@@ -774,6 +777,8 @@ export async function nodeUp(s: EnvSettings, deps: NodeDeps): Promise<NodeInfo> 
         await importImages(s, deps.dockerHost, deps.images);
         return { name: s.node.name, subnet: s.node.subnet, bridge: s.node.bridge, containerdSocket: f.socket, images };
     }
+    await requireFreeSubnet(s);
+    // Checked all it could: from here on the machine changes, so its state is recorded first.
     for (const d of [f.containerdRoot, f.containerdState, f.cniConf, f.ipam, f.kubeletRoot, f.podLogs, f.images]) {
         fs.mkdirSync(d, { recursive: true });
     }
@@ -987,6 +992,12 @@ export async function nodeDown(s: EnvSettings, purge = false): Promise<boolean> 
     await stopPidFile(f.pid("api-relay"), marker(s, "api-relay"));
     if (processPid(s, "containerd") !== undefined) await removeContainers(f.socket);
     await stopPidFile(f.pid("containerd"), f.containerdConfig, 20_000);
+    // What follows is machine-wide (rules, cgroups, sysctls): only for a node that changed the machine,
+    // which recorded its state first; a node refused before that (or another state folder's) has none.
+    if (!fs.existsSync(f.before)) {
+        if (purge) await run("rm", ["-rf", "--one-file-system", f.dir]);
+        return wasRunning;
+    }
     // Their rules: kube-proxy's nftables tables, kube-router's chains and ipsets, the kubelet's chains.
     await sh(path.join(s.node.binDir, "kube-proxy"), ["--cleanup"]).catch(() => undefined);
     await removeNodeRules();
@@ -1007,28 +1018,28 @@ export async function nodeDown(s: EnvSettings, purge = false): Promise<boolean> 
         }
     }
     await sh("ip", ["link", "del", s.node.bridge]).catch(() => undefined);
-    if (fs.existsSync(f.before)) {
-        const before = JSON.parse(fs.readFileSync(f.before, "utf8")) as MachineBefore;
-        for (const [key, value] of Object.entries(before.sysctls)) {
-            if (readSysctl(key) !== value) fs.writeFileSync(`/proc/sys/${key}`, value);
-        }
-        for (const dir of HOST_FOLDERS) {
-            if (before.folders.includes(dir)) continue;
-            // Only what the node left there: the kubelet's log links into its state folder.
-            if (dir === "/var/log/containers") {
-                for (const link of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
-                    const target = fs.readlinkSync(path.join(dir, link));
-                    if (target.startsWith(f.dir)) fs.rmSync(path.join(dir, link));
-                }
-            }
-            try {
-                fs.rmSync(dir, { recursive: dir !== "/var/log/containers" && dir !== "/var/run/netns" });
-            } catch {
-                /* not empty: someone else's files */
-            }
-        }
-        fs.rmSync(f.before);
+    const before = JSON.parse(fs.readFileSync(f.before, "utf8")) as MachineBefore;
+    for (const [key, value] of Object.entries(before.sysctls)) {
+        if (readSysctl(key) !== value) fs.writeFileSync(`/proc/sys/${key}`, value);
     }
+    for (const dir of HOST_FOLDERS) {
+        if (before.folders.includes(dir)) continue;
+        // Only what the node left there: the kubelet's log links into its state folder.
+        if (dir === "/var/log/containers") {
+            for (const link of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+                const target = fs.readlinkSync(path.join(dir, link));
+                if (target.startsWith(f.dir)) fs.rmSync(path.join(dir, link));
+            }
+        }
+        try {
+            // Its own CNI cache; the others only when empty (Docker's shims may use /run/containerd).
+            if (dir === "/var/lib/cni") fs.rmSync(dir, { recursive: true, force: true });
+            else if (fs.existsSync(dir)) fs.rmdirSync(dir);
+        } catch {
+            /* not empty: someone else's files */
+        }
+    }
+    fs.rmSync(f.before);
     if (purge) await run("rm", ["-rf", "--one-file-system", f.dir]);
     return wasRunning;
 }

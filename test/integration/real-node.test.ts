@@ -18,17 +18,22 @@ import { writeValidTree } from "../../lib/datasets/fixtures";
 import {
     Environment,
     ensureEnvironment,
+    environmentStatus,
     requireRealNode,
     useEnvironment,
     withEnvironmentAlone,
 } from "../../lib/localenv";
 import {
+    NODE_PROCESSES,
     nodeDown,
     nodeFiles,
+    nodeUp,
+    stoppedNodeProcesses,
     REAL_NODE_LABEL,
     REAL_NODE_STORAGE_CLASS,
     REAL_NODE_TAINT,
 } from "../../lib/localenv/node";
+import { kubePki } from "../../lib/localenv/kube";
 import { machineState } from "./support/machine";
 import { envSettings } from "../../lib/localenv/settings";
 import { projectConfig } from "../../lib/project-config";
@@ -392,5 +397,54 @@ describe("asking for a node or a StorageClass the cluster lacks", { timeout: 300
         const ok = await stack!.stack.preview({ color: "never" });
         assert.doesNotMatch(ok.stdout, /unencrypted/);
         assert.deepEqual(Object.keys((await stack!.stack.exportStack()).deployment.resources ?? {}), []);
+    });
+});
+
+describe("a real node that cannot start", { timeout: 300_000 }, () => {
+    it("its subnet already routed: refused naming the part and the fix, before anything runs; the rest keeps running", async () => {
+        const env = await useEnvironment();
+        // A second node's settings (its own state folder) on a subnet this machine already routes.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "node-taken-"));
+        const other = envSettings({
+            ...process.env,
+            CYTOMINE_ENV_DIR: dir,
+            CYTOMINE_ENV_REAL_NODE: "1",
+            CYTOMINE_ENV_NODE_SUBNET: "10.252.7.0/24",
+        });
+        const taken = `cyttaken${process.pid % 10000}`;
+        await run("ip", ["link", "add", taken, "type", "bridge"]);
+        try {
+            await run("ip", ["addr", "add", "10.252.7.1/24", "dev", taken]);
+            await run("ip", ["link", "set", taken, "up"]);
+            const deps = {
+                kubeconfig: env.kube.kubeconfig,
+                pki: kubePki(envSettings()),
+                server: env.kube.server,
+                kubeApiPort: envSettings().kube.port,
+                dockerHost: env.docker.host,
+                images: [],
+            };
+            await assert.rejects(nodeUp(other, deps), (e: Error) => {
+                assert.match(
+                    e.message,
+                    /the real node's pod subnet 10\.252\.7\.0\/24 is already routed on this machine/,
+                );
+                assert.match(e.message, new RegExp(`dev ${taken}`));
+                assert.match(e.message, /fix: choose another with CYTOMINE_ENV_NODE_SUBNET/);
+                return true;
+            });
+            assert.deepEqual(stoppedNodeProcesses(other), [...NODE_PROCESSES], "none of its processes started");
+            assert.ok(!fs.existsSync(`/sys/class/net/${other.node.bridge}`), "no bridge made");
+        } finally {
+            await run("ip", ["link", "del", taken]);
+            await nodeDown(other, true);
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+        // The environment, the real node included, is untouched.
+        const status = await environmentStatus();
+        assert.deepEqual(
+            Object.entries(status).filter(([, p]) => !p.ready),
+            [],
+        );
     });
 });
