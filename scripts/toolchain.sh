@@ -377,6 +377,8 @@ ensure_debian_packages() {
 	[ -x /usr/sbin/nft ] || missing+=(nftables)
 	[ -x /usr/sbin/conntrack ] || missing+=(conntrack)
 	[ -x /usr/sbin/ipset ] || missing+=(ipset)
+	# The relay that lets the node's pods reach the API server on loopback.
+	[ -x /usr/bin/socat ] || missing+=(socat)
 	if [ ${#missing[@]} -eq 0 ]; then
 		printf '[%d/%d] Debian packages for the SSH test host and docker engine: present\n' "$STEP" "$TOTAL"
 		return
