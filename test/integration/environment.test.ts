@@ -23,6 +23,7 @@ import {
 } from "../../lib/localenv";
 import { dockerFiles } from "../../lib/localenv/docker";
 import { componentPidFile } from "../../lib/localenv/kube";
+import { DEFAULT_IMPORT_IMAGE } from "../../components/datasets/spec";
 import { envSettings } from "../../lib/localenv/settings";
 import { sshDown, SshInfo, sshUp } from "../../lib/localenv/ssh";
 import { keycloakAdmin, kubeApi } from "../../lib/clients";
@@ -279,7 +280,11 @@ describe("local environment", { timeout: 900_000 }, () => {
     it("the docker engine is ready with every stand-in image, under the environment's own data root", async () => {
         const status = await environmentStatus();
         assert.equal(status.docker.ready, true, status.docker.detail);
-        assert.deepEqual([...env.docker.images].sort(), [...new Set(Object.values(DEFAULT_IMAGES))].sort());
+        // The images the program's services name, and the dataset import Job's (the real python client).
+        assert.deepEqual(
+            [...env.docker.images].sort(),
+            [...new Set([...Object.values(DEFAULT_IMAGES), DEFAULT_IMPORT_IMAGE])].sort(),
+        );
         const info = JSON.parse(docker("info", "--format", "{{json .}}")) as Record<string, unknown>;
         assert.equal(info.DockerRootDir, dockerFiles(envSettings()).data);
         assert.match(String(info.ServerVersion), /^20\.10\./);
