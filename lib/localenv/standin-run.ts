@@ -76,8 +76,22 @@ export interface StandinOptions {
     user?: string;
 }
 
+/**
+ * The stand-in's script as USER can read it: the checkout's, or for another user a copy of its folder
+ * in the stand-in's root (a checkout under a 0700 folder is closed to other users).
+ */
+function scriptFor(o: StandinOptions): string {
+    if (!o.user) return STANDIN_SCRIPT;
+    const dir = path.join(o.root.root, ".standin-scripts");
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    for (const f of fs.readdirSync(path.dirname(STANDIN_SCRIPT))) {
+        if (f.endsWith(".py")) fs.copyFileSync(path.join(path.dirname(STANDIN_SCRIPT), f), path.join(dir, f));
+    }
+    return path.join(dir, path.basename(STANDIN_SCRIPT));
+}
+
 function command(component: string, o: StandinOptions, port?: number): [string, string[]] {
-    const args = [STANDIN_SCRIPT, component, "--contract", o.root.contract, "--root", o.root.root];
+    const args = [scriptFor(o), component, "--contract", o.root.contract, "--root", o.root.root];
     if (port !== undefined) args.push("--port", String(port));
     if (o.wait !== undefined) args.push("--wait", String(o.wait));
     return o.user ? ["runuser", ["-u", o.user, "--", standinPython(), ...args]] : [standinPython(), args];
