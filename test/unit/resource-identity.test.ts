@@ -16,6 +16,12 @@ import { cytomineProgram } from "../../program/main";
 import { pluginsFor } from "../../program/plugins";
 import { requiredPluginVersion } from "../../program/plugins";
 import { allRegistered, recordResources } from "./support/mocks";
+import { cytomineArgs } from "./support/cytomine-args";
+import { hostArgs } from "./support/host-args";
+import { Cytomine } from "../../components/kubernetes/cytomine";
+import { CytomineHost } from "../../components/vm/host";
+import { SdafsCsiDriver } from "../../components/datasets/csi";
+import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/datasets/spec";
 
 const RECORD = path.join(__dirname, "resource-identity.json");
 
@@ -35,9 +41,21 @@ interface Seen {
 
 const ownUrn = async (s: Seen) => engineUrn(await value(s.resource.urn));
 
-/** The URNs a resource answers to: its own and those of its aliases. */
-async function urnsOf(s: Seen): Promise<string[]> {
+/**
+ * The URNs a resource answers to: its own, those of its aliases, and those it inherits from its
+ * parent's aliases (a child of a renamed component keeps its name and type under the old parent URN,
+ * as the engine resolves it: pulumi/pulumi sdk/nodejs/resource.ts, inheritedChildAlias).
+ */
+async function urnsOf(s: Seen, all: Seen[]): Promise<string[]> {
     const own = await ownUrn(s);
+    const parent = all.find((p) => p.resource === s.parent);
+    const inherited = parent
+        ? await Promise.all(
+              (await urnsOf(parent, all))
+                  .slice(1)
+                  .map(async (p) => engineUrn(await value(pulumi.createUrn(s.name, s.type, p as pulumi.URN)))),
+          )
+        : [];
     const aliases = await Promise.all(
         s.aliases.map(async (a) => {
             const alias = await value(pulumi.output(a));
@@ -56,7 +74,57 @@ async function urnsOf(s: Seen): Promise<string[]> {
             );
         }),
     );
-    return [own, ...aliases];
+    return [own, ...aliases, ...inherited];
+}
+
+/**
+ * SEEN's protected resources and components answer to every URN recorded in RECORD_FILE (their own or
+ * through an alias), and no new protected resource is unrecorded. UPDATE_URNS=1 records SEEN instead.
+ */
+async function assertIdentity(seen: Seen[], recordFile: string): Promise<void> {
+    const current: Identity = {
+        protected: (await Promise.all(seen.filter((s) => s.protect).map(ownUrn))).sort(),
+        components: (await Promise.all(seen.filter((s) => s.type.startsWith("cytomine:")).map(ownUrn))).sort(),
+    };
+    if (process.env.UPDATE_URNS === "1") fs.writeFileSync(recordFile, JSON.stringify(current, null, 2) + "\n");
+    const recorded = JSON.parse(fs.readFileSync(recordFile, "utf8")) as Identity;
+    assert.ok(recorded.protected.length > 0 && recorded.components.length > 0, `${recordFile} records nothing`);
+
+    const answers = await Promise.all(seen.map(async (s) => ({ s, urns: await urnsOf(s, seen) })));
+    const answered = new Set(answers.flatMap((a) => a.urns));
+    const lost = [...recorded.protected, ...recorded.components].filter((u) => !answered.has(u));
+    assert.deepEqual(
+        lost,
+        [],
+        "these recorded URNs no longer exist: give the renamed resource an alias to its old URN " +
+            "(opts.aliases), or re-record with UPDATE_URNS=1 if the change is meant to replace them",
+    );
+    const unrecorded = answers
+        .filter((a) => a.s.protect && !a.urns.some((u) => recorded.protected.includes(u)))
+        .map((a) => a.urns[0]);
+    assert.deepEqual(unrecorded, [], "new protected resources: record them with UPDATE_URNS=1");
+}
+
+/** Records what FN registers under mocks in stack STACK. */
+async function registeredBy(fn: () => unknown, stack = "test"): Promise<Seen[]> {
+    recordResources("cytomine-fallback", stack);
+    const seen: Seen[] = [];
+    await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((a) => {
+            seen.push({
+                resource: a.resource,
+                type: a.type,
+                name: a.name,
+                parent: a.opts.parent,
+                protect: a.opts.protect === true,
+                aliases: (a.opts.aliases ?? []) as Seen["aliases"],
+            });
+            return undefined;
+        });
+        return fn();
+    });
+    await allRegistered();
+    return seen;
 }
 
 function value<T>(o: pulumi.Output<T>): Promise<T> {
@@ -71,7 +139,6 @@ const engineUrn = (urn: string) => urn.replace("::pulumi:pulumi:Stack$", "::");
 
 /** Runs the dev program (Pulumi.dev.yaml) under mocks with environment `env`; records what it registers. */
 async function runDevProgram(keycloakUrl: string, env: NodeJS.ProcessEnv): Promise<Seen[]> {
-    recordResources("cytomine-fallback", "dev");
     const stackFile = parse(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
         config: Record<string, unknown>;
     };
@@ -80,24 +147,8 @@ async function runDevProgram(keycloakUrl: string, env: NodeJS.ProcessEnv): Promi
     for (const s of secrets) config[s] = "mocked";
     config["cytomine-fallback:keycloakUrl"] = keycloakUrl;
     pulumi.runtime.setAllConfig(config, secrets);
-    const seen: Seen[] = [];
     const main = cytomineProgram(env);
-    await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((a) => {
-            seen.push({
-                resource: a.resource,
-                type: a.type,
-                name: a.name,
-                parent: a.opts.parent,
-                protect: a.opts.protect === true,
-                aliases: (a.opts.aliases ?? []) as Seen["aliases"],
-            });
-            return undefined;
-        });
-        return main();
-    });
-    await allRegistered();
-    return seen;
+    return registeredBy(main, "dev");
 }
 
 describe("resource identity of the dev program (mocks)", () => {
@@ -159,27 +210,50 @@ describe("resource identity of the dev program (mocks)", () => {
     });
 
     it("keeps the URNs of protected resources and components, or carries aliases to them", async () => {
-        const current: Identity = {
-            protected: (await Promise.all(seen.filter((s) => s.protect).map(ownUrn))).sort(),
-            components: (await Promise.all(seen.filter((s) => s.type.startsWith("cytomine:")).map(ownUrn))).sort(),
-        };
-        if (process.env.UPDATE_URNS === "1") fs.writeFileSync(RECORD, JSON.stringify(current, null, 2) + "\n");
+        await assertIdentity(seen, RECORD);
         const recorded = JSON.parse(fs.readFileSync(RECORD, "utf8")) as Identity;
         assert.ok(recorded.protected.some((u) => u.endsWith("keycloak:index/realm:Realm::cytomine-realm")));
         assert.ok(recorded.protected.some((u) => u.includes("PersistentVolumeClaim")));
+    });
+});
 
-        const answers = await Promise.all(seen.map(async (s) => ({ s, urns: await urnsOf(s) })));
-        const answered = new Set(answers.flatMap((a) => a.urns));
-        const lost = [...recorded.protected, ...recorded.components].filter((u) => !answered.has(u));
-        assert.deepEqual(
-            lost,
-            [],
-            "these recorded URNs no longer exist: give the renamed resource an alias to its old URN " +
-                "(opts.aliases), or re-record with UPDATE_URNS=1 if the change is meant to replace them",
-        );
-        const unrecorded = answers
-            .filter((a) => a.s.protect && !a.urns.some((u) => recorded.protected.includes(u)))
-            .map((a) => a.urns[0]);
-        assert.deepEqual(unrecorded, [], "new protected resources: record them with UPDATE_URNS=1");
+describe("resource identity of the components the dev program does not declare (mocks)", () => {
+    // The VM host with datasets, the Kubernetes dataset volumes and import, the sdafs CSI driver, the
+    // EC2 host: each built as the unit tests build it, its URNs recorded beside the dev program's.
+    const RECORD_COMPONENTS = path.join(__dirname, "resource-identity-components.json");
+    const lung: DeclaredDataset = {
+        id: "lung",
+        source: "path",
+        path: "hostPath:/srv/bp/lung",
+        index: 0,
+        revision: "r1",
+    };
+
+    it("keeps their URNs, or carries aliases to them", async () => {
+        const seen = await registeredBy(() => {
+            new Cytomine(
+                "lab-a",
+                cytomineArgs({
+                    datasets: {
+                        list: [lung],
+                        plan: planImport([lung], EMPTY_RECORD),
+                        importImage: DEFAULT_IMPORT_IMAGE,
+                        storageClass: "sdafs",
+                    },
+                }),
+            );
+            new SdafsCsiDriver("sdafs-csi", { owner: "o/p/s", rootUrl: "https://download.bp.nbis.se" });
+            new CytomineHost(
+                "lab-b",
+                hostArgs({
+                    tenant: "lab-b",
+                    datasets: {
+                        list: [{ ...lung, path: "/srv/bp/lung" }],
+                        sdafs: { version: "v0.0.23", rootUrl: "https://download.bp.nbis.se" },
+                    },
+                }),
+            );
+        });
+        await assertIdentity(seen, RECORD_COMPONENTS);
     });
 });
