@@ -11,10 +11,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DEFAULTS, validateTree, type ValidateOptions } from "../lib/datasets";
-import { writeLargeTree } from "../lib/datasets/fixtures";
-import { readHeadBare } from "../lib/datasets/io";
-import { forEachLimit, Limiter } from "../lib/datasets/pool";
+import { DEFAULTS, validateTree, type ValidateOptions } from "../domain/datasets";
+import { writeLargeTree } from "../test/support/dataset-fixtures";
+import { readHeadBare } from "../domain/datasets/io";
+import { forEachLimit, Limiter } from "../domain/datasets/pool";
 
 interface Row {
     /** Stable id; `floor` names the row a ratio is taken against. */

@@ -13,9 +13,9 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createRenderTenants, Fleet, type ProgramsMode } from "../lib/fleet";
-import { descendants, processTable, pssBytes } from "../lib/processes";
-import { repoRoot } from "../lib/toolchain";
+import { createRenderTenants, Fleet, type ProgramsMode } from "../apps/fleet";
+import { descendants, processTable, pssBytes } from "../toolchain/processes";
+import { repoRoot } from "../toolchain/index";
 import { median } from "./stats";
 
 const SIZES = [1, 5, 20];
@@ -191,7 +191,7 @@ function markdownTable(head: string[], rows: string[][]): string {
 function tenantCommand(args: string[]): Promise<{ wallS: number; peakPss: number }> {
     return new Promise((resolve, reject) => {
         const start = Date.now();
-        const child = spawn(process.execPath, ["--import", "tsx", "tools/tenant.ts", ...args], {
+        const child = spawn(process.execPath, ["--import", "tsx", "cli/tenant.ts", ...args], {
             cwd: repoRoot,
             stdio: ["ignore", "ignore", "pipe"],
         });

@@ -1,5 +1,5 @@
 // The user page: figures only, no assertions. The page runs in this process on a loopback port with
-// its SQLite database; sign-in is the stand-in of lib/portal/standins.ts (Keycloak is not what is
+// its SQLite database; sign-in is the stand-in of test/support/portal-standins.ts (Keycloak is not what is
 // measured) and so is the deployment: launches create their tenants for real through the fleet
 // (stack, config and secrets on a temporary file:// backend) and run a stand-in `up` of STEPS progress
 // steps STEP_MS apart, so that queueing, not Kubernetes, is what the figures show.
@@ -16,10 +16,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type Executor, Fleet, readSecrets } from "../lib/fleet";
-import { createPortal, fleetWorker, parsePortalConfig, Portal, User } from "../lib/portal";
-import { standInSignIn } from "../lib/portal/standins";
-import { repoRoot } from "../lib/toolchain";
+import { type Executor, Fleet, readSecrets } from "../apps/fleet";
+import { createPortal, fleetWorker, parsePortalConfig, Portal, User } from "../apps/portal";
+import { standInSignIn } from "../test/support/portal-standins";
+import { repoRoot } from "../toolchain/index";
 import { formatTable, Row, writeJson } from "./stats";
 
 const STEPS = 20;

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { buildReport, parseEventLines, secretsFromConfig, toJsonl } from "../lib/report";
+import { buildReport, parseEventLines, secretsFromConfig, toJsonl } from "../apps/report";
 import { SECRET_CONFIG, large } from "../test/fixtures/report/synthetic";
 
 const ROUNDS = Number(process.argv[2] ?? 9);

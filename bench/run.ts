@@ -3,7 +3,7 @@
 // with the machine it ran on. What each family measures and its floor: bench/README.md.
 //   npm run bench [-- --only identity,preview] [--rounds 5]
 import * as path from "node:path";
-import { repoRoot } from "../lib/toolchain";
+import { repoRoot } from "../toolchain/index";
 import { env } from "./families/env";
 import { identity } from "./families/identity";
 import { kubernetes } from "./families/kubernetes";

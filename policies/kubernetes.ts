@@ -1,6 +1,6 @@
 // Kubernetes: pinned images, Pod Security, hardened containers, privileged pods, default-deny.
 import { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { imageProblem } from "../lib/rules/images";
+import { imageProblem } from "../domain/images";
 import { configOf, configSchema, PackConfig } from "./config";
 import { kindOf, TYPES } from "./types";
 import { fails, known, listOf, Props, stringAt, Unknown, UNKNOWN } from "./values";

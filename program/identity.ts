@@ -8,7 +8,7 @@ import { OrthancShare } from "../components/identity/orthanc";
 import { PortalClient } from "../components/identity/portal";
 import { keycloakProvider } from "../components/identity/provider";
 import { CytomineRealm } from "../components/identity/realm";
-import { SIGN_IN } from "../components/cytomine/release";
+import { SIGN_IN } from "../components/model/release";
 import type { LoadedConfig } from "./config";
 import type { TargetResult } from "./targets";
 
@@ -89,7 +89,7 @@ export function deployIdentity({ config, secrets }: LoadedConfig, keycloak: Targ
                   }),
               }
             : {}),
-        // What the user page's config needs (lib/portal): one secret output, never shown in plain text.
+        // What the user page's config needs (apps/portal): one secret output, never shown in plain text.
         ...(portal
             ? {
                   portalClient: pulumi.secret({

@@ -7,8 +7,8 @@
 import { loadConfig } from "./config";
 import { program } from "./errors";
 import { deployIdentity } from "./identity";
-import { assertPluginsAvailable, defaultLookup, pluginsFor } from "./plugins";
-import { assertRealmAvailable } from "./realm-ownership";
+import { assertPluginsAvailable, defaultLookup, pluginsFor } from "./preflight/plugins";
+import { assertRealmAvailable } from "./preflight/realm-ownership";
 import { targetFor } from "./targets";
 
 /** How the program runs; every option is off for `pulumi preview` and `up`. */
@@ -16,7 +16,7 @@ export interface ProgramOptions {
     /**
      * Declare exactly what an apply of a new tenant would, reaching nothing outside the program: no
      * plugin preflight, no realm ownership read, no read of the cluster, the SSH host or dataset trees
-     * (`npm run render`, which runs the program under mocks; lib/render/).
+     * (`npm run render`, which runs the program under mocks; apps/render/).
      */
     offline?: boolean;
 }

@@ -11,7 +11,7 @@ cd "$ROOT"
 LOCAL="$ROOT/.local"
 mkdir -p "$LOCAL/state"
 # State lives in the project (gitignored); nothing is written to a personal Pulumi login. No
-# `.json.attrs` sidecars, which a killed CLI can leave empty (lib/toolchain.ts fileBackendUrl).
+# `.json.attrs` sidecars, which a killed CLI can leave empty (toolchain/index.ts fileBackendUrl).
 export PULUMI_BACKEND_URL="file://$LOCAL/state?metadata=skip"
 # The passphrase that encrypts the dev stack's secrets: generated once, readable only by its owner.
 export PULUMI_CONFIG_PASSPHRASE_FILE="$LOCAL/passphrase"
@@ -35,26 +35,26 @@ if [ "${1:-}" = down ]; then
 		pulumi destroy --yes --stack dev --config-file "$down_config"
 		rm -f "$down_config"
 	fi
-	node --import tsx lib/localenv/index.ts down
+	node --import tsx cli/env.ts down
 	exit 0
 fi
 
 bash scripts/setup.sh all
 echo "== local environment"
-node --import tsx lib/localenv/index.ts up
+node --import tsx cli/env.ts up
 
 echo "== pulumi up (stack dev, backend $PULUMI_BACKEND_URL)"
-# The working config: tracked settings plus this machine's secrets (tools/dev-config.ts).
+# The working config: tracked settings plus this machine's secrets (cli/dev-config.ts).
 CONFIG="$LOCAL/Pulumi.dev.yaml"
 if ! pulumi stack select dev 2>/dev/null; then
 	# stack init writes the new stack's encryption salt into the tracked Pulumi.dev.yaml; the salt
 	# belongs to this machine's passphrase, so it moves to the working config and the file is restored.
 	cp Pulumi.dev.yaml "$LOCAL/Pulumi.dev.yaml.orig"
 	pulumi stack init dev >/dev/null || die "cannot create stack dev" "check $LOCAL/state; a wrong passphrase needs the original $PULUMI_CONFIG_PASSPHRASE_FILE"
-	node --import tsx tools/dev-config.ts Pulumi.dev.yaml "$CONFIG"
+	node --import tsx cli/dev-config.ts Pulumi.dev.yaml "$CONFIG"
 	mv "$LOCAL/Pulumi.dev.yaml.orig" Pulumi.dev.yaml
 fi
-node --import tsx tools/dev-config.ts Pulumi.dev.yaml "$CONFIG"
+node --import tsx cli/dev-config.ts Pulumi.dev.yaml "$CONFIG"
 # A wrong passphrase file shows here, before anything is changed.
 check="$(pulumi config --show-secrets --stack dev --config-file "$CONFIG" 2>&1 >/dev/null)" || true
 if [[ "$check" == *"incorrect passphrase"* ]]; then
@@ -74,4 +74,4 @@ secret_set lsaaiClientSecret ||
 # --skip-preview: nobody reviews a preview with --yes; the program validates config before any change.
 pulumi up --yes --skip-preview --refresh --stack dev --config-file "$CONFIG" --color never 2>&1 | tee "$LOCAL/last-up.log" ||
 	die "pulumi up of the dev stack failed (log: $LOCAL/last-up.log)" "read the diagnostics above; config errors name the key to fix"
-node --import tsx tools/report-outputs.ts dev
+node --import tsx cli/report-outputs.ts dev

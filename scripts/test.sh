@@ -15,11 +15,11 @@ echo "== go tests (command plugin)"
 echo "== tests"
 # Integration tests start the local environment themselves; stop it afterwards unless it was
 # already running before (a developer's environment stays as it was).
-if ! node --import tsx lib/localenv/index.ts status >/dev/null 2>&1; then
-	trap 'node --import tsx lib/localenv/index.ts down >/dev/null 2>&1 || true' EXIT
+if ! node --import tsx cli/env.ts status >/dev/null 2>&1; then
+	trap 'node --import tsx cli/env.ts down >/dev/null 2>&1 || true' EXIT
 fi
 shopt -s globstar nullglob
 # Two test files at a time: they share the local environment, and a case that stops or restarts a
-# piece of it holds it alone meanwhile (withEnvironmentAlone, lib/localenv).
+# piece of it holds it alone meanwhile (withEnvironmentAlone, localenv).
 node --import tsx --test --test-concurrency=2 --test-reporter=spec \
 	test/unit/**/*.test.ts test/integration/**/*.test.ts policies/test/**/*.test.ts

@@ -311,13 +311,13 @@ build_kubernetes() {
 		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
 		k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
 	# The real node's sandbox ("pause") image holds only this program, from the same release's
-	# build/pause/linux/pause.c; no image can be pulled here (lib/localenv/node.ts builds the image).
+	# build/pause/linux/pause.c; no image can be pulled here (localenv/node.ts builds the image).
 	gcc -Os -Wall -Werror -static -DVERSION="v$KUBERNETES_VERSION" -o "$OUT/pause" \
 		"$(module_dir "k8s.io/kubernetes@v$KUBERNETES_VERSION")/build/pause/linux/pause.c"
 	rm -f go.mod go.sum tools.go
 }
 
-# The real node's cluster DNS (a host process serving the node's pod bridge: lib/localenv/node.ts).
+# The real node's cluster DNS (a host process serving the node's pod bridge: localenv/node.ts).
 build_coredns() {
 	GOBIN="$OUT" go install -ldflags "-s -w" "github.com/coredns/coredns@v$COREDNS_VERSION"
 }
@@ -352,9 +352,9 @@ fetch_keycloak() {
 }
 
 # Debian packages for the SSH test host and the docker engine (dockerd 20.10, Compose v1 as
-# docker-compose, debootstrap for the stand-in images' base: lib/localenv/standins.ts), and the
+# docker-compose, debootstrap for the stand-in images' base: localenv/standins.ts), and the
 # browser the user page's test drives (playwright-core downloads no browser here); the Python
-# modules the release stand-ins use (lib/localenv/images/common/cytomine-standin.py), which their
+# modules the release stand-ins use (localenv/images/common/cytomine-standin.py), which their
 # tests run with Debian's /usr/bin/python3, and PostGIS for the throwaway PostgreSQL those tests
 # start (test/integration/standins.test.ts). Installed only when missing; needs root, as on CI.
 ensure_debian_packages() {
@@ -371,7 +371,7 @@ ensure_debian_packages() {
 	[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing+=(postgresql-15-postgis-3)
 	# PIMS's cache for the PIMS stand-in's tests (test/integration/pims-import.test.ts).
 	[ -x /usr/bin/redis-server ] || missing+=(redis-server)
-	# The real node (lib/localenv/node.ts): containerd and runc (docker.io brings both), the CNI
+	# The real node (localenv/node.ts): containerd and runc (docker.io brings both), the CNI
 	# plugins, nft for kube-proxy's nftables mode, conntrack for kube-proxy, ipset for kube-router.
 	[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 	[ -x /usr/sbin/nft ] || missing+=(nftables)

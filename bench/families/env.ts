@@ -1,11 +1,11 @@
-// env: the local environment's start (lib/localenv), each round on an empty state folder of its own
+// env: the local environment's start (localenv), each round on an empty state folder of its own
 // and its own ports, so that a running dev environment is left alone: cold (empty state; Keycloak's
 // distribution already augmented), after env:down (stopped cluster), and already running. No floor.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ensureEnvironment, stopEnvironment } from "../../lib/localenv";
-import { envSettings } from "../../lib/localenv/settings";
+import { ensureEnvironment, stopEnvironment } from "../../localenv";
+import { envSettings } from "../../localenv";
 import { Row, time } from "../stats";
 import { Family } from "./types";
 

@@ -15,11 +15,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import type { Environment } from "../../lib/localenv";
-import { keycloakDown, keycloakReady, keycloakRunning, keycloakUp } from "../../lib/localenv/keycloak";
-import { kubeDown, kubeReady, kubeUp } from "../../lib/localenv/kube";
-import { EnvSettings, envSettings } from "../../lib/localenv/settings";
-import { binDir, repoRoot } from "../../lib/toolchain";
+import type { Environment } from "../../localenv";
+import { keycloakDown, keycloakReady, keycloakRunning, keycloakUp } from "../../localenv";
+import { kubeDown, kubeReady, kubeUp } from "../../localenv";
+import { EnvSettings, envSettings } from "../../localenv";
+import { binDir, repoRoot } from "../../toolchain/index";
 import { time } from "../stats";
 
 const run = promisify(execFile);

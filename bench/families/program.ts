@@ -9,7 +9,7 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { pulumiEnv, repoRoot } from "../../lib/toolchain";
+import { pulumiEnv, repoRoot } from "../../toolchain/index";
 import { Row, Unit } from "../stats";
 import type { ChildResult } from "./program-mocked";
 import { Family, roundName, WARMUP } from "./types";

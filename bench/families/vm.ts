@@ -13,17 +13,17 @@ import { execFile } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { SECRET_VALUES, secretKeysOf } from "../../components/cytomine/secrets";
-import { SECRET_NAME } from "../../components/cytomine/services";
-import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
+import { SECRET_VALUES, secretKeysOf } from "../../components/model/secrets";
+import { SECRET_NAME } from "../../components/model/services";
+import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { envFile, envFileOf } from "../../components/vm/compose";
 import { hostLayout } from "../../components/vm/host";
 import { composeDownScript, composeUpScript, directoriesScript, q, removeScript } from "../../components/vm/scripts";
-import { createEphemeralStack, disposeEphemeralStack } from "../../lib/automation";
-import { keycloakAdmin } from "../../lib/clients";
-import { Environment, ensureEnvironment } from "../../lib/localenv";
-import { ConfigValue, freePort, sshTargetConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
+import { createEphemeralStack, disposeEphemeralStack } from "../../test/support/automation";
+import { keycloakAdmin } from "../../test/support/clients";
+import { Environment, ensureEnvironment } from "../../localenv";
+import { ConfigValue, freePort, sshTargetConfig } from "../../test/support/project-config";
+import { repoRoot } from "../../toolchain/index";
 import { breakdown, ResourceTimer, runLine, timedUp } from "../engine";
 import { Row, time } from "../stats";
 import { floorRealms } from "./realms";
@@ -50,7 +50,7 @@ async function overSsh(env: Environment, script: string): Promise<string> {
     return (await child).stdout;
 }
 
-/** A value of the kind the stack generates for KEY (components/cytomine/secrets.ts). */
+/** A value of the kind the stack generates for KEY (components/model/secrets.ts). */
 function generated(key: string): string {
     const kind = SECRET_VALUES[key];
     if (kind === "uuid") return crypto.randomUUID();

@@ -35,7 +35,7 @@ export function sslRequired(localStack: boolean): "none" | "external" {
     return localStack ? "none" : "external";
 }
 
-/** Where Keycloak sends the user page back after sign-in (lib/portal serves it). */
+/** Where Keycloak sends the user page back after sign-in (apps/portal serves it). */
 export const PORTAL_CALLBACK_PATH = "/auth/callback";
 
 /** The user page's client URLs, all derived from its one public URL (no trailing slash). */

@@ -1,4 +1,4 @@
-// The user page's ("portal", lib/portal) client in Cytomine's realm: confidential, authorization code
+// The user page's ("portal", apps/portal) client in Cytomine's realm: confidential, authorization code
 // with PKCE (S256) only, its URLs derived from the page's public URL, and the realm role `operator`
 // that opens the page's operator view. Realm roles travel in the ID token (a claim of this client
 // only), because the page validates the ID token and reads nothing else.

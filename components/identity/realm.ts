@@ -4,7 +4,7 @@
 import * as keycloak from "@pulumi/keycloak";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { OWNER_KEY, stackOwner } from "../cytomine/tenancy";
+import { OWNER_KEY, stackOwner } from "../model/tenancy";
 import { coreClientUrls, sslRequired } from "./names";
 import { adminAttributes, standardAttributes } from "./profile";
 

@@ -3,20 +3,15 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { tenantLabels, TenantNamespace } from "./namespace";
-import { routeTable } from "../cytomine/routes";
+import { routeTable } from "../model/routes";
 import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, Routing } from "./routes";
-import { secretKeysOf } from "../cytomine/secrets";
+import { secretKeysOf } from "../model/secrets";
 import { createRegistrySecret, createTenantSecret, REGISTRY_SECRET_NAME, RegistryCredentials } from "./secrets";
-import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";
-import { Images, isLocalHost, Storage } from "../cytomine/settings";
+import { cytomineServices, KeycloakMode, SECRET_NAME } from "../model/services";
+import { Images, isLocalHost, Storage } from "../model/settings";
 import { createWorkload, networkPolicySpec, Placement, withImagePullSecret, withPlacement } from "./workload";
-import {
-    KubernetesDatasetImport,
-    KubernetesDatasetVolumes,
-    PimsDatasetPatch,
-    withDatasets,
-} from "../datasets/kubernetes";
-import type { DeclaredDataset, ImportPlan } from "../datasets/spec";
+import { KubernetesDatasetImport, KubernetesDatasetVolumes, PimsDatasetPatch, withDatasets } from "./datasets";
+import type { DeclaredDataset, ImportPlan } from "../model/datasets";
 
 /** The tenant's Kubernetes settings (namespace, images, sizes, routing), as the stack config gives them. */
 export interface KubernetesSettings {
@@ -63,7 +58,7 @@ export interface CytomineArgs extends KubernetesSettings {
     render: boolean;
     /** Volume claims (databases, images) are protected from deletion and replacement and survive destroy. */
     protectVolumes: boolean;
-    /** Bigpicture datasets: read-only claims mounted into PIMS, and the import Job (components/datasets/kubernetes.ts). */
+    /** Bigpicture datasets: read-only claims mounted into PIMS, and the import Job (components/kubernetes/datasets.ts). */
     datasets?: {
         list: DeclaredDataset[];
         /** From the record the preview read in the namespace. */

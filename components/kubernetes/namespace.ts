@@ -2,7 +2,7 @@
 // every flow a Cytomine service needs must be allowed explicitly.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { OWNER_KEY } from "../cytomine/tenancy";
+import { OWNER_KEY } from "../model/tenancy";
 
 export type PodSecurityLevel = "restricted" | "baseline" | "privileged";
 

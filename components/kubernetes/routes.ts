@@ -1,8 +1,8 @@
-// Public routes of a tenant on Kubernetes: one host, the route table of components/cytomine/routes.ts,
+// Public routes of a tenant on Kubernetes: one host, the route table of components/model/routes.ts,
 // through an Ingress or a Gateway API HTTPRoute.
 import * as k8s from "@pulumi/kubernetes";
-import { Route } from "../cytomine/routes";
-import { UPLOAD_TIMEOUT_SECONDS } from "../cytomine/release";
+import { Route } from "../model/routes";
+import { UPLOAD_TIMEOUT_SECONDS } from "../model/release";
 import { SKIP_AWAIT } from "./workload";
 
 /** How the public URL reaches the services: an Ingress, or a Gateway API HTTPRoute. */

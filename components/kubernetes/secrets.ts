@@ -1,8 +1,8 @@
-// The tenant's Secrets: every generated value (components/cytomine/secrets.ts) in one Secret of the
+// The tenant's Secrets: every generated value (components/model/secrets.ts) in one Secret of the
 // namespace, read by the pods by key; and, with registry credentials, the pods' image pull Secret.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { generateSecretValues } from "../cytomine/secrets";
+import { generateSecretValues } from "../model/secrets";
 
 export interface TenantSecretArgs {
     namespace: pulumi.Input<string>;

@@ -2,7 +2,7 @@
 // template, workload, Service, volume claims and its NetworkPolicy.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ServiceSpec } from "../cytomine/spec";
+import { ServiceSpec } from "../model/spec";
 import { tenantLabels } from "./namespace";
 import { containerSecurityContext, podSecurityContext } from "./security";
 

@@ -4,9 +4,9 @@
 // network), without its hard-coded keys and published database ports: only the proxy publishes a
 // port, databases sit on an internal network, and every value lives in an env file of mode 0600.
 import { stringify } from "yaml";
-import { UPLOAD_TIMEOUT_SECONDS } from "../cytomine/release";
-import { Route } from "../cytomine/routes";
-import { ServiceSpec } from "../cytomine/spec";
+import { UPLOAD_TIMEOUT_SECONDS } from "../model/release";
+import { Route } from "../model/routes";
+import { ServiceSpec } from "../model/spec";
 
 export interface ComposeOptions {
     /** Absolute directory of the tenant's persistent data on the host. */
@@ -19,7 +19,7 @@ export interface ComposeOptions {
     /** The public URL's scheme, forwarded to the services (TLS may end before the proxy). */
     publicScheme: "http" | "https";
     routes: Route[];
-    /** PIMS's extra bind mounts: the datasets, read-only, and the import view (components/datasets/host.ts). */
+    /** PIMS's extra bind mounts: the datasets, read-only, and the import view (components/vm/datasets.ts). */
     pimsBinds?: string[];
 }
 

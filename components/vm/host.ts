@@ -3,15 +3,15 @@
 // depends on, so a second `up` runs nothing and a changed setting re-runs only its dependents.
 import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { routeTable } from "../cytomine/routes";
-import { generateSecretValues, secretKeysOf } from "../cytomine/secrets";
-import { cytomineServices, KeycloakMode, SECRET_NAME } from "../cytomine/services";
-import { Images } from "../cytomine/settings";
-import type { ServiceSpec } from "../cytomine/spec";
+import { routeTable } from "../model/routes";
+import { generateSecretValues, secretKeysOf } from "../model/secrets";
+import { cytomineServices, KeycloakMode, SECRET_NAME } from "../model/services";
+import { Images } from "../model/settings";
+import type { ServiceSpec } from "../model/spec";
 import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, volumeDirOf } from "./compose";
 import { Connection, stepper } from "./steps";
-import { HostDatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "../datasets/host";
-import type { DeclaredDataset } from "../datasets/spec";
+import { HostDatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "./datasets";
+import type { DeclaredDataset } from "../model/datasets";
 import {
     composeDownScript,
     composeUpScript,
@@ -61,7 +61,7 @@ export interface CytomineHostArgs {
     /** The host was just created: wait for cloud-init to finish before the first step. */
     waitForCloudInit?: boolean;
     /**
-     * The configuration files as the program found them on the host when it started (program/host-check.ts),
+     * The configuration files as the program found them on the host when it started (program/preflight/host-check.ts),
      * by path relative to the tenant's configuration directory; null: missing. Unset: not looked at.
      */
     observedFiles?: Record<string, ObservedFile | null>;
@@ -70,7 +70,7 @@ export interface CytomineHostArgs {
      * tenant's own Docker client configuration. Unset: the images are pulled anonymously.
      */
     registry?: { server: string; username: string; password: pulumi.Input<string> };
-    /** Bigpicture datasets: mounted read-only into PIMS, imported once Cytomine answers (components/datasets/host.ts). */
+    /** Bigpicture datasets: mounted read-only into PIMS, imported once Cytomine answers (components/vm/datasets.ts). */
     datasets?: {
         list: DeclaredDataset[];
         sdafs: { version: string; rootUrl: string };

@@ -12,7 +12,7 @@ export function script(lines: string[]): string {
 
 const fail = (message: string) => `{ echo ${q(`cytomine-fallback: ${message}`)} >&2; exit 3; }`;
 
-/** The fix when the login user cannot sudo (the preview's host check says it too: program/host-check.ts). */
+/** The fix when the login user cannot sudo (the preview's host check says it too: program/preflight/host-check.ts). */
 export const noSudo = (user: string, host: string) =>
     `user ${user} on ${host} cannot run sudo without a password: allow it (e.g. '${user} ALL=(ALL) NOPASSWD:ALL' in /etc/sudoers.d/${user}), or connect as root and set vm.sudo to false`;
 
@@ -90,7 +90,7 @@ export function markScript(markPath: string, mark: string, sudo: string): string
 /**
  * Prints one line per file: path, sha256 of its content, mode (octal) and its mark, tab-separated;
  * "-" for a file that is missing. Reads only; run as root (the env files are 0600): the program runs
- * it when it starts (program/host-check.ts).
+ * it when it starts (program/preflight/host-check.ts).
  */
 export function inspectFilesScript(files: { path: string; markPath: string }[]): string {
     return script(

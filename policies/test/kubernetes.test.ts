@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { imageProblem } from "../../lib/rules/images";
+import { imageProblem } from "../../domain/images";
 import {
     containerSecurity,
     defaultDenyNetworkPolicy,

@@ -1,7 +1,7 @@
 // Keys every stack has: the tenant, where its Cytomine runs, its public URL, and the switches that
 // guard stateful resources.
 import { z } from "zod";
-import { reservedNamespaceProblem } from "../../components/cytomine/settings";
+import { reservedNamespaceProblem } from "../../components/model/settings";
 import { absoluteUrl, reportProblem } from "./checks";
 
 /**

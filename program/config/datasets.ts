@@ -1,5 +1,5 @@
 // Key `datasets`: the tenant's Bigpicture datasets, mounted read-only into PIMS and imported into its
-// Cytomine (components/datasets/). An object, as the project's structured keys are:
+// Cytomine (components/model/datasets.ts/). An object, as the project's structured keys are:
 //   datasets.list[i]          { id, source: path | sdafs, path?, sdafs?: { datasets: [...] } }
 //   datasets.sdafs            { version, rootUrl }: sdafs on a VM; the credentials are the secret sdafsCredentials
 //   datasets.installCsiDriver this stack installs the sdafs CSI driver into its cluster (one stack per cluster)
@@ -8,10 +8,10 @@
 // Checks in three places, each naming `datasets.list[i].<field>` and the fix: the schema (shape,
 // duplicate ids), the cross-field rules (what the target accepts, the sdafs credentials), and at
 // preview, before anything is declared (checkDatasets: paths the program can see are validated with
-// lib/datasets, the cluster must have the sdafs CSI driver, a claim must exist).
+// domain/datasets, the cluster must have the sdafs CSI driver, a claim must exist).
 import * as fs from "node:fs";
 import { z } from "zod";
-import { type Report, validateTree } from "../../lib/datasets";
+import { type Report, validateTree } from "../../domain/datasets";
 import {
     DATASET_SOURCES,
     DatasetEntry,
@@ -23,8 +23,8 @@ import {
     sha256,
     SDAFS_ROOT_URL,
     SDAFS_STORAGE_CLASS,
-} from "../../components/datasets/spec";
-import { imageProblem } from "../../components/cytomine/settings";
+} from "../../components/model/datasets";
+import { imageProblem } from "../../components/model/settings";
 import { checked } from "./checks";
 
 /** Secret keys of this area, read with requireSecret like the others (see index.ts). */
@@ -149,7 +149,7 @@ export interface DatasetSurroundings {
     owner?: string;
     validate?: (root: string) => Promise<Report>;
     /**
-     * false: no tree is looked at, even one this machine holds (the program run offline, lib/render):
+     * false: no tree is looked at, even one this machine holds (the program run offline, apps/render):
      * a path's revision then carries no content fingerprint. Default true.
      */
     readTrees?: boolean;

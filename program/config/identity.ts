@@ -2,7 +2,7 @@
 // and the Orthanc share realm.
 import { z } from "zod";
 import { oidcEndpointsSchema } from "../../components/identity/endpoints";
-import { KEYCLOAK_MODES } from "../../components/cytomine/services";
+import { KEYCLOAK_MODES } from "../../components/model/services";
 import { absoluteUrl, parseUrl, reportProblem, stringList } from "./checks";
 
 /** Keycloak realm names: at most 36 characters (Keycloak's limit), no spaces or slashes. */
@@ -35,7 +35,7 @@ export const identityKeys = {
     lsaaiAllowedSubjects: stringList,
     orthanc: z.boolean().default(true),
     orthancRealm: realmName.default("orthanc"),
-    // The user page (lib/portal): its public URL, from which its client's redirect URIs derive. Unset:
+    // The user page (apps/portal): its public URL, from which its client's redirect URIs derive. Unset:
     // no client for it.
     portalUrl: absoluteUrl("https://cytomine.example.org/portal")
         .superRefine(

@@ -9,7 +9,7 @@ import {
     namespaceProblem,
     quantityProblem,
     StorageKey,
-} from "../../components/cytomine/settings";
+} from "../../components/model/settings";
 import { checked, overrides } from "./checks";
 
 const namespaceName = checked(namespaceProblem);

@@ -1,8 +1,8 @@
 // Rules that involve more than one key. Each returns the key to blame and the fix. zod runs them
 // even when single keys failed, so each is total: a value of the wrong type or shape is skipped here
 // (its own check names it), never turned into an exception.
-import { domainProblem, isLocalHost } from "../../components/cytomine/settings";
-import { RELEASE_IMAGES, releaseImageProblem, SIGN_IN } from "../../components/cytomine/release";
+import { domainProblem, isLocalHost } from "../../components/model/settings";
+import { RELEASE_IMAGES, releaseImageProblem, SIGN_IN } from "../../components/model/release";
 import { parseUrl } from "./checks";
 import type { ConfigKey, RawConfig } from "./index";
 
@@ -25,7 +25,7 @@ export function crossFieldIssues(c: RawConfig): KeyIssue[] {
 }
 
 /**
- * What the pinned Cytomine release cannot work with (components/cytomine/release.ts): images of another
+ * What the pinned Cytomine release cannot work with (components/model/release.ts): images of another
  * release, and a Keycloak its core and web UI would not find. The web UI signs in only through the realm
  * `cytomine` (web-ui/src/keycloak.js:18); a tenant with its own Keycloak has no reason to name it
  * otherwise. A shared external Keycloak can hold one such realm: the program warns instead (program/main.ts).

@@ -4,12 +4,12 @@ import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Cytomine } from "../../components/kubernetes/cytomine";
-import { namespaceConflict, OWNER_KEY, stackOwner } from "../../components/cytomine/tenancy";
-import { NodeFacts, placementProblem } from "../../components/kubernetes/placement";
-import { atRestWarning, secretsEncryptedAtRest } from "../../components/kubernetes/at-rest";
-import { SdafsCsiDriver } from "../../components/datasets/csi";
-import { RECORD_CONFIGMAP, RECORD_KEY } from "../../components/datasets/kubernetes";
-import { DeclaredDataset, ImportPlan, parseRecord, planImport } from "../../components/datasets/spec";
+import { namespaceConflict, OWNER_KEY, stackOwner } from "../../components/model/tenancy";
+import { NodeFacts, placementProblem } from "../preflight/placement";
+import { atRestWarning, secretsEncryptedAtRest } from "../preflight/at-rest";
+import { SdafsCsiDriver } from "../../components/kubernetes/csi";
+import { RECORD_CONFIGMAP, RECORD_KEY } from "../../components/kubernetes/datasets";
+import { DeclaredDataset, ImportPlan, parseRecord, planImport } from "../../components/model/datasets";
 import { ConfigError, LoadedConfig, PROJECT, requireSecret, StackConfig } from "../config";
 import { checkDatasets, datasetsOutput } from "../config/datasets";
 import type { TargetOptions, TargetResult } from "./target";
@@ -161,7 +161,7 @@ export async function kubernetesTarget(
     { offline = false }: TargetOptions = {},
 ): Promise<TargetResult> {
     const render = config.renderDir !== "";
-    // Offline (lib/render): the cluster is not read, as for a new tenant's first apply.
+    // Offline (apps/render): the cluster is not read, as for a new tenant's first apply.
     const readCluster = !render && !offline;
     const owner = stackOwner();
     // The namespace check and the dataset checks share one kubeconfig read (of this run only).

@@ -9,10 +9,10 @@ import {
     ObservedFile,
     SshConnection,
 } from "../../components/vm/host";
-import { isLocalHost } from "../../components/cytomine/settings";
-import type { DeclaredDataset } from "../../components/datasets/spec";
+import { isLocalHost } from "../../components/model/settings";
+import type { DeclaredDataset } from "../../components/model/datasets";
 import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
-import { inspectHost } from "../host-check";
+import { inspectHost } from "../preflight/host-check";
 import { checkDatasets, datasetsOutput } from "../config/datasets";
 import type { TargetOptions, TargetResult } from "./target";
 
@@ -123,7 +123,7 @@ export async function sshTarget(
         privateKey: requireSecret(loaded.secrets, "vmPrivateKey"),
         hostKey: vm.hostKey,
     };
-    // Offline (lib/render): the host is not looked at, as with vm.checkHost false.
+    // Offline (apps/render): the host is not looked at, as with vm.checkHost false.
     const inspect: Inspect | undefined =
         vm.checkHost && !offline
             ? async (files) => {

@@ -13,14 +13,14 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../../lib/automation";
-import { keycloakAdmin, kubeApi } from "../../lib/clients";
-import { BREAKAGES, type Breakage, writeBrokenTree } from "../../lib/datasets/fixtures";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { type ConfigValue, freePort, projectConfig, sshTargetConfig } from "../../lib/project-config";
-import { recorded } from "../../lib/reliability";
-import { projectStack } from "./support/project-stack";
-import { repoRoot } from "../../lib/toolchain";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../support/automation";
+import { keycloakAdmin, kubeApi } from "../support/clients";
+import { BREAKAGES, type Breakage, writeBrokenTree } from "../support/dataset-fixtures";
+import { Environment, useEnvironment } from "../../localenv";
+import { type ConfigValue, freePort, projectConfig, sshTargetConfig } from "../support/project-config";
+import { recorded } from "../support/reliability";
+import { projectStack } from "../support/project-stack";
+import { repoRoot } from "../../toolchain/index";
 
 const KEY = "cytomine-fallback:";
 
@@ -97,7 +97,7 @@ const configCases: Case[] = [
     },
 ];
 
-/** What breaks in each broken tree (lib/datasets/fixtures) and the problem code the refusal names. */
+/** What breaks in each broken tree (test/support/dataset-fixtures) and the problem code the refusal names. */
 const TREE_CODES: Record<Breakage, string> = {
     "missing-root": "does not exist",
     "empty-root": "[ROOT_EMPTY]",
@@ -378,7 +378,7 @@ describe(
                         [
                             "--import",
                             "tsx",
-                            path.join(repoRoot, "tools/tenant.ts"),
+                            path.join(repoRoot, "cli/tenant.ts"),
                             "new",
                             ...c.args,
                             "--set",

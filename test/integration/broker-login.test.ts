@@ -4,13 +4,13 @@
 // token's core roles; then a logout at the upstream realm ends the brokered session (backchannel).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { Browser, jwtPayload } from "./support/browser";
-import { createStandInLsAai, StandInLsAai } from "./support/lsaai-standin";
-import { projectStack } from "./support/project-stack";
-import { projectConfig } from "../../lib/project-config";
-import { keycloakAdmin } from "../../lib/clients";
-import { disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import { Environment, useEnvironment } from "../../localenv";
+import { Browser, jwtPayload } from "../support/browser";
+import { createStandInLsAai, StandInLsAai } from "../support/lsaai-standin";
+import { projectStack } from "../support/project-stack";
+import { projectConfig } from "../support/project-config";
+import { keycloakAdmin } from "../support/clients";
+import { disposeEphemeralStack, EphemeralStack } from "../support/automation";
 
 describe("brokered login through the LS-AAI identity provider", { timeout: 900_000 }, () => {
     let env: Environment;

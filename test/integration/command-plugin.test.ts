@@ -17,10 +17,10 @@ import {
     EphemeralStack,
     plaintextLeaks,
     eventLeaks,
-} from "../../lib/automation";
-import { envSettings } from "../../lib/localenv/settings";
-import { sshUp } from "../../lib/localenv/ssh";
-import { pulumiHome, readVersions, repoRoot as root, requireToolchain } from "../../lib/toolchain";
+} from "../support/automation";
+import { envSettings } from "../../localenv";
+import { sshUp } from "../../localenv";
+import { pulumiHome, readVersions, repoRoot as root, requireToolchain } from "../../toolchain/index";
 
 const versions = readVersions();
 

@@ -22,13 +22,13 @@ import {
     disposeEphemeralStack,
     EphemeralStack,
     commandsRun,
-} from "../../lib/automation";
-import { sampleCommandLines } from "../../lib/processes";
-import { kubeApi } from "../../lib/clients";
-import { writeBrokenTree, writeValidTree } from "../../lib/datasets/fixtures";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { projectConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
+} from "../support/automation";
+import { sampleCommandLines } from "../../toolchain/processes";
+import { kubeApi } from "../support/clients";
+import { writeBrokenTree, writeValidTree } from "../support/dataset-fixtures";
+import { Environment, useEnvironment } from "../../localenv";
+import { projectConfig } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
 
 const FIXTURE = path.join(repoRoot, "test/fixtures/datasets/import");
 

@@ -15,15 +15,15 @@ import {
     disposeEphemeralStack,
     EphemeralStack,
     stepsOf,
-} from "../../lib/automation";
-import { keycloakAdmin, kubeApi } from "../../lib/clients";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { freePort, projectConfig, sshTargetConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
-import { recorded } from "../../lib/reliability";
-import { Browser } from "./support/browser";
-import { createStandInLsAai, StandInLsAai } from "./support/lsaai-standin";
-import { projectStack } from "./support/project-stack";
+} from "../support/automation";
+import { keycloakAdmin, kubeApi } from "../support/clients";
+import { Environment, useEnvironment } from "../../localenv";
+import { freePort, projectConfig, sshTargetConfig } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
+import { recorded } from "../support/reliability";
+import { Browser } from "../support/browser";
+import { createStandInLsAai, StandInLsAai } from "../support/lsaai-standin";
+import { projectStack } from "../support/project-stack";
 
 type Admin = Awaited<ReturnType<typeof keycloakAdmin>>;
 type Kube = Awaited<ReturnType<typeof kubeApi>>;
@@ -330,7 +330,7 @@ describe("drift on the Kubernetes target with the local Keycloak", { timeout: 1_
 });
 
 // On a VM every step is a remote command, whose refresh keeps the recorded state; the program reads
-// the configuration files' digests, modes and marks on the host when it starts (program/host-check.ts),
+// the configuration files' digests, modes and marks on the host when it starts (program/preflight/host-check.ts),
 // so a hand edit shows as its step's update and `up` writes the file again (fileMark in
 // components/vm/host.ts). The SSH test host is this machine: its files are changed here, as root would.
 describe(

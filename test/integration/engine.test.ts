@@ -13,8 +13,8 @@ import {
     disposeEphemeralStack,
     EphemeralStack,
     plaintextLeaks,
-} from "../../lib/automation";
-import { pulumiEnv, readVersions, repoRoot as root, requireToolchain } from "../../lib/toolchain";
+} from "../support/automation";
+import { pulumiEnv, readVersions, repoRoot as root, requireToolchain } from "../../toolchain/index";
 
 const versions = readVersions();
 

@@ -12,24 +12,24 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
-import { CONTRACTS } from "../../components/cytomine/release";
+import { DEFAULT_IMAGES } from "../../components/model/settings";
+import { CONTRACTS } from "../../components/model/release";
 import {
     Environment,
     ensureEnvironment,
     environmentStatus,
     useEnvironment,
     withEnvironmentAlone,
-} from "../../lib/localenv";
-import { dockerFiles } from "../../lib/localenv/docker";
-import { componentPidFile } from "../../lib/localenv/kube";
-import { DEFAULT_IMPORT_IMAGE } from "../../components/datasets/spec";
-import { envSettings } from "../../lib/localenv/settings";
-import { sshDown, SshInfo, sshUp } from "../../lib/localenv/ssh";
-import { keycloakAdmin, kubeApi } from "../../lib/clients";
-import { processAlive } from "../../lib/processes";
-import { freePort } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
+} from "../../localenv";
+import { dockerFiles } from "../../localenv";
+import { componentPidFile } from "../../localenv";
+import { DEFAULT_IMPORT_IMAGE } from "../../components/model/datasets";
+import { envSettings } from "../../localenv";
+import { sshDown, SshInfo, sshUp } from "../../localenv";
+import { keycloakAdmin, kubeApi } from "../support/clients";
+import { processAlive } from "../../toolchain/processes";
+import { freePort } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
 
 /** A command on the SSH test host as its user; stdout. */
 function overSsh(ssh: SshInfo, command: string, timeout = 120_000): string {

@@ -10,12 +10,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { keycloakAdmin } from "../../lib/clients";
-import { Fleet } from "../../lib/fleet";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { freePort, sshHostKey } from "../../lib/project-config";
-import { readEnvFile } from "./support/env-file";
-import { reportOf, show, tenantCli } from "./support/tenant-cli";
+import { keycloakAdmin } from "../support/clients";
+import { Fleet } from "../../apps/fleet";
+import { Environment, useEnvironment } from "../../localenv";
+import { freePort, sshHostKey } from "../support/project-config";
+import { readEnvFile } from "../support/env-file";
+import { reportOf, show, tenantCli } from "../support/tenant-cli";
 
 /** The status of a password grant for the master realm's admin-cli, as an operator's login would get. */
 async function adminLogin(keycloakUrl: string, user: string, password: string): Promise<number> {

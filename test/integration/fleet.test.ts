@@ -12,13 +12,13 @@ import { after, before, describe, it } from "node:test";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import YAML from "yaml";
-import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
+import { isGone, keycloakAdmin, kubeApi } from "../support/clients";
 import { Stack } from "@pulumi/pulumi/automation";
-import { createRenderTenants, Fleet, runTenants } from "../../lib/fleet";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { commandLine, descendants, processAlive, processTable } from "../../lib/processes";
-import { pulumiHome } from "../../lib/toolchain";
-import { byTenant, reportOf, show, tenantCli } from "./support/tenant-cli";
+import { createRenderTenants, Fleet, runTenants } from "../../apps/fleet";
+import { Environment, useEnvironment } from "../../localenv";
+import { commandLine, descendants, processAlive, processTable } from "../../toolchain/processes";
+import { pulumiHome } from "../../toolchain/index";
+import { byTenant, reportOf, show, tenantCli } from "../support/tenant-cli";
 
 type Kube = Awaited<ReturnType<typeof kubeApi>>;
 
@@ -98,7 +98,7 @@ describe("fleet: tenants from templates on the local environment", { timeout: 2_
     it("up --all --parallel 3: distinct namespaces, no generated secret shared", async () => {
         const run = await cli("up", "--all", "--parallel", "3");
         assert.equal(run.code, 0, show(run));
-        // The fleet's backend writes no fileblob sidecar (lib/toolchain fileBackendUrl): a CLI killed
+        // The fleet's backend writes no fileblob sidecar (toolchain fileBackendUrl): a CLI killed
         // while it rewrote one would leave the stack unreadable ("failed to load checkpoint: EOF").
         const state = fs.readdirSync(path.join(dir, "state"), { recursive: true }).map(String);
         assert.ok(

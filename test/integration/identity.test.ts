@@ -4,11 +4,11 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LSAAI_ENDPOINTS } from "../../components/identity/endpoints";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { repoRoot } from "../../lib/toolchain";
-import { keycloakAdmin } from "../../lib/clients";
-import { projectConfig } from "../../lib/project-config";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import { Environment, useEnvironment } from "../../localenv";
+import { repoRoot } from "../../toolchain/index";
+import { keycloakAdmin } from "../support/clients";
+import { projectConfig } from "../support/project-config";
+import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
 
 type Admin = Awaited<ReturnType<typeof keycloakAdmin>>;
 

@@ -7,10 +7,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../../lib/automation";
-import { useEnvironment } from "../../lib/localenv";
-import { ConfigValue, projectConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../support/automation";
+import { useEnvironment } from "../../localenv";
+import { ConfigValue, projectConfig } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
 
 /** The tracked files of the checkout (with uncommitted edits), as a clean clone would have them. */
 function copyProject(to: string): void {

@@ -8,18 +8,18 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { KUBE_SCORE_EXCEPTIONS, manifestFiles, score, unexcused } from "../../lib/kube-score";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { etcdDataDir } from "../../lib/localenv/kube";
-import { envSettings } from "../../lib/localenv/settings";
-import { SECRET_NAME } from "../../components/cytomine/services";
-import { recorded } from "../../lib/reliability";
-import { repoRoot } from "../../lib/toolchain";
-import { ROUTES } from "../../components/cytomine/release";
+import { KUBE_SCORE_EXCEPTIONS, manifestFiles, score, unexcused } from "../../apps/render/score";
+import { Environment, useEnvironment } from "../../localenv";
+import { etcdDataDir } from "../../localenv";
+import { envSettings } from "../../localenv";
+import { SECRET_NAME } from "../../components/model/services";
+import { recorded } from "../support/reliability";
+import { repoRoot } from "../../toolchain/index";
+import { ROUTES } from "../../components/model/release";
 
-import { projectConfig } from "../../lib/project-config";
-import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import { projectConfig } from "../support/project-config";
+import { isGone, keycloakAdmin, kubeApi } from "../support/clients";
+import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
 
 type Kube = Awaited<ReturnType<typeof kubeApi>>;
 
@@ -271,7 +271,7 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
             // what is under test is the wiring: the identity resources wait for the deployed Keycloak.
             k = await stackFor("k8s-iam", {
                 "cytomine-fallback:keycloakMode": "namespace",
-                // The web UI signs in only through this realm (components/cytomine/release.ts SIGN_IN).
+                // The web UI signs in only through this realm (components/model/release.ts SIGN_IN).
                 "cytomine-fallback:realm": "cytomine",
                 "cytomine-fallback:publicUrl": new URL(env.keycloak.url).origin,
             });

@@ -1,13 +1,13 @@
 // The dataset import end to end on this machine, against the PIMS stand-in of the pinned API
-// (lib/localenv/images/common/standin_pims.py): no Docker, no Pulumi.
-//   - a real PostgreSQL with PostGIS (test/integration/support/postgres.ts), a real Redis
+// (localenv/images/common/standin_pims.py): no Docker, no Pulumi.
+//   - a real PostgreSQL with PostGIS (test/support/postgres.ts), a real Redis
 //     (Debian's redis-server on a free loopback port), a TCP listener for MongoDB;
 //   - the stand-ins of repository (writes ImageServer1's keys: the test's generated keys), core,
-//     MeiliSearch and PIMS, PIMS with the env components/cytomine/services.ts renders for it, its
+//     MeiliSearch and PIMS, PIMS with the env components/model/services.ts renders for it, its
 //     hosts pointed at the local processes and its paths under a temporary root;
-//   - the real import script (components/datasets/cytomine_import.py) with the pinned
+//   - the real import script (components/model/cytomine_import.py) with the pinned
 //     cytomine-python-client from PyPI in a venv, run as the VM step runs it (--record, --view, the
-//     keys on stdin as JSON), on Bigpicture trees written by lib/datasets/fixtures.ts.
+//     keys on stdin as JSON), on Bigpicture trees written by test/support/dataset-fixtures.ts.
 // Checked: PIMS imports each dataset's images into the project named by its DATASET alias, through the
 // import view; the record keeps a second run from calling PIMS (no duplicate annotations or images);
 // an added dataset alone is imported, the earlier ones staying in the view as served entries (a
@@ -23,25 +23,19 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client } from "pg";
-import { CONTRACTS } from "../../components/cytomine/release";
-import { cytomineServices } from "../../components/cytomine/services";
-import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/cytomine/settings";
-import { PIMS_IMPORT_PATH, PYTHON_CLIENT_VERSION, revisionOf } from "../../components/datasets/spec";
-import { FixtureTree, writeValidTree } from "../../lib/datasets/fixtures";
-import { freePort } from "../../lib/project-config";
-import {
-    removeStandinRoots,
-    RunningStandin,
-    StandinRoot,
-    standinRoot,
-    startStandin,
-} from "../../lib/localenv/standin-run";
-import { repoRoot } from "../../lib/toolchain";
-import { Postgres, startPostgres } from "./support/postgres";
+import { CONTRACTS } from "../../components/model/release";
+import { cytomineServices } from "../../components/model/services";
+import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
+import { PIMS_IMPORT_PATH, PYTHON_CLIENT_VERSION, revisionOf } from "../../components/model/datasets";
+import { FixtureTree, writeValidTree } from "../support/dataset-fixtures";
+import { freePort } from "../support/project-config";
+import { removeStandinRoots, RunningStandin, StandinRoot, standinRoot, startStandin } from "../../localenv";
+import { repoRoot } from "../../toolchain/index";
+import { Postgres, startPostgres } from "../support/postgres";
 
 after(removeStandinRoots);
 
-const IMPORT_SCRIPT = path.join(repoRoot, "components/datasets/cytomine_import.py");
+const IMPORT_SCRIPT = path.join(repoRoot, "components/model/cytomine_import.py");
 const IMAGE_SERVER = { publicKey: crypto.randomUUID(), privateKey: crypto.randomUUID() };
 const MEILI_KEY = crypto.randomBytes(16).toString("hex");
 const PIMS_RECORD = ".stand-in-imports.json";

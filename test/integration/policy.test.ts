@@ -7,10 +7,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent, PolicyEvent } from "@pulumi/pulumi/automation";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
-import { useEnvironment } from "../../lib/localenv";
-import { projectConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
+import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
+import { useEnvironment } from "../../localenv";
+import { projectConfig } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
 
 interface Checked {
     events: EngineEvent[];

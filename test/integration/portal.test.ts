@@ -14,15 +14,15 @@ import { after, before, describe, it } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import YAML from "yaml";
 import { keycloakRealmEndpoints } from "../../components/identity/endpoints";
-import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
-import { keycloakAdmin, kubeApi } from "../../lib/clients";
-import { Fleet } from "../../lib/fleet";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { projectConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
-import { describeMatrix, TEST_TEMPLATE_SET } from "./support/portal-matrix";
-import { Postgres, startPostgres } from "./support/postgres";
-import { freePort } from "../../lib/project-config";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
+import { keycloakAdmin, kubeApi } from "../support/clients";
+import { Fleet } from "../../apps/fleet";
+import { Environment, useEnvironment } from "../../localenv";
+import { projectConfig } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
+import { describeMatrix, TEST_TEMPLATE_SET } from "../support/portal-matrix";
+import { Postgres, startPostgres } from "../support/postgres";
+import { freePort } from "../support/project-config";
 
 const OUT = path.join(repoRoot, ".local", "test-output", "portal");
 const CHROMIUM = "/usr/bin/chromium";
@@ -88,7 +88,7 @@ class PortalProcess {
         ])
             delete env[k];
         const out = fs.openSync(this.log, "a");
-        this.child = spawn(process.execPath, ["--import", "tsx", "tools/portal.ts", "--config", this.configFile], {
+        this.child = spawn(process.execPath, ["--import", "tsx", "cli/portal.ts", "--config", this.configFile], {
             cwd: repoRoot,
             env,
             stdio: ["ignore", out, out],

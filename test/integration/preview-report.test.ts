@@ -1,4 +1,4 @@
-// Issue "guard rails reviewers can trust": tools/preview-report.ts on a real preview of the project's
+// Issue "guard rails reviewers can trust": cli/preview-report.ts on a real preview of the project's
 // program (render mode, identity on the local Keycloak) that replaces a realm, run as CI runs it; and
 // no secret of the stack (a config secret, a generated password, the Keycloak admin password) in any
 // file it writes, also when the preview fails on a provider error.
@@ -9,11 +9,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { projectConfig } from "../../lib/project-config";
-import type { ReportJson } from "../../lib/report";
-import { repoRoot } from "../../lib/toolchain";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
+import { Environment, useEnvironment } from "../../localenv";
+import { projectConfig } from "../support/project-config";
+import type { ReportJson } from "../../apps/report";
+import { repoRoot } from "../../toolchain/index";
 
 const LOCAL_PACK = ["--policy-pack", "policies", "--policy-pack-config", "policies/config.local.json"];
 const REALM_URN_SUFFIX = "::cytomine:identity:CytomineRealm$keycloak:index/realm:Realm::cytomine-realm";
@@ -65,7 +65,7 @@ describe("preview report on a real preview", { timeout: 600_000 }, () => {
             [
                 "--import",
                 "tsx",
-                "tools/preview-report.ts",
+                "cli/preview-report.ts",
                 "--stack",
                 e.stack.name,
                 "--cwd",

@@ -10,11 +10,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { ROUTES } from "../../components/cytomine/release";
-import { PORTS } from "../../components/cytomine/services";
-import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
-import { kubeApi } from "../../lib/clients";
-import { writeValidTree } from "../../lib/datasets/fixtures";
+import { ROUTES } from "../../components/model/release";
+import { PORTS } from "../../components/model/services";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
+import { kubeApi } from "../support/clients";
+import { writeValidTree } from "../support/dataset-fixtures";
 import {
     Environment,
     ensureEnvironment,
@@ -22,7 +22,7 @@ import {
     requireRealNode,
     useEnvironment,
     withEnvironmentAlone,
-} from "../../lib/localenv";
+} from "../../localenv";
 import {
     NODE_PROCESSES,
     nodeDown,
@@ -32,12 +32,12 @@ import {
     REAL_NODE_LABEL,
     REAL_NODE_STORAGE_CLASS,
     REAL_NODE_TAINT,
-} from "../../lib/localenv/node";
-import { kubePki } from "../../lib/localenv/kube";
-import { machineState } from "./support/machine";
-import { envSettings } from "../../lib/localenv/settings";
-import { projectConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
+} from "../../localenv";
+import { kubePki } from "../../localenv";
+import { machineState } from "../support/machine";
+import { envSettings } from "../../localenv";
+import { projectConfig } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
 
 const run = promisify(execFile);
 type Kube = Awaited<ReturnType<typeof kubeApi>>;

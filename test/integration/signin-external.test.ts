@@ -7,15 +7,15 @@
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { describe, it } from "node:test";
-import { bridgeAddress } from "../../lib/localenv/docker";
-import { createEphemeralStack } from "../../lib/automation";
-import { keycloakAdmin } from "../../lib/clients";
-import { useEnvironment, withEnvironmentAlone } from "../../lib/localenv";
-import { freePort, sshTargetConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
-import { createStandInLsAai } from "./support/lsaai-standin";
-import { disposeVmTenant } from "./support/vm-stack";
-import { atLogin, launchChromium, shown, signInThroughLsAai } from "./support/signin";
+import { bridgeAddress } from "../../localenv";
+import { createEphemeralStack } from "../support/automation";
+import { keycloakAdmin } from "../support/clients";
+import { useEnvironment, withEnvironmentAlone } from "../../localenv";
+import { freePort, sshTargetConfig } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
+import { createStandInLsAai } from "../support/lsaai-standin";
+import { disposeVmTenant } from "../support/vm-stack";
+import { atLogin, launchChromium, shown, signInThroughLsAai } from "../support/signin";
 
 /** A TCP relay from HOST (an address containers reach) to a loopback port, until closed. */
 function relay(host: string, target: number): Promise<net.Server> {

@@ -10,16 +10,16 @@ import * as crypto from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import type { Browser as Chromium, Page } from "playwright-core";
 import { keycloakRealmEndpoints } from "../../components/identity/endpoints";
-import { PORTS } from "../../components/cytomine/services";
-import { createEphemeralStack, EphemeralStack } from "../../lib/automation";
-import { keycloakAdmin } from "../../lib/clients";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { freePort, sshTargetConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
-import { Browser } from "./support/browser";
-import { readEnvFile } from "./support/env-file";
-import { disposeVmTenant } from "./support/vm-stack";
-import { atLogin, launchChromium, shown, signInThroughLsAai } from "./support/signin";
+import { PORTS } from "../../components/model/services";
+import { createEphemeralStack, EphemeralStack } from "../support/automation";
+import { keycloakAdmin } from "../support/clients";
+import { Environment, useEnvironment } from "../../localenv";
+import { freePort, sshTargetConfig } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
+import { Browser } from "../support/browser";
+import { readEnvFile } from "../support/env-file";
+import { disposeVmTenant } from "../support/vm-stack";
+import { atLogin, launchChromium, shown, signInThroughLsAai } from "../support/signin";
 
 const UPSTREAM = "lsaai-upstream";
 

@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { repoRoot } from "../../lib/toolchain";
-import { isGone, keycloakAdmin, kubeApi } from "../../lib/clients";
-import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../lib/automation";
+import { Environment, useEnvironment } from "../../localenv";
+import { repoRoot } from "../../toolchain/index";
+import { isGone, keycloakAdmin, kubeApi } from "../support/clients";
+import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
 
 describe("realm and namespace through the engine", { timeout: 600_000 }, () => {
     const name = `smoke-${Date.now().toString(36)}`;

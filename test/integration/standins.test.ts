@@ -10,16 +10,10 @@ import * as http from "node:http";
 import * as net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Client } from "pg";
-import { CONTRACTS, ServiceContract } from "../../components/cytomine/release";
-import { freePort } from "../../lib/project-config";
-import {
-    removeStandinRoots,
-    RunningStandin,
-    runStandin,
-    standinRoot,
-    startStandin,
-} from "../../lib/localenv/standin-run";
-import { Postgres, startPostgres } from "./support/postgres";
+import { CONTRACTS, ServiceContract } from "../../components/model/release";
+import { freePort } from "../support/project-config";
+import { removeStandinRoots, RunningStandin, runStandin, standinRoot, startStandin } from "../../localenv";
+import { Postgres, startPostgres } from "../support/postgres";
 
 after(removeStandinRoots);
 

@@ -8,14 +8,14 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { createEphemeralStack, EphemeralStack, plaintextLeaks, commandsRun, eventLeaks } from "../../lib/automation";
-import { sampleCommandLines } from "../../lib/processes";
-import { Environment, useEnvironment } from "../../lib/localenv";
-import { freePort, sshTargetConfig } from "../../lib/project-config";
-import { repoRoot } from "../../lib/toolchain";
-import { readEnvFile } from "./support/env-file";
-import { disposeVmTenant } from "./support/vm-stack";
-import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
+import { createEphemeralStack, EphemeralStack, plaintextLeaks, commandsRun, eventLeaks } from "../support/automation";
+import { sampleCommandLines } from "../../toolchain/processes";
+import { Environment, useEnvironment } from "../../localenv";
+import { freePort, sshTargetConfig } from "../support/project-config";
+import { repoRoot } from "../../toolchain/index";
+import { readEnvFile } from "../support/env-file";
+import { disposeVmTenant } from "../support/vm-stack";
+import { DEFAULT_IMAGES } from "../../components/model/settings";
 
 const stat = (p: string) => execFileSync("stat", ["-c", "%a %u", p], { encoding: "utf8" }).trim();
 

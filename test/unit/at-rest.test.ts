@@ -1,7 +1,7 @@
-// Secrets at rest: the preview's reading of the API server's metrics (components/kubernetes/at-rest.ts).
+// Secrets at rest: the preview's reading of the API server's metrics (program/preflight/at-rest.ts).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { atRestWarning, secretsEncryptedAtRest } from "../../components/kubernetes/at-rest";
+import { atRestWarning, secretsEncryptedAtRest } from "../../program/preflight/at-rest";
 
 const TYPE = "# TYPE apiserver_storage_transformation_operations_total counter";
 const series = (prefix: string, resource = "secrets") =>

@@ -1,9 +1,9 @@
-// How setStackConfig sets a structured value key by key with --path (lib/automation.ts): plain keys
+// How setStackConfig sets a structured value key by key with --path (test/support/automation.ts): plain keys
 // with dots, list items with [i], and keys that are not plain names (label keys such as
 // cytomine.dev/real-node) in quoted brackets, so Pulumi does not split them at their dots and slash.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { pathEntries } from "../../lib/automation";
+import { pathEntries } from "../support/automation";
 
 describe("pathEntries", () => {
     it("a label key with dots and a slash is set in quoted brackets", () => {

@@ -6,7 +6,7 @@ import * as aws from "@pulumi/aws";
 import { cloudInit, Ec2Host, ingressRules } from "../../components/vm/aws";
 import { checkResource } from "../../policies/harness";
 import { awsEncryptedVolumes, awsImdsV2, awsNoPublicDatabasePorts, awsNoPublicSsh } from "../../policies/aws";
-import { allRegistered, Recorded, recordResources, valueOf } from "./support/mocks";
+import { allRegistered, Recorded, recordResources, valueOf } from "../support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { z } from "zod";
 import { CONFIG_KEYS, keyKind, keyOptional, readKeys, SECRET_KEYS } from "../../program/config";
-import { repoRoot } from "../../lib/toolchain";
+import { repoRoot } from "../../toolchain/index";
 
 interface Declared {
     type: string;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ConfigError, parseConfig, SECRET_KEYS } from "../../program/config";
-import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/cytomine/settings";
+import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
 
 const valid = {
     tenant: "lab-a",

@@ -7,18 +7,18 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import * as pulumi from "@pulumi/pulumi";
-import { routeTable } from "../../components/cytomine/routes";
-import { cytomineServices } from "../../components/cytomine/services";
-import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/cytomine/settings";
-import { CSI_NAMESPACE, SdafsCsiDriver } from "../../components/datasets/csi";
-import { HostDatasetImport, importReport, pimsDatasetBinds } from "../../components/datasets/host";
-import { sdafsPrerequisitesScript, sdafsUnitFile } from "../../components/datasets/host-scripts";
-import { accessTokenOf } from "../../components/datasets/kubernetes";
-import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/datasets/spec";
+import { routeTable } from "../../components/model/routes";
+import { cytomineServices } from "../../components/model/services";
+import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
+import { CSI_NAMESPACE, SdafsCsiDriver } from "../../components/kubernetes/csi";
+import { HostDatasetImport, importReport, pimsDatasetBinds } from "../../components/vm/datasets";
+import { sdafsPrerequisitesScript, sdafsUnitFile } from "../../components/vm/dataset-scripts";
+import { accessTokenOf } from "../../components/kubernetes/datasets";
+import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/model/datasets";
 import { Cytomine, CytomineArgs } from "../../components/kubernetes/cytomine";
 import { composeFile } from "../../components/vm/compose";
-import { cytomineArgs } from "./support/cytomine-args";
-import { allRegistered, recordResources } from "./support/mocks";
+import { cytomineArgs } from "../support/cytomine-args";
+import { allRegistered, recordResources } from "../support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { writeBrokenTree, writeValidTree } from "../../lib/datasets/fixtures";
+import { writeBrokenTree, writeValidTree } from "../support/dataset-fixtures";
 import { ConfigError, parseConfig } from "../../program/config";
 import { checkDatasets, DatasetsConfig, datasetKeys } from "../../program/config/datasets";
 

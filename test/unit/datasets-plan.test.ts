@@ -1,6 +1,6 @@
 // The import plan: a dataset is imported once, again only when its revision changes; an unchanged set
 // declares the last run again (so nothing runs); one added dataset makes a run of just that dataset.
-// The Python script (components/datasets/cytomine_import.py) names runs as the program does.
+// The Python script (components/model/cytomine_import.py) names runs as the program does.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
@@ -13,8 +13,8 @@ import {
     recordText,
     revisionOf,
     runId,
-} from "../../components/datasets/spec";
-import { repoRoot } from "../../lib/toolchain";
+} from "../../components/model/datasets";
+import { repoRoot } from "../../toolchain/index";
 
 const ds = (id: string, revision = `r-${id}`, index = 0): DeclaredDataset => ({
     id,
@@ -97,7 +97,7 @@ describe("datasets: import plan", () => {
 
     it("the import script computes the same run identity", () => {
         const todo = [ds("lung", "1234"), ds("skin", "abcd")];
-        const script = path.join(repoRoot, "components/datasets");
+        const script = path.join(repoRoot, "components/model");
         const py = execFileSync(
             "python3",
             [

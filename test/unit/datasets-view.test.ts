@@ -2,7 +2,7 @@
 // subdirectory of DATASET_PATH as a bucket and reads `<bucket>/METADATA/dataset.xml` there
 // (cytomine/cytomine@0165ef761: pims/pims/importer/dataset.py:44-111,118-175), while Bigpicture trees
 // hold it at `{DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml`. So both the VM's view
-// (components/datasets/cytomine_import.py's build_view) and the Kubernetes init container's script
+// (components/model/cytomine_import.py's build_view) and the Kubernetes init container's script
 // (VIEW_SCRIPT) link each folder that directly holds METADATA/dataset.xml, as `<bucket>--<folder>`,
 // and a bucket holding METADATA itself as `<bucket>`. Datasets imported by earlier runs keep an entry
 // of the same name, served: a directory holding only a link IMAGES (no METADATA, so PIMS skips it),
@@ -14,12 +14,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { VIEW_SCRIPT } from "../../components/datasets/kubernetes";
-import { IMPORT_VIEW_PATH, DATASETS_MOUNT_ROOT } from "../../components/datasets/spec";
-import { writeValidTree } from "../../lib/datasets/fixtures";
-import { repoRoot } from "../../lib/toolchain";
+import { VIEW_SCRIPT } from "../../components/kubernetes/datasets";
+import { IMPORT_VIEW_PATH, DATASETS_MOUNT_ROOT } from "../../components/model/datasets";
+import { writeValidTree } from "../support/dataset-fixtures";
+import { repoRoot } from "../../toolchain/index";
 
-const IMPORT_SCRIPT = path.join(repoRoot, "components/datasets/cytomine_import.py");
+const IMPORT_SCRIPT = path.join(repoRoot, "components/model/cytomine_import.py");
 
 /** The view's links: name → target (its served entries left out). */
 const links = (view: string) =>

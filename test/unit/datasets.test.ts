@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type Problem, type Progress, type Report, validateTree } from "../../lib/datasets";
+import { type Problem, type Progress, type Report, validateTree } from "../../domain/datasets";
 import {
     type Breakage,
     datasetXml,
@@ -15,9 +15,9 @@ import {
     uidFor,
     writeBrokenTree,
     writeValidTree,
-} from "../../lib/datasets/fixtures";
-import { checkGeoJson } from "../../lib/datasets/geojson";
-import { forEachLimit, Limiter } from "../../lib/datasets/pool";
+} from "../support/dataset-fixtures";
+import { checkGeoJson } from "../../domain/datasets/geojson";
+import { forEachLimit, Limiter } from "../../domain/datasets/pool";
 
 const repoRoot = path.resolve(__dirname, "../..");
 let base: string;
@@ -466,7 +466,7 @@ describe("bounded parallelism", () => {
 });
 
 describe("npm run dataset:check", () => {
-    const tool = path.join(repoRoot, "tools", "dataset-check.ts");
+    const tool = path.join(repoRoot, "cli", "dataset-check.ts");
     const check = (...args: string[]) =>
         new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
             const p = spawn(process.execPath, ["--import", "tsx", tool, ...args], { cwd: repoRoot });

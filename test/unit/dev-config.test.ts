@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { mergeStackConfig } from "../../tools/dev-config";
+import { mergeStackConfig } from "../../cli/dev-config";
 
 describe("dev stack config merge", () => {
     it("takes tracked settings, keeps local secrets and the encryption salt", () => {

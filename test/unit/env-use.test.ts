@@ -1,4 +1,4 @@
-// The local environment's readers/writer lock (lib/localenv/use.ts) with the real flock(1), on lock
+// The local environment's readers/writer lock (localenv/use.ts) with the real flock(1), on lock
 // files in a temporary state folder.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -6,9 +6,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { envSettings } from "../../lib/localenv/settings";
-import { EnvironmentLock, lockEnvironment, useLockPath } from "../../lib/localenv/use";
-import { repoRoot } from "../../lib/toolchain";
+import { envSettings } from "../../localenv/settings";
+import { EnvironmentLock, lockEnvironment, useLockPath } from "../../localenv/use";
+import { repoRoot } from "../../toolchain/index";
 
 const settings = () => ({ ...envSettings(), stateDir: fs.mkdtempSync(path.join(os.tmpdir(), "env-use-")) });
 
@@ -70,7 +70,7 @@ describe("the local environment's readers/writer lock", () => {
                 "--import",
                 "tsx",
                 "-e",
-                `require("./lib/localenv/use").lockEnvironment("exclusive", { stateDir: ${JSON.stringify(s.stateDir)} })` +
+                `require("./localenv/use").lockEnvironment("exclusive", { stateDir: ${JSON.stringify(s.stateDir)} })` +
                     `.then(() => { console.log("locked"); setInterval(() => undefined, 1000); })`,
             ],
             { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] },

@@ -5,14 +5,14 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
-import { DEFAULT_IMPORT_IMAGE, PYTHON_CLIENT_VERSION } from "../../components/datasets/spec";
-import { bridgeAddress, dockerdArgs, isolationRule } from "../../lib/localenv/docker";
-import { adminPassword } from "../../lib/localenv/keycloak";
-import { kwokctlConfig } from "../../lib/localenv/kube";
-import { EnvError, livePid, requireFreePort } from "../../lib/localenv/proc";
-import { dockerNetwork, envSettings } from "../../lib/localenv/settings";
-import { AUTHORIZED_KEYS_ROOT, sshdConfig } from "../../lib/localenv/ssh";
+import { DEFAULT_IMAGES } from "../../components/model/settings";
+import { DEFAULT_IMPORT_IMAGE, PYTHON_CLIENT_VERSION } from "../../components/model/datasets";
+import { bridgeAddress, dockerdArgs, isolationRule } from "../../localenv/docker";
+import { adminPassword } from "../../localenv/keycloak";
+import { kwokctlConfig } from "../../localenv/kube";
+import { EnvError, livePid, requireFreePort } from "../../localenv/proc";
+import { dockerNetwork, envSettings } from "../../localenv/settings";
+import { AUTHORIZED_KEYS_ROOT, sshdConfig } from "../../localenv/ssh";
 import {
     BASE_PYTHON,
     BASE_TAG,
@@ -24,8 +24,8 @@ import {
     pythonDigest,
     standinSpecs,
     treeFingerprint,
-} from "../../lib/localenv/standins";
-import { repoRoot } from "../../lib/toolchain";
+} from "../../localenv/standins";
+import { repoRoot } from "../../toolchain/index";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "env-test-"));
 

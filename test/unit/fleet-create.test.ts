@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import YAML from "yaml";
-import { Fleet, FleetInputError, readSecrets, TenantInput } from "../../lib/fleet";
+import { Fleet, FleetInputError, readSecrets, TenantInput } from "../../apps/fleet";
 
 const good: TenantInput = {
     name: "lab-a",

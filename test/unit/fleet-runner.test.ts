@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import YAML from "yaml";
-import { changesFromOutput, driftFromOutput } from "../../lib/fleet/operations";
+import { changesFromOutput, driftFromOutput } from "../../apps/fleet/operations";
 import {
     Executor,
     failedTenants,
@@ -17,7 +17,7 @@ import {
     runTenants,
     TenantOutcome,
     writeReport,
-} from "../../lib/fleet";
+} from "../../apps/fleet";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tenants = Array.from({ length: 9 }, (_, i) => `t${i}`);

@@ -5,8 +5,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { SECRET_SOURCES } from "../../lib/fleet/plan";
-import { FleetInputError, loadTemplate, planTenant, templateNames, TEMPLATES_DIR } from "../../lib/fleet";
+import { SECRET_SOURCES } from "../../apps/fleet/plan";
+import { FleetInputError, loadTemplate, planTenant, templateNames, TEMPLATES_DIR } from "../../apps/fleet";
 import { requiredSecrets } from "../../program/config/identity";
 import { CONFIG_KEYS } from "../../program/config";
 

@@ -1,4 +1,4 @@
-// The program's SSH host check (program/host-check.ts) without a host: fingerprints as ssh-keygen
+// The program's SSH host check (program/preflight/host-check.ts) without a host: fingerprints as ssh-keygen
 // prints them, the pinned key's algorithms, and the message of each failure naming its config key.
 // test/integration/bad-input.test.ts runs it against the local SSH test host.
 import assert from "node:assert/strict";
@@ -16,7 +16,7 @@ import {
     parseInspection,
     pinOf,
     type HostAccess,
-} from "../../program/host-check";
+} from "../../program/preflight/host-check";
 
 const access: HostAccess = { host: "192.0.2.10", port: 2200, user: "admin", privateKey: "", sudo: true };
 const seen = { keyFp: "SHA256:client" };

@@ -16,7 +16,7 @@ import { brokerRedirectUri, coreClientUrls, orthancServiceUris, sslRequired } fr
 import { OrthancShare } from "../../components/identity/orthanc";
 import { CytomineRealm } from "../../components/identity/realm";
 import { keycloakNamingInputs } from "../../policies/rules";
-import { allRegistered, recordResources, valueOf } from "./support/mocks";
+import { allRegistered, recordResources, valueOf } from "../support/mocks";
 
 // The LS-AAI discovery document's endpoint fields (https://login.aai.lifescience-ri.eu/oidc/.well-known/openid-configuration).
 const discovery = {

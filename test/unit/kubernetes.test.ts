@@ -7,15 +7,15 @@ import {
     FORCE_APPLY_ANNOTATION,
     routeHost,
 } from "../../components/kubernetes/cytomine";
-import { routeTable } from "../../components/cytomine/routes";
+import { routeTable } from "../../components/model/routes";
 import { httpRouteSpec, ingressAnnotations, ingressSpec } from "../../components/kubernetes/routes";
-import { SECRET_VALUES, secretKeysOf, uuidFromHex } from "../../components/cytomine/secrets";
-import { cytomineServices, SECRET_NAME, ServicesOptions } from "../../components/cytomine/services";
-import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/cytomine/settings";
-import { namespaceConflict } from "../../components/cytomine/tenancy";
+import { SECRET_VALUES, secretKeysOf, uuidFromHex } from "../../components/model/secrets";
+import { cytomineServices, SECRET_NAME, ServicesOptions } from "../../components/model/services";
+import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/model/settings";
+import { namespaceConflict } from "../../components/model/tenancy";
 import { claimName, networkPolicySpec, podTemplate, SKIP_AWAIT } from "../../components/kubernetes/workload";
-import { cytomineArgs } from "./support/cytomine-args";
-import { allRegistered, recordResources, valueOf } from "./support/mocks";
+import { cytomineArgs } from "../support/cytomine-args";
+import { allRegistered, recordResources, valueOf } from "../support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 

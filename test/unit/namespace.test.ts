@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { podSecurityLabels, tenantLabels, TenantNamespace } from "../../components/kubernetes/namespace";
-import { recordResources, registered, valueOf } from "./support/mocks";
+import { recordResources, registered, valueOf } from "../support/mocks";
 
 describe("TenantNamespace", () => {
     it("derives the recommended labels", () => {

@@ -1,9 +1,9 @@
-// Where a tenant's pods run: the check that some Ready node takes them (components/kubernetes/placement.ts),
+// Where a tenant's pods run: the check that some Ready node takes them (program/preflight/placement.ts),
 // the selector and tolerations added to every workload (components/kubernetes/workload.ts), and the
 // sysctl that lets a pod bind a port below 1024 without privileges (components/kubernetes/security.ts).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { NodeFacts, nodeRefusal, placementProblem } from "../../components/kubernetes/placement";
+import { NodeFacts, nodeRefusal, placementProblem } from "../../program/preflight/placement";
 import { podSecurityContext } from "../../components/kubernetes/security";
 import { Placement, withPlacement } from "../../components/kubernetes/workload";
 

@@ -3,7 +3,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { assertPluginsAvailable, pluginInstalled, pluginsFor, requiredPluginVersion } from "../../program/plugins";
+import {
+    assertPluginsAvailable,
+    pluginInstalled,
+    pluginsFor,
+    requiredPluginVersion,
+} from "../../program/preflight/plugins";
 
 function tempHome(): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), "plugins-test-"));

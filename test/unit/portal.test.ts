@@ -23,11 +23,11 @@ import {
     rateProblem,
     tenantNameFor,
     User,
-} from "../../lib/portal";
-import { settleArgs } from "../../lib/portal/jobs";
-import { html } from "../../lib/portal/pages";
+} from "../../apps/portal";
+import { settleArgs } from "../../apps/portal/jobs";
+import { html } from "../../apps/portal/pages";
 import { CONFIG_KEYS } from "../../program/config";
-import { allRegistered, recordResources, valueOf } from "./support/mocks";
+import { allRegistered, recordResources, valueOf } from "../support/mocks";
 
 const recorded = recordResources();
 

@@ -30,7 +30,7 @@ import {
     secretsFromDeployment,
     stripColors,
     toJsonl,
-} from "../../lib/report";
+} from "../../apps/report";
 import { LEAKED_PASSWORD, SECRET_CONFIG, large, urnOf } from "../fixtures/report/synthetic";
 
 const FIXTURES = path.join(__dirname, "../fixtures/report");
@@ -381,7 +381,7 @@ describe("preview report: size limit", () => {
             r.markdown,
             /Left out to stay under 60,000 characters: [\d,]+ configuration and output rows; [\d,]+ rows of created resources/,
         );
-        assert.ok(r.markdown.trimEnd().endsWith("tools/preview-report.ts</sub>"), "ends cleanly");
+        assert.ok(r.markdown.trimEnd().endsWith("cli/preview-report.ts</sub>"), "ends cleanly");
         // Nothing is lost from the full report.
         for (const c of r.model.changes) assert.ok(r.full.includes(`\`${c.name}\``), c.name);
         assert.ok(r.full.length > 5 * COMMENT_LIMIT);
@@ -495,7 +495,7 @@ describe("preview report: secret scan", () => {
 
 describe("preview report: the CLI on recorded events", () => {
     const cli = (...args: string[]) =>
-        spawnSync(process.execPath, ["--import", "tsx", "tools/preview-report.ts", ...args], {
+        spawnSync(process.execPath, ["--import", "tsx", "cli/preview-report.ts", ...args], {
             cwd: ROOT,
             encoding: "utf8",
         });

@@ -1,10 +1,10 @@
-// lib/processes.ts on real processes: the tree, and what a killed Pulumi CLI leaves running. The
+// toolchain/processes.ts on real processes: the tree, and what a killed Pulumi CLI leaves running. The
 // "CLI" and its "plugins" are shells named with `exec -a`, so that no real CLI is killed here; the
 // fault test (test/integration/faults.test.ts) does the same with a real `pulumi` and real plugins.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, describe, it } from "node:test";
-import { descendants, processAlive, processTable, pulumiLeftovers, stopProcesses } from "../../lib/processes";
+import { descendants, processAlive, processTable, pulumiLeftovers, stopProcesses } from "../../toolchain/processes";
 
 const BACKEND = `file:///tmp/leftovers-${process.pid}`;
 /** Process groups started here: each script runs in its own, killed as a whole at the end. */

@@ -1,4 +1,4 @@
-// The local environment's real node as plain data (lib/localenv/node.ts, lib/localenv/settings.ts):
+// The local environment's real node as plain data (localenv/node.ts, localenv/settings.ts):
 // what it writes for containerd, CNI, the kubelet, kube-proxy, kube-router, CoreDNS and the volume
 // provisioner, which iptables rules and ipsets it removes at env:down, and where its network goes.
 import assert from "node:assert/strict";
@@ -24,9 +24,9 @@ import {
     REAL_NODE_LABEL,
     REAL_NODE_STORAGE_CLASS,
     REAL_NODE_TAINT,
-} from "../../lib/localenv/node";
-import { EnvSettings, envSettings, nodeNetwork } from "../../lib/localenv/settings";
-import { repoRoot } from "../../lib/toolchain";
+} from "../../localenv/node";
+import { EnvSettings, envSettings, nodeNetwork } from "../../localenv/settings";
+import { repoRoot } from "../../toolchain/index";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "real-node-test-"));
 /** Settings of an environment in its own state folder (not the checkout's: its node is off). */

@@ -2,22 +2,22 @@
 // Kubernetes image pull Secret and the pods naming it, the VM's docker login step. The password is a
 // distinctive string, so that finding it anywhere but where it belongs fails the test.
 import assert from "node:assert/strict";
-import { hostArgs } from "./support/host-args";
+import { hostArgs } from "../support/host-args";
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/datasets/spec";
+import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/model/datasets";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { dockerConfigJson, REGISTRY_SECRET_NAME } from "../../components/kubernetes/secrets";
 import { CytomineHost, CytomineHostArgs } from "../../components/vm/host";
 import { composeUpScript, registryLoginScript } from "../../components/vm/scripts";
 import { ConfigError, loadConfig, parseConfig, SecretKey } from "../../program/config";
 import { requiredSecrets } from "../../program/config/identity";
-import { cytomineArgs } from "./support/cytomine-args";
-import { allRegistered, recordResources, valueOf } from "./support/mocks";
+import { cytomineArgs } from "../support/cytomine-args";
+import { allRegistered, recordResources, valueOf } from "../support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -1,17 +1,17 @@
-// The pinned release's contract (components/cytomine/release.ts) against both targets' renders: the
+// The pinned release's contract (components/model/release.ts) against both targets' renders: the
 // Kubernetes manifests the component declares (under mocks) and the compose project a VM gets. Every
 // item holds on both; each one removed from a render is reported, naming the item and its source.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { Cytomine } from "../../components/kubernetes/cytomine";
-import { contractFindings, describeFindings, fromCompose, fromManifests } from "../../components/cytomine/contract";
-import { CONTRACTS, RELEASE, ROUTES } from "../../components/cytomine/release";
-import { DEFAULT_IMAGES } from "../../components/cytomine/settings";
+import { contractFindings, describeFindings, fromCompose, fromManifests } from "../../components/model/contract";
+import { CONTRACTS, RELEASE, ROUTES } from "../../components/model/release";
+import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { envFile } from "../../components/vm/compose";
 import { hostLayout } from "../../components/vm/host";
-import { cytomineArgs } from "./support/cytomine-args";
-import { allRegistered, recordResources } from "./support/mocks";
+import { cytomineArgs } from "../support/cytomine-args";
+import { allRegistered, recordResources } from "../support/mocks";
 import { parseConfig } from "../../program/config";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type CaseRecord, readCases, recorded, summarize } from "../../lib/reliability";
+import { type CaseRecord, readCases, recorded, summarize } from "../support/reliability";
 
 describe("reliability recorder", () => {
     let dir: string;

@@ -1,4 +1,4 @@
-// `npm run render` (tools/render.ts, lib/render/): both templates rendered offline into temporary
+// `npm run render` (cli/render.ts, apps/render/): both templates rendered offline into temporary
 // folders, checked file by file; bad input exits 2 naming the flag or key and writes nothing. Only
 // core, web-ui and pims are named here: the other services are derived from what was rendered.
 import assert from "node:assert/strict";
@@ -8,9 +8,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
-import { repoRoot } from "../../lib/toolchain";
-import { PLACEHOLDER, type Rendered, renderTenant, writeRender } from "../../lib/render";
-import { renderFindings } from "../../lib/render/contract";
+import { repoRoot } from "../../toolchain/index";
+import { PLACEHOLDER, type Rendered, renderTenant, writeRender } from "../../apps/render";
+import { renderFindings } from "../../apps/render/contract";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -60,7 +60,7 @@ function envFileOf(text: string): Map<string, string> {
 }
 
 function runCli(args: string[]) {
-    return spawnSync(process.execPath, ["--import", "tsx", path.join(repoRoot, "tools/render.ts"), ...args], {
+    return spawnSync(process.execPath, ["--import", "tsx", path.join(repoRoot, "cli/render.ts"), ...args], {
         cwd: repoRoot,
         encoding: "utf8",
         timeout: 120_000,

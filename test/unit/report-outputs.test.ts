@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeChanges, formatOutputs } from "../../tools/report-outputs";
+import { describeChanges, formatOutputs } from "../../cli/report-outputs";
 
 describe("stack output report", () => {
     it("prints plain values and names the command that reveals a secret", () => {

@@ -11,17 +11,17 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { repoRoot } from "../../lib/toolchain";
+import { repoRoot } from "../../toolchain/index";
 import { cytomineProgram } from "../../program/main";
-import { pluginsFor } from "../../program/plugins";
-import { requiredPluginVersion } from "../../program/plugins";
-import { allRegistered, recordResources } from "./support/mocks";
-import { cytomineArgs } from "./support/cytomine-args";
-import { hostArgs } from "./support/host-args";
+import { pluginsFor } from "../../program/preflight/plugins";
+import { requiredPluginVersion } from "../../program/preflight/plugins";
+import { allRegistered, recordResources } from "../support/mocks";
+import { cytomineArgs } from "../support/cytomine-args";
+import { hostArgs } from "../support/host-args";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { CytomineHost } from "../../components/vm/host";
-import { SdafsCsiDriver } from "../../components/datasets/csi";
-import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/datasets/spec";
+import { SdafsCsiDriver } from "../../components/kubernetes/csi";
+import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/model/datasets";
 
 const RECORD = path.join(__dirname, "resource-identity.json");
 

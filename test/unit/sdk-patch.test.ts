@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
-import { repoRoot } from "../../lib/toolchain";
+import { repoRoot } from "../../toolchain/index";
 
 /** Runs `script` with the project's SDK; returns what it printed as JSON. */
 function runWithSdk<T>(script: string): T {

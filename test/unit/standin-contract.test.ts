@@ -1,5 +1,5 @@
-// The release stand-ins (lib/localenv/images/common/cytomine-standin.py) enforce their contract
-// (components/cytomine/release.ts) at start: for every required environment variable, writable path
+// The release stand-ins (localenv/images/common/cytomine-standin.py) enforce their contract
+// (components/model/release.ts) at start: for every required environment variable, writable path
 // and file of the contract, taking it away makes the stand-in exit with the contract's exit code and
 // print that item's failure (the real image's message), then a line naming the item and its source.
 // With everything present, web-ui and meilisearch start and answer their health path; core and
@@ -9,10 +9,10 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { after, describe, it } from "node:test";
-import { CONTRACTS, ServiceContract } from "../../components/cytomine/release";
-import { removeStandinRoots, runStandin, standinRoot, startStandin } from "../../lib/localenv/standin-run";
-import { contractJson, standinSpecs } from "../../lib/localenv/standins";
-import { envSettings } from "../../lib/localenv/settings";
+import { CONTRACTS, ServiceContract } from "../../components/model/release";
+import { removeStandinRoots, runStandin, standinRoot, startStandin } from "../../localenv/standin-run";
+import { contractJson, standinSpecs } from "../../localenv/standins";
+import { envSettings } from "../../localenv/settings";
 
 after(removeStandinRoots);
 

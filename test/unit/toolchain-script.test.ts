@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { repoRoot } from "../../lib/toolchain";
+import { repoRoot } from "../../toolchain/index";
 
 function toolchain(args: string[], env: NodeJS.ProcessEnv) {
     const r = spawnSync("bash", [path.join(repoRoot, "scripts/toolchain.sh"), ...args], { env, encoding: "utf8" });

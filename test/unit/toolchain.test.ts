@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { requiredPluginVersion } from "../../program/plugins";
-import { readVersions, repoRoot } from "../../lib/toolchain";
+import { requiredPluginVersion } from "../../program/preflight/plugins";
+import { readVersions, repoRoot } from "../../toolchain/index";
 
 const root = repoRoot;
 

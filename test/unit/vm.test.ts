@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { hostArgs } from "./support/host-args";
+import { hostArgs } from "../support/host-args";
 import { execFileSync, spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { routeTable } from "../../components/cytomine/routes";
-import { cytomineServices } from "../../components/cytomine/services";
-import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/cytomine/settings";
+import { routeTable } from "../../components/model/routes";
+import { cytomineServices } from "../../components/model/services";
+import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
 import { composeFile, ComposeOptions, envFile, memLimit, nginxConf } from "../../components/vm/compose";
 import { CytomineHost, readinessUrls } from "../../components/vm/host";
 import { composeUpScript, preflightScript, q, writeFileScript } from "../../components/vm/scripts";
-import { allRegistered, recordResources, valueOf } from "./support/mocks";
+import { allRegistered, recordResources, valueOf } from "../support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 

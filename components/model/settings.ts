@@ -1,0 +1,86 @@
+// What a tenant's Cytomine is made of, as plain data: pinned images, volume sizes and the rules their
+// config values must follow. The config parser and both targets' components read it.
+import { imageProblem } from "../../domain/images";
+import { RELEASE_IMAGES } from "./release";
+
+/**
+ * Pinned images. Cytomine's own are those of one commit of the monorepo cytomine/cytomine, the
+ * release described in ./release.ts; MeiliSearch, the databases and the cache are the versions that
+ * commit's compose file and Helm chart name (compose.yaml, helm/charts/cytomine/values.yaml:100-105).
+ * Keycloak matches the version the identity resources are tested against
+ * (scripts/toolchain/versions.env); the chart runs stock Keycloak too (values.yaml:106). The proxy
+ * (VM target only) is nginx's official image: upstream's compose publishes every service's port
+ * instead, which a host serving tenants cannot do.
+ */
+export const DEFAULT_IMAGES = {
+    core: RELEASE_IMAGES.core,
+    repository: RELEASE_IMAGES.repository,
+    webUi: RELEASE_IMAGES.webUi,
+    pims: RELEASE_IMAGES.pims,
+    meilisearch: RELEASE_IMAGES.meilisearch,
+    pimsCache: "redis:7.2",
+    postgis: "postgis/postgis:15-3.5",
+    mongo: "mongo:5.0-focal",
+    iam: "quay.io/keycloak/keycloak:26.4.7",
+    iamDb: "postgres:15",
+    proxy: "nginx:1.27.5",
+} as const;
+export type ImageKey = keyof typeof DEFAULT_IMAGES;
+export type Images = Record<ImageKey, string>;
+
+/** Persistent volume sizes (Kubernetes quantities). */
+export const DEFAULT_STORAGE = {
+    postgis: "10Gi",
+    mongo: "5Gi",
+    images: "100Gi",
+    iamDb: "2Gi",
+    // As Cytomine's chart sizes it (helm/charts/cytomine/values.yaml:277-290).
+    meilisearch: "1Gi",
+} as const;
+export type StorageKey = keyof typeof DEFAULT_STORAGE;
+export type Storage = Record<StorageKey, string>;
+
+/** Why an image reference is not acceptable, or undefined. */
+export { imageProblem };
+
+/** A storage size: a positive integer or decimal with an optional SI or binary suffix, e.g. 10Gi. */
+export function quantityProblem(size: string): string | undefined {
+    const m = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.exec(size);
+    if (!m) return `"${size}" is not a Kubernetes quantity: write e.g. 10Gi or 500Mi`;
+    if (Number(m[1]) === 0) return `"${size}" is zero: a volume needs a positive size`;
+    return undefined;
+}
+
+/** Namespaces the cluster owns; a tenant never takes one of them. */
+const RESERVED_NAMESPACES = new Set(["default", "kube-system", "kube-public", "kube-node-lease"]);
+
+/** Why a tenant may not use this namespace name although Kubernetes would accept it, or undefined. */
+export function reservedNamespaceProblem(name: string): string | undefined {
+    return RESERVED_NAMESPACES.has(name) || name.startsWith("kube-")
+        ? `"${name}" belongs to the cluster itself: choose the tenant's own name`
+        : undefined;
+}
+
+/** Why Kubernetes would reject (or we refuse) this namespace name, or undefined. */
+export function namespaceProblem(name: string): string | undefined {
+    if (name.length > 63) return "at most 63 characters (a DNS-1123 label)";
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name))
+        return "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit";
+    return reservedNamespaceProblem(name);
+}
+
+/** Why a host name is not a DNS name a route can serve, or undefined. */
+export function domainProblem(host: string): string | undefined {
+    const labels = host.split(".");
+    if (host.length > 253) return "at most 253 characters";
+    if (labels.length < 2) return "a fully qualified domain name such as cytomine.example.org";
+    const bad = labels.find((l) => l.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(l));
+    if (bad !== undefined)
+        return `label "${bad}" is not a DNS label (letters, digits and '-', not at either end, at most 63 characters)`;
+    return undefined;
+}
+
+/** IP literals and localhost: acceptable hosts only for the local environment. */
+export function isLocalHost(host: string): boolean {
+    return host === "localhost" || /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith("[");
+}
