@@ -1,4 +1,4 @@
-// Runs a release stand-in (images/common/cytomine-standin.py) on this machine, outside a container,
+// Runs a release stand-in (localenv/images/common/cytomine-standin.py) on this machine, outside a container,
 // for tests: a temporary root holding every writable path and file of the component's contract, the
 // contract as JSON, and the process with its output. The image runs the same program with root "/".
 import { ChildProcess, spawn, spawnSync } from "node:child_process";

@@ -1,6 +1,6 @@
 // Type tokens of the resources the pack checks. The pack does not load the provider SDKs at run
-// time (they live in the project's node_modules, not the pack's, and @pulumi/aws alone is 84 MB):
-// test/types.test.ts checks every token against the SDK class's own `__pulumiType` / `isInstance`.
+// time (they live in the project's node_modules, not the pack's, and @pulumi/aws alone is large):
+// policies/test/pack.test.ts checks every token against the SDK class's own `__pulumiType` / `isInstance`.
 export const TYPES = {
     // Keycloak (@pulumi/keycloak)
     realm: "keycloak:index/realm:Realm",

@@ -14,7 +14,7 @@ function reportable(e: unknown): pulumi.RunError {
 }
 
 /** Wraps an async Pulumi program so that every error it throws reaches the user readable. */
-export function program<T>(main: () => Promise<T>): () => Promise<T> {
+export function withReadableErrors<T>(main: () => Promise<T>): () => Promise<T> {
     return async () => {
         try {
             return await main();

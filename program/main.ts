@@ -5,7 +5,7 @@
 // from process.env: the fleet runs many tenants' programs in its own process (inline programs of the
 // Automation API), each with the environment its CLI has.
 import { loadConfig } from "./config";
-import { program } from "./errors";
+import { withReadableErrors } from "./errors";
 import { deployIdentity } from "./identity";
 import { assertPluginsAvailable, defaultLookup, pluginsFor } from "./preflight/plugins";
 import { assertRealmAvailable } from "./preflight/realm-ownership";
@@ -23,7 +23,7 @@ export interface ProgramOptions {
 
 export function cytomineProgram(env: NodeJS.ProcessEnv, options: ProgramOptions = {}) {
     const offline = options.offline === true;
-    return program(async () => {
+    return withReadableErrors(async () => {
         const loaded = loadConfig();
         const deployTarget = await targetFor(loaded.config.target);
         if (!offline) {

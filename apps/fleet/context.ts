@@ -36,7 +36,7 @@ export interface FleetOptions {
      * Where the tenants' programs run (default "inline"):
      * - "inline": in this process, as the Automation API's inline programs, each with its CLI's
      *   environment. The program's modules are loaded once for every tenant of the process, which
-     *   makes a fleet preview about 3× faster and a worker lighter by the program's Node.js
+     *   makes a fleet preview faster (docs/measurements.md) and a worker lighter by the program's Node.js
      *   process. Each run keeps its own config and state (the SDK holds them per run); a failing
      *   program fails its own run only (apps/fleet/inline.ts), but an unhandled rejection from
      *   elsewhere fails every program running at that moment. Stack traces in this process are no
@@ -177,7 +177,7 @@ export class FleetContext {
      * The program, loaded once, reading the environment its CLI gets (the fleet's over this process's).
      * Loading it turns off source-mapped stack traces in this process: the SDK formats a stack trace
      * for every promise it makes for a resource's properties (runtime/debuggable.js), and mapping
-     * each through the source maps that tsx turned on took 0.08 CPU seconds of each tenant's preview
+     * each through the source maps that tsx turned on cost CPU in every tenant's preview
      * (bench/fleet.ts). Errors keep their messages; an unexpected error's stack then points into the
      * transpiled code (`--programs process` keeps the mapped one).
      */

@@ -16,7 +16,7 @@ export interface HostFile {
     resource: string;
 }
 
-/** Undoes components/vm/scripts.ts' q(): a single-quoted shell word. */
+/** Undoes components/vm/scripts.ts' shellQuote(): a single-quoted shell word. */
 function unquote(word: string): string | undefined {
     const m = /^'((?:[^']|'\\'')*)'$/.exec(word);
     return m ? m[1].replace(/'\\''/g, "'") : undefined;

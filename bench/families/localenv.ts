@@ -7,7 +7,7 @@
 // serve the VM path and are not needed here.
 //
 // A (re)started cluster answers at once, but its KWOK controller may take minutes before it runs
-// pods (3–3.5 min seen here after a restart); families that create workloads ask for `workloads`,
+// pods (docs/measurements.md); families that create workloads ask for `workloads`,
 // and the first such call waits until a probe Deployment is Available, so that no round pays it.
 import { execFile } from "node:child_process";
 import * as crypto from "node:crypto";

@@ -2,6 +2,7 @@
 // mocks, the program, and the figures once every registration has reached the mocks.
 import * as pulumi from "@pulumi/pulumi";
 import { secondsSince } from "../stats";
+import { allRegistered, recordResources } from "../../test/support/mocks";
 
 export type Mode = "floor" | "index" | "tenants";
 
@@ -69,33 +70,19 @@ async function program(mode: Mode, n: number): Promise<unknown> {
 }
 
 export async function runMocked(mode: Mode, n: number, t0: bigint): Promise<ChildResult> {
-    let resources = 0;
-    await pulumi.runtime.setMocks(
-        {
-            newResource: (args) => {
-                resources++;
-                const computed = args.type.startsWith("random:") ? { result: `${args.name}-result` } : {};
-                return { id: `${args.name}-id`, state: { ...args.inputs, ...computed } };
-            },
-            call: (args) => ({ id: `${args.token}-id`, ...args.inputs }),
-        },
-        PROJECT,
-        "bench",
-        false,
-        "organization",
-    );
+    // The unit tests' mocks: every registration recorded, random's computed outputs stood in.
+    const recorded = recordResources(PROJECT, "bench");
     if (mode === "index") {
         const { config, secrets } = indexConfig();
         pulumi.runtime.setAllConfig(config, secrets);
     }
     await pulumi.runtime.runInPulumiStack(() => program(mode, n));
-    // The SDK's queue of outstanding registrations (what the program's exit waits for).
-    await (pulumi.runtime as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs();
+    await allRegistered();
     const seconds = secondsSince(t0);
     return {
         seconds,
         maxRssMiB: process.resourceUsage().maxRSS / 1024,
         heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20,
-        resources,
+        resources: recorded.length,
     };
 }

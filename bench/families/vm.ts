@@ -2,7 +2,7 @@
 // Docker engine, with the stand-in images; so this family uses the dev environment, `npm run env:up`'s).
 //   - measured: the project's program with `target: ssh` (Keycloak in the compose project, both
 //     realms applied to it), a fresh tenant each round; then a no-op preview of that stack;
-//   - floor (up): the same work by hand: the same files (rendered by components/vm/host.ts's
+//   - floor (up): the same work by hand: the same files (rendered by components/vm/cytomine.ts's
 //     hostLayout and compose.ts's envFile, with generated values) and directories written, the
 //     project started by the same compose script waiting on the same URLs, all in ONE SSH session,
 //     then both realms created from representations in one Admin REST request each (realms.ts);
@@ -17,8 +17,14 @@ import { SECRET_VALUES, secretKeysOf } from "../../components/model/secrets";
 import { SECRET_NAME } from "../../components/model/services";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { envFile, envFileOf } from "../../components/vm/compose";
-import { hostLayout } from "../../components/vm/host";
-import { composeDownScript, composeUpScript, directoriesScript, q, removeScript } from "../../components/vm/scripts";
+import { hostLayout } from "../../components/vm/cytomine";
+import {
+    composeDownScript,
+    composeUpScript,
+    directoriesScript,
+    shellQuote,
+    removeScript,
+} from "../../components/vm/scripts";
 import { createEphemeralStack, disposeEphemeralStack } from "../../test/support/automation";
 import { keycloakAdmin } from "../../test/support/clients";
 import { Environment, ensureEnvironment } from "../../localenv";
@@ -78,7 +84,7 @@ function handScript(tenant: string, url: string, httpPort: number, adminUser: st
         ...layout.services.map((s) => ({ path: envFileOf(s.component), mode: "0600", content: envFile(s, values) })),
     ];
     const write = files.flatMap((f) => {
-        const target = q(`${layout.configDir}/${f.path}`);
+        const target = shellQuote(`${layout.configDir}/${f.path}`);
         const b64 = Buffer.from(f.content).toString("base64");
         return [`base64 -d > ${target} <<'B64'`, b64, "B64", `chmod ${f.mode} ${target}`];
     });
@@ -158,7 +164,10 @@ export const vm: Family = {
                 // The providers-only floor, against the Keycloak in this tenant's project (whose admin
                 // password the stack keeps in the host's env files only).
                 const envFilePath = `${CONFIG_ROOT}/${target.id}/${envFileOf("core")}`;
-                const password = await overSsh(env, `sed -n 's/^KEYCLOAK_ADMIN_PASSWORD=//p' ${q(envFilePath)}`);
+                const password = await overSsh(
+                    env,
+                    `sed -n 's/^KEYCLOAK_ADMIN_PASSWORD=//p' ${shellQuote(envFilePath)}`,
+                );
                 kc["bench-providers:keycloakAdminPassword"] = { value: password.trim(), secret: true };
                 const f = await createEphemeralStack({
                     workDir: path.join(repoRoot, "bench", "fixtures", "providers"),

@@ -107,16 +107,19 @@ function admissionFlow(name: string, realm: pulumi.Input<string>, alias: string,
         },
         child,
     );
-    const condition = new keycloak.authentication.Execution(
-        `${name}-admission-condition`,
-        {
-            realmId: realm,
-            parentFlowAlias: gate.alias,
-            authenticator: "conditional-user-role",
-            requirement: "REQUIRED",
-        },
-        child,
-    );
+    // Each step of a flow: REQUIRED, run in the order created (dependsOn).
+    const step = (
+        part: string,
+        parentFlowAlias: pulumi.Input<string>,
+        authenticator: string,
+        after: pulumi.Resource[],
+    ) =>
+        new keycloak.authentication.Execution(
+            `${name}-admission-${part}`,
+            { realmId: realm, parentFlowAlias, authenticator, requirement: "REQUIRED" },
+            { ...child, dependsOn: after },
+        );
+    const condition = step("condition", gate.alias, "conditional-user-role", []);
     new keycloak.authentication.ExecutionConfig(
         `${name}-admission-condition-config`,
         {
@@ -127,28 +130,9 @@ function admissionFlow(name: string, realm: pulumi.Input<string>, alias: string,
         },
         child,
     );
-    // Created after the condition, so it runs after it.
-    const deny = new keycloak.authentication.Execution(
-        `${name}-admission-deny`,
-        {
-            realmId: realm,
-            parentFlowAlias: gate.alias,
-            authenticator: "deny-access-authenticator",
-            requirement: "REQUIRED",
-        },
-        { ...child, dependsOn: [condition] },
-    );
+    const deny = step("deny", gate.alias, "deny-access-authenticator", [condition]);
     // A flow whose only step was skipped fails; admitted users pass through Allow access.
-    const allow = new keycloak.authentication.Execution(
-        `${name}-admission-allow`,
-        {
-            realmId: realm,
-            parentFlowAlias: flow.alias,
-            authenticator: "allow-access-authenticator",
-            requirement: "REQUIRED",
-        },
-        { ...child, dependsOn: [gate, deny] },
-    );
+    const allow = step("allow", flow.alias, "allow-access-authenticator", [gate, deny]);
     return { alias: flow.alias, role, last: allow };
 }
 

@@ -8,6 +8,7 @@
 // a tenant stack that merely uses sdafs finds the StorageClass at preview or stops with the fix).
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { renamedFrom } from "../model/renames";
 import { podSecurityLabels } from "./namespace";
 import { OWNER_KEY } from "../model/tenancy";
 import { DEFAULT_SDAFS_CSI_IMAGES, SDAFS_CSI_DRIVER, SDAFS_STORAGE_CLASS } from "../model/datasets";
@@ -31,7 +32,7 @@ export class SdafsCsiDriver extends pulumi.ComponentResource {
     public readonly namespace: pulumi.Output<string>;
 
     constructor(name: string, args: SdafsCsiDriverArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("cytomine:datasets:SdafsCsiDriver", name, {}, opts);
+        super("cytomine:kubernetes:SdafsCsiDriver", name, {}, renamedFrom("cytomine:datasets:SdafsCsiDriver", opts));
         const images = { ...DEFAULT_SDAFS_CSI_IMAGES, ...args.images };
         const child = { parent: this };
         const ns = new k8s.core.v1.Namespace(

@@ -10,14 +10,13 @@ import { createRegistrySecret, createTenantSecret, REGISTRY_SECRET_NAME, Registr
 import { cytomineServices, KeycloakMode, SECRET_NAME } from "../model/services";
 import { Images, isLocalHost, Storage } from "../model/settings";
 import { createWorkload, networkPolicySpec, Placement, withImagePullSecret, withPlacement } from "./workload";
-import { KubernetesDatasetImport, KubernetesDatasetVolumes, PimsDatasetPatch, withDatasets } from "./datasets";
+import { DatasetImport, DatasetVolumes } from "./datasets";
 import type { DeclaredDataset, ImportPlan } from "../model/datasets";
 
 /** The tenant's Kubernetes settings (namespace, images, sizes, routing), as the stack config gives them. */
 export interface KubernetesSettings {
     /** The tenant's namespace. */
     namespace: string;
-    images: Images;
     storage: Storage;
     routing: Routing;
     ingressClass: string;
@@ -34,6 +33,8 @@ export interface KubernetesSettings {
 
 export interface CytomineArgs extends KubernetesSettings {
     tenant: string;
+    /** The image of each service (both targets share them: StackConfig.images). */
+    images: Images;
     /** The stack that owns the namespace. */
     owner: string;
     /** Without trailing slash. */
@@ -131,16 +132,6 @@ export class Cytomine extends pulumi.ComponentResource {
     public readonly lastDatasetImport?: pulumi.Output<{ job: string; datasets: string[] } | undefined>;
 
     constructor(name: string, args: CytomineArgs, opts?: pulumi.ComponentResourceOptions) {
-        // PIMS's Deployment gets the dataset volumes through this transformation of its arguments
-        // (the workload functions know only the spec's own volumes).
-        let pimsPatch: PimsDatasetPatch | undefined;
-        const datasetMounts: pulumi.ResourceTransformation = (a) =>
-            pimsPatch && a.type === "kubernetes:apps/v1:Deployment" && a.name === `${name}-pims`
-                ? {
-                      props: withDatasets(a.props, pimsPatch),
-                      opts: pulumi.mergeOptions(a.opts, { dependsOn: pimsPatch.dependsOn }),
-                  }
-                : undefined;
         // Every pod of the tenant (the services, the dataset import Job) pulls with the registry's
         // credentials when there are some.
         const registry = args.registry;
@@ -164,7 +155,6 @@ export class Cytomine extends pulumi.ComponentResource {
                 ...opts,
                 transformations: [
                     ...(opts?.transformations ?? []),
-                    datasetMounts,
                     ...(registry ? [pullSecret] : []),
                     ...(placing ? [placed] : []),
                     ...(args.render ? [] : [forceApplies]),
@@ -184,23 +174,24 @@ export class Cytomine extends pulumi.ComponentResource {
         );
         const namespace = tenantNs.name;
         const datasets = args.datasets && args.datasets.list.length > 0 ? args.datasets : undefined;
-        if (datasets)
-            pimsPatch = new KubernetesDatasetVolumes(
-                `${name}-datasets`,
-                {
-                    tenant: args.tenant,
-                    namespace,
-                    datasets: datasets.list,
-                    run: datasets.plan.run?.datasets ?? [],
-                    served: datasets.plan.served,
-                    pimsImage: args.images.pims,
-                    sdafsCredentials: datasets.sdafsCredentials,
-                    storageClass: datasets.storageClass,
-                    dependsOn: datasets.dependsOn,
-                    render: args.render,
-                },
-                child,
-            ).patch;
+        const pimsDatasets = datasets
+            ? new DatasetVolumes(
+                  `${name}-datasets`,
+                  {
+                      tenant: args.tenant,
+                      namespace,
+                      datasets: datasets.list,
+                      run: datasets.plan.run?.datasets ?? [],
+                      served: datasets.plan.served,
+                      pimsImage: args.images.pims,
+                      sdafsCredentials: datasets.sdafsCredentials,
+                      storageClass: datasets.storageClass,
+                      dependsOn: datasets.dependsOn,
+                      render: args.render,
+                  },
+                  child,
+              ).pims
+            : undefined;
 
         const services = cytomineServices({
             images: args.images,
@@ -245,6 +236,7 @@ export class Cytomine extends pulumi.ComponentResource {
                 protectVolumes: args.protectVolumes,
                 storageClass: args.storageClass,
                 dependsOn: secretsFirst,
+                extra: s.component === "pims" ? pimsDatasets : undefined,
             });
             workloads[s.component] = [created.workload, created.service];
             new k8s.networking.v1.NetworkPolicy(
@@ -258,7 +250,7 @@ export class Cytomine extends pulumi.ComponentResource {
         }
 
         if (datasets)
-            this.lastDatasetImport = new KubernetesDatasetImport(
+            this.lastDatasetImport = new DatasetImport(
                 `${name}-datasets-import`,
                 {
                     tenant: args.tenant,

@@ -1,20 +1,21 @@
 // Bigpicture datasets on Kubernetes (target kubernetes), in the tenant's namespace:
-//   KubernetesDatasetVolumes  before PIMS: a read-only claim per dataset (an existing claim as is; a
-//                             host directory as a PersistentVolume bound to its own claim, since Pod
-//                             Security `restricted` admits no hostPath volume in a pod; sdafs as a
-//                             ReadOnlyMany claim of the sdafs CSI driver's StorageClass with the token
-//                             Secret annotation), and the patch that mounts them into PIMS;
-//   KubernetesDatasetImport   after core and PIMS are Ready: the Job importing the run's datasets
-//                             (named after the run, so an unchanged set declares the same Job again and
-//                             nothing runs), the NetworkPolicies it needs, and the record ConfigMap the
-//                             program reads at the next preview.
+//   DatasetVolumes  before PIMS: a read-only claim per dataset (an existing claim as is; a host
+//                   directory as a PersistentVolume bound to its own claim, since Pod Security
+//                   `restricted` admits no hostPath volume in a pod; sdafs as a ReadOnlyMany claim of
+//                   the sdafs CSI driver's StorageClass with the token Secret annotation), and what
+//                   PIMS's pod gets to mount them (its `extra` workload argument);
+//   DatasetImport   after core and PIMS are Ready: the Job importing the run's datasets (named after
+//                   the run, so an unchanged set declares the same Job again and nothing runs), the
+//                   NetworkPolicies it needs, and the record ConfigMap the program reads at the next
+//                   preview.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { resources } from "../model/spec";
 import { PORTS, SECRET_NAME } from "../model/services";
 import { tenantLabels } from "./namespace";
 import { containerSecurityContext, podSecurityContext } from "./security";
-import { namespaceSelector, SKIP_AWAIT } from "./workload";
+import { namespaceSelector, PodAdditions, SKIP_AWAIT } from "./workload";
+import { renamedFrom } from "../model/renames";
 import {
     IMPORT_SCRIPT,
     datasetMountPath,
@@ -28,10 +29,6 @@ import {
     SDAFS_TOKEN_ANNOTATION,
     viewEntries,
 } from "../model/datasets";
-
-type Volume = k8s.types.input.core.v1.Volume;
-type VolumeMount = k8s.types.input.core.v1.VolumeMount;
-type Container = k8s.types.input.core.v1.Container;
 
 /** The ConfigMap holding the import record (components/model/datasets.ts ImportRecord, key `record.json`). */
 export const RECORD_CONFIGMAP = "cytomine-datasets";
@@ -57,14 +54,6 @@ export function accessTokenOf(credentials: string): string {
             "the secret sdafsCredentials holds no `access_token = …` line: set it to the s3cmd-style file downloaded from login.bp.nbis.se",
         );
     return m[1];
-}
-
-/** What the PIMS Deployment gets: the dataset volumes and mounts, the import view and the init container that fills it. */
-export interface PimsDatasetPatch {
-    volumes: Volume[];
-    volumeMounts: VolumeMount[];
-    initContainers: Container[];
-    dependsOn: pulumi.Resource[];
 }
 
 /**
@@ -117,7 +106,7 @@ export const VIEW_SCRIPT = [
     'ls -l "$view"',
 ].join("\n");
 
-export interface KubernetesDatasetVolumesArgs {
+export interface DatasetVolumesArgs {
     tenant: string;
     namespace: pulumi.Input<string>;
     datasets: DeclaredDataset[];
@@ -137,11 +126,17 @@ export interface KubernetesDatasetVolumesArgs {
 }
 
 /** The claims (and their PersistentVolumes or token Secret) of a tenant's datasets. */
-export class KubernetesDatasetVolumes extends pulumi.ComponentResource {
-    public readonly patch: PimsDatasetPatch;
+export class DatasetVolumes extends pulumi.ComponentResource {
+    /** What PIMS's pod gets: the dataset volumes and mounts, the import view and the init container that fills it. */
+    public readonly pims: PodAdditions;
 
-    constructor(name: string, args: KubernetesDatasetVolumesArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("cytomine:datasets:KubernetesDatasetVolumes", name, {}, opts);
+    constructor(name: string, args: DatasetVolumesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super(
+            "cytomine:kubernetes:DatasetVolumes",
+            name,
+            {},
+            renamedFrom("cytomine:datasets:KubernetesDatasetVolumes", opts),
+        );
         const child = { parent: this, dependsOn: args.dependsOn ?? [] };
         const labels = tenantLabels(args.tenant, "datasets");
         const made: pulumi.Resource[] = [];
@@ -209,7 +204,7 @@ export class KubernetesDatasetVolumes extends pulumi.ComponentResource {
                             ...metadata,
                             // The value names a Secret and is no secret itself, but the policy pack's
                             // no-plaintext-secrets judges inputs by name (`…-secret`): marked secret so
-                            // that it passes (README, Datasets: a pack exemption is the better fix).
+                            // that it passes (docs/operating.md, Datasets: a pack exemption is the better fix).
                             annotations: {
                                 [SDAFS_TOKEN_ANNOTATION]: pulumi.secret(TOKEN_SECRET),
                                 // WaitForFirstConsumer: the claim binds once PIMS's pod is scheduled, and
@@ -238,7 +233,7 @@ export class KubernetesDatasetVolumes extends pulumi.ComponentResource {
             mountPath: datasetMountPath(d.id),
             readOnly: true,
         }));
-        this.patch = {
+        this.pims = {
             volumes: [
                 ...args.datasets.map((d) => ({
                     name: volumeName(d.id),
@@ -270,37 +265,7 @@ export class KubernetesDatasetVolumes extends pulumi.ComponentResource {
     }
 }
 
-/** Adds the patch to PIMS's Deployment arguments (a transformation of the Cytomine component). */
-export function withDatasets(props: Record<string, unknown>, patch: PimsDatasetPatch): Record<string, unknown> {
-    const spec = props.spec as {
-        template: { spec: { volumes?: Volume[]; containers: Container[]; initContainers?: Container[] } };
-    };
-    const pod = spec.template.spec;
-    const [main, ...others] = pod.containers;
-    return {
-        ...props,
-        spec: {
-            ...spec,
-            template: {
-                ...spec.template,
-                spec: {
-                    ...pod,
-                    initContainers: [...(pod.initContainers ?? []), ...patch.initContainers],
-                    containers: [
-                        {
-                            ...main,
-                            volumeMounts: [...((main.volumeMounts as VolumeMount[]) ?? []), ...patch.volumeMounts],
-                        },
-                        ...others,
-                    ],
-                    volumes: [...(pod.volumes ?? []), ...patch.volumes],
-                },
-            },
-        },
-    };
-}
-
-export interface KubernetesDatasetImportArgs {
+export interface DatasetImportArgs {
     tenant: string;
     namespace: pulumi.Input<string>;
     datasets: DeclaredDataset[];
@@ -311,12 +276,17 @@ export interface KubernetesDatasetImportArgs {
 }
 
 /** The import Job of the current run, its NetworkPolicies, and the record. */
-export class KubernetesDatasetImport extends pulumi.ComponentResource {
+export class DatasetImport extends pulumi.ComponentResource {
     /** The Job of the last run (its name is the run's identity) and the datasets it imported. */
     public readonly lastImport: pulumi.Output<{ job: string; datasets: string[] } | undefined>;
 
-    constructor(name: string, args: KubernetesDatasetImportArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("cytomine:datasets:KubernetesDatasetImport", name, {}, opts);
+    constructor(name: string, args: DatasetImportArgs, opts?: pulumi.ComponentResourceOptions) {
+        super(
+            "cytomine:kubernetes:DatasetImport",
+            name,
+            {},
+            renamedFrom("cytomine:datasets:KubernetesDatasetImport", opts),
+        );
         const child = { parent: this };
         const labels = tenantLabels(args.tenant, IMPORT_COMPONENT);
         const pods = (component: string) => ({

@@ -20,7 +20,23 @@ const listening = (port: number): k8s.types.input.core.v1.Probe => ({
 });
 
 /** The pod template: restricted security, scratch emptyDirs, probes, no service-account token. */
-export function podTemplate(tenant: string, s: ServiceSpec): k8s.types.input.core.v1.PodTemplateSpec {
+/**
+ * What a service's pod gets beyond its spec's own volumes, from another part of the tenant: PIMS the
+ * dataset volumes, their mounts and the import view's init container (datasets.ts).
+ */
+export interface PodAdditions {
+    volumes: k8s.types.input.core.v1.Volume[];
+    volumeMounts: k8s.types.input.core.v1.VolumeMount[];
+    initContainers: k8s.types.input.core.v1.Container[];
+    /** Created before the workload (the claims the volumes name). */
+    dependsOn: pulumi.Resource[];
+}
+
+export function podTemplate(
+    tenant: string,
+    s: ServiceSpec,
+    extra?: PodAdditions,
+): k8s.types.input.core.v1.PodTemplateSpec {
     const scratch = s.scratch.map((path, i) => ({ name: `scratch-${i}`, path }));
     return {
         metadata: { labels: tenantLabels(tenant, s.component) },
@@ -46,15 +62,18 @@ export function podTemplate(tenant: string, s: ServiceSpec): k8s.types.input.cor
                     volumeMounts: [
                         ...s.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
                         ...scratch.map((v) => ({ name: v.name, mountPath: v.path })),
+                        ...(extra?.volumeMounts ?? []),
                     ],
                 },
             ],
+            ...(extra ? { initContainers: extra.initContainers } : {}),
             volumes: [
                 ...s.volumes.map((v) => ({
                     name: v.name,
                     persistentVolumeClaim: { claimName: claimName(s.component, v.name) },
                 })),
                 ...scratch.map((v) => ({ name: v.name, emptyDir: {} })),
+                ...(extra?.volumes ?? []),
             ],
         },
     };
@@ -181,6 +200,8 @@ export interface WorkloadOptions {
     storageClass?: string;
     /** Created before the workload (the Secret its pods read). */
     dependsOn: pulumi.Resource[];
+    /** What the pod gets from another part of the tenant (PIMS: the datasets). */
+    extra?: PodAdditions;
 }
 
 /** Creates a service's ServiceAccount, volume claims, workload and Service. */
@@ -222,8 +243,8 @@ export function createWorkload(
                 { ...child, protect: o.protectVolumes, retainOnDelete: o.protectVolumes },
             ),
     );
-    const template = podTemplate(o.tenant, s);
-    const after = { ...child, dependsOn: [account, ...claims, ...o.dependsOn] };
+    const template = podTemplate(o.tenant, s, o.extra);
+    const after = { ...child, dependsOn: [account, ...claims, ...o.dependsOn, ...(o.extra?.dependsOn ?? [])] };
     const workload =
         s.kind === "StatefulSet"
             ? new k8s.apps.v1.StatefulSet(

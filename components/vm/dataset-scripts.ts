@@ -1,10 +1,10 @@
 // The shell scripts of the VM's dataset steps (components/vm/datasets.ts), in the style of
 // components/vm/scripts.ts: idempotent, `set -euo pipefail`, no secret on a command line (the sdafs
 // credentials and the image-server keys come through stdin), and a failure says what is missing and the fix.
-import { q, script } from "./scripts";
+import { shellQuote, script } from "./scripts";
 import { SDAFS_MODULE } from "../model/datasets";
 
-const fail = (message: string) => `{ echo ${q(`cytomine-fallback: ${message}`)} >&2; exit 3; }`;
+const fail = (message: string) => `{ echo ${shellQuote(`cytomine-fallback: ${message}`)} >&2; exit 3; }`;
 
 /** Where the pinned sdafs binary lives on the host. */
 export const sdafsBinary = (version: string) => `/usr/local/lib/cytomine-fallback/sdafs-${version}/sdafs`;
@@ -22,18 +22,18 @@ export function sdafsPrerequisitesScript(host: string, version: string, sudo: st
     const pkg = `${SDAFS_MODULE}/cmd/sdafs@${version}`;
     return script([
         `missing=()`,
-        `[ -d /run/systemd/system ] || missing+=(${q(`systemd is not running as PID 1 on ${host}, and each sdafs mount is a systemd unit: use a host booted with systemd (a full VM, not a container)`)})`,
-        `[ -c /dev/fuse ] || missing+=(${q(`no /dev/fuse on ${host}: load the fuse module (modprobe fuse) or give the machine FUSE`)})`,
-        `command -v fusermount3 >/dev/null || missing+=(${q(`fusermount3 is missing on ${host}: apt-get install fuse3`)})`,
-        `if [ ! -x ${q(bin)} ]; then`,
+        `[ -d /run/systemd/system ] || missing+=(${shellQuote(`systemd is not running as PID 1 on ${host}, and each sdafs mount is a systemd unit: use a host booted with systemd (a full VM, not a container)`)})`,
+        `[ -c /dev/fuse ] || missing+=(${shellQuote(`no /dev/fuse on ${host}: load the fuse module (modprobe fuse) or give the machine FUSE`)})`,
+        `command -v fusermount3 >/dev/null || missing+=(${shellQuote(`fusermount3 is missing on ${host}: apt-get install fuse3`)})`,
+        `if [ ! -x ${shellQuote(bin)} ]; then`,
         `  why="Go is not installed on ${host}"`,
         `  if command -v go >/dev/null; then`,
-        `    if out=$(${sudo}env GOBIN=${q(dir)} GOPATH=/tmp/cytomine-fallback-go GOFLAGS=-modcacherw "$(command -v go)" install ${q(pkg)} 2>&1); then why=""; else why="go install ${pkg} failed: $(printf '%s' "$out" | tail -n 2 | tr '\\n' ' ')"; fi`,
+        `    if out=$(${sudo}env GOBIN=${shellQuote(dir)} GOPATH=/tmp/cytomine-fallback-go GOFLAGS=-modcacherw "$(command -v go)" install ${shellQuote(pkg)} 2>&1); then why=""; else why="go install ${pkg} failed: $(printf '%s' "$out" | tail -n 2 | tr '\\n' ' ')"; fi`,
         `  fi`,
         `  [ -z "$why" ] || missing+=("sdafs ${version} is not installed at ${bin} ($why): build it where the Go module proxy serves ${SDAFS_MODULE} (go install ${pkg}), copy the binary to ${bin} (root, 0755) and run pulumi up again")`,
         `fi`,
         `if [ \${#missing[@]} -gt 0 ]; then`,
-        `  echo ${q(`cytomine-fallback: sdafs cannot mount Bigpicture datasets on ${host}; no dataset was mounted or imported:`)} >&2`,
+        `  echo ${shellQuote(`cytomine-fallback: sdafs cannot mount Bigpicture datasets on ${host}; no dataset was mounted or imported:`)} >&2`,
         `  printf '  - %s\\n' "\${missing[@]}" >&2`,
         `  exit 3`,
         `fi`,
@@ -92,14 +92,14 @@ export function sdafsUnitFile(u: SdafsUnit): string {
 export function sdafsMountScript(u: SdafsUnit, host: string, sudo: string, timeoutSeconds = 120): string {
     const path = `/etc/systemd/system/${u.unit}`;
     return script([
-        `${sudo}install -d -m 0755 ${q(u.mountPoint)}`,
-        `printf '%s' ${q(sdafsUnitFile(u))} | ${sudo}sh -c 'umask 022 && cat > "$1"' sh ${q(`${path}.new`)}`,
-        `${sudo}mv -f ${q(`${path}.new`)} ${q(path)}`,
+        `${sudo}install -d -m 0755 ${shellQuote(u.mountPoint)}`,
+        `printf '%s' ${shellQuote(sdafsUnitFile(u))} | ${sudo}sh -c 'umask 022 && cat > "$1"' sh ${shellQuote(`${path}.new`)}`,
+        `${sudo}mv -f ${shellQuote(`${path}.new`)} ${shellQuote(path)}`,
         `${sudo}systemctl daemon-reload`,
-        `${sudo}systemctl enable ${q(u.unit)} >/dev/null`,
-        `${sudo}systemctl restart ${q(u.unit)}`,
+        `${sudo}systemctl enable ${shellQuote(u.unit)} >/dev/null`,
+        `${sudo}systemctl restart ${shellQuote(u.unit)}`,
         `deadline=$(( $(date +%s) + ${timeoutSeconds} ))`,
-        `until mountpoint -q ${q(u.mountPoint)}; do`,
+        `until mountpoint -q ${shellQuote(u.mountPoint)}; do`,
         `  [ "$(date +%s)" -lt "$deadline" ] || ${fail(`sdafs did not mount ${u.mountPoint} on ${host} within ${timeoutSeconds} s: read 'journalctl -u ${u.unit}' there (credentials expired? dataset not granted?), fix, and run pulumi up again`)}`,
         `  sleep 2`,
         `done`,
@@ -110,21 +110,21 @@ export function sdafsMountScript(u: SdafsUnit, host: string, sudo: string, timeo
 export function sdafsUnmountScript(u: SdafsUnit, sudo: string): string {
     const path = `/etc/systemd/system/${u.unit}`;
     return script([
-        `${sudo}systemctl disable --now ${q(u.unit)} 2>/dev/null || true`,
-        `${sudo}rm -f ${q(path)}`,
+        `${sudo}systemctl disable --now ${shellQuote(u.unit)} 2>/dev/null || true`,
+        `${sudo}rm -f ${shellQuote(path)}`,
         `${sudo}systemctl daemon-reload 2>/dev/null || true`,
     ]);
 }
 
 /** A virtualenv with the pinned client, made once (and again only when the pin changes). */
 export function pythonClientScript(host: string, venv: string, version: string, sudo: string): string {
-    const check = `${sudo}${q(`${venv}/bin/python`)} -c ${q(`import importlib.metadata as m, sys; sys.exit(m.version("cytomine-python-client") != "${version}")`)}`;
+    const check = `${sudo}${shellQuote(`${venv}/bin/python`)} -c ${shellQuote(`import importlib.metadata as m, sys; sys.exit(m.version("cytomine-python-client") != "${version}")`)}`;
     return script([
         `command -v python3 >/dev/null || ${fail(`python3 is missing on ${host} (the dataset import runs Cytomine's Python client): apt-get install python3 python3-venv`)}`,
         `if ${check} 2>/dev/null; then echo "cytomine-python-client ${version} already in ${venv}"; exit 0; fi`,
-        `${sudo}rm -rf ${q(venv)}`,
-        `${sudo}python3 -m venv ${q(venv)} || ${fail(`python3 on ${host} cannot create a virtualenv: apt-get install python3-venv`)}`,
-        `${sudo}${q(`${venv}/bin/pip`)} install --quiet --disable-pip-version-check ${q(`cytomine-python-client==${version}`)} || ${fail(`pip could not install cytomine-python-client ${version} on ${host} from its package index: check the host's access to PyPI (or its pip.conf), then run pulumi up again`)}`,
+        `${sudo}rm -rf ${shellQuote(venv)}`,
+        `${sudo}python3 -m venv ${shellQuote(venv)} || ${fail(`python3 on ${host} cannot create a virtualenv: apt-get install python3-venv`)}`,
+        `${sudo}${shellQuote(`${venv}/bin/pip`)} install --quiet --disable-pip-version-check ${shellQuote(`cytomine-python-client==${version}`)} || ${fail(`pip could not install cytomine-python-client ${version} on ${host} from its package index: check the host's access to PyPI (or its pip.conf), then run pulumi up again`)}`,
         `${check} || ${fail(`cytomine-python-client ${version} did not install in ${venv}`)}`,
         `echo "cytomine-python-client ${version} installed in ${venv}"`,
     ]);
@@ -148,15 +148,15 @@ export interface HostImportOptions {
 export function hostImportScript(o: HostImportOptions, sudo: string): string {
     return script([
         `# import script ${o.scriptDigest}`,
-        `${sudo}install -d -m 0755 ${q(o.record.slice(0, o.record.lastIndexOf("/")))}`,
+        `${sudo}install -d -m 0755 ${shellQuote(o.record.slice(0, o.record.lastIndexOf("/")))}`,
         [
-            `${sudo}${q(o.python)} ${q(o.script)}`,
-            `--core ${q(o.coreUrl)}`,
-            `--pims ${q(o.pimsUrl)}`,
-            `--import-uri ${q(o.importUri)}`,
-            `--record ${q(o.record)}`,
-            `--view ${q(o.view)}`,
-            `--datasets ${q(JSON.stringify(o.datasets))}`,
+            `${sudo}${shellQuote(o.python)} ${shellQuote(o.script)}`,
+            `--core ${shellQuote(o.coreUrl)}`,
+            `--pims ${shellQuote(o.pimsUrl)}`,
+            `--import-uri ${shellQuote(o.importUri)}`,
+            `--record ${shellQuote(o.record)}`,
+            `--view ${shellQuote(o.view)}`,
+            `--datasets ${shellQuote(JSON.stringify(o.datasets))}`,
         ].join(" "),
     ]);
 }

@@ -1,12 +1,13 @@
 // Bigpicture datasets on a VM (targets ssh and aws), as remote steps over SSH like the compose project
-// (components/vm/host.ts):
+// (components/vm/cytomine.ts):
 //   HostDatasets       before `compose up`: the dataset directories and, for sdafs sources, sdafs at
 //                      its pinned version, its credentials (0600, through stdin) and one systemd unit
 //                      per dataset mounting it with `--open`;
-//   HostDatasetImport  after Cytomine answers: a virtualenv with the pinned cytomine-python-client,
+//   DatasetImport  after Cytomine answers: a virtualenv with the pinned cytomine-python-client,
 //                      the import script, and the import itself, which keeps its record on the host
 //                      (`<dataDir>/<tenant>/datasets/imported.json`) and imports only what is new.
 import * as pulumi from "@pulumi/pulumi";
+import { renamedFrom } from "../model/renames";
 import { directoriesScript, removeScript, writeFileScript } from "./scripts";
 import { Connection, stepper } from "./steps";
 import {
@@ -83,7 +84,7 @@ export interface HostDatasetsArgs extends StepArgs {
 /** The dataset directories and the sdafs mounts: what PIMS's bind mounts need before `compose up`. */
 export class HostDatasets extends pulumi.ComponentResource {
     constructor(name: string, args: HostDatasetsArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("cytomine:datasets:HostDatasets", name, {}, opts);
+        super("cytomine:vm:HostDatasets", name, {}, renamedFrom("cytomine:datasets:HostDatasets", opts));
         const step = stepper(this, name, args.connection);
         const layout = hostLayout(args.dataDir, args.configDir);
         const sdafs = args.datasets.filter((d) => d.source === "sdafs");
@@ -179,12 +180,12 @@ export function importReport(stdout: string | undefined): ImportReport | undefin
 }
 
 /** The import on the host: client, script, and one step that imports whatever the host's record lacks. */
-export class HostDatasetImport extends pulumi.ComponentResource {
+export class DatasetImport extends pulumi.ComponentResource {
     /** The host's report of the last import step that ran (its run id and datasets). */
     public readonly lastImport: pulumi.Output<ImportReport | undefined>;
 
     constructor(name: string, args: HostDatasetImportArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("cytomine:datasets:HostDatasetImport", name, {}, opts);
+        super("cytomine:vm:DatasetImport", name, {}, renamedFrom("cytomine:datasets:HostDatasetImport", opts));
         const step = stepper(this, name, args.connection);
         const layout = hostLayout(args.dataDir, args.configDir);
         const version = args.pythonClientVersion ?? PYTHON_CLIENT_VERSION;

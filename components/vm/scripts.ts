@@ -3,14 +3,14 @@
 // secret: secret contents travel through stdin, never on a command line.
 
 /** Quotes a value for a POSIX shell. */
-export const q = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+export const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 
 /** A script run by bash on the host; `sudo` prefixes privileged commands ("" when run as root). */
 export function script(lines: string[]): string {
     return ["set -euo pipefail", ...lines].join("\n");
 }
 
-const fail = (message: string) => `{ echo ${q(`cytomine-fallback: ${message}`)} >&2; exit 3; }`;
+const fail = (message: string) => `{ echo ${shellQuote(`cytomine-fallback: ${message}`)} >&2; exit 3; }`;
 
 /** The fix when the login user cannot sudo (the preview's host check says it too: program/preflight/host-check.ts). */
 export const noSudo = (user: string, host: string) =>
@@ -25,7 +25,7 @@ export const noEngine = (host: string) =>
  * `dockerConfig`, reading registry credentials from that directory (both read DOCKER_CONFIG).
  */
 const composeFn = (sudo: string, dockerConfig?: string) => {
-    const run = `${sudo}${dockerConfig ? `env DOCKER_CONFIG=${q(dockerConfig)} ` : ""}`;
+    const run = `${sudo}${dockerConfig ? `env DOCKER_CONFIG=${shellQuote(dockerConfig)} ` : ""}`;
     return `compose() { if ${run}docker compose version >/dev/null 2>&1; then ${run}docker compose "$@"; else ${run}docker-compose "$@"; fi; }`;
 };
 
@@ -54,7 +54,7 @@ export function directoriesScript(dirs: { path: string; owner: string; mode: str
     return script(
         dirs.map(
             (d) =>
-                `${sudo}install -d -o ${d.owner.split(":")[0]} -g ${d.owner.split(":")[1]} -m ${d.mode} ${q(d.path)}`,
+                `${sudo}install -d -o ${d.owner.split(":")[0]} -g ${d.owner.split(":")[1]} -m ${d.mode} ${shellQuote(d.path)}`,
         ),
     );
 }
@@ -68,11 +68,11 @@ export function writeFileScript(path: string, mode: string, sudo: string): strin
     const tmp = `${path}.cytomine-new`;
     return script([
         // mkdir -p leaves an existing directory's mode alone (env/ is 0700).
-        `${sudo}mkdir -p ${q(path.slice(0, path.lastIndexOf("/")))}`,
-        `${sudo}sh -c 'umask 077 && cat > "$1"' sh ${q(tmp)}`,
-        `${sudo}chown root:root ${q(tmp)}`,
-        `${sudo}chmod ${mode} ${q(tmp)}`,
-        `${sudo}mv -f ${q(tmp)} ${q(path)}`,
+        `${sudo}mkdir -p ${shellQuote(path.slice(0, path.lastIndexOf("/")))}`,
+        `${sudo}sh -c 'umask 077 && cat > "$1"' sh ${shellQuote(tmp)}`,
+        `${sudo}chown root:root ${shellQuote(tmp)}`,
+        `${sudo}chmod ${mode} ${shellQuote(tmp)}`,
+        `${sudo}mv -f ${shellQuote(tmp)} ${shellQuote(path)}`,
     ]);
 }
 
@@ -82,8 +82,8 @@ export function writeFileScript(path: string, mode: string, sudo: string): strin
  */
 export function markScript(markPath: string, mark: string, sudo: string): string {
     return [
-        `${sudo}mkdir -p -m 0700 ${q(markPath.slice(0, markPath.lastIndexOf("/")))}`,
-        `printf '%s\\n' ${q(mark)} | ${sudo}tee ${q(markPath)} >/dev/null`,
+        `${sudo}mkdir -p -m 0700 ${shellQuote(markPath.slice(0, markPath.lastIndexOf("/")))}`,
+        `printf '%s\\n' ${shellQuote(mark)} | ${sudo}tee ${shellQuote(markPath)} >/dev/null`,
     ].join("\n");
 }
 
@@ -96,13 +96,13 @@ export function inspectFilesScript(files: { path: string; markPath: string }[]):
     return script(
         files.map(
             (f) =>
-                `if [ -f ${q(f.path)} ]; then printf '%s\\t%s\\t%s\\t%s\\n' ${q(f.path)} "$(sha256sum ${q(f.path)} | cut -d' ' -f1)" "$(stat -c %a ${q(f.path)})" "$(cat ${q(f.markPath)} 2>/dev/null || true)"; else printf '%s\\t-\\n' ${q(f.path)}; fi`,
+                `if [ -f ${shellQuote(f.path)} ]; then printf '%s\\t%s\\t%s\\t%s\\n' ${shellQuote(f.path)} "$(sha256sum ${shellQuote(f.path)} | cut -d' ' -f1)" "$(stat -c %a ${shellQuote(f.path)})" "$(cat ${shellQuote(f.markPath)} 2>/dev/null || true)"; else printf '%s\\t-\\n' ${shellQuote(f.path)}; fi`,
         ),
     );
 }
 
 export function removeScript(path: string, sudo: string): string {
-    return script([`${sudo}rm -rf -- ${q(path)}`]);
+    return script([`${sudo}rm -rf -- ${shellQuote(path)}`]);
 }
 
 export interface ComposeUpOptions {
@@ -122,15 +122,15 @@ export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
     return script([
         `# configuration digest ${o.digest}`,
         composeFn(sudo, o.dockerConfig),
-        `cd ${q(o.dir)}`,
-        `compose -p ${q(o.project)} -f compose.yaml up -d --remove-orphans`,
+        `cd ${shellQuote(o.dir)}`,
+        `compose -p ${shellQuote(o.project)} -f compose.yaml up -d --remove-orphans`,
         `deadline=$(( $(date +%s) + ${o.timeoutSeconds} ))`,
-        `for url in ${o.waitFor.map(q).join(" ")}; do`,
+        `for url in ${o.waitFor.map(shellQuote).join(" ")}; do`,
         `  pause=1`,
         `  until curl -fsS -o /dev/null --max-time 10 "$url"; do`,
         `    if [ "$(date +%s)" -ge "$deadline" ]; then`,
         `      echo "cytomine-fallback: $url did not answer within ${o.timeoutSeconds} s; see 'docker compose -p ${o.project} logs' on the host (in ${o.dir}), fix, and run pulumi up again" >&2`,
-        `      compose -p ${q(o.project)} -f compose.yaml ps >&2 || true`,
+        `      compose -p ${shellQuote(o.project)} -f compose.yaml ps >&2 || true`,
         `      exit 4`,
         `    fi`,
         `    sleep "$pause"; pause=$(( pause < 8 ? pause * 2 : 15 ))`,
@@ -144,8 +144,8 @@ export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
 export function composeDownScript(dir: string, project: string, sudo: string): string {
     return script([
         composeFn(sudo),
-        `if [ -f ${q(`${dir}/compose.yaml`)} ]; then`,
-        `  (cd ${q(dir)} && compose -p ${q(project)} -f compose.yaml down --remove-orphans)`,
+        `if [ -f ${shellQuote(`${dir}/compose.yaml`)} ]; then`,
+        `  (cd ${shellQuote(dir)} && compose -p ${shellQuote(project)} -f compose.yaml down --remove-orphans)`,
         `fi`,
     ]);
 }
@@ -173,8 +173,8 @@ export const loginRefused = (server: string, username: string) =>
  */
 export function registryLoginScript(o: RegistryLoginOptions, sudo: string): string {
     return script([
-        `${sudo}install -d -o 0 -g 0 -m 0700 ${q(o.dockerConfig)}`,
-        `if ! out=$(${sudo}env DOCKER_CONFIG=${q(o.dockerConfig)} docker login ${q(o.server)} --username ${q(o.username)} --password-stdin 2>&1); then`,
+        `${sudo}install -d -o 0 -g 0 -m 0700 ${shellQuote(o.dockerConfig)}`,
+        `if ! out=$(${sudo}env DOCKER_CONFIG=${shellQuote(o.dockerConfig)} docker login ${shellQuote(o.server)} --username ${shellQuote(o.username)} --password-stdin 2>&1); then`,
         `  printf '%s\\n' "$out" >&2`,
         `  ${fail(loginRefused(o.server, o.username))}`,
         `fi`,

@@ -13,7 +13,7 @@ export function reportProblem(problem: Problem) {
 }
 
 /** A string that `problem` accepts. */
-export const checked = (problem: Problem) => z.string().superRefine(reportProblem(problem));
+export const validString = (problem: Problem) => z.string().superRefine(reportProblem(problem));
 
 /** The URL, or undefined for a non-string or where WHATWG URL parsing rejects it (e.g. port 99999). */
 export function parseUrl(value: unknown): URL | undefined {
@@ -38,7 +38,7 @@ export const absoluteUrl = (example: string) =>
 /** An object of optional overrides for the given keys, each checked; unknown keys are errors. */
 export const overrides = <K extends string>(keys: readonly [K, ...K[]], problem: Problem) =>
     z
-        .partialRecord(z.enum(keys), checked(problem), {
+        .partialRecord(z.enum(keys), validString(problem), {
             // zod's issue type for records omits unrecognized_keys, which strict records do raise.
             error: (i) => {
                 const unknown = (i as { code: string; keys?: string[] }).keys;
@@ -50,6 +50,6 @@ export const overrides = <K extends string>(keys: readonly [K, ...K[]], problem:
 export const stringList = z.array(z.string().min(1)).default([]);
 
 /** The entries of a partial record that are set. */
-export function defined<T>(record: Partial<Record<string, T>>): Record<string, T> {
+export function setEntries<T>(record: Partial<Record<string, T>>): Record<string, T> {
     return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as Record<string, T>;
 }

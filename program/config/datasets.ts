@@ -25,7 +25,7 @@ import {
     SDAFS_STORAGE_CLASS,
 } from "../../components/model/datasets";
 import { imageProblem } from "../../components/model/settings";
-import { checked } from "./checks";
+import { validString } from "./checks";
 
 /** Secret keys of this area, read with requireSecret like the others (see index.ts). */
 export const DATASET_SECRET_KEYS = ["sdafsCredentials"] as const;
@@ -67,7 +67,7 @@ export const datasetKeys = {
                 })
                 .default(DEFAULT_SDAFS),
             installCsiDriver: z.boolean().default(false),
-            importImage: checked(imageProblem).default(DEFAULT_IMPORT_IMAGE),
+            importImage: validString(imageProblem).default(DEFAULT_IMPORT_IMAGE),
         })
         .superRefine((d, ctx) => {
             const seen = new Map<string, number>();

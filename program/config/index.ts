@@ -9,8 +9,8 @@ import type { OidcEndpoints } from "../../components/identity/endpoints";
 import type { KeycloakEndpoint } from "../../components/identity/provider";
 import type { KubernetesSettings } from "../../components/kubernetes/cytomine";
 import type { KeycloakMode } from "../../components/model/services";
-import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
-import { defined } from "./checks";
+import { DEFAULT_IMAGES, DEFAULT_STORAGE, Images } from "../../components/model/settings";
+import { setEntries } from "./checks";
 import { commonKeys, Target } from "./common";
 import { identityKeys, requiredSecrets, SECRET_KEYS, SecretKey } from "./identity";
 import { kubernetesKeys } from "./kubernetes";
@@ -40,6 +40,8 @@ export interface StackConfig {
     localStack: boolean;
     /** Empty when manifests are applied to a cluster. */
     renderDir: string;
+    /** The image of each service, whichever target runs them. */
+    images: Images;
     kubernetes: KubernetesSettings;
     keycloak: KeycloakEndpoint & {
         /** external: an existing Keycloak; namespace: deployed with Cytomine at <publicUrl>/iam. */
@@ -154,11 +156,11 @@ export function parseConfig(
     issues.push(...datasets);
     if (issues.length > 0 || missingSecrets.length > 0) throw new ConfigError([...issues, ...missingSecrets]);
     if (!result.success) throw new ConfigError(issues);
-    return typed(result.data);
+    return toStackConfig(result.data);
 }
 
 /** The parsed keys as the typed objects the program wires (defaults merged, URLs split). */
-function typed(c: RawConfig): StackConfig {
+function toStackConfig(c: RawConfig): StackConfig {
     const publicUrl = c.publicUrl.replace(/\/+$/, "");
     const kc = new URL(c.keycloakMode === "namespace" ? `${publicUrl}/iam` : (c.keycloakUrl as string));
     const [gatewayNamespace, gatewayName] = c.gateway?.split("/") ?? [];
@@ -168,10 +170,10 @@ function typed(c: RawConfig): StackConfig {
         publicUrl,
         localStack: c.localStack,
         renderDir: c.renderDir,
+        images: { ...DEFAULT_IMAGES, ...setEntries(c.images) },
         kubernetes: {
             namespace: c.namespace ?? c.tenant,
-            images: { ...DEFAULT_IMAGES, ...defined(c.images) },
-            storage: { ...DEFAULT_STORAGE, ...defined(c.storage) },
+            storage: { ...DEFAULT_STORAGE, ...setEntries(c.storage) },
             routing: c.routing,
             ingressClass: c.ingressClass,
             routerNamespace: c.routerNamespace,

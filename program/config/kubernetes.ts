@@ -10,9 +10,9 @@ import {
     quantityProblem,
     StorageKey,
 } from "../../components/model/settings";
-import { checked, overrides } from "./checks";
+import { validString, overrides } from "./checks";
 
-const namespaceName = checked(namespaceProblem);
+const namespaceName = validString(namespaceProblem);
 // `pulumi config set --path 'nodeSelector["cytomine.dev/real-node"]' true` stores a boolean; label
 // values are strings.
 const labelValue = z.union([z.string(), z.boolean(), z.number()]).transform(String);

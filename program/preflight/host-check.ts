@@ -3,12 +3,12 @@
 // configuration files. A wrong address, private key, pinned host key or sudo rule then stops the
 // preview naming the config key that fixes it, instead of a dial retried for minutes in the middle of
 // an `up`; and a file edited by hand on the host shows as its step's update (`fileMark` in
-// components/vm/host.ts), which a refresh of a remote command cannot see. The steps on the host still
+// components/vm/cytomine.ts), which a refresh of a remote command cannot see. The steps on the host still
 // check everything again when they run. SSH client: ssh2 (https://github.com/mscdex/ssh2).
 import { createHash } from "node:crypto";
 import { Client, utils } from "ssh2";
-import type { ObservedFile } from "../../components/vm/host";
-import { inspectFilesScript, noSudo, q } from "../../components/vm/scripts";
+import type { ObservedFile } from "../../components/vm/cytomine";
+import { inspectFilesScript, noSudo, shellQuote } from "../../components/vm/scripts";
 import { PROJECT } from "../config";
 
 export interface HostAccess {
@@ -97,7 +97,7 @@ export async function inspectHost(
         );
     const pin = a.hostKey === undefined ? undefined : pinOf(a.hostKey);
     const seen: { presented?: string; keyFp: string } = { keyFp: fingerprint(key.getPublicSSH().toString("base64")) };
-    const script = `bash -c ${q(inspectFilesScript(files))}`;
+    const script = `bash -c ${shellQuote(inspectFilesScript(files))}`;
     const remote = a.sudo ? `sudo -n true 2>/dev/null || exit ${NO_SUDO}; sudo -n ${script}` : script;
     const client = new Client();
     return new Promise<Inspection>((resolve) => {

@@ -1,6 +1,6 @@
 // One module per target, each returning the same shape, so that main.ts wires identity the same
-// way whatever hosts Cytomine. A target's module (and its provider SDKs: @pulumi/aws alone takes
-// about 2 s to load) is loaded only when the stack uses that target.
+// way whatever hosts Cytomine. A target's module (and its provider SDKs: @pulumi/aws alone is slow
+// to load) is loaded only when the stack uses that target.
 import type { Target } from "../config";
 import type { DeployTarget } from "./target";
 

@@ -19,7 +19,7 @@ type ClusterApis = Awaited<ReturnType<typeof loadClusterApis>>;
 /**
  * API clients for the cluster the kubeconfig of `env` points at (as the provider reads it: the files
  * of KUBECONFIG merged, else ~/.kube/config). The client library is loaded only when a cluster is
- * read: it is about 0.7 s and 50 MiB of the program's start, which render mode and every fleet
+ * read: it is a large part of the program's start, which render mode and every fleet
  * preview of it would otherwise pay for nothing.
  */
 async function loadClusterApis(env: NodeJS.ProcessEnv) {
@@ -213,6 +213,7 @@ export async function kubernetesTarget(
             owner,
             publicUrl: config.publicUrl,
             localStack: config.localStack,
+            images: config.images,
             ...config.kubernetes,
             keycloak: { ...config.keycloak, adminPassword: secrets.keycloakAdminPassword },
             render,

@@ -2,13 +2,13 @@
 // host that exists; target aws first creates an EC2 instance and connects to its Elastic IP.
 import {
     configFiles,
-    CytomineHost,
-    CytomineHostArgs,
+    Cytomine,
+    CytomineArgs,
     hostLayout,
     markPathOf,
     ObservedFile,
     SshConnection,
-} from "../../components/vm/host";
+} from "../../components/vm/cytomine";
 import { isLocalHost } from "../../components/model/settings";
 import type { DeclaredDataset } from "../../components/model/datasets";
 import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
@@ -16,10 +16,6 @@ import { inspectHost } from "../preflight/host-check";
 import { checkDatasets, datasetsOutput } from "../config/datasets";
 import type { TargetOptions, TargetResult } from "./target";
 
-/**
- * Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external
- * one). `created`: the stack made the host (its outputs join the target's; cloud-init is waited for).
- */
 /**
  * The datasets, checked before anything is declared. A path is validated where the program can see
  * it: when the host is this machine (the local environment's SSH host is), a missing path stops the
@@ -44,6 +40,10 @@ export async function datasetsOnHost(
 /** Looks at the host before anything is declared: files by absolute path, or ConfigError. */
 type Inspect = (files: { path: string; markPath: string }[]) => Promise<Record<string, ObservedFile | null>>;
 
+/**
+ * Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external
+ * one). `created`: the stack made the host (its outputs join the target's; cloud-init is waited for).
+ */
 export async function deployOnHost(
     { config, secrets }: LoadedConfig,
     connection: SshConnection,
@@ -52,7 +52,7 @@ export async function deployOnHost(
     inspect?: Inspect,
 ): Promise<TargetResult> {
     const { vm } = config;
-    const args: CytomineHostArgs = {
+    const args: CytomineArgs = {
         tenant: config.tenant,
         connection,
         sudo: vm.sudo,
@@ -61,7 +61,7 @@ export async function deployOnHost(
         bindAddress: vm.bindAddress,
         httpPort: vm.httpPort,
         publicUrl: config.publicUrl,
-        images: config.kubernetes.images,
+        images: config.images,
         keycloak: { ...config.keycloak, adminPassword: secrets.keycloakAdminPassword },
         protectData: !config.allowVolumeDeletion,
         readyTimeoutSeconds: vm.readyTimeoutSeconds,
@@ -86,7 +86,7 @@ export async function deployOnHost(
         const found = await inspect(files);
         args.observedFiles = Object.fromEntries(files.map((f) => [f.rel, found[f.path] ?? null]));
     }
-    const host = new CytomineHost(config.tenant, args);
+    const host = new Cytomine(config.tenant, args);
     const inProject = host.keycloak;
     return {
         publicUrl: config.publicUrl,

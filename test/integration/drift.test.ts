@@ -332,7 +332,7 @@ describe("drift on the Kubernetes target with the local Keycloak", { timeout: 1_
 // On a VM every step is a remote command, whose refresh keeps the recorded state; the program reads
 // the configuration files' digests, modes and marks on the host when it starts (program/preflight/host-check.ts),
 // so a hand edit shows as its step's update and `up` writes the file again (fileMark in
-// components/vm/host.ts). The SSH test host is this machine: its files are changed here, as root would.
+// components/vm/cytomine.ts). The SSH test host is this machine: its files are changed here, as root would.
 describe(
     "drift on the SSH host (target ssh): a file edited or re-moded by hand is seen and repaired",
     { timeout: 900_000 },

@@ -558,8 +558,8 @@ describe("local environment", { timeout: 900_000 }, () => {
                 ...["-e", "KC_HEALTH_ENABLED=true", image, "start-dev"],
             );
             const management = published(id, 9000);
-            // start-dev builds (augments) the server first: about 80 s on an idle 2-core machine,
-            // minutes when other suites load it at the same time.
+            // start-dev builds (augments) the server first, the longer when other suites load the
+            // machine at the same time.
             const ready = await eventually(
                 420,
                 async () => {

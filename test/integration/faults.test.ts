@@ -347,7 +347,7 @@ async function unmount(dir: string): Promise<void> {
 }
 
 // Each case first waits to hold the environment alone (withEnvironmentAlone) until the suites beside it
-// finish; those waits count against this timeout as much as the cases' own 14 minutes or so.
+// finish; those waits count against this timeout as much as the cases' own time.
 describe("faults in the middle of an up, and their recovery", { timeout: 1_800_000 }, () => {
     const s = envSettings();
     let env: Environment;
@@ -814,12 +814,12 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
         // Pulumi 3.188 accepts --import-pending-creates but imports nothing: the pending operation
         // becomes "importing", which no step resolves, and the next checkpoint drops it (only pending
         // creates are carried over, pkg/backend/snapshot.go). Held here, so that a Pulumi that does
-        // import fails this and the README's recovery is updated.
+        // import fails this and the recovery in docs/operating.md is updated.
         const imported = found.filter((f) => (after.resources ?? []).some((r) => r.urn === f.urn));
         assert.deepEqual(
             imported.map((f) => nameOf(f.urn)),
             [],
-            "refresh --import-pending-creates imported: update the README",
+            "refresh --import-pending-creates imported: update docs/operating.md",
         );
         // So the object the interrupted create made is deleted (it is new: nothing refers to it
         // yet), and up creates it again.

@@ -1,5 +1,5 @@
 // Tenants from the vm template, through the tenant CLI: each tenant's compose project on the SSH test
-// host runs its own real Keycloak (quay.io/keycloak/keycloak:26.4.7, README "Stand-in images"), so the
+// host runs its own real Keycloak (quay.io/keycloak/keycloak:26.4.7, docs/developing.md "Stand-in images"), so the
 // isolation the fleet promises can be shown where a KWOK pod serves none (fleet.test.ts, whose
 // Kubernetes tenants share the local Keycloak): two tenants up in parallel, each with its own
 // Keycloak and generated admin password, and neither password opens the other's Keycloak.

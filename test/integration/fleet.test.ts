@@ -239,7 +239,7 @@ describe("fleet: twenty parallel previews of render-mode tenants", { timeout: 1_
     const count = 20;
     let dir: string;
     let fleet: Fleet;
-    // Each preview worker (CLI, language host, program, three plugins) peaks at about 650 MB: on a
+    // Each preview worker (CLI, language host, program, three plugins) peaks at hundreds of MB: on a
     // small machine fewer run at once rather than exhausting memory shared with other work.
     const available = Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) * 1024;
     const parallel = Math.max(4, Math.min(count, Math.floor((available * 0.6) / 650e6)));
@@ -270,7 +270,7 @@ describe("fleet: twenty parallel previews of render-mode tenants", { timeout: 1_
         return path.join(pulumiHome, "workspaces", `cytomine-fallback-${hash}-workspace.json`);
     };
 
-    // Three rounds in the test command (about 45 s each here); FLEET_PREVIEW_ROUNDS=10 for the issue's ten.
+    // Three rounds in the test command; FLEET_PREVIEW_ROUNDS=10 for the issue's ten.
     const rounds = Number(process.env.FLEET_PREVIEW_ROUNDS ?? 3);
     /** Every file of the plugin folder, with its size: an install or a half-written plugin changes it. */
     const pluginFiles = () =>
@@ -486,7 +486,7 @@ describe("fleet: inline programs, many tenants' programs in this one process", {
         t.diagnostic(
             `heap ${start.toFixed(0)} MiB, then +${growth.toFixed(1)} MiB after ${rounds * names.length} previews`,
         );
-        // Unreleased, each preview kept about 1 MiB (its resources and config): 30 MiB here.
+        // Unreleased, each preview keeps its resources and config (docs/measurements.md).
         assert.ok(growth < 10, `the heap grew by ${growth.toFixed(1)} MiB over ${rounds * names.length} previews`);
     });
 });

@@ -390,7 +390,7 @@ describe("the user page with real Keycloak, engine and browser", { timeout: 1_50
         const { tenant, job } = await launch(page, false);
         state.bobTenant = tenant;
         state.bobJob = job;
-        // Killed once the update is well under way (see README: what a kill during a Keycloak call leaves).
+        // Killed once the update is well under way (see docs/operating.md: what a kill during a Keycloak call leaves).
         await until(
             page,
             "#resources",

@@ -15,6 +15,7 @@ export function cytomineArgs(over: Partial<CytomineArgs> = {}): CytomineArgs {
         owner: "org/cytomine-fallback/lab-a",
         publicUrl: c.publicUrl,
         localStack: false,
+        images: c.images,
         ...c.kubernetes,
         keycloak: { ...c.keycloak, adminPassword: "from-config" },
         render: false,

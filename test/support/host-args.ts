@@ -1,8 +1,8 @@
 // The VM host component's arguments for a tenant lab-a with its own Keycloak, for unit tests under mocks.
-import { CytomineHostArgs } from "../../components/vm/host";
+import { CytomineArgs } from "../../components/vm/cytomine";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
 
-export const hostArgs = (over: Partial<CytomineHostArgs> = {}): CytomineHostArgs => ({
+export const hostArgs = (over: Partial<CytomineArgs> = {}): CytomineArgs => ({
     tenant: "lab-a",
     connection: { host: "vm.example.org", port: 22, user: "admin", privateKey: "KEY", hostKey: "ssh-ed25519 AAAA" },
     sudo: true,

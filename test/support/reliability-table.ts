@@ -1,7 +1,7 @@
-// npm run reliability: writes the README's reliability table from what the tests recorded
+// npm run reliability: writes the reliability table in docs/measurements.md from what the tests recorded
 // (test/support/reliability.ts, .local/reliability/cases.jsonl), between the markers
 // <!-- reliability:begin --> and <!-- reliability:end -->, with the machine it ran on.
-//   npm run reliability [-- --print]   (--print: show the table, leave the README as it is)
+//   npm run reliability [-- --print]   (--print: show the table, leave docs/measurements.md as it is)
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as prettier from "prettier";
@@ -10,6 +10,8 @@ import { repoRoot } from "../../toolchain/index";
 
 const BEGIN = "<!-- reliability:begin -->";
 const END = "<!-- reliability:end -->";
+/** The file holding the markers, relative to the repository's root. */
+const TARGET = "docs/measurements.md";
 
 function table(families: FamilySummary[], unreadable: number): string {
     const failing = families.flatMap((f) => f.failing.map((c) => `${f.family}: ${c}`));
@@ -44,19 +46,19 @@ async function main(): Promise<number> {
         console.log(text);
         return 0;
     }
-    const readme = path.join(repoRoot, "README.md");
-    const current = fs.readFileSync(readme, "utf8");
+    const target = path.join(repoRoot, TARGET);
+    const current = fs.readFileSync(target, "utf8");
     const begin = current.indexOf(BEGIN);
     const end = current.indexOf(END);
     if (begin < 0 || end < begin) {
-        console.error(`README.md has no ${BEGIN} … ${END} markers: add them where the table belongs`);
+        console.error(`${TARGET} has no ${BEGIN} … ${END} markers: add them where the table belongs`);
         return 1;
     }
     const updated = `${current.slice(0, begin + BEGIN.length)}\n\n${text}\n${current.slice(end)}`;
     // Formatted as `npm run lint` checks it (prettier), so that writing the table keeps lint clean.
-    const options = { ...(await prettier.resolveConfig(readme)), filepath: readme };
-    fs.writeFileSync(readme, await prettier.format(updated, options));
-    console.log(`README.md: reliability table written (${records.length} records)`);
+    const options = { ...(await prettier.resolveConfig(target)), filepath: target };
+    fs.writeFileSync(target, await prettier.format(updated, options));
+    console.log(`${TARGET}: reliability table written (${records.length} records)`);
     return 0;
 }
 

@@ -1,6 +1,6 @@
 // The reliability record: tests note each case they tried (family, case, pass or fail) as one JSON line
 // under .local/reliability/, and `npm run reliability` (test/support/reliability-table.ts) turns the latest
-// result of every case into the README's table. Tests write it, so the table is never typed by hand.
+// result of every case into the table of docs/measurements.md. Tests write it, so the table is never typed by hand.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

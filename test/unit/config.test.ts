@@ -34,7 +34,7 @@ describe("parseConfig", () => {
             adminUser: "admin",
         });
         assert.equal(c.kubernetes.namespace, "lab-a");
-        assert.deepEqual(c.kubernetes.images, DEFAULT_IMAGES);
+        assert.deepEqual(c.images, DEFAULT_IMAGES);
         assert.deepEqual(c.kubernetes.storage, DEFAULT_STORAGE);
         assert.equal(c.kubernetes.routing, "ingress");
         assert.equal(c.realm, "cytomine");
@@ -158,8 +158,8 @@ describe("parseConfig", () => {
             images: { core: "registry.example.org/mirror/core:0165ef7" },
             storage: { images: "2Ti" },
         });
-        assert.equal(c.kubernetes.images.core, "registry.example.org/mirror/core:0165ef7");
-        assert.equal(c.kubernetes.images.pims, DEFAULT_IMAGES.pims);
+        assert.equal(c.images.core, "registry.example.org/mirror/core:0165ef7");
+        assert.equal(c.images.pims, DEFAULT_IMAGES.pims);
         assert.equal(c.kubernetes.storage.images, "2Ti");
         assert.equal(c.kubernetes.storage.postgis, DEFAULT_STORAGE.postgis);
     });

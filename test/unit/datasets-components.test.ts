@@ -11,7 +11,7 @@ import { routeTable } from "../../components/model/routes";
 import { cytomineServices } from "../../components/model/services";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
 import { CSI_NAMESPACE, SdafsCsiDriver } from "../../components/kubernetes/csi";
-import { HostDatasetImport, importReport, pimsDatasetBinds } from "../../components/vm/datasets";
+import { DatasetImport, importReport, pimsDatasetBinds } from "../../components/vm/datasets";
 import { sdafsPrerequisitesScript, sdafsUnitFile } from "../../components/vm/dataset-scripts";
 import { accessTokenOf } from "../../components/kubernetes/datasets";
 import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/model/datasets";
@@ -82,7 +82,7 @@ describe("datasets on a VM: compose and steps", () => {
 
     it("the import step gets the keys on stdin only, as a secret; its script holds no key", async () => {
         const recorded = recordResources();
-        new HostDatasetImport("lab-a-datasets-import", {
+        new DatasetImport("lab-a-datasets-import", {
             connection: { host: "vm.example.org", user: "admin", privateKey: "KEY" },
             sudo: "sudo -n ",
             host: "vm.example.org",
@@ -272,7 +272,7 @@ describe("datasets on Kubernetes (mocks)", () => {
         const recorded = recordResources();
         new Cytomine("lab-a", k8sArgs(undefined));
         await allRegistered();
-        assert.ok(!recorded.some((r) => r.type.startsWith("cytomine:datasets:")));
+        assert.ok(!recorded.some((r) => r.type.startsWith("cytomine:kubernetes:Dataset")));
         const pims = recorded.find((r) => r.name === "lab-a-pims")!;
         assert.equal(pims.inputs.spec.template.spec.initContainers, undefined);
     });

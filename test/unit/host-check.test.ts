@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { fileMark, markPathOf } from "../../components/vm/host";
+import { fileMark, markPathOf } from "../../components/vm/cytomine";
 import { inspectFilesScript } from "../../components/vm/scripts";
 import {
     connectionProblem,

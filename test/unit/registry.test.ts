@@ -12,7 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/model/datasets";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { dockerConfigJson, REGISTRY_SECRET_NAME } from "../../components/kubernetes/secrets";
-import { CytomineHost, CytomineHostArgs } from "../../components/vm/host";
+import { Cytomine as VmCytomine, CytomineArgs } from "../../components/vm/cytomine";
 import { composeUpScript, registryLoginScript } from "../../components/vm/scripts";
 import { ConfigError, loadConfig, parseConfig, SecretKey } from "../../program/config";
 import { requiredSecrets } from "../../program/config/identity";
@@ -237,10 +237,10 @@ describe("registry credentials: Kubernetes (mocks)", () => {
 });
 
 /** Builds a host under mocks, recording each step's inputs and the names of what it depends on. */
-async function host(over: Partial<CytomineHostArgs> = {}) {
+async function host(over: Partial<CytomineArgs> = {}) {
     const recorded = recordResources();
     const dependsOn: Record<string, string[]> = {};
-    const h = new CytomineHost("lab-a", hostArgs(over), {
+    const h = new VmCytomine("lab-a", hostArgs(over), {
         transformations: [
             (a) => void (dependsOn[a.name] = ([a.opts.dependsOn ?? []].flat() as Any[]).map((r) => r.__name as string)),
         ],

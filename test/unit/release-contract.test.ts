@@ -9,7 +9,7 @@ import { contractFindings, describeFindings, fromCompose, fromManifests } from "
 import { CONTRACTS, RELEASE, ROUTES } from "../../components/model/release";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { envFile } from "../../components/vm/compose";
-import { hostLayout } from "../../components/vm/host";
+import { hostLayout } from "../../components/vm/cytomine";
 import { cytomineArgs } from "../support/cytomine-args";
 import { allRegistered, recordResources } from "../support/mocks";
 import { parseConfig } from "../../program/config";

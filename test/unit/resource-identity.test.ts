@@ -19,7 +19,7 @@ import { allRegistered, recordResources } from "../support/mocks";
 import { cytomineArgs } from "../support/cytomine-args";
 import { hostArgs } from "../support/host-args";
 import { Cytomine } from "../../components/kubernetes/cytomine";
-import { CytomineHost } from "../../components/vm/host";
+import { Cytomine as VmCytomine } from "../../components/vm/cytomine";
 import { SdafsCsiDriver } from "../../components/kubernetes/csi";
 import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/model/datasets";
 
@@ -43,22 +43,27 @@ const ownUrn = async (s: Seen) => engineUrn(await value(s.resource.urn));
 
 /**
  * The URNs a resource answers to: its own, those of its aliases, and those it inherits from its
- * parent's aliases (a child of a renamed component keeps its name and type under the old parent URN,
- * as the engine resolves it: pulumi/pulumi sdk/nodejs/resource.ts, inheritedChildAlias).
+ * parent's aliases: its own name and type, and each alias's, under each former parent URN, as the
+ * engine resolves them (pulumi/pulumi sdk/nodejs/resource.ts, allAliases and inheritedChildAlias).
  */
 async function urnsOf(s: Seen, all: Seen[]): Promise<string[]> {
     const own = await ownUrn(s);
+    const specs = await Promise.all(s.aliases.map((a) => value(pulumi.output(a))));
     const parent = all.find((p) => p.resource === s.parent);
-    const inherited = parent
-        ? await Promise.all(
-              (await urnsOf(parent, all))
-                  .slice(1)
-                  .map(async (p) => engineUrn(await value(pulumi.createUrn(s.name, s.type, p as pulumi.URN)))),
-          )
-        : [];
+    const formerParents = parent ? (await urnsOf(parent, all)).slice(1) : [];
+    const namesAndTypes = [
+        { name: s.name, type: s.type },
+        ...specs.flatMap((a) => (typeof a === "string" ? [] : [{ name: a.name ?? s.name, type: a.type ?? s.type }])),
+    ];
+    const inherited = await Promise.all(
+        formerParents.flatMap((p) =>
+            namesAndTypes.map(async (n) =>
+                engineUrn(await value(pulumi.createUrn(n.name as string, n.type as string, p as pulumi.URN))),
+            ),
+        ),
+    );
     const aliases = await Promise.all(
-        s.aliases.map(async (a) => {
-            const alias = await value(pulumi.output(a));
+        specs.map(async (alias) => {
             if (typeof alias === "string") return engineUrn(alias);
             const parent = alias.parent ?? s.parent;
             return engineUrn(
@@ -243,7 +248,7 @@ describe("resource identity of the components the dev program does not declare (
                 }),
             );
             new SdafsCsiDriver("sdafs-csi", { owner: "o/p/s", rootUrl: "https://download.bp.nbis.se" });
-            new CytomineHost(
+            new VmCytomine(
                 "lab-b",
                 hostArgs({
                     tenant: "lab-b",

@@ -7,8 +7,8 @@ import { routeTable } from "../../components/model/routes";
 import { cytomineServices } from "../../components/model/services";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
 import { composeFile, ComposeOptions, envFile, memLimit, nginxConf } from "../../components/vm/compose";
-import { CytomineHost, readinessUrls } from "../../components/vm/host";
-import { composeUpScript, preflightScript, q, writeFileScript } from "../../components/vm/scripts";
+import { Cytomine, readinessUrls } from "../../components/vm/cytomine";
+import { composeUpScript, preflightScript, shellQuote, writeFileScript } from "../../components/vm/scripts";
 import { allRegistered, recordResources, valueOf } from "../support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -132,7 +132,10 @@ describe("VM: compose project", () => {
 
 describe("VM: scripts", () => {
     it("quotes values for the shell", () => {
-        assert.equal(execFileSync("bash", ["-c", `printf %s ${q("it's $HOME")}`], { encoding: "utf8" }), "it's $HOME");
+        assert.equal(
+            execFileSync("bash", ["-c", `printf %s ${shellQuote("it's $HOME")}`], { encoding: "utf8" }),
+            "it's $HOME",
+        );
     });
 
     it("a host without a container engine gets the fix, not a shell error", () => {
@@ -189,7 +192,7 @@ describe("VM: scripts", () => {
 describe("VM: host component (mocks)", () => {
     it("steps carry secrets on stdin only, never in a script", async () => {
         const recorded = recordResources();
-        const host = new CytomineHost("lab-a", hostArgs());
+        const host = new Cytomine("lab-a", hostArgs());
         assert.ok(host.keycloak);
         await valueOf(host.adminCredentials);
         await allRegistered();

@@ -3,6 +3,7 @@
 // depends on, so a second `up` runs nothing and a changed setting re-runs only its dependents.
 import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { renamedFrom } from "../model/renames";
 import { routeTable } from "../model/routes";
 import { generateSecretValues, secretKeysOf } from "../model/secrets";
 import { cytomineServices, KeycloakMode, SECRET_NAME } from "../model/services";
@@ -10,7 +11,7 @@ import { Images } from "../model/settings";
 import type { ServiceSpec } from "../model/spec";
 import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, volumeDirOf } from "./compose";
 import { Connection, stepper } from "./steps";
-import { HostDatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "./datasets";
+import { DatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "./datasets";
 import type { DeclaredDataset } from "../model/datasets";
 import {
     composeDownScript,
@@ -32,7 +33,7 @@ export interface SshConnection {
     hostKey?: pulumi.Input<string>;
 }
 
-export interface CytomineHostArgs {
+export interface CytomineArgs {
     tenant: string;
     connection: SshConnection;
     /** Prefix privileged commands with `sudo -n` (false when connecting as root). */
@@ -147,7 +148,7 @@ export interface HostLayout {
 
 export function hostLayout(
     a: Pick<
-        CytomineHostArgs,
+        CytomineArgs,
         "tenant" | "configDir" | "dataDir" | "images" | "publicUrl" | "keycloak" | "bindAddress" | "httpPort"
     >,
     datasets: DeclaredDataset[] = [],
@@ -192,7 +193,7 @@ export function hostLayout(
     };
 }
 
-export class CytomineHost extends pulumi.ComponentResource {
+export class Cytomine extends pulumi.ComponentResource {
     public readonly url: pulumi.Output<string>;
     public readonly host: pulumi.Output<string>;
     /** Where the tenant's configuration and data live on the host. */
@@ -205,8 +206,8 @@ export class CytomineHost extends pulumi.ComponentResource {
     /** The host's report of the last dataset import (none without datasets). */
     public readonly lastDatasetImport?: pulumi.Output<ImportReport | undefined>;
 
-    constructor(name: string, args: CytomineHostArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("cytomine:vm:CytomineHost", name, {}, opts);
+    constructor(name: string, args: CytomineArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cytomine:vm:Cytomine", name, {}, renamedFrom("cytomine:vm:CytomineHost", opts));
         const sudo = args.sudo ? "sudo -n " : "";
         const datasets = args.datasets?.list ?? [];
         const { configDir, dataDir, project, services, volumeDirs, plainFiles, ...layout } = hostLayout(args, datasets);
@@ -350,7 +351,7 @@ export class CytomineHost extends pulumi.ComponentResource {
         // The import, once Cytomine answers through the proxy, with the admin keys generated above.
         if (datasets.length > 0) {
             const base = readinessUrls(args.bindAddress, args.httpPort, false)[0].replace(/\/$/, "");
-            this.lastDatasetImport = new HostDatasetImport(
+            this.lastDatasetImport = new DatasetImport(
                 `${name}-datasets-import`,
                 {
                     connection,
