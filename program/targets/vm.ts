@@ -13,7 +13,8 @@ import { isLocalHost } from "../../components/model/settings";
 import type { DeclaredDataset } from "../../components/model/datasets";
 import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
 import { inspectHost } from "../preflight/host-check";
-import { checkDatasets, datasetsOutput } from "../config/datasets";
+import { datasetsOutput } from "../config/datasets";
+import { checkDatasets } from "../preflight/datasets";
 import type { TargetOptions, TargetResult } from "./target";
 
 /**

@@ -8,7 +8,8 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { writeBrokenTree, writeValidTree } from "../support/dataset-fixtures";
 import { ConfigError, parseConfig } from "../../program/config";
-import { checkDatasets, DatasetsConfig, datasetKeys } from "../../program/config/datasets";
+import { DatasetsConfig, datasetKeys } from "../../program/config/datasets";
+import { checkDatasets } from "../../program/preflight/datasets";
 
 const base = {
     tenant: "lab-a",
