@@ -3,7 +3,7 @@
 The logic of cytomine/cytomine's clients/python/examples/import_datasets.py through the pinned
 `cytomine-python-client` from PyPI: connect to core with ImageServer1's keys (the image-server keys the
 repository service writes onto that user), find its own storage, and ask PIMS to import (`Cytomine.import_datasets(storage_id, pims_url)`, a POST signed with
-Cytomine's HMAC scheme). Written for Cytomine Fallback (components/model/datasets.ts/); the keys never travel
+Cytomine's HMAC scheme). Written for Cytomine Fallback (components/datasets/); the keys never travel
 on a command line: they come from a directory of 0400 files (`--keys-dir`, the Kubernetes Secret
 volume) or from standard input as JSON (`{"publicKey": ..., "privateKey": ...}`, the VM step).
 
@@ -111,7 +111,7 @@ def dataset_folders(d, bucket):
     dataset's annotations at `<bucket>/<child>/METADATA/` (cytomine/cytomine@0165ef761:
     pims/pims/importer/dataset.py:44-111,118-175; importer/image.py:26-35). Bigpicture trees hold
     their dataset one level deeper, `{DATASET_UUID}/DATASET_{ID}/METADATA/dataset.xml` (Cytomine's
-    docs/src/admin-guide/docker/configuration.md:84-110, and domain/datasets' validator). So a bucket
+    docs/src/admin-guide/docker/configuration.md:84-110, and lib/datasets' validator). So a bucket
     that holds METADATA/dataset.xml itself is linked as it is (its subfolders are its children);
     otherwise each direct subfolder that holds one is linked, as `<bucket>--<folder>`.
     Returns [(link name, path under the bucket or "")]."""

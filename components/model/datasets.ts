@@ -13,7 +13,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { RELEASE } from "./release";
 
-/** The import script both targets run: shipped to the VM host, and to the Kubernetes Job in a ConfigMap. */
+/**
+ * The import script both targets run: shipped to the VM host, and to the Kubernetes Job in a ConfigMap.
+ * Its bytes are in every tenant's state (the VM step's digest, the Job's ConfigMap): an edit, even of a
+ * comment, re-runs the import everywhere, so its comments keep naming the files as they were when it
+ * was last changed on purpose.
+ */
 export const IMPORT_SCRIPT = fs.readFileSync(path.join(__dirname, "cytomine_import.py"), "utf8");
 
 /** Where a dataset comes from: a directory the host (or a volume claim) holds, or the Bigpicture archive through sdafs. */

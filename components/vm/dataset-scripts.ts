@@ -68,8 +68,10 @@ export function sdafsUnitFile(u: SdafsUnit): string {
         `--group ${u.owner}`,
         u.mountPoint,
     ].join(" ");
+    // The unit file's bytes are in every tenant's state: an edit rewrites the unit and remounts the
+    // datasets, so its first line keeps the file name it was written with (now components/vm/datasets.ts).
     return [
-        "# Written by Cytomine Fallback (components/vm/datasets.ts); changes are overwritten by pulumi up.",
+        "# Written by Cytomine Fallback (components/datasets/host.ts); changes are overwritten by pulumi up.",
         "[Unit]",
         `Description=${u.description}`,
         "Wants=network-online.target",
