@@ -1,8 +1,8 @@
 // Keys every stack has: the tenant, where its Cytomine runs, its public URL, and the switches that
 // guard stateful resources.
 import { z } from "zod";
-import { reservedNamespaceProblem } from "../../components/model/settings";
-import { absoluteUrl, reportProblem } from "./checks";
+import { DEFAULT_IMAGES, imageProblem, ImageKey, reservedNamespaceProblem } from "../../components/model/settings";
+import { absoluteUrl, overrides, reportProblem } from "./checks";
 
 /**
  * What is wrong with a registry server as `docker login` and a dockerconfigjson's `auths` take it: a
@@ -61,5 +61,7 @@ export const commonKeys = {
     localStack: z.boolean().default(false),
     allowRealmReplacement: z.boolean().default(false),
     allowVolumeDeletion: z.boolean().default(false),
+    /** The image of each service, on either target (defaults: the pinned release's). */
+    images: overrides(Object.keys(DEFAULT_IMAGES) as [ImageKey], imageProblem),
     imageRegistry: imageRegistry.optional(),
 };

@@ -1,15 +1,7 @@
-// Keys of the Kubernetes target: namespace, images, volume sizes, routing, render mode.
+// Keys of the Kubernetes target: namespace, volume sizes, routing, placement, render mode.
 import { z } from "zod";
 import { ROUTINGS } from "../../components/kubernetes/routes";
-import {
-    DEFAULT_IMAGES,
-    DEFAULT_STORAGE,
-    imageProblem,
-    ImageKey,
-    namespaceProblem,
-    quantityProblem,
-    StorageKey,
-} from "../../components/model/settings";
+import { DEFAULT_STORAGE, namespaceProblem, quantityProblem, StorageKey } from "../../components/model/settings";
 import { validString, overrides } from "./checks";
 
 const namespaceName = validString(namespaceProblem);
@@ -20,7 +12,6 @@ const labelValue = z.union([z.string(), z.boolean(), z.number()]).transform(Stri
 export const kubernetesKeys = {
     renderDir: z.string().default(""),
     namespace: namespaceName.optional(),
-    images: overrides(Object.keys(DEFAULT_IMAGES) as [ImageKey], imageProblem),
     storage: overrides(Object.keys(DEFAULT_STORAGE) as [StorageKey], quantityProblem),
     routing: z.enum(ROUTINGS).default("ingress"),
     ingressClass: z.string().min(1).default("nginx"),
