@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { createRenderTenants, Fleet, type ProgramsMode } from "../apps/fleet";
 import { descendants, processTable, pssBytes } from "../toolchain/processes";
 import { repoRoot } from "../toolchain/index";
-import { median } from "./stats";
+import { median } from "./support/stats";
 
 const SIZES = [1, 5, 20];
 const PARALLELISM = [1, 4];

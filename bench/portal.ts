@@ -20,7 +20,7 @@ import { type Executor, Fleet, readSecrets } from "../apps/fleet";
 import { createPortal, fleetWorker, parsePortalConfig, Portal, User } from "../apps/portal";
 import { standInSignIn } from "../test/support/portal-standins";
 import { repoRoot } from "../toolchain/index";
-import { formatTable, Row, writeJson } from "./stats";
+import { formatTable, Row, writeJson } from "./support/stats";
 
 const STEPS = 20;
 const STEP_MS = 100;

@@ -12,7 +12,7 @@ import { preview } from "./families/preview";
 import { program } from "./families/program";
 import type { Family } from "./families/types";
 import { vm } from "./families/vm";
-import { formatBreakdown, formatTable, machine, writeJson } from "./stats";
+import { formatBreakdown, formatTable, machine, writeJson } from "./support/stats";
 
 export const FAMILIES: Family[] = [env, identity, preview, kubernetes, program, vm];
 

@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ensureEnvironment, stopEnvironment } from "../../localenv";
 import { envSettings } from "../../localenv";
-import { Row, time } from "../stats";
+import { Row, time } from "../support/stats";
 import { Family } from "./types";
 
 export const env: Family = {

@@ -12,8 +12,8 @@ import { createEphemeralStack, disposeEphemeralStack } from "../../test/support/
 import { keycloakAdmin } from "../../test/support/clients";
 import { projectConfig } from "../../test/support/project-config";
 import { repoRoot } from "../../toolchain/index";
-import { breakdown, ResourceTimer, runLine, timedUp } from "../engine";
-import { Row, time } from "../stats";
+import { breakdown, ResourceTimer, runLine, timedUp } from "../support/engine";
+import { Row, time } from "../support/stats";
 import { floorRealms } from "./realms";
 import { asEnvironment, engineEnvironment } from "./localenv";
 import { alternate, Family, roundName, WARMUP } from "./types";

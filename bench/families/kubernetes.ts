@@ -16,8 +16,8 @@ import { parseAllDocuments } from "yaml";
 import { createEphemeralStack, disposeEphemeralStack } from "../../test/support/automation";
 import type { ConfigValue } from "../../test/support/project-config";
 import { binDir, repoRoot } from "../../toolchain/index";
-import { breakdown, ResourceTimer, runLine, timedUp } from "../engine";
-import { Row, time } from "../stats";
+import { breakdown, ResourceTimer, runLine, timedUp } from "../support/engine";
+import { Row, time } from "../support/stats";
 import { engineEnvironment, EngineEnvironment } from "./localenv";
 import { alternate, Family, roundName, WARMUP } from "./types";
 

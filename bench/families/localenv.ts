@@ -20,7 +20,7 @@ import { keycloakDown, keycloakReady, keycloakRunning, keycloakUp } from "../../
 import { kubeDown, kubeReady, kubeUp } from "../../localenv";
 import { EnvSettings, envSettings } from "../../localenv";
 import { binDir, repoRoot } from "../../toolchain/index";
-import { time } from "../stats";
+import { time } from "../support/stats";
 
 const run = promisify(execFile);
 

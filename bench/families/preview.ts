@@ -14,8 +14,8 @@ import type { PreviewOptions } from "@pulumi/pulumi/automation";
 import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../../test/support/automation";
 import { ConfigValue, projectConfig } from "../../test/support/project-config";
 import { repoRoot } from "../../toolchain/index";
-import { breakdown, ResourceTimer } from "../engine";
-import { Row, time } from "../stats";
+import { breakdown, ResourceTimer } from "../support/engine";
+import { Row, time } from "../support/stats";
 import { asEnvironment, engineEnvironment, EngineEnvironment } from "./localenv";
 import { Family } from "./types";
 

@@ -1,7 +1,7 @@
 // One mocked run of a program (loaded by program-child.ts, in its own process): the Pulumi SDK's
 // mocks, the program, and the figures once every registration has reached the mocks.
 import * as pulumi from "@pulumi/pulumi";
-import { secondsSince } from "../stats";
+import { secondsSince } from "../support/stats";
 import { allRegistered, recordResources } from "../../test/support/mocks";
 
 export type Mode = "floor" | "index" | "tenants";

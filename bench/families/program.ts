@@ -10,7 +10,7 @@ import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { pulumiEnv, repoRoot } from "../../toolchain/index";
-import { Row, Unit } from "../stats";
+import { Row, Unit } from "../support/stats";
 import type { ChildResult } from "./program-mocked";
 import { Family, roundName, WARMUP } from "./types";
 

@@ -1,5 +1,5 @@
 // What a benchmark family is: a name, one line on what it measures, and a run that returns its rows.
-import type { FamilyResult } from "../stats";
+import type { FamilyResult } from "../support/stats";
 
 export interface Context {
     rounds: number;

@@ -30,8 +30,8 @@ import { keycloakAdmin } from "../../test/support/clients";
 import { Environment, ensureEnvironment } from "../../localenv";
 import { ConfigValue, freePort, sshTargetConfig } from "../../test/support/project-config";
 import { repoRoot } from "../../toolchain/index";
-import { breakdown, ResourceTimer, runLine, timedUp } from "../engine";
-import { Row, time } from "../stats";
+import { breakdown, ResourceTimer, runLine, timedUp } from "../support/engine";
+import { Row, time } from "../support/stats";
 import { floorRealms } from "./realms";
 import { alternate, Family, roundName, WARMUP } from "./types";
 
