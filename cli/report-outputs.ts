@@ -1,6 +1,7 @@
 // Prints a stack's outputs in a form a person can act on, and what its last update changed.
 //   node --import tsx cli/report-outputs.ts <stack>
 import { execFileSync } from "node:child_process";
+import { shellQuote } from "../components/vm/scripts";
 
 /**
  * One line per output, as `pulumi stack output --json` gives them (secrets arrive as "[secret]");
@@ -23,6 +24,20 @@ export function describeChanges(changes: Record<string, number> | undefined): st
     return changed.map(([op, n]) => `${op} ${n}`).join(", ");
 }
 
+/**
+ * The shell lines that give a fresh shell what the CLI needs for the stack: the pinned CLI on PATH,
+ * its home (plugins), the backend, the passphrase file and the cluster. The stack's config is in
+ * Pulumi.<stack>.yaml, where the CLI looks.
+ */
+export function cliEnvironment(env: NodeJS.ProcessEnv): string[] {
+    const q = (v: string | undefined) => shellQuote(v ?? "");
+    return [
+        `export PATH=${q(env.PATH?.split(":").slice(0, 2).join(":"))}:"$PATH" PULUMI_HOME=${q(env.PULUMI_HOME)}`,
+        `export PULUMI_BACKEND_URL=${q(env.PULUMI_BACKEND_URL)} PULUMI_CONFIG_PASSPHRASE_FILE=${q(env.PULUMI_CONFIG_PASSPHRASE_FILE)}`,
+        `export KUBECONFIG=${q(env.KUBECONFIG)} PULUMI_SKIP_UPDATE_CHECK=true`,
+    ];
+}
+
 // The CLI, not the Automation API: reading outputs with --show-secrets would make the CLI write a
 // new encryption salt into the tracked Pulumi.<stack>.yaml.
 function pulumiJson<T>(args: string[]): T {
@@ -42,11 +57,9 @@ async function main(stackName: string): Promise<void> {
     console.log(`\nStack ${stackName} is up. Last update: ${describeChanges(history[0]?.resourceChanges)}.`);
     console.log("Outputs:");
     for (const line of formatOutputs(stackName, outputs)) console.log(line);
-    console.log(
-        `\nThe CLI needs this environment for the commands above:\n` +
-            `  export PULUMI_BACKEND_URL='${process.env.PULUMI_BACKEND_URL}' PULUMI_CONFIG_PASSPHRASE_FILE='${process.env.PULUMI_CONFIG_PASSPHRASE_FILE}'\n` +
-            `  export PATH=${process.env.PATH?.split(":").slice(0, 2).join(":")}:$PATH PULUMI_HOME=${process.env.PULUMI_HOME}`,
-    );
+    console.log(`\nThe Pulumi CLI drives the stack from this folder (${process.cwd()}) with this environment:`);
+    for (const line of cliEnvironment(process.env)) console.log(`  ${line}`);
+    console.log(`then e.g.: pulumi preview --refresh --stack ${stackName}; pulumi up --stack ${stackName}`);
 }
 
 if (require.main === module) {
