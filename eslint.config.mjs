@@ -89,6 +89,7 @@ export default tseslint.config(
                 { zones: [...layerZones, ...componentZones, ...programZones, ...appZones, ...localenvApi] },
             ],
             "import-x/no-cycle": ["error", { ignoreExternal: true }],
+            "import-x/no-duplicates": "error",
         },
     },
 );

@@ -1,7 +1,13 @@
 // The local environment's CLI (the environment itself: localenv/).
 //   npm run env:up | env:down [-- --purge] | env:status
-import { ensureEnvironment, environmentStatus, pieceName, REAL_NODE_LABEL, stopEnvironment } from "../localenv";
-import { envSettings } from "../localenv";
+import {
+    ensureEnvironment,
+    environmentStatus,
+    envSettings,
+    pieceName,
+    REAL_NODE_LABEL,
+    stopEnvironment,
+} from "../localenv";
 
 async function main(argv: string[]): Promise<number> {
     const [command, ...rest] = argv;

@@ -30,11 +30,10 @@ export function describeChanges(changes: Record<string, number> | undefined): st
  * Pulumi.<stack>.yaml, where the CLI looks.
  */
 export function cliEnvironment(env: NodeJS.ProcessEnv): string[] {
-    const q = (v: string | undefined) => shellQuote(v ?? "");
     return [
-        `export PATH=${q(env.PATH?.split(":").slice(0, 2).join(":"))}:"$PATH" PULUMI_HOME=${q(env.PULUMI_HOME)}`,
-        `export PULUMI_BACKEND_URL=${q(env.PULUMI_BACKEND_URL)} PULUMI_CONFIG_PASSPHRASE_FILE=${q(env.PULUMI_CONFIG_PASSPHRASE_FILE)}`,
-        `export KUBECONFIG=${q(env.KUBECONFIG)} PULUMI_SKIP_UPDATE_CHECK=true`,
+        `export PATH=${shellQuote(env.PATH?.split(":").slice(0, 2).join(":") ?? "")}:"$PATH" PULUMI_HOME=${shellQuote(env.PULUMI_HOME ?? "")}`,
+        `export PULUMI_BACKEND_URL=${shellQuote(env.PULUMI_BACKEND_URL ?? "")} PULUMI_CONFIG_PASSPHRASE_FILE=${shellQuote(env.PULUMI_CONFIG_PASSPHRASE_FILE ?? "")}`,
+        `export KUBECONFIG=${shellQuote(env.KUBECONFIG ?? "")} PULUMI_SKIP_UPDATE_CHECK=true`,
     ];
 }
 

@@ -4,8 +4,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ensureEnvironment, stopEnvironment } from "../../localenv";
-import { envSettings } from "../../localenv";
+import { ensureEnvironment, stopEnvironment, envSettings } from "../../localenv";
 import { Row, time } from "../support/stats";
 import { Family } from "./types";
 

@@ -16,9 +16,17 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import type { Environment } from "../../localenv";
-import { keycloakDown, keycloakReady, keycloakRunning, keycloakUp } from "../../localenv";
-import { kubeDown, kubeReady, kubeUp } from "../../localenv";
-import { EnvSettings, envSettings } from "../../localenv";
+import {
+    keycloakDown,
+    keycloakReady,
+    keycloakRunning,
+    keycloakUp,
+    kubeDown,
+    kubeReady,
+    kubeUp,
+    EnvSettings,
+    envSettings,
+} from "../../localenv";
 import { binDir, repoRoot } from "../../toolchain/index";
 import { time } from "../support/stats";
 

@@ -18,8 +18,7 @@ import {
     plaintextLeaks,
     eventLeaks,
 } from "../support/automation";
-import { envSettings } from "../../localenv";
-import { sshUp } from "../../localenv";
+import { envSettings, sshUp } from "../../localenv";
 import { pulumiHome, readVersions, repoRoot as root, requireToolchain } from "../../toolchain/index";
 
 const versions = readVersions();

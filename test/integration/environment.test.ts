@@ -20,12 +20,14 @@ import {
     environmentStatus,
     useEnvironment,
     withEnvironmentAlone,
+    dockerFiles,
+    componentPidFile,
+    envSettings,
+    sshDown,
+    SshInfo,
+    sshUp,
 } from "../../localenv";
-import { dockerFiles } from "../../localenv";
-import { componentPidFile } from "../../localenv";
 import { DEFAULT_IMPORT_IMAGE } from "../../components/model/datasets";
-import { envSettings } from "../../localenv";
-import { sshDown, SshInfo, sshUp } from "../../localenv";
 import { keycloakAdmin, kubeApi } from "../support/clients";
 import { processAlive } from "../../toolchain/processes";
 import { freePort } from "../support/project-config";

@@ -17,11 +17,19 @@ import { promisify } from "node:util";
 import type { EngineEvent, UpResult } from "@pulumi/pulumi/automation";
 import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
 import { keycloakAdmin } from "../support/clients";
-import { Environment, ensureEnvironment, useEnvironment, withEnvironmentAlone } from "../../localenv";
-import { keycloakDown, keycloakUp } from "../../localenv";
-import { kubeApiServerRestart, kubeUp } from "../../localenv";
-import { envSettings } from "../../localenv";
-import { sshDown, sshUp } from "../../localenv";
+import {
+    Environment,
+    ensureEnvironment,
+    useEnvironment,
+    withEnvironmentAlone,
+    keycloakDown,
+    keycloakUp,
+    kubeApiServerRestart,
+    kubeUp,
+    envSettings,
+    sshDown,
+    sshUp,
+} from "../../localenv";
 import { commandLine, descendants, processAlive, pulumiLeftovers, stopProcesses } from "../../toolchain/processes";
 import { projectConfig } from "../support/project-config";
 import { recorded } from "../support/reliability";

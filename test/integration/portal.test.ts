@@ -18,11 +18,10 @@ import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../
 import { keycloakAdmin, kubeApi } from "../support/clients";
 import { Fleet } from "../../apps/fleet";
 import { Environment, useEnvironment } from "../../localenv";
-import { projectConfig } from "../support/project-config";
+import { projectConfig, freePort } from "../support/project-config";
 import { repoRoot } from "../../toolchain/index";
 import { describeMatrix, TEST_TEMPLATE_SET } from "../support/portal-matrix";
 import { Postgres, startPostgres } from "../support/postgres";
-import { freePort } from "../support/project-config";
 
 const OUT = path.join(repoRoot, ".local", "test-output", "portal");
 const CHROMIUM = "/usr/bin/chromium";

@@ -22,8 +22,6 @@ import {
     requireRealNode,
     useEnvironment,
     withEnvironmentAlone,
-} from "../../localenv";
-import {
     NODE_PROCESSES,
     nodeDown,
     nodeFiles,
@@ -32,10 +30,10 @@ import {
     REAL_NODE_LABEL,
     REAL_NODE_STORAGE_CLASS,
     REAL_NODE_TAINT,
+    kubePki,
+    envSettings,
 } from "../../localenv";
-import { kubePki } from "../../localenv";
 import { machineState } from "../support/machine";
-import { envSettings } from "../../localenv";
 import { projectConfig } from "../support/project-config";
 import { repoRoot } from "../../toolchain/index";
 

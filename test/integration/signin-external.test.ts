@@ -7,10 +7,9 @@
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { describe, it } from "node:test";
-import { bridgeAddress } from "../../localenv";
+import { bridgeAddress, useEnvironment, withEnvironmentAlone } from "../../localenv";
 import { createEphemeralStack } from "../support/automation";
 import { keycloakAdmin } from "../support/clients";
-import { useEnvironment, withEnvironmentAlone } from "../../localenv";
 import { freePort, sshTargetConfig } from "../support/project-config";
 import { repoRoot } from "../../toolchain/index";
 import { createStandInLsAai } from "../support/lsaai-standin";
