@@ -113,6 +113,11 @@ export interface RunningStandin {
     child: ChildProcess;
     /** Its stdout and stderr so far. */
     output(): string;
+    /**
+     * Its output once it matches PATTERN (a string: contains it), within TIMEOUT_MS. A stand-in logs a request after answering
+     * it, and the pipe delivers the line later still, so a caller that just got the answer waits here.
+     */
+    waitForOutput(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
     stop(): Promise<void>;
 }
 
@@ -136,8 +141,14 @@ export async function startStandin(component: string, o: StandinOptions): Promis
     );
     const url = `http://127.0.0.1:${port}`;
     const health = (CONTRACTS[component] as ServiceContract).health[0].path;
+    // Bounded: databases get their --wait, then the stand-in its own start.
+    const deadline = Date.now() + ((o.wait ?? 0) + 30) * 1000;
     for (;;) {
         if (exited !== undefined) throw new Error(`${component} stand-in exited (${exited}):\n${out}`);
+        if (Date.now() > deadline) {
+            child.kill("SIGTERM");
+            throw new Error(`${component} stand-in: ${url}${health} did not answer 200 in time:\n${out}`);
+        }
         const ok = await fetch(`${url}${health}`).then(
             (r) => r.status === 200,
             () => false,
@@ -150,6 +161,12 @@ export async function startStandin(component: string, o: StandinOptions): Promis
         port,
         child,
         output: () => out,
+        async waitForOutput(pattern, timeoutMs = 5000) {
+            const until = Date.now() + timeoutMs;
+            const found = () => (typeof pattern === "string" ? out.includes(pattern) : pattern.test(out));
+            while (!found() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+            return out;
+        },
         async stop() {
             if (exited === undefined) {
                 child.kill("SIGTERM");

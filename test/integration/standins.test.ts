@@ -14,6 +14,7 @@ import { CONTRACTS, ServiceContract } from "../../components/model/release";
 import { freePort } from "../support/project-config";
 import { removeStandinRoots, RunningStandin, runStandin, standinRoot, startStandin } from "../../localenv";
 import { Postgres, startPostgres } from "../support/postgres";
+import { logged } from "../support/standin-log";
 
 after(removeStandinRoots);
 
@@ -226,7 +227,7 @@ describe("release stand-ins against PostgreSQL, a key set and each other", () =>
             assert.equal(rows[0].public_key, IMAGE_SERVER.pub);
             assert.equal(rows[0].private_key, IMAGE_SERVER.priv);
             assert.equal(rows[0].name, "ImageServer1 storage");
-            assert.match(repository.output(), /Assigned image server keys to user ImageServer1/);
+            await logged(repository, /Assigned image server keys to user ImageServer1/);
         });
 
         it("repository answers /ping and /users/search/{username}", async () => {
@@ -285,7 +286,7 @@ describe("release stand-ins against PostgreSQL, a key set and each other", () =>
                     "username",
                 ].sort(),
             );
-            assert.match(repository.output(), /"GET \/users\/search\/alice" 200/);
+            await logged(repository, /"GET \/users\/search\/alice" 200/);
             const session = await get(`${core.url}/session/admin/info.json`, { Authorization: `Bearer ${token}` });
             assert.deepEqual(JSON.parse(session.text), {
                 admin: true,
@@ -364,14 +365,14 @@ describe("release stand-ins against PostgreSQL, a key set and each other", () =>
                 Authorization: `Bearer ${sign({ ...claimsFor("erin", ["USER"]), sub: "not-a-uuid" }, realmKey.privateKey)}`,
             });
             assert.equal(r1.status, 500);
-            assert.match(core.output(), /IllegalArgumentException/);
+            await logged(core, /IllegalArgumentException/);
             const noName: Record<string, unknown> = claimsFor("frank", ["USER"]);
             delete noName.name;
             const r2 = await get(`${core.url}/api/user/current.json`, {
                 Authorization: `Bearer ${sign(noName, realmKey.privateKey)}`,
             });
             assert.equal(r2.status, 500);
-            assert.match(core.output(), /NullPointerException/);
+            await logged(core, /NullPointerException/);
         });
 
         it("Cytomine's HMAC scheme with ImageServer1's keys (as PIMS and the dataset import sign)", async () => {
@@ -399,8 +400,8 @@ describe("release stand-ins against PostgreSQL, a key set and each other", () =>
             const token = sign(claimsFor("gina", ["USER"]), realmKey.privateKey);
             const r = await get(`${c.url}/api/user/current.json`, { Authorization: `Bearer ${token}` });
             assert.equal(r.status, 500);
-            assert.match(
-                c.output(),
+            await logged(
+                c,
                 new RegExp(
                     `ResourceAccessException: I/O error on GET request for "http://127.0.0.1:${closedPort}/users/search/gina"`,
                 ),
@@ -412,7 +413,7 @@ describe("release stand-ins against PostgreSQL, a key set and each other", () =>
             const token = sign(claimsFor("hank", ["USER"]), realmKey.privateKey);
             const r = await get(`${c.url}/api/user/current.json`, { Authorization: `Bearer ${token}` });
             assert.equal(r.status, 500);
-            assert.match(c.output(), /Couldn't retrieve remote JWK set/);
+            await logged(c, /Couldn't retrieve remote JWK set/);
         });
     });
 });
