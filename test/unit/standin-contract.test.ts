@@ -13,6 +13,7 @@ import { CONTRACTS, ServiceContract } from "../../components/model/release";
 import { removeStandinRoots, runStandin, standinRoot, startStandin } from "../../localenv/standin-run";
 import { contractJson, standinSpecs } from "../../localenv/standins";
 import { envSettings } from "../../localenv/settings";
+import { logged } from "../support/standin-log";
 
 after(removeStandinRoots);
 
@@ -108,10 +109,7 @@ describe("with everything the contract asks for", () => {
                     assert.equal(res.status, 200, `${h.path}`);
                     await res.arrayBuffer();
                 }
-                // The access line is written once the answer is sent: wait for it (bounded).
-                for (let i = 0; i < 50 && !/"GET \S+" 200/.test(s.output()); i++)
-                    await new Promise((r) => setTimeout(r, 100));
-                assert.match(s.output(), /"GET \S+" 200/, "requests are logged");
+                await logged(s, /"GET \S+" 200/, "requests are logged");
             } finally {
                 await s.stop();
             }
