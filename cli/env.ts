@@ -1,7 +1,12 @@
 // The local environment's CLI (the environment itself: localenv/).
-//   npm run env:up | env:down [-- --purge] | env:status
+//   npm run env:up [-- --only keycloak,kube] | env:down [-- --purge] | env:status
 import {
     ensureEnvironment,
+    ensurePieces,
+    Environment,
+    EnvSettings,
+    PIECE_KEYS,
+    PieceKey,
     environmentStatus,
     envSettings,
     pieceName,
@@ -14,24 +19,16 @@ async function main(argv: string[]): Promise<number> {
     const s = envSettings();
     switch (command) {
         case "up": {
+            const only = rest[0] === "--only" ? pieceKeys(rest[1]) : undefined;
             const t0 = Date.now();
-            const env = await ensureEnvironment(s);
-            console.log(`local environment ready in ${Math.round((Date.now() - t0) / 1000)} s`);
+            const env = only ? await ensurePieces(only, s) : await ensureEnvironment(s);
+            const took = Math.round((Date.now() - t0) / 1000);
             console.log(
-                `  Keycloak        ${env.keycloak.url}  (admin: ${env.keycloak.adminUser}, password in ${s.stateDir}/keycloak/admin-password)`,
+                only
+                    ? `local environment: ${only.map(pieceName).join(", ")} ready in ${took} s (the rest: 'npm run env:up')`
+                    : `local environment ready in ${took} s`,
             );
-            console.log(`  Kubernetes API  ${env.kube.server}  (KUBECONFIG=${env.kube.kubeconfig})`);
-            console.log(
-                `  SSH test host   ${env.ssh.user}@${env.ssh.host} -p ${env.ssh.port} -i ${env.ssh.privateKeyPath}`,
-            );
-            console.log(
-                `  Docker engine   DOCKER_HOST=${env.docker.host}${env.docker.defaultSocket ? " (also /var/run/docker.sock)" : ""}; ${env.docker.images.length} stand-in images`,
-            );
-            console.log(
-                env.node.ready
-                    ? `  Real node       ${env.node.info.name}, pods on ${env.node.info.bridge} ${env.node.info.subnet} (tenants opt in: nodeSelector ${REAL_NODE_LABEL.key}=${REAL_NODE_LABEL.value})`
-                    : `  Real node       NOT RUNNING (the rest runs without it):\n${env.node.problem.replace(/^/gm, "    ")}`,
-            );
+            for (const line of describe(env, s)) console.log(`  ${line}`);
             return 0;
         }
         case "down": {
@@ -47,9 +44,42 @@ async function main(argv: string[]): Promise<number> {
             return Object.values(status).every((st) => st.ready) ? 0 : 1;
         }
         default:
-            console.error("usage: env <up|down [--purge]|status>");
+            console.error(`usage: env <up [--only ${PIECE_KEYS.join(",")}]|down [--purge]|status>`);
             return 2;
     }
+}
+
+function pieceKeys(list = ""): PieceKey[] {
+    const keys = list.split(",").filter(Boolean);
+    const unknown = keys.filter((k) => !(PIECE_KEYS as string[]).includes(k));
+    if (keys.length === 0 || unknown.length > 0)
+        throw new Error(
+            `--only takes pieces from ${PIECE_KEYS.join(", ")} (got '${list}')\n  fix: e.g. env:up -- --only keycloak,kube`,
+        );
+    return keys as PieceKey[];
+}
+
+/** One line per piece ENV holds: where it answers and how to reach it. */
+function describe(env: Partial<Environment>, s: EnvSettings): string[] {
+    const lines: string[] = [];
+    if (env.keycloak)
+        lines.push(
+            `Keycloak        ${env.keycloak.url}  (admin: ${env.keycloak.adminUser}, password in ${s.stateDir}/keycloak/admin-password)`,
+        );
+    if (env.kube) lines.push(`Kubernetes API  ${env.kube.server}  (KUBECONFIG=${env.kube.kubeconfig})`);
+    if (env.ssh)
+        lines.push(`SSH test host   ${env.ssh.user}@${env.ssh.host} -p ${env.ssh.port} -i ${env.ssh.privateKeyPath}`);
+    if (env.docker)
+        lines.push(
+            `Docker engine   DOCKER_HOST=${env.docker.host}${env.docker.defaultSocket ? " (also /var/run/docker.sock)" : ""}; ${env.docker.images.length} stand-in images`,
+        );
+    if (env.node)
+        lines.push(
+            env.node.ready
+                ? `Real node       ${env.node.info.name}, pods on ${env.node.info.bridge} ${env.node.info.subnet} (tenants opt in: nodeSelector ${REAL_NODE_LABEL.key}=${REAL_NODE_LABEL.value})`
+                : `Real node       NOT RUNNING (the rest runs without it):\n${env.node.problem.replace(/^/gm, "    ")}`,
+        );
+    return lines;
 }
 
 if (require.main === module) {

@@ -50,11 +50,14 @@ export { EnvSettings, envSettings } from "./settings";
 export { sshDown, SshInfo, sshUp } from "./ssh";
 export { removeStandinRoots, RunningStandin, runStandin, StandinRoot, standinRoot, startStandin } from "./standin-run";
 
-export interface Environment {
+interface PieceInfos {
     keycloak: KeycloakInfo;
     kube: KubeInfo;
     ssh: SshInfo;
     docker: DockerInfo;
+}
+
+export interface Environment extends PieceInfos {
     /** The real node, or why it did not start (the rest of the environment runs without it). */
     node: { ready: true; info: NodeInfo } | { ready: false; problem: string };
 }
@@ -82,34 +85,41 @@ const pieces = {
     docker: { name: "Docker engine", up: dockerUp, down: (s: EnvSettings) => dockerDown(s) } as Piece<DockerInfo>,
 };
 
+export type PieceKey = keyof PieceInfos;
+export const PIECE_KEYS = Object.keys(pieces) as PieceKey[];
+
 /**
- * Starts every piece (reusing running ones) in parallel. When one fails, the pieces this call
+ * Starts the pieces KEYS (reusing running ones) in parallel. When one fails, the pieces this call
  * started are stopped again, so nothing is left half-running, and the first error is thrown.
  */
-export async function ensureEnvironment(s: EnvSettings = envSettings()): Promise<Environment> {
+export async function ensurePieces<K extends PieceKey>(
+    keys: readonly K[],
+    s: EnvSettings = envSettings(),
+): Promise<Pick<PieceInfos, K>> {
     const before = await environmentStatus(s);
-    const entries = Object.entries(pieces) as [keyof typeof pieces, Piece<unknown>][];
-    const results = await Promise.allSettled(entries.map(([, p]) => p.up(s)));
-    const failed = results.flatMap((r, i) =>
-        r.status === "rejected" ? [{ piece: entries[i][1], error: r.reason }] : [],
-    );
+    const results = await Promise.allSettled(keys.map((key) => pieces[key].up(s)));
+    const failed = results.flatMap((r, i) => (r.status === "rejected" ? [{ key: keys[i], error: r.reason }] : []));
     if (failed.length > 0) {
-        await Promise.all(entries.filter(([key]) => !before[key].ready).map(([, p]) => p.down(s).catch(() => false)));
+        await Promise.all(
+            keys.filter((key) => !before[key].ready).map((key) => pieces[key].down(s).catch(() => false)),
+        );
         const messages = failed.map(
-            (f) => `${f.piece.name}: ${f.error instanceof Error ? f.error.message : String(f.error)}`,
+            (f) => `${pieces[f.key].name}: ${f.error instanceof Error ? f.error.message : String(f.error)}`,
         );
         throw new EnvError(
             `the local environment did not start:\n${messages.join("\n")}`,
             "fix the cause above and run 'npm run env:up' again",
         );
     }
-    const [keycloak, kube, ssh, docker] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
-        KeycloakInfo,
-        KubeInfo,
-        SshInfo,
-        DockerInfo,
-    ];
-    return { keycloak, kube, ssh, docker, node: await startNode(s, kube, docker) };
+    return Object.fromEntries(
+        keys.map((key, i) => [key, (results[i] as PromiseFulfilledResult<unknown>).value]),
+    ) as Pick<PieceInfos, K>;
+}
+
+/** Starts every piece, then the real node where it is on. */
+export async function ensureEnvironment(s: EnvSettings = envSettings()): Promise<Environment> {
+    const started = await ensurePieces(PIECE_KEYS, s);
+    return { ...started, node: await startNode(s, started.kube, started.docker) };
 }
 
 /**

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything the stack and its tests need on a fresh machine: npm packages, then the toolchain.
-#   scripts/setup.sh [core|env|all]
+#   scripts/setup.sh [core|main|env|all]   (the toolchain's groups: scripts/toolchain.sh)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib/common.sh
@@ -33,7 +33,13 @@ npm_ci() { # npm_ci DIR
 		echo "$hash" >"$stamp"
 	fi
 }
-npm_ci "$ROOT"
-npm_ci "$ROOT/policies"
-
+# The npm installs download while the toolchain compiles; neither needs the other.
+(
+	npm_ci "$ROOT"
+	npm_ci "$ROOT/policies"
+) &
+npm_pid=$!
+trap 'kill "$npm_pid" 2>/dev/null || true' EXIT
 bash "$ROOT/scripts/toolchain.sh" "${1:-all}"
+wait "$npm_pid" || exit 1
+trap - EXIT

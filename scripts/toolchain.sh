@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Builds or finds every pinned tool the stack needs, from the package registries only.
 #
-#   scripts/toolchain.sh [core|env|all|command]   (default: all)
+#   scripts/toolchain.sh [core|main|env|all|command]   (default: all)
 #
 # core:    pulumi CLI + Node.js language host + provider plugins, registered with the CLI.
-# env:     etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kubelet, kube-proxy, the pause
-#          binary, CoreDNS, kube-router (its NetworkPolicy firewall only), kwok, kube-score, Keycloak.
+# main:    core, and what the dev stack's environment runs (`npm run main`): etcd,
+#          kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, Keycloak.
+# env:     main's environment tools, and the rest the tests use: the Debian packages (SSH host, docker
+#          engine, browser, PostgreSQL), kubelet, kube-proxy, the pause binary, CoreDNS, kube-router
+#          (its NetworkPolicy firewall only), local-path-provisioner, kube-score.
+# all:     core and env.
 # command: only the command provider plugin (and the pulumi CLI that registers it).
+#
+# Independent steps run side by side: downloads beside compiles, and CYTOMINE_GO_JOBS (default 2)
+# compiles at once. Each prints a line when it starts and when it ends, and a heartbeat every 30 s.
 #
 # Every tool lands in $CYTOMINE_CACHE/tools/<name>-<version>/ (default ~/.cache/cytomine-fallback),
 # built in a temporary directory and moved into place only when complete, so an interrupted build
@@ -20,7 +27,7 @@ source "$ROOT/scripts/toolchain/versions.env"
 source "$ROOT/scripts/lib/common.sh"
 
 GROUP="${1:-all}"
-case "$GROUP" in core | env | all | command) ;; *) die "unknown group '$GROUP'" "use one of: core, env, all, command" ;; esac
+case "$GROUP" in core | main | env | all | command) ;; *) die "unknown group '$GROUP'" "use one of: core, main, env, all, command" ;; esac
 
 TOOLS="$CYTOMINE_CACHE/tools"
 LOGS="$CYTOMINE_CACHE/logs"
@@ -34,6 +41,9 @@ export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-trimpath GONOSUMDB=github.com/pu
 STEP=0
 TOTAL=0
 T_START=$SECONDS
+# Go builds at once. Each already compiles on every core, but a lone build leaves cores idle while it
+# downloads modules, runs a generator or links (one thread); a second one fills those gaps.
+GO_JOBS="${CYTOMINE_GO_JOBS:-2}"
 
 # tool_dir NAME VERSION -> where a finished build of that tool lives.
 tool_dir() { echo "$TOOLS/$1-$2"; }
@@ -46,17 +56,22 @@ inputs_hash() {
 	(cd "$ROOT" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
 
-# step TITLE NAME VERSION FUNCTION [INPUT...]: run FUNCTION with $OUT set to a fresh temporary
-# directory, then move it to tool_dir. A finished build carries a stamp with its version and inputs
-# digest; anything else found there (half-built, other inputs) is rebuilt. Prints progress with a
-# heartbeat; on failure, the log tail and a hint.
+# The steps running now, by tool name: pid, start time, kind, title, and what finishing needs.
+declare -A JOB_PID=() JOB_T0=() JOB_KIND=() JOB_TITLE=() JOB_OUT=() JOB_DIR=() JOB_STAMP=() JOB_LOG=()
+LAST_BEAT=$SECONDS
+
+# step KIND TITLE NAME VERSION FUNCTION [INPUT...]: start FUNCTION in the background with $OUT set to
+# a fresh temporary directory; finish_step moves it to tool_dir once it succeeds. KIND is cpu (a
+# compile: at most GO_JOBS at once) or io (a download: beside them). A finished build carries a stamp
+# with its version and inputs digest; anything else found there (half-built, other inputs) is
+# rebuilt. Progress: one line when a step starts and one when it ends, and a heartbeat line per
+# running step; on failure, the log tail and a hint.
 step() {
-	local title="$1" name="$2" version="$3" fn="$4"
-	shift 4
+	local kind="$1" title="$2" name="$3" version="$4" fn="$5"
+	shift 5
 	STEP=$((STEP + 1))
-	local dir log t0 stamp
+	local dir stamp
 	dir="$(tool_dir "$name" "$version")"
-	log="$LOGS/$name-$version.log"
 	stamp="$version $(inputs_hash "$@")"
 	if [ "$(cat "$dir/.complete" 2>/dev/null)" = "$stamp" ]; then
 		printf '[%d/%d] %s %s: cached (%s)\n' "$STEP" "$TOTAL" "$title" "$version" "$dir"
@@ -64,28 +79,88 @@ step() {
 	fi
 	# A directory without the right stamp is a half-finished or outdated build: never trust it.
 	[ -e "$dir" ] && rm -rf "$dir"
-	printf '[%d/%d] %s %s: building (log: %s)\n' "$STEP" "$TOTAL" "$title" "$version" "$log"
-	t0=$SECONDS
-	OUT="$(mktemp -d "$TOOLS/.$name-$version.XXXXXX")"
-	export OUT
-	("$fn") >"$log" 2>&1 &
-	local pid=$!
-	while kill -0 "$pid" 2>/dev/null; do
-		sleep 5
-		if kill -0 "$pid" 2>/dev/null && [ $(((SECONDS - t0) % 30)) -lt 5 ]; then
-			printf '      ... still working, %s elapsed (total %s)\n' "$(elapsed $((SECONDS - t0)))" "$(elapsed $((SECONDS - T_START)))"
-		fi
-	done
-	if ! wait "$pid"; then
-		rm -rf "$OUT"
-		printf '\n[%d/%d] %s %s FAILED after %s. Last lines of %s:\n' "$STEP" "$TOTAL" "$title" "$version" "$(elapsed $((SECONDS - t0)))" "$log" >&2
-		tail -n 25 "$log" | sed 's/^/    /' >&2
-		die "$title $version did not build" "$(hint_for "$log")"
+	if [ "$kind" = cpu ]; then
+		while [ "$(running cpu)" -ge "$GO_JOBS" ]; do poll_steps; done
 	fi
-	echo "$stamp" >"$OUT/.complete"
-	mv "$OUT" "$dir"
-	printf '      done in %s\n' "$(elapsed $((SECONDS - t0)))"
+	JOB_LOG[$name]="$LOGS/$name-$version.log"
+	printf '[%d/%d] %s %s: building (log: %s)\n' "$STEP" "$TOTAL" "$title" "$version" "${JOB_LOG[$name]}"
+	JOB_OUT[$name]="$(mktemp -d "$TOOLS/.$name-$version.XXXXXX")"
+	(
+		export OUT="${JOB_OUT[$name]}"
+		"$fn"
+	) >"${JOB_LOG[$name]}" 2>&1 &
+	JOB_PID[$name]=$!
+	JOB_T0[$name]=$SECONDS
+	JOB_KIND[$name]=$kind
+	JOB_TITLE[$name]="$title $version"
+	JOB_DIR[$name]=$dir
+	JOB_STAMP[$name]=$stamp
 }
+
+running() { # running KIND -> how many steps of KIND run now
+	local n=0 name
+	for name in "${!JOB_PID[@]}"; do [ "${JOB_KIND[$name]}" = "$1" ] && n=$((n + 1)); done
+	echo "$n"
+}
+
+# poll_steps: finish the steps that ended, and print the heartbeat every 30 s.
+poll_steps() {
+	sleep 1
+	local name
+	for name in "${!JOB_PID[@]}"; do
+		kill -0 "${JOB_PID[$name]}" 2>/dev/null || finish_step "$name"
+	done
+	if [ $((SECONDS - LAST_BEAT)) -ge 30 ] && [ ${#JOB_PID[@]} -gt 0 ]; then
+		LAST_BEAT=$SECONDS
+		for name in "${!JOB_PID[@]}"; do
+			printf '      ... %s: still working, %s elapsed (total %s)\n' "${JOB_TITLE[$name]}" \
+				"$(elapsed $((SECONDS - JOB_T0[$name])))" "$(elapsed $((SECONDS - T_START)))"
+		done
+	fi
+}
+
+finish_step() { # finish_step NAME: record a finished step, or stop everything when it failed
+	local name="$1" took
+	took="$(elapsed $((SECONDS - JOB_T0[$name])))"
+	if ! wait "${JOB_PID[$name]}"; then
+		rm -rf "${JOB_OUT[$name]}"
+		unset "JOB_PID[$name]"
+		stop_steps
+		printf '\n%s FAILED after %s. Last lines of %s:\n' "${JOB_TITLE[$name]}" "$took" "${JOB_LOG[$name]}" >&2
+		tail -n 25 "${JOB_LOG[$name]}" | sed 's/^/    /' >&2
+		die "${JOB_TITLE[$name]} did not build" "$(hint_for "${JOB_LOG[$name]}")"
+	fi
+	echo "${JOB_STAMP[$name]}" >"${JOB_OUT[$name]}/.complete"
+	mv "${JOB_OUT[$name]}" "${JOB_DIR[$name]}"
+	printf '      %s: done in %s\n' "${JOB_TITLE[$name]}" "$took"
+	unset "JOB_PID[$name]"
+}
+
+# wait_steps [NAME...]: until the named steps (default: every step) have finished.
+wait_steps() {
+	local name
+	if [ $# -eq 0 ]; then
+		while [ ${#JOB_PID[@]} -gt 0 ]; do poll_steps; done
+	fi
+	for name in "$@"; do
+		while [ -n "${JOB_PID[$name]:-}" ]; do poll_steps; done
+	done
+}
+
+# stop_steps: the other builds are abandoned (their temporary directories removed) when one fails
+# or the script is interrupted, so no compiler outlives it.
+stop_steps() {
+	local name
+	for name in "${!JOB_PID[@]}"; do
+		pkill -TERM -P "${JOB_PID[$name]}" 2>/dev/null || true
+		kill -TERM "${JOB_PID[$name]}" 2>/dev/null || true
+		wait "${JOB_PID[$name]}" 2>/dev/null || true
+		rm -rf "${JOB_OUT[$name]}"
+		unset "JOB_PID[$name]"
+	done
+}
+trap 'stop_steps' EXIT
+trap 'exit 130' INT TERM
 
 # hint_for LOG: the most likely fix for a failed step, read from its log.
 hint_for() {
@@ -112,7 +187,7 @@ check_prerequisites() {
 	gov="$(go env GOVERSION | sed 's/^go//')"
 	version_ge "$gov" 1.24 || die "Go $gov is too old" "install Go 1.24 or newer"
 	require_cmd node "install Node.js 20 (Debian: apt-get install nodejs)"
-	if [ "$GROUP" = env ] || [ "$GROUP" = all ]; then
+	if [ "$GROUP" != core ] && [ "$GROUP" != command ]; then
 		require_cmd java "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)"
 		require_cmd mvn "install Maven (Debian: apt-get install maven)"
 	fi
@@ -154,10 +229,17 @@ find_or_build_pulumi() {
 			STEP=$((STEP + 1))
 			printf '[%d/%d] pulumi CLI: using %s (v%s) found on PATH\n' "$STEP" "$TOTAL" "$found" "$v"
 			mkdir -p "$CYTOMINE_BIN/pulumi-root" && ln -sfn "$(dirname "$found")" "$CYTOMINE_BIN/pulumi-root/bin"
+			PULUMI_ON_PATH=1
 			return
 		fi
 	fi
-	step "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi scripts/toolchain/go/pulumi
+	step cpu "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi scripts/toolchain/go/pulumi
+}
+
+# link_pulumi: once the build finished, the CLI the scripts and the Automation API run.
+link_pulumi() {
+	[ -n "${PULUMI_ON_PATH:-}" ] && return
+	wait_steps pulumi
 	mkdir -p "$CYTOMINE_BIN/pulumi-root" && ln -sfn "$(tool_dir pulumi "$PULUMI_VERSION")" "$CYTOMINE_BIN/pulumi-root/bin"
 }
 
@@ -239,7 +321,7 @@ build_or_find_command_provider() {
 			"$COMMAND_PROVIDER_VERSION" "$(command_plugin_dir)"
 		return
 	fi
-	step "command provider plugin (go/command)" pulumi-resource-command "$COMMAND_PROVIDER_VERSION" \
+	step cpu "command provider plugin (go/command)" pulumi-resource-command "$COMMAND_PROVIDER_VERSION" \
 		build_command_provider scripts/toolchain/go/command
 }
 
@@ -261,15 +343,20 @@ register_plugin() { # register_plugin NAME VERSION BINARY
 		die "pulumi plugin install of $1 $2 failed (log: $LOGS/plugins.log)" "re-run; if it persists, remove $PULUMI_HOME/plugins/resource-$1-v$2*"
 }
 
-core() {
+# start_core: the CLI and the provider plugins other than kubernetes (main starts that one first).
+start_core() {
 	find_or_build_pulumi
-	step "kubernetes provider plugin" pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" build_kubernetes_provider \
-		scripts/toolchain/go/kubernetes-provider.sum
-	step "random provider plugin (Terraform provider, bridged)" pulumi-resource-random "$RANDOM_PROVIDER_VERSION" \
+	step cpu "random provider plugin (Terraform provider, bridged)" pulumi-resource-random "$RANDOM_PROVIDER_VERSION" \
 		build_random_provider scripts/toolchain/go/random
-	step "keycloak provider plugin (Terraform provider, bridged)" pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION" \
+	step cpu "keycloak provider plugin (Terraform provider, bridged)" pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION" \
 		build_keycloak_provider scripts/toolchain/go/keycloak
 	build_or_find_command_provider
+}
+
+# register_core: once the CLI and the plugins are built, the plugins registered with it.
+register_core() {
+	link_pulumi
+	wait_steps pulumi-resource-kubernetes pulumi-resource-random pulumi-resource-keycloak pulumi-resource-command
 	STEP=$((STEP + 1))
 	printf '[%d/%d] registering provider plugins with the CLI\n' "$STEP" "$TOTAL"
 	register_plugin kubernetes "$KUBERNETES_PROVIDER_VERSION" "$(tool_dir pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION")/pulumi-resource-kubernetes"
@@ -287,6 +374,8 @@ core() {
 command_only() {
 	find_or_build_pulumi
 	build_or_find_command_provider
+	link_pulumi
+	wait_steps pulumi-resource-command
 	STEP=$((STEP + 1))
 	printf '[%d/%d] registering the command plugin with the CLI\n' "$STEP" "$TOTAL"
 	register_command_plugin
@@ -300,16 +389,26 @@ build_etcd() {
 	rm -f go.mod go.sum tools.go
 }
 
-build_kubernetes() {
+build_kubernetes() { # build_kubernetes PACKAGE...
 	cp "$ROOT"/scripts/toolchain/go/kubernetes/{go.mod,go.sum,tools.go} "$OUT/"
 	cd "$OUT"
 	local minor="${KUBERNETES_VERSION#1.}"
 	minor="${minor%%.*}"
 	# kwokctl reads `--version` to choose flags, so the version must be stamped in.
 	go build -mod=readonly -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
-		-o "$OUT/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
-		k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+		-o "$OUT/" "$@"
+}
+
+# The control plane KWOK's nodes need (all the dev stack needs).
+build_kubernetes_control_plane() {
+	build_kubernetes k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+	rm -f go.mod go.sum tools.go
+}
+
+# The real node's kubelet and kube-proxy, from the same release.
+build_kubernetes_node() {
+	build_kubernetes k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
 	# The real node's sandbox ("pause") image holds only this program, from the same release's
 	# build/pause/linux/pause.c; no image can be pulled here (localenv/node.ts builds the image).
 	gcc -Os -Wall -Werror -static -DVERSION="v$KUBERNETES_VERSION" -o "$OUT/pause" \
@@ -358,7 +457,6 @@ fetch_keycloak() {
 # tests run with Debian's /usr/bin/python3, and PostGIS for the throwaway PostgreSQL those tests
 # start (test/integration/standins.test.ts). Installed only when missing; needs root, as on CI.
 ensure_debian_packages() {
-	STEP=$((STEP + 1))
 	local missing=()
 	[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 	command -v sudo >/dev/null 2>&1 || missing+=(sudo)
@@ -389,22 +487,31 @@ ensure_debian_packages() {
 		die "apt-get install ${missing[*]} failed (log: $LOGS/apt.log)" "check that Debian's package mirror is reachable"
 }
 
-env_tools() {
-	ensure_debian_packages
-	step "etcd" etcd "$ETCD_VERSION" build_etcd scripts/toolchain/go/etcd
-	step "kube-apiserver, controller-manager, scheduler, kubectl, kubelet, kube-proxy, pause" kubernetes "$KUBERNETES_VERSION" build_kubernetes \
+# start_control_plane: what the local environment's Keycloak and Kubernetes API run, the dev stack's
+# whole environment (scripts/main.sh starts no more).
+start_control_plane() {
+	step cpu "kube-apiserver, controller-manager, scheduler, kubectl" kubernetes "$KUBERNETES_VERSION" \
+		build_kubernetes_control_plane scripts/toolchain/go/kubernetes
+	step io "Keycloak (Quarkus distribution, Maven Central)" keycloak "$KEYCLOAK_VERSION" fetch_keycloak
+	step cpu "etcd" etcd "$ETCD_VERSION" build_etcd scripts/toolchain/go/etcd
+	step cpu "kwok + kwokctl" kwok "$KWOK_VERSION" build_kwok
+}
+
+# start_env_rest: the rest of the local environment the tests use (the real node, the SSH host's and
+# docker engine's packages) and kube-score.
+start_env_rest() {
+	step cpu "kubelet, kube-proxy, pause" kubernetes-node "$KUBERNETES_VERSION" build_kubernetes_node \
 		scripts/toolchain/go/kubernetes
-	step "kwok + kwokctl" kwok "$KWOK_VERSION" build_kwok
-	step "CoreDNS" coredns "$COREDNS_VERSION" build_coredns
-	step "kube-router (NetworkPolicy firewall)" kube-router "$KUBE_ROUTER_VERSION" build_kube_router
-	step "local-path-provisioner" local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" build_local_path_provisioner
-	step "kube-score" kube-score "$KUBE_SCORE_VERSION" build_kube_score
-	step "Keycloak (Quarkus distribution, Maven Central)" keycloak "$KEYCLOAK_VERSION" fetch_keycloak
+	step cpu "CoreDNS" coredns "$COREDNS_VERSION" build_coredns
+	step cpu "kube-router (NetworkPolicy firewall)" kube-router "$KUBE_ROUTER_VERSION" build_kube_router
+	step cpu "local-path-provisioner" local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" build_local_path_provisioner
+	step cpu "kube-score" kube-score "$KUBE_SCORE_VERSION" build_kube_score
 }
 
 link_bin() {
 	local d
 	for d in "$(tool_dir etcd "$ETCD_VERSION")" "$(tool_dir kubernetes "$KUBERNETES_VERSION")" \
+		"$(tool_dir kubernetes-node "$KUBERNETES_VERSION")" \
 		"$(tool_dir kwok "$KWOK_VERSION")" "$(tool_dir kube-score "$KUBE_SCORE_VERSION")" \
 		"$(tool_dir coredns "$COREDNS_VERSION")" "$(tool_dir kube-router "$KUBE_ROUTER_VERSION")" \
 		"$(tool_dir local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION")"; do
@@ -417,18 +524,33 @@ main() {
 	check_prerequisites
 	case "$GROUP" in
 	core) TOTAL=6 ;;
-	env) TOTAL=9 ;;
-	all) TOTAL=15 ;;
+	main) TOTAL=10 ;;
+	env) TOTAL=10 ;;
+	all) TOTAL=16 ;;
 	command) TOTAL=3 ;;
 	esac
-	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE"
+	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE, $GO_JOBS Go builds at once"
 	if [ "$GROUP" = command ]; then
 		command_only
 		echo "Command plugin ready in $(elapsed $((SECONDS - T_START)))."
 		return
 	fi
-	if [ "$GROUP" != env ]; then core; fi
-	if [ "$GROUP" != core ]; then env_tools; fi
+	# Downloads and package installs first, beside the compiles.
+	local apt_pid=""
+	if [ "$GROUP" = env ] || [ "$GROUP" = all ]; then
+		STEP=$((STEP + 1))
+		ensure_debian_packages &
+		apt_pid=$!
+	fi
+	# The two longest compiles first, so that the short ones fill the gaps at the end.
+	[ "$GROUP" = env ] || step cpu "kubernetes provider plugin" pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" \
+		build_kubernetes_provider scripts/toolchain/go/kubernetes-provider.sum
+	[ "$GROUP" = core ] || start_control_plane
+	[ "$GROUP" = env ] || start_core
+	if [ "$GROUP" = env ] || [ "$GROUP" = all ]; then start_env_rest; fi
+	[ "$GROUP" = env ] || register_core
+	wait_steps
+	if [ -n "$apt_pid" ]; then wait "$apt_pid" || exit 1; fi
 	link_bin
 	echo "Toolchain ready in $(elapsed $((SECONDS - T_START))). Binaries: $CYTOMINE_BIN"
 }

@@ -27,6 +27,6 @@ describe("toolchain.sh errors", () => {
     it("rejects an unknown group with the valid ones", () => {
         const r = toolchain(["everything"], { ...process.env, CYTOMINE_CACHE: cache });
         assert.equal(r.status, 1);
-        assert.match(r.out, /unknown group 'everything'\n\s+fix: use one of: core, env, all/);
+        assert.match(r.out, /unknown group 'everything'\n\s+fix: use one of: core, main, env, all/);
     });
 });
