@@ -56,16 +56,20 @@ inputs_hash() {
 	(cd "$ROOT" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
 
-# The steps running now, by tool name: pid, start time, kind, title, and what finishing needs.
-declare -A JOB_PID=() JOB_T0=() JOB_KIND=() JOB_TITLE=() JOB_OUT=() JOB_DIR=() JOB_STAMP=() JOB_LOG=()
+# The steps waiting to start (in the order they were asked for) and running, by tool name: pid,
+# number, start time, kind, title, and what starting and finishing need.
+declare -A JOB_PID=() JOB_NUM=() JOB_T0=() JOB_KIND=() JOB_FN=() JOB_TITLE=() JOB_OUT=() JOB_DIR=() JOB_STAMP=() JOB_LOG=()
+PENDING=()
 LAST_BEAT=$SECONDS
 
-# step KIND TITLE NAME VERSION FUNCTION [INPUT...]: start FUNCTION in the background with $OUT set to
-# a fresh temporary directory; finish_step moves it to tool_dir once it succeeds. KIND is cpu (a
-# compile: at most GO_JOBS at once) or io (a download: beside them). A finished build carries a stamp
-# with its version and inputs digest; anything else found there (half-built, other inputs) is
-# rebuilt. Progress: one line when a step starts and one when it ends, and a heartbeat line per
-# running step; on failure, the log tail and a hint.
+# step KIND TITLE NAME VERSION FUNCTION [INPUT...]: queue FUNCTION, run in the background with $OUT set
+# to a fresh temporary directory; finish_step moves it to tool_dir once it succeeds. KIND is io (a
+# download: starts at once) or cpu[/GROUP] (a compile: at most GO_JOBS at once, and never beside a
+# step of the same GROUP, which compiles the same module versions: Go's build cache does not share
+# a package two builds compile at the same time). A finished build carries a stamp with its version
+# and inputs digest; anything else found there (half-built, other inputs) is rebuilt. Progress: one
+# line when a step starts and one when it ends, and a heartbeat line per running step; on failure,
+# the log tail and a hint.
 step() {
 	local kind="$1" title="$2" name="$3" version="$4" fn="$5"
 	shift 5
@@ -79,37 +83,57 @@ step() {
 	fi
 	# A directory without the right stamp is a half-finished or outdated build: never trust it.
 	[ -e "$dir" ] && rm -rf "$dir"
-	if [ "$kind" = cpu ]; then
-		while [ "$(running cpu)" -ge "$GO_JOBS" ]; do poll_steps; done
-	fi
-	JOB_LOG[$name]="$LOGS/$name-$version.log"
-	printf '[%d/%d] %s %s: building (log: %s)\n' "$STEP" "$TOTAL" "$title" "$version" "${JOB_LOG[$name]}"
-	JOB_OUT[$name]="$(mktemp -d "$TOOLS/.$name-$version.XXXXXX")"
-	(
-		export OUT="${JOB_OUT[$name]}"
-		"$fn"
-	) >"${JOB_LOG[$name]}" 2>&1 &
-	JOB_PID[$name]=$!
-	JOB_T0[$name]=$SECONDS
+	JOB_NUM[$name]=$STEP
 	JOB_KIND[$name]=$kind
+	JOB_FN[$name]=$fn
 	JOB_TITLE[$name]="$title $version"
 	JOB_DIR[$name]=$dir
 	JOB_STAMP[$name]=$stamp
+	JOB_LOG[$name]="$LOGS/$name-$version.log"
+	PENDING+=("$name")
+	start_ready
 }
 
-running() { # running KIND -> how many steps of KIND run now
-	local n=0 name
-	for name in "${!JOB_PID[@]}"; do [ "${JOB_KIND[$name]}" = "$1" ] && n=$((n + 1)); done
-	echo "$n"
+# can_start NAME: whether the queued step may start now.
+can_start() {
+	local kind="${JOB_KIND[$1]}" other cpu=0
+	[ "$kind" = io ] && return 0
+	for other in "${!JOB_PID[@]}"; do
+		[ "${JOB_KIND[$other]}" = io ] && continue
+		cpu=$((cpu + 1))
+		[ "$kind" != cpu ] && [ "${JOB_KIND[$other]}" = "$kind" ] && return 1
+	done
+	[ "$cpu" -lt "$GO_JOBS" ]
 }
 
-# poll_steps: finish the steps that ended, and print the heartbeat every 30 s.
+# start_ready: start every queued step that may start, in queue order.
+start_ready() {
+	local name waiting=()
+	for name in "${PENDING[@]}"; do
+		if can_start "$name"; then
+			printf '[%d/%d] %s: building (log: %s)\n' "${JOB_NUM[$name]}" "$TOTAL" "${JOB_TITLE[$name]}" "${JOB_LOG[$name]}"
+			JOB_OUT[$name]="$(mktemp -d "$TOOLS/.$(basename "${JOB_DIR[$name]}").XXXXXX")"
+			(
+				export OUT="${JOB_OUT[$name]}"
+				"${JOB_FN[$name]}"
+			) >"${JOB_LOG[$name]}" 2>&1 &
+			JOB_PID[$name]=$!
+			JOB_T0[$name]=$SECONDS
+		else
+			waiting+=("$name")
+		fi
+	done
+	PENDING=("${waiting[@]}")
+}
+
+# poll_steps: finish the steps that ended, start what may start now, and print the heartbeat every 30 s.
 poll_steps() {
 	sleep 1
 	local name
 	for name in "${!JOB_PID[@]}"; do
 		kill -0 "${JOB_PID[$name]}" 2>/dev/null || finish_step "$name"
 	done
+	start_ready
 	if [ $((SECONDS - LAST_BEAT)) -ge 30 ] && [ ${#JOB_PID[@]} -gt 0 ]; then
 		LAST_BEAT=$SECONDS
 		for name in "${!JOB_PID[@]}"; do
@@ -136,14 +160,22 @@ finish_step() { # finish_step NAME: record a finished step, or stop everything w
 	unset "JOB_PID[$name]"
 }
 
+# queued NAME: whether the step waits to start or runs.
+queued() {
+	[ -n "${JOB_PID[$1]:-}" ] && return 0
+	local p
+	for p in "${PENDING[@]}"; do [ "$p" = "$1" ] && return 0; done
+	return 1
+}
+
 # wait_steps [NAME...]: until the named steps (default: every step) have finished.
 wait_steps() {
 	local name
 	if [ $# -eq 0 ]; then
-		while [ ${#JOB_PID[@]} -gt 0 ]; do poll_steps; done
+		while [ ${#JOB_PID[@]} -gt 0 ] || [ ${#PENDING[@]} -gt 0 ]; do poll_steps; done
 	fi
 	for name in "$@"; do
-		while [ -n "${JOB_PID[$name]:-}" ]; do poll_steps; done
+		while queued "$name"; do poll_steps; done
 	done
 }
 
@@ -158,6 +190,7 @@ stop_steps() {
 		rm -rf "${JOB_OUT[$name]}"
 		unset "JOB_PID[$name]"
 	done
+	PENDING=()
 }
 trap 'stop_steps' EXIT
 trap 'exit 130' INT TERM
@@ -233,7 +266,7 @@ find_or_build_pulumi() {
 			return
 		fi
 	fi
-	step cpu "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi scripts/toolchain/go/pulumi
+	step cpu/pulumi-sdk "pulumi CLI + Node.js language host" pulumi "$PULUMI_VERSION" build_pulumi scripts/toolchain/go/pulumi
 }
 
 # link_pulumi: once the build finished, the CLI the scripts and the Automation API run.
@@ -321,7 +354,7 @@ build_or_find_command_provider() {
 			"$COMMAND_PROVIDER_VERSION" "$(command_plugin_dir)"
 		return
 	fi
-	step cpu "command provider plugin (go/command)" pulumi-resource-command "$COMMAND_PROVIDER_VERSION" \
+	step cpu/pulumi-sdk "command provider plugin (go/command)" pulumi-resource-command "$COMMAND_PROVIDER_VERSION" \
 		build_command_provider scripts/toolchain/go/command
 }
 
@@ -346,9 +379,9 @@ register_plugin() { # register_plugin NAME VERSION BINARY
 # start_core: the CLI and the provider plugins other than kubernetes (main starts that one first).
 start_core() {
 	find_or_build_pulumi
-	step cpu "random provider plugin (Terraform provider, bridged)" pulumi-resource-random "$RANDOM_PROVIDER_VERSION" \
+	step cpu/bridge "random provider plugin (Terraform provider, bridged)" pulumi-resource-random "$RANDOM_PROVIDER_VERSION" \
 		build_random_provider scripts/toolchain/go/random
-	step cpu "keycloak provider plugin (Terraform provider, bridged)" pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION" \
+	step cpu/bridge "keycloak provider plugin (Terraform provider, bridged)" pulumi-resource-keycloak "$KEYCLOAK_PROVIDER_VERSION" \
 		build_keycloak_provider scripts/toolchain/go/keycloak
 	build_or_find_command_provider
 }
@@ -490,7 +523,7 @@ ensure_debian_packages() {
 # start_control_plane: what the local environment's Keycloak and Kubernetes API run, the dev stack's
 # whole environment (scripts/main.sh starts no more).
 start_control_plane() {
-	step cpu "kube-apiserver, controller-manager, scheduler, kubectl" kubernetes "$KUBERNETES_VERSION" \
+	step cpu/kubernetes "kube-apiserver, controller-manager, scheduler, kubectl" kubernetes "$KUBERNETES_VERSION" \
 		build_kubernetes_control_plane scripts/toolchain/go/kubernetes
 	step io "Keycloak (Quarkus distribution, Maven Central)" keycloak "$KEYCLOAK_VERSION" fetch_keycloak
 	step cpu "etcd" etcd "$ETCD_VERSION" build_etcd scripts/toolchain/go/etcd
@@ -500,7 +533,7 @@ start_control_plane() {
 # start_env_rest: the rest of the local environment the tests use (the real node, the SSH host's and
 # docker engine's packages) and kube-score.
 start_env_rest() {
-	step cpu "kubelet, kube-proxy, pause" kubernetes-node "$KUBERNETES_VERSION" build_kubernetes_node \
+	step cpu/kubernetes "kubelet, kube-proxy, pause" kubernetes-node "$KUBERNETES_VERSION" build_kubernetes_node \
 		scripts/toolchain/go/kubernetes
 	step cpu "CoreDNS" coredns "$COREDNS_VERSION" build_coredns
 	step cpu "kube-router (NetworkPolicy firewall)" kube-router "$KUBE_ROUTER_VERSION" build_kube_router

@@ -27,10 +27,12 @@ import {
     kubeApiServerRestart,
     kubeUp,
     envSettings,
+    freePort,
     sshDown,
     sshUp,
 } from "../../localenv";
 import { commandLine, descendants, processAlive, pulumiLeftovers, stopProcesses } from "../../toolchain/processes";
+import { faultGate } from "../support/fault-gate";
 import { projectConfig } from "../support/project-config";
 import { recorded } from "../support/reliability";
 import { repoRoot, requireToolchain } from "../../toolchain/index";
@@ -86,11 +88,12 @@ interface FaultyUp {
 async function upWithFault(
     e: EphemeralStack,
     inject: (run: { events: EngineEvent[]; ended: () => boolean }) => Promise<void>,
+    opts: { parallel?: number } = {},
 ): Promise<FaultyUp> {
     const events: EngineEvent[] = [];
     let ended = false;
     const up = e.stack
-        .up({ color: "never", onEvent: (ev) => events.push(ev) })
+        .up({ color: "never", onEvent: (ev) => events.push(ev), ...opts })
         .then(
             (result) => ({ result }),
             (error: Error) => ({ error }),
@@ -99,6 +102,11 @@ async function upWithFault(
     const [outcome, fault] = await Promise.allSettled([up, inject({ events, ended: () => ended })]);
     if (fault.status === "rejected") throw fault.reason;
     return { ...(outcome as PromiseFulfilledResult<{ result?: UpResult; error?: Error }>).value, events };
+}
+
+/** Whether PROMISE has resolved (it rejects when it rejected), without waiting for it. */
+async function settled(promise: Promise<void>): Promise<boolean> {
+    return Promise.race([promise.then(() => true), delay(0).then(() => false)]);
 }
 
 /** The first step the engine started for a resource of TYPE with operation OP. */
@@ -378,11 +386,12 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
         recorded("faults", (t: TestContext) => withEnvironmentAlone(() => fn(t)));
 
     /** The project's program, target kubernetes in render mode: only Keycloak is touched live. */
-    async function identityStack(prefix: string) {
+    async function identityStack(prefix: string, keycloakUrl = env.keycloak.url) {
         const renderDir = fs.mkdtempSync(path.join(os.tmpdir(), "faults-render-"));
         const { id, config } = projectConfig(env, prefix, {
             "cytomine-fallback:renderDir": renderDir,
             "cytomine-fallback:orthanc": "false",
+            "cytomine-fallback:keycloakUrl": keycloakUrl,
         });
         const e = await createEphemeralStack({ workDir: repoRoot, config, env: { KUBECONFIG: env.kube.kubeconfig } });
         return { e, realm: id, renderDir };
@@ -512,8 +521,15 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
 
     it(
         "the SSH host's sshd stopped while a remote command runs: the running command finishes, the next fails to connect; start sshd, re-run up",
-        recordedAlone(async (t: TestContext) => {
-            const ssh = env.ssh;
+        recorded("faults", async (t: TestContext) => {
+            // An SSH host of the case's own (its state folder and port), so that stopping its sshd
+            // leaves the shared one to the suites beside this one.
+            const own = envSettings({
+                ...process.env,
+                CYTOMINE_ENV_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "faults-sshd-")),
+                CYTOMINE_ENV_SSH_PORT: String(await freePort()),
+            });
+            const ssh = await sshUp(own);
             const dir = `/tmp/faults-ssh-${crypto.randomBytes(4).toString("hex")}`;
             const hostKey = fs
                 .readFileSync(path.join(path.dirname(ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8")
@@ -554,13 +570,13 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                         timeoutMs: 120_000,
                         stop: ended,
                     });
-                    await sshDown(s);
+                    await sshDown(own);
                 });
                 // Stopping sshd ends no session (each runs in its own, as with `systemctl stop ssh`):
                 // "slow" finishes, the next command cannot connect.
                 const message = failure(up, t);
                 assert.match(message, /last/);
-                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.ssh.port}[^\\n]*connection refused`));
+                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${own.ssh.port}[^\\n]*connection refused`));
                 assert.deepEqual(locksOf(e), []);
                 const commands = async () =>
                     ((await stateOf(e)).resources ?? [])
@@ -571,7 +587,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 assert.deepEqual(marks(".done"), ["first", "slow"]);
 
                 // Recovery: start sshd again and re-run up; only the command that never ran runs.
-                await sshUp(s);
+                await sshUp(own);
                 const again = await e.stack.up({ color: "never" });
                 assert.equal(again.summary.result, "succeeded");
                 assert.deepEqual(again.outputs.ran.value, ["first", "slow", "last"]);
@@ -586,11 +602,13 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 );
                 await assertNoChanges(e);
             } finally {
-                await sshUp(s);
+                await sshUp(own);
                 try {
                     await disposeEphemeralStack(e);
                 } finally {
                     fs.rmSync(dir, { recursive: true, force: true });
+                    await sshDown(own);
+                    fs.rmSync(own.stateDir, { recursive: true, force: true });
                 }
             }
         }),
@@ -679,17 +697,33 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
     );
 
     it(
-        "the state backend's disk made read-only while the up creates clients: the up fails naming it; remount rw, pulumi cancel, refresh --clear-pending-creates, delete what the lost creates made, re-run up",
+        "the state backend's disk made read-only as Keycloak creates a client: the up fails naming it; remount rw, pulumi cancel, refresh --clear-pending-creates, delete what the lost creates made, re-run up",
         recorded("faults", async (t: TestContext) => {
-            const { e, realm, renderDir } = await identityStack("fro");
+            // The fault at its moment: Keycloak has created the client, and the engine, which wrote
+            // the pending create before asking, learns of it only after the disk went read-only.
+            // Two steps at a time: each in-flight step's checkpoint fails only after the diy
+            // backend's fixed retries (about 32 s, pkg/backend/diy/state.go), one after another.
+            const gate = await faultGate(
+                env.keycloak.url,
+                (req) => req.method === "POST" && /\/admin\/realms\/[^/]+\/clients$/.test(req.url ?? ""),
+                // Called once the up runs, after `e` below is set.
+                () => mountReadOnly(e.backendDir),
+            );
+            const { e, realm, renderDir } = await identityStack(
+                "fro",
+                `${gate.origin}${new URL(env.keycloak.url).pathname}`,
+            );
             try {
-                const up = await upWithFault(e, async ({ events, ended }) => {
-                    await waitFor("a client's create", () => started(events, "keycloak:openid/client:Client"), {
-                        timeoutMs: 120_000,
-                        stop: ended,
-                    });
-                    await mountReadOnly(e.backendDir);
-                });
+                const up = await upWithFault(
+                    e,
+                    async ({ ended }) => {
+                        await waitFor("a client's create", async () => (await settled(gate.fired)) || undefined, {
+                            timeoutMs: 120_000,
+                            stop: ended,
+                        });
+                    },
+                    { parallel: 2 },
+                );
                 const message = failure(up, t);
                 assert.match(message, /read-only file system/);
 
@@ -699,7 +733,8 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 assert.equal(locksOf(e).length, 1, "no lock left by the failed run");
                 await e.stack.cancel();
                 assert.deepEqual(locksOf(e), []);
-                await resolvePendingCreates(e, t);
+                const removed = await resolvePendingCreates(e, t);
+                assert.ok(removed.length > 0, "the client Keycloak created as the disk went read-only was not pending");
 
                 const again = await e.stack.up({ color: "never" });
                 assert.equal(again.summary.result, "succeeded");
@@ -708,6 +743,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
             } finally {
                 await unmount(e.backendDir).catch(() => undefined);
                 await dispose(e, realm, async () => fs.rmSync(renderDir, { recursive: true, force: true }));
+                await gate.close();
             }
         }),
     );
