@@ -286,9 +286,11 @@ build_kubernetes_provider() {
 	cp -r "$(module_dir "github.com/pulumi/pulumi-kubernetes/provider/v4@$KUBERNETES_PROVIDER_MODULE")" "$OUT/src"
 	chmod -R u+w "$OUT/src"
 	cd "$OUT/src"
-	# The provider code does not import the SDK module; the local replace only serves its templates.
+	# The module's replace points the SDK at the repository's sdk folder, which the module zip lacks;
+	# the build takes the SDK from the proxy instead (two small packages of it, after patch 0001).
 	go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4
-	cp "$ROOT/scripts/toolchain/go/kubernetes-provider.sum" go.sum
+	cp "$ROOT/scripts/toolchain/go/kubernetes-provider/go.sum" go.sum
+	for p in "$ROOT"/scripts/toolchain/go/kubernetes-provider/patches/*.patch; do patch -p1 --forward <"$p"; done
 	(cd cmd/pulumi-resource-kubernetes && VERSION="$KUBERNETES_PROVIDER_VERSION" go run -mod=readonly ./generate.go)
 	go build -mod=readonly -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_PROVIDER_VERSION" \
 		-o "$OUT/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes
@@ -577,7 +579,7 @@ main() {
 	fi
 	# The two longest compiles first, so that the short ones fill the gaps at the end.
 	[ "$GROUP" = env ] || step cpu "kubernetes provider plugin" pulumi-resource-kubernetes "$KUBERNETES_PROVIDER_VERSION" \
-		build_kubernetes_provider scripts/toolchain/go/kubernetes-provider.sum
+		build_kubernetes_provider scripts/toolchain/go/kubernetes-provider
 	[ "$GROUP" = core ] || start_control_plane
 	[ "$GROUP" = env ] || start_core
 	if [ "$GROUP" = env ] || [ "$GROUP" = all ]; then start_env_rest; fi
