@@ -32,7 +32,7 @@ import {
     sshUp,
 } from "../../localenv";
 import { commandLine, descendants, processAlive, pulumiLeftovers, stopProcesses } from "../../toolchain/processes";
-import { faultGate } from "../support/fault-gate";
+import { httpGate } from "../support/http-gate";
 import { projectConfig } from "../support/project-config";
 import { recorded } from "../support/reliability";
 import { repoRoot, requireToolchain } from "../../toolchain/index";
@@ -703,12 +703,11 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
             // the pending create before asking, learns of it only after the disk went read-only.
             // Two steps at a time: each in-flight step's checkpoint fails only after the diy
             // backend's fixed retries (about 32 s, pkg/backend/diy/state.go), one after another.
-            const gate = await faultGate(
-                env.keycloak.url,
-                (req) => req.method === "POST" && /\/admin\/realms\/[^/]+\/clients$/.test(req.url ?? ""),
+            const gate = await httpGate(env.keycloak.url, {
+                when: (req) => req.method === "POST" && /\/admin\/realms\/[^/]+\/clients$/.test(req.url ?? ""),
                 // Called once the up runs, after `e` below is set.
-                () => mountReadOnly(e.backendDir),
-            );
+                run: () => mountReadOnly(e.backendDir),
+            });
             const { e, realm, renderDir } = await identityStack(
                 "fro",
                 `${gate.origin}${new URL(env.keycloak.url).pathname}`,
