@@ -100,6 +100,26 @@ describe("local environment building blocks", () => {
         );
     });
 
+    it("env:up --only names the pieces it takes, before starting any", () => {
+        // A state folder of its own: were anything started, it would show there.
+        const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "env-only-"));
+        try {
+            for (const list of ["keycloak,nosuch", ""]) {
+                const r = spawnSync(process.execPath, ["--import", "tsx", "cli/env.ts", "up", "--only", list], {
+                    cwd: repoRoot,
+                    env: { ...process.env, CYTOMINE_ENV_DIR: stateDir },
+                    encoding: "utf8",
+                });
+                assert.equal(r.status, 1, r.stdout + r.stderr);
+                assert.match(r.stderr, /--only takes pieces from keycloak, kube, ssh, docker \(got '.*'\)/);
+                assert.match(r.stderr, /fix: e\.g\. env:up -- --only keycloak,kube/);
+            }
+            assert.deepEqual(fs.readdirSync(stateDir), [], "nothing was started");
+        } finally {
+            fs.rmSync(stateDir, { recursive: true, force: true });
+        }
+    });
+
     it("sshd reads the authorized keys from a root-owned folder outside the checkout, with StrictModes on", () => {
         const stateDir = path.join(tmp(), "clone", ".local", "env");
         const s = envSettings({ CYTOMINE_ENV_DIR: stateDir, CYTOMINE_ENV_SSH_PORT: "2345" });
