@@ -708,10 +708,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 // Called once the up runs, after `e` below is set.
                 run: () => mountReadOnly(e.backendDir),
             });
-            const { e, realm, renderDir } = await identityStack(
-                "fro",
-                `${gate.origin}${new URL(env.keycloak.url).pathname}`,
-            );
+            const { e, realm, renderDir } = await identityStack("fro", gate.url);
             try {
                 const up = await upWithFault(
                     e,

@@ -23,7 +23,7 @@ describe("the Keycloak plugin against the local Keycloak", { timeout: 600_000 },
         renderDir = fs.mkdtempSync(path.join(os.tmpdir(), "keycloak-plugin-render-"));
         const { config } = projectConfig(env, "kcp", {
             "cytomine-fallback:renderDir": renderDir,
-            "cytomine-fallback:keycloakUrl": `${gate.origin}${new URL(env.keycloak.url).pathname}`,
+            "cytomine-fallback:keycloakUrl": gate.url,
         });
         e = await createEphemeralStack({ workDir: repoRoot, config, env: { KUBECONFIG: env.kube.kubeconfig } });
         const up = await e.stack.up({ color: "never" });

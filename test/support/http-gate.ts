@@ -14,8 +14,8 @@ export interface GateRequest {
 }
 
 export interface HttpGate {
-    /** The proxy's origin, e.g. http://127.0.0.1:41234. */
-    origin: string;
+    /** TARGET through the proxy: its path on the proxy's origin, e.g. http://127.0.0.1:41234/iam. */
+    url: string;
     /** Every request answered so far, in the order the answers came. */
     requests: GateRequest[];
     /** Resolves once the fault has run (rejects with its error); never, without a fault. */
@@ -67,7 +67,7 @@ export async function httpGate(target: string, fault?: GateFault): Promise<HttpG
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     return {
-        origin: `http://127.0.0.1:${port}`,
+        url: `http://127.0.0.1:${port}${to.pathname.replace(/\/$/, "")}`,
         requests,
         fired,
         close: () =>
