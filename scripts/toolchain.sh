@@ -44,6 +44,7 @@ T_START=$SECONDS
 # Go builds at once. Each already compiles on every core, but a lone build leaves cores idle while it
 # downloads modules, runs a generator or links (one thread); a second one fills those gaps.
 GO_JOBS="${CYTOMINE_GO_JOBS:-2}"
+[[ "$GO_JOBS" =~ ^[1-9][0-9]*$ ]] || die "CYTOMINE_GO_JOBS=$GO_JOBS is not a whole number of at least 1" "unset it (2 compiles at once) or set e.g. CYTOMINE_GO_JOBS=1"
 
 # tool_dir NAME VERSION -> where a finished build of that tool lives.
 tool_dir() { echo "$TOOLS/$1-$2"; }

@@ -24,6 +24,18 @@ describe("toolchain.sh errors", () => {
         assert.match(r.out, /error: go not found\n\s+fix: install Go 1\.24 or newer/);
     });
 
+    it("rejects a CYTOMINE_GO_JOBS that is not a whole number of at least 1, before building", () => {
+        for (const jobs of ["0", "two", "-1"]) {
+            const r = toolchain(["core"], { ...process.env, CYTOMINE_CACHE: cache, CYTOMINE_GO_JOBS: jobs });
+            assert.equal(r.status, 1);
+            assert.match(
+                r.out,
+                new RegExp(`error: CYTOMINE_GO_JOBS=${jobs} is not a whole number of at least 1\\n\\s+fix: unset it`),
+            );
+            assert.doesNotMatch(r.out, /building/);
+        }
+    });
+
     it("rejects an unknown group with the valid ones", () => {
         const r = toolchain(["everything"], { ...process.env, CYTOMINE_CACHE: cache });
         assert.equal(r.status, 1);
