@@ -73,6 +73,10 @@ function describe(env: Partial<Environment>, s: EnvSettings): string[] {
         lines.push(
             `Docker engine   DOCKER_HOST=${env.docker.host}${env.docker.defaultSocket ? " (also /var/run/docker.sock)" : ""}; ${env.docker.images.length} stand-in images`,
         );
+    if (env.s3)
+        lines.push(
+            `S3 server       ${env.s3.endpoint}  (access key: the AWS_* variables in ${s.stateDir}/s3/credentials.env; buckets in ${env.s3.dataDir})`,
+        );
     if (env.node)
         lines.push(
             env.node.ready

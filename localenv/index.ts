@@ -1,7 +1,7 @@
 // The embedded local environment: Keycloak, a Kubernetes API with KWOK nodes and one real node, an SSH
-// test host and a docker engine with stand-in images, on 127.0.0.1 (the real node's pods on a bridge
-// of its own), state in .local/env (gitignored). This file is its API (its CLI: cli/env.ts); the
-// parts' own exports are for this folder and its unit tests.
+// test host, a docker engine with stand-in images and an S3 server, on 127.0.0.1 (the real node's pods
+// on a bridge of its own), state in .local/env (gitignored). This file is its API (its CLI:
+// cli/env.ts); the parts' own exports are for this folder and its unit tests.
 import { DockerInfo, dockerDown, dockerPurge, dockerStatus, dockerUp } from "./docker";
 import {
     keycloakDown,
@@ -24,6 +24,7 @@ import {
 } from "./kube";
 import { nodeDown, NodeInfo, nodeStatus, nodeUp } from "./node";
 import { EnvError } from "./proc";
+import { s3CredentialsFile, s3Down, S3Info, s3Info, s3Log, s3Ready, s3Running, s3Up } from "./s3";
 import { EnvSettings, envSettings } from "./settings";
 import { sshDown, sshInfo, SshInfo, sshRunning, sshUp } from "./ssh";
 import { EnvironmentLock, EnvironmentUse, lockEnvironment } from "./use";
@@ -55,6 +56,7 @@ interface PieceInfos {
     kube: KubeInfo;
     ssh: SshInfo;
     docker: DockerInfo;
+    s3: S3Info;
 }
 
 export interface Environment extends PieceInfos {
@@ -83,6 +85,7 @@ const pieces = {
     kube: { name: "Kubernetes API", up: kubeUp, down: (s: EnvSettings) => kubeDown(s) } as Piece<KubeInfo>,
     ssh: { name: "SSH test host", up: sshUp, down: sshDown } as Piece<SshInfo>,
     docker: { name: "Docker engine", up: dockerUp, down: (s: EnvSettings) => dockerDown(s) } as Piece<DockerInfo>,
+    s3: { name: "S3 server", up: s3Up, down: (s: EnvSettings) => s3Down(s) } as Piece<S3Info>,
 };
 
 export type PieceKey = keyof PieceInfos;
@@ -208,6 +211,7 @@ export async function stopEnvironment(s: EnvSettings = envSettings(), purge = fa
     if (await kubeDown(s, purge)) stopped.push(pieces.kube.name);
     if (await sshDown(s)) stopped.push(pieces.ssh.name);
     if (await dockerDown(s)) stopped.push(pieces.docker.name);
+    if (await s3Down(s, purge)) stopped.push(pieces.s3.name);
     if (purge) await dockerPurge(s);
     return stopped;
 }
@@ -225,6 +229,8 @@ export async function environmentStatus(
     const kubeOk = await kubeReady(s);
     const sshOk = sshRunning(s);
     const docker = await dockerStatus(s);
+    const s3Started = s3Running(s);
+    const s3Ok = await s3Ready(s);
     return {
         keycloak: {
             ready: kcReady,
@@ -245,6 +251,14 @@ export async function environmentStatus(
                 : "not running; 'npm run env:up' starts it",
         },
         docker,
+        s3: {
+            ready: s3Ok,
+            detail: s3Ok
+                ? `ready at ${s3Info(s).endpoint} (access key in ${s3CredentialsFile(s)}, buckets in ${s3Info(s).dataDir})`
+                : s3Started
+                  ? `running, but not answering on port ${s.s3.port} (or started with another configuration); 'npm run env:up' restarts it (log: ${s3Log(s)})`
+                  : `not running; 'npm run env:up' starts it (log: ${s3Log(s)})`,
+        },
         node: kubeOk
             ? await nodeStatus(s, kubeconfigPath(s))
             : { ready: false, detail: "waits for the Kubernetes API" },

@@ -9,6 +9,8 @@ export interface EnvSettings {
     keycloak: { home: string; port: number; managementPort: number; relativePath: string };
     kube: { cluster: string; port: number; binDir: string; kwokBinDir: string; etcdBinDir: string };
     ssh: { port: number; user: string };
+    /** The S3 server: S3Proxy's jar (the toolchain's) and its port. */
+    s3: { jar: string; port: number };
     node: {
         /**
          * Whether env:up starts it. Its firewall (kube-router's iptables chains) is the machine's, so one
@@ -130,6 +132,13 @@ export function envSettings(env: NodeJS.ProcessEnv = process.env): EnvSettings {
             etcdBinDir: toolDir("etcd", v.ETCD_VERSION),
         },
         ssh: { port: port(env, "CYTOMINE_ENV_SSH_PORT", 2222), user: "cytomine-test" },
+        s3: {
+            jar: path.join(
+                toolDir("s3proxy", v.S3PROXY_VERSION),
+                `s3proxy-${v.S3PROXY_VERSION}-jar-with-dependencies.jar`,
+            ),
+            port: port(env, "CYTOMINE_ENV_S3_PORT", 18900),
+        },
         node: {
             enabled:
                 env.CYTOMINE_ENV_REAL_NODE === "1" ||

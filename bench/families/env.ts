@@ -22,6 +22,7 @@ export const env: Family = {
                 CYTOMINE_ENV_KEYCLOAK_MANAGEMENT_PORT: "29000",
                 CYTOMINE_ENV_KUBE_PORT: "26443",
                 CYTOMINE_ENV_SSH_PORT: "22222",
+                CYTOMINE_ENV_S3_PORT: "28900",
             });
             try {
                 cold.samples.push(await time(() => ensureEnvironment(s)));

@@ -1,9 +1,9 @@
 // Issue "local environment": the environment starts from nothing, the kube-apiserver runs workloads
 // on KWOK nodes under Pod Security Admission, the SSH test host runs commands with sudo (also from a
 // checkout the test user cannot enter), the docker engine serves the stand-in images to `sudo docker`
-// and docker-compose on the SSH test host and each stand-in answers on its port, and a killed
-// Keycloak or KWOK controller is reported clearly and recovered by the next start. (The project's program on it:
-// kubernetes.test.ts.)
+// and docker-compose on the SSH test host and each stand-in answers on its port, the S3 server takes
+// restic's backup and checks request signatures, and a killed Keycloak or KWOK controller is reported
+// clearly and recovered by the next start. (The project's program on it: kubernetes.test.ts.)
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -29,7 +29,7 @@ import {
 } from "../../localenv";
 import { DEFAULT_IMPORT_IMAGE } from "../../components/model/datasets";
 import { keycloakAdmin, kubeApi } from "../support/clients";
-import { processAlive } from "../../toolchain/processes";
+import { commandLine, processAlive } from "../../toolchain/processes";
 import { freePort } from "../support/project-config";
 import { repoRoot } from "../../toolchain/index";
 
@@ -334,6 +334,86 @@ describe("local environment", { timeout: 900_000 }, () => {
             assert.equal(pong.trim(), "+PONG");
         } finally {
             overSsh(env.ssh, `cd ${dir} && sudo -n docker-compose -p ${project} down -v; rm -rf ${dir}`);
+        }
+    });
+
+    it("the S3 server keeps restic's encrypted backup as files and refuses requests signed with a wrong secret key", () => {
+        const bucket = `envcheck-${crypto.randomBytes(4).toString("hex")}`;
+        const bucketDir = path.join(env.s3.dataDir, bucket);
+        const source = fs.mkdtempSync(path.join(os.tmpdir(), "s3-source-"));
+        const canary = `plaintext canary ${crypto.randomBytes(16).toString("hex")}`;
+        fs.writeFileSync(path.join(source, "canary.txt"), canary);
+        const password = crypto.randomBytes(12).toString("hex");
+        /** restic on the repository at s3:<endpoint>/BUCKETNAME/x, signing with SECRETACCESSKEY. */
+        const restic = (bucketName: string, secretAccessKey: string, ...args: string[]) =>
+            // --no-cache: nothing of the check is left in ~/.cache/restic.
+            spawnSync("restic", ["--no-cache", "-r", `s3:${env.s3.endpoint}/${bucketName}/x`, ...args], {
+                env: {
+                    ...process.env,
+                    AWS_ACCESS_KEY_ID: env.s3.accessKeyId,
+                    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+                    RESTIC_PASSWORD: password,
+                },
+                encoding: "utf8",
+                timeout: 120_000,
+            });
+        /** GET / (ListBuckets) signed with SigV4 by curl; the key goes on stdin, never on a command line. */
+        const listBuckets = (secretAccessKey: string) =>
+            execFileSync("curl", ["-sS", "-K", "-", "--aws-sigv4", "aws:amz:us-east-1:s3", `${env.s3.endpoint}/`], {
+                input: [
+                    `user = "${env.s3.accessKeyId}:${secretAccessKey}"`,
+                    // S3Proxy requires the payload's digest header (here: of the empty body) with SigV4.
+                    `header = "x-amz-content-sha256: ${crypto.createHash("sha256").update("").digest("hex")}"`,
+                ].join("\n"),
+                timeout: 30_000,
+            }).toString();
+        try {
+            for (const args of [["init"], ["backup", source]]) {
+                const r = restic(bucket, env.s3.secretAccessKey, ...args);
+                assert.equal(r.status, 0, `restic ${args[0]}: ${r.stderr}`);
+            }
+            const listed = restic(bucket, env.s3.secretAccessKey, "snapshots", "--json");
+            assert.equal(listed.status, 0, listed.stderr);
+            assert.deepEqual(
+                (JSON.parse(listed.stdout) as { paths: string[] }[]).map((snapshot) => snapshot.paths),
+                [[source]],
+            );
+
+            // The filesystem backend: the bucket is a folder of the data folder, each object a file,
+            // and what restic stored there is encrypted.
+            const repo = path.join(bucketDir, "x");
+            const stored = (fs.readdirSync(repo, { recursive: true }) as string[]).filter((f) =>
+                fs.statSync(path.join(repo, f)).isFile(),
+            );
+            for (const kind of ["config", "keys/", "snapshots/", "index/", "data/"]) {
+                assert.ok(
+                    stored.some((f) => f === kind || f.startsWith(kind)),
+                    `${kind} in ${stored.join(", ")}`,
+                );
+            }
+            for (const f of stored) assert.equal(fs.readFileSync(path.join(repo, f)).includes(canary), false, f);
+            assert.match(listBuckets(env.s3.secretAccessKey), new RegExp(`<Bucket><Name>${bucket}</Name>`));
+
+            // A wrong secret key: the server recomputes the signature and refuses reads and writes alike.
+            const wrongKey = `${env.s3.secretAccessKey.slice(1)}x`;
+            assert.match(listBuckets(wrongKey), /<Code>SignatureDoesNotMatch<\/Code>/);
+            const read = restic(bucket, wrongKey, "snapshots");
+            assert.equal(read.status, 1);
+            assert.match(read.stderr, /Forbidden/);
+            const write = restic(`${bucket}-refused`, wrongKey, "init");
+            assert.equal(write.status, 1);
+            assert.match(write.stderr, /Forbidden/);
+            assert.equal(fs.existsSync(`${bucketDir}-refused`), false, "no bucket was created");
+
+            // The key reached S3Proxy in its 0600 properties file, not on its command line.
+            const stateDir = path.join(envSettings().stateDir, "s3");
+            assert.equal(fs.statSync(path.join(stateDir, "s3proxy.properties")).mode & 0o777, 0o600);
+            const java = commandLine(Number(fs.readFileSync(path.join(stateDir, "s3proxy.pid"), "utf8")));
+            assert.match(java, /s3proxy-[\d.]+-jar-with-dependencies\.jar --properties /);
+            assert.equal(java.includes(env.s3.secretAccessKey), false);
+        } finally {
+            fs.rmSync(source, { recursive: true, force: true });
+            fs.rmSync(bucketDir, { recursive: true, force: true });
         }
     });
 

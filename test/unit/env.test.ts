@@ -11,6 +11,7 @@ import { bridgeAddress, dockerdArgs, isolationRule } from "../../localenv/docker
 import { adminPassword } from "../../localenv/keycloak";
 import { kwokctlConfig } from "../../localenv/kube";
 import { EnvError, livePid, requireFreePort } from "../../localenv/proc";
+import { s3Credentials, s3ProxyProperties } from "../../localenv/s3";
 import { dockerNetwork, envSettings } from "../../localenv/settings";
 import { AUTHORIZED_KEYS_ROOT, sshdConfig } from "../../localenv/ssh";
 import {
@@ -78,6 +79,8 @@ describe("local environment building blocks", () => {
         assert.equal(kwok.options.kubeAdmission, true);
         assert.match(sshdConfig(s), /^ListenAddress 127\.0\.0\.1$/m);
         assert.match(sshdConfig(s), /^PasswordAuthentication no$/m);
+        const s3 = s3ProxyProperties(s, { accessKeyId: "K", secretAccessKey: "S" });
+        assert.match(s3, /^s3proxy\.endpoint=http:\/\/127\.0\.0\.1:\d+$/m);
     });
 
     it("the controller manager and the scheduler run without leader election (they outlive an API server restart)", () => {
@@ -98,6 +101,53 @@ describe("local environment building blocks", () => {
             () => envSettings({ CYTOMINE_ENV_KUBE_PORT: "80" }),
             /CYTOMINE_ENV_KUBE_PORT=80 is not a port number/,
         );
+        for (const bad of ["80", "s3", "18900.5", "70000"]) {
+            assert.throws(
+                () => envSettings({ CYTOMINE_ENV_S3_PORT: bad }),
+                new RegExp(
+                    `CYTOMINE_ENV_S3_PORT=${bad.replace(".", "\\.")} is not a port number between 1024 and 65535`,
+                ),
+            );
+        }
+        assert.equal(envSettings({}).s3.port, 18900);
+        assert.equal(envSettings({ CYTOMINE_ENV_S3_PORT: "28900" }).s3.port, 28900);
+    });
+
+    it("the S3 server's access key is generated once, 0600, read back, and handed to S3Proxy in its properties", () => {
+        const dir = tmp();
+        const file = path.join(dir, "s3", "credentials.env");
+        const key = s3Credentials(file);
+        assert.match(key.accessKeyId, /^[0-9A-F]{20}$/);
+        assert.ok(key.secretAccessKey.length >= 40);
+        assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+        assert.deepEqual(s3Credentials(file), key);
+        assert.equal(
+            fs.readFileSync(file, "utf8"),
+            `AWS_ACCESS_KEY_ID=${key.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${key.secretAccessKey}\n`,
+        );
+
+        const props = s3ProxyProperties(envSettings({ CYTOMINE_ENV_DIR: dir, CYTOMINE_ENV_S3_PORT: "28900" }), key);
+        assert.equal(
+            props,
+            [
+                "s3proxy.endpoint=http://127.0.0.1:28900",
+                "s3proxy.authorization=aws-v2-or-v4",
+                `s3proxy.identity=${key.accessKeyId}`,
+                `s3proxy.credential=${key.secretAccessKey}`,
+                "jclouds.provider=filesystem",
+                `jclouds.filesystem.basedir=${dir}/s3/data`,
+                "",
+            ].join("\n"),
+        );
+
+        fs.writeFileSync(file, "AWS_ACCESS_KEY_ID=X\n");
+        assert.throws(() => s3Credentials(file), /lacks AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY\n\s+fix: delete /);
+    });
+
+    it("S3Proxy's properties escape a state folder as java.util.Properties reads a byte stream (ISO 8859-1)", () => {
+        const s = envSettings({ CYTOMINE_ENV_DIR: "/srv/Zoë\\x/env" });
+        const props = s3ProxyProperties(s, { accessKeyId: "K", secretAccessKey: "S" });
+        assert.match(props, /^jclouds\.filesystem\.basedir=\/srv\/Zo\\u00eb\\\\x\/env\/s3\/data$/m);
     });
 
     it("env:up --only names the pieces it takes, before starting any", () => {
@@ -111,7 +161,7 @@ describe("local environment building blocks", () => {
                     encoding: "utf8",
                 });
                 assert.equal(r.status, 1, r.stdout + r.stderr);
-                assert.match(r.stderr, /--only takes pieces from keycloak, kube, ssh, docker \(got '.*'\)/);
+                assert.match(r.stderr, /--only takes pieces from keycloak, kube, ssh, docker, s3 \(got '.*'\)/);
                 assert.match(r.stderr, /fix: e\.g\. env:up -- --only keycloak,kube/);
             }
             assert.deepEqual(fs.readdirSync(stateDir), [], "nothing was started");
