@@ -4,6 +4,7 @@
 //   npm run bench [-- --only identity,preview] [--rounds 5]
 import * as path from "node:path";
 import { repoRoot } from "../toolchain/index";
+import { backups } from "./families/backups";
 import { env } from "./families/env";
 import { identity } from "./families/identity";
 import { kubernetes } from "./families/kubernetes";
@@ -14,7 +15,7 @@ import type { Family } from "./families/types";
 import { vm } from "./families/vm";
 import { formatBreakdown, formatTable, machine, writeJson } from "./support/stats";
 
-export const FAMILIES: Family[] = [env, identity, preview, kubernetes, program, vm];
+export const FAMILIES: Family[] = [env, identity, preview, kubernetes, program, vm, backups];
 
 export interface Options {
     only: string[];

@@ -3,6 +3,7 @@
 //   new <tenant> --template <t> [--set key=value]… [--lsaai-client-secret-file f] …
 //   list [--json]
 //   preview | up | refresh | drift | destroy [<tenant>… | --all] [--parallel N] [--retry-failed] [--yes] [--with-data]
+//   backups <tenant> [--json] | restore <tenant> [--at <id or time>] [--from <tenant>] [--force]
 //   locks | unlock <tenant> [--yes] | reap [--yes] | remove <tenant> --yes | templates
 //
 // Exit codes: 0 done (no changes), 2 changes found (preview, drift), 1 errors.
@@ -41,7 +42,14 @@ ${(Object.entries(SECRET_SOURCES) as [FleetSecretKey, (typeof SECRET_SOURCES)[Fl
         --parallel N         tenants at once (default 2)
         --retry-failed       only the tenants that failed in the last run of this operation
         --yes                destroy without asking
-        --with-data          destroy the protected data too (realms, volumes); default: kept
+        --with-data          destroy the protected data too (realms, volumes); default: kept. The
+                             backups stay, their key moved into the tenant's config (restore --from)
+        --purge-backups      with --with-data: delete the tenant's backups too
+  backups <tenant> [--json]                        the tenant's backups: last success, size, age, failures,
+                                                   and the repository's snapshots
+  restore <tenant> [--at <id or time>]             restore a backup (default: the newest) into the tenant:
+        --from <tenant>      another tenant's backup (e.g. one destroyed with its data)
+        --force              replace the data the tenant holds (refused otherwise, naming it)
   locks                                            locks of a file:// backend: owner, age, stale or not;
                                                    processes a killed CLI left running
   unlock <tenant> --yes                            remove a tenant's stale lock
@@ -68,7 +76,11 @@ const OPTIONS = {
     "retry-failed": { type: "boolean" },
     yes: { type: "boolean" },
     "with-data": { type: "boolean" },
+    "purge-backups": { type: "boolean" },
     json: { type: "boolean" },
+    at: { type: "string" },
+    from: { type: "string" },
+    force: { type: "boolean" },
     help: { type: "boolean", short: "h" },
     ...Object.fromEntries(Object.values(SECRET_SOURCES).map((s) => [s.flag.slice(2), { type: "string" }])),
 } as const;
@@ -92,6 +104,10 @@ async function main(argv: string[]): Promise<number> {
             return create(fleet, args, v);
         case "list":
             return list(fleet, v);
+        case "backups":
+            return backups(fleet, args, v);
+        case "restore":
+            return restore(fleet, args, v);
         case "locks":
             return locks(fleet);
         case "unlock":
@@ -161,6 +177,59 @@ async function list(fleet: Fleet, v: Values): Promise<number> {
     for (const t of tenants.filter((t) => t.problem)) console.log(`  ${t.tenant}: ${t.problem}`);
     return 0;
 }
+
+const oneTenant = (command: string, args: string[]) => {
+    if (args.length !== 1)
+        throw new FleetInputError(undefined, [`${command} takes one tenant name: ${command} <tenant>`]);
+    return args[0];
+};
+
+async function backups(fleet: Fleet, args: string[], v: Values): Promise<number> {
+    const listing = await fleet.backups(oneTenant("backups", args));
+    if (v.json) {
+        console.log(JSON.stringify(listing, null, 2));
+        return 0;
+    }
+    const last = listing.lastSuccess;
+    console.log(`repository: ${listing.repository}`);
+    console.log(
+        last
+            ? `last success: ${last.snapshot.slice(0, 8)}, ${bytes(last.bytes)}, ${ago(Date.parse(last.time))} (${last.time}, release ${last.release}, ${last.seconds} s)`
+            : "last success: none yet",
+    );
+    const failed = listing.runs.filter((r) => r.status === "failed" && (!last || r.time > last.time));
+    for (const r of failed) console.log(`failed since: ${r.time} ${r.kind}: ${r.message}`);
+    if (listing.snapshots.length)
+        printTable(
+            ["snapshot", "time", "release"],
+            listing.snapshots.map((s) => [
+                s.short_id,
+                s.time.replace(/\.\d+/, ""),
+                s.tags?.find((t) => t.startsWith("release="))?.slice("release=".length) ?? "?",
+            ]),
+        );
+    return failed.length > 0 ? 1 : 0;
+}
+
+async function restore(fleet: Fleet, args: string[], v: Values): Promise<number> {
+    const tenant = oneTenant("restore", args);
+    const chosen = await fleet.restore(tenant, {
+        at: v.at as string | undefined,
+        from: v.from as string | undefined,
+        force: v.force === true,
+    });
+    console.log(
+        `restored ${tenant} from backup ${chosen.short_id} of ${chosen.time}${v.from ? ` (tenant ${v.from})` : ""}`,
+    );
+    return 0;
+}
+
+const bytes = (n: number) =>
+    n >= 1 << 30
+        ? `${(n / (1 << 30)).toFixed(1)} GiB`
+        : n >= 1 << 20
+          ? `${(n / (1 << 20)).toFixed(1)} MiB`
+          : `${(n / 1024).toFixed(1)} KiB`;
 
 function locks(fleet: Fleet): number {
     const all = fleet.ctx.backendDir ? fleet.locks() : [];
@@ -237,6 +306,10 @@ async function operate(fleet: Fleet, operation: Operation, args: string[], v: Va
     const parallel = v.parallel === undefined ? 2 : Number(v.parallel);
     if (!Number.isInteger(parallel) || parallel < 1)
         throw new FleetInputError(undefined, [`--parallel ${String(v.parallel)}: a whole number of at least 1`]);
+    if (v["purge-backups"] && !(operation === "destroy" && v["with-data"]))
+        throw new FleetInputError(undefined, [
+            "--purge-backups goes with destroy --with-data: the backups go with the data or not at all",
+        ]);
     if (operation === "destroy" && !(await confirmDestroy(tenants, v))) {
         console.error("not confirmed: nothing destroyed");
         return 1;
@@ -267,6 +340,7 @@ async function operate(fleet: Fleet, operation: Operation, args: string[], v: Va
             signal: stop.signal,
             abortRunning: abort.signal,
             withData: v["with-data"] === true,
+            purgeBackups: v["purge-backups"] === true,
         });
     } finally {
         display.stop();
@@ -282,7 +356,7 @@ async function operate(fleet: Fleet, operation: Operation, args: string[], v: Va
 
 async function confirmDestroy(tenants: string[], v: Values): Promise<boolean> {
     const what = v["with-data"]
-        ? "INCLUDING their data (realms, volumes)"
+        ? `INCLUDING their data (realms, volumes)${v["purge-backups"] ? " AND their backups" : ", keeping their backups"}`
         : "keeping their protected data (realms, volumes)";
     if (v.yes) return true;
     if (!process.stdin.isTTY)

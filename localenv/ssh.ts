@@ -18,6 +18,8 @@ export interface SshInfo {
 }
 
 const SSHD = "/usr/sbin/sshd";
+/** Debian's cron: a VM's scheduler, which runs the tenants' backups (components/vm/backups.ts). */
+const CRON = "/usr/sbin/cron";
 const MARKER = "sshd";
 /**
  * sshd reads AuthorizedKeysFile as the user logging in (sshd_config(5)), so the file must not live in
@@ -38,6 +40,8 @@ function files(s: EnvSettings) {
         authorizedKeys: path.join(AUTHORIZED_KEYS_ROOT, String(s.ssh.port), "authorized_keys"),
         pid: path.join(dir, "sshd.pid"),
         log: path.join(dir, "sshd.log"),
+        cronPid: path.join(dir, "cron.pid"),
+        cronLog: path.join(dir, "cron.log"),
     };
 }
 
@@ -145,10 +149,30 @@ export async function sshUp(s: EnvSettings): Promise<SshInfo> {
         isRunning: () => sshRunning(s),
         fix: `check ${f.config} with '${SSHD} -t -f ${f.config}'`,
     });
+    cronUp(s);
     return sshInfo(s);
 }
 
+/**
+ * The host's cron daemon, as a VM runs one: started (in the foreground, -f, so the recorded pid is
+ * its own) unless one already runs on this machine, which then serves (cron is one per machine).
+ */
+function cronUp(s: EnvSettings): void {
+    const f = files(s);
+    if (livePid(f.cronPid, "cron") !== undefined) return;
+    if (!fs.existsSync(CRON))
+        throw new EnvError(`${CRON} not found`, "run 'npm run setup' (it installs cron) or 'apt-get install cron'");
+    try {
+        execFileSync("pgrep", ["-x", "cron"], { stdio: "ignore" });
+        return;
+    } catch {
+        // none runs: start ours
+    }
+    startDetached({ cmd: CRON, args: ["-f"], log: f.cronLog, pidFile: f.cronPid });
+}
+
 export async function sshDown(s: EnvSettings): Promise<boolean> {
+    await stopPidFile(files(s).cronPid, "cron");
     const stopped = await stopPidFile(files(s).pid, MARKER);
     if (stopped) fs.rmSync(files(s).authorizedKeysDir, { recursive: true, force: true });
     return stopped;

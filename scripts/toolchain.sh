@@ -8,7 +8,7 @@
 #          kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, Keycloak.
 # env:     main's environment tools, and the rest the tests use: the Debian packages (SSH host, docker
 #          engine, browser, PostgreSQL), kubelet, kube-proxy, the pause binary, CoreDNS, kube-router
-#          (its NetworkPolicy firewall only), local-path-provisioner, kube-score.
+#          (its NetworkPolicy firewall only), local-path-provisioner, kube-score, S3Proxy.
 # all:     core and env.
 # command: only the command provider plugin (and the pulumi CLI that registers it).
 #
@@ -486,6 +486,13 @@ fetch_keycloak() {
 	test -x "$OUT/bin/kc.sh"
 }
 
+# The environment's S3 server (localenv/s3.ts): S3Proxy's one jar, its dependencies inside.
+fetch_s3proxy() {
+	mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+		"-Dartifact=org.gaul:s3proxy:$S3PROXY_VERSION:jar:jar-with-dependencies" "-DoutputDirectory=$OUT"
+	test -s "$OUT/s3proxy-$S3PROXY_VERSION-jar-with-dependencies.jar"
+}
+
 # Debian packages for the SSH test host and the docker engine (dockerd 20.10, Compose v1 as
 # docker-compose, debootstrap for the stand-in images' base: localenv/standins.ts), and the
 # browser the user page's test drives (playwright-core downloads no browser here); the Python
@@ -513,6 +520,9 @@ ensure_debian_packages() {
 	[ -x /usr/sbin/ipset ] || missing+=(ipset)
 	# The relay that lets the node's pods reach the API server on loopback.
 	[ -x /usr/bin/socat ] || missing+=(socat)
+	# The VM host's backups: restic, run by cron (components/vm/backups.ts).
+	[ -x /usr/bin/restic ] || missing+=(restic)
+	[ -x /usr/sbin/cron ] || missing+=(cron)
 	if [ ${#missing[@]} -eq 0 ]; then
 		printf '[%d/%d] Debian packages for the SSH test host and docker engine: present\n' "$STEP" "$TOTAL"
 		return
@@ -534,8 +544,9 @@ start_control_plane() {
 }
 
 # start_env_rest: the rest of the local environment the tests use (the real node, the SSH host's and
-# docker engine's packages) and kube-score.
+# docker engine's packages, the S3 server) and kube-score.
 start_env_rest() {
+	step io "S3Proxy (S3 server, Maven Central)" s3proxy "$S3PROXY_VERSION" fetch_s3proxy
 	step cpu/kubernetes "kubelet, kube-proxy, pause" kubernetes-node "$KUBERNETES_VERSION" build_kubernetes_node \
 		scripts/toolchain/go/kubernetes
 	step cpu "CoreDNS" coredns "$COREDNS_VERSION" build_coredns
@@ -561,8 +572,8 @@ main() {
 	case "$GROUP" in
 	core) TOTAL=6 ;;
 	main) TOTAL=10 ;;
-	env) TOTAL=10 ;;
-	all) TOTAL=16 ;;
+	env) TOTAL=11 ;;
+	all) TOTAL=17 ;;
 	command) TOTAL=3 ;;
 	esac
 	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE, $GO_JOBS Go builds at once"

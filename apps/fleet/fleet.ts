@@ -7,6 +7,7 @@ import { Stack, StackSummary, UpdateSummary } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { PROJECT, StackConfig } from "../../program/config";
 import { processAlive, ProcessEntry, pulumiLeftovers, stopProcesses } from "../../toolchain/processes";
+import { BackupListing, listBackups, RestoreOptions, restoreTenant, Snapshot } from "./backups";
 import { FleetContext, FleetOptions, withFileLock } from "./context";
 import { pulumiExecutor } from "./operations";
 import {
@@ -57,6 +58,8 @@ export interface RunOperationOptions {
     abortRunning?: AbortSignal;
     /** destroy: delete protected data (realms, volumes) too. */
     withData?: boolean;
+    /** destroy --with-data: delete the tenant's backups too. */
+    purgeBackups?: boolean;
     /** Replaces the Pulumi executor (tests, the bench's fake runs). */
     execute?: Executor;
 }
@@ -244,7 +247,7 @@ export class Fleet {
         if (!execute) {
             const ws = await this.ctx.workspace();
             const totals = Object.fromEntries((await ws.listStacks()).map((s) => [s.name, s.resourceCount]));
-            execute = pulumiExecutor(this.ctx, { withData: opts.withData, totals });
+            execute = pulumiExecutor(this.ctx, { withData: opts.withData, purgeBackups: opts.purgeBackups, totals });
         }
         const guarded = operation === "preview" || operation === "up" ? this.collisionGuard(execute) : execute;
         const report = await runTenants(operation, tenants, guarded, {
@@ -346,6 +349,16 @@ export class Fleet {
     }
 
     /** Removes a tenant that holds no resources: its stack, config and record. */
+    /** A tenant's backups: its repository's snapshots and its host's runs. */
+    backups(tenant: string): Promise<BackupListing> {
+        return listBackups(this.ctx, tenant);
+    }
+
+    /** Restores a backup into a tenant (apps/fleet/backups.ts). */
+    restore(tenant: string, o: RestoreOptions = {}): Promise<Snapshot> {
+        return restoreTenant(this.ctx, tenant, o);
+    }
+
     async removeTenant(tenant: string): Promise<void> {
         if (!this.ctx.tenantNames().includes(tenant))
             throw new FleetInputError(undefined, [`no tenant ${tenant} in ${this.ctx.dir}`]);

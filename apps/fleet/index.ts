@@ -1,5 +1,6 @@
 // The fleet library: tenants created from templates (templates/), one stack each, listed and operated
 // on in parallel. Used by `npm run tenant` (cli/tenant.ts) and, next, a self-service web page.
+export { type BackupListing, type BackupRun, type RestoreOptions, type Snapshot } from "./backups";
 export { DEFAULT_FLEET_DIR, FleetContext, type FleetOptions, PROGRAMS_MODES, type ProgramsMode } from "./context";
 export { Fleet, type CreatedTenant, type LockInfo, type RunOperationOptions, type TenantInfo } from "./fleet";
 export { changesOf, EventTracker, pulumiExecutor } from "./operations";

@@ -5,12 +5,15 @@
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { PROFILE_TYPE } from "../../components/identity/profile";
 import { PROJECT } from "../../program/config";
+import { keepBackupKey, purgeBackups } from "./backups";
 import type { FleetContext } from "./context";
 import type { DriftedResource, Executor, ExecutorContext, TenantOutcome } from "./runner";
 
 export interface PulumiExecutorOptions {
     /** destroy: delete the protected data too (realms, volumes), lifting the protection first. */
     withData?: boolean;
+    /** destroy --with-data: delete the tenant's backups too (kept otherwise, with their key). */
+    purgeBackups?: boolean;
     /** Resource counts of the stacks before the run, for progress totals. */
     totals?: Record<string, number | undefined>;
 }
@@ -153,7 +156,7 @@ export function pulumiExecutor(fleet: FleetContext, opts: PulumiExecutorOptions 
                 signal: ctx.signal,
             };
             try {
-                return await operate(stack, ctx, common, events, opts);
+                return await operate(stack, ctx, common, events, opts, fleet);
             } catch (e) {
                 throw events.failure(e);
             }
@@ -172,6 +175,7 @@ async function operate(
     },
     events: EventTracker,
     opts: PulumiExecutorOptions,
+    fleet: FleetContext,
 ): Promise<TenantOutcome> {
     switch (ctx.operation) {
         case "preview": {
@@ -201,6 +205,15 @@ async function operate(
             // which goes with its realm. No `up`: a tenant destroyed before (its data kept) is not
             // rebuilt only to be destroyed, and an up targeting the held resources runs the whole
             // program around parents that are gone.
+            // The backups outlive the tenant unless purged on purpose: their key moves into its config.
+            if (opts.purgeBackups) {
+                ctx.progress({ message: "deleting its backups" });
+                ctx.log(`== ${await purgeBackups(fleet, ctx.tenant)}\n`);
+            } else if (await keepBackupKey(stack))
+                ctx.log(
+                    `== the backups are kept, and their repository's key in the tenant's config (backupKey): ` +
+                        `npm run tenant -- restore <tenant> --from ${ctx.tenant} reads them; --purge-backups deletes them\n`,
+                );
             const held = await releaseHeldResources(stack);
             if (held > 0) {
                 ctx.log(`== released ${held} protected or retained resource(s) for deletion\n`);

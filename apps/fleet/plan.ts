@@ -50,6 +50,16 @@ export const SECRET_SOURCES: Record<FleetSecretKey, { flag: string; env: string;
         env: "IMAGE_REGISTRY_PASSWORD",
         what: "the password (or token) of imageRegistry.username at imageRegistry.server, the registry the images are pulled from",
     },
+    backupS3SecretAccessKey: {
+        flag: "--backup-s3-secret-access-key-file",
+        env: "BACKUP_S3_SECRET_ACCESS_KEY",
+        what: "the secret access key of backups.s3AccessKeyId, for an s3: backups.repository",
+    },
+    backupKey: {
+        flag: "--backup-key-file",
+        env: "BACKUP_KEY",
+        what: "the key of an existing backup repository the tenant adopts (unset: the stack generates one)",
+    },
     sdafsCredentials: {
         flag: "--sdafs-credentials-file",
         env: "SDAFS_CREDENTIALS",

@@ -9,10 +9,8 @@
 //   - floor (preview): a no-op preview of bench/fixtures/providers (providers only) configured
 //     against the tenant's Keycloak.
 // Each round's projects are brought down and their directories removed afterwards (not timed).
-import { execFile } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { SECRET_VALUES, secretKeysOf } from "../../components/model/secrets";
 import { SECRET_NAME } from "../../components/model/services";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
@@ -27,34 +25,17 @@ import {
 } from "../../components/vm/scripts";
 import { createEphemeralStack, disposeEphemeralStack } from "../../test/support/automation";
 import { keycloakAdmin } from "../../test/support/clients";
-import { Environment, ensureEnvironment } from "../../localenv";
+import { ensureEnvironment } from "../../localenv";
 import { ConfigValue, freePort, sshTargetConfig } from "../../test/support/project-config";
 import { repoRoot } from "../../toolchain/index";
 import { breakdown, ResourceTimer, runLine, timedUp } from "../support/engine";
+import { overSsh } from "../support/ssh";
 import { Row, time } from "../support/stats";
 import { floorRealms } from "./realms";
 import { alternate, Family, roundName, WARMUP } from "./types";
 
-const run = promisify(execFile);
 const CONFIG_ROOT = "/opt/cytomine-fallback-bench";
 const DATA_ROOT = "/var/lib/cytomine-fallback-bench";
-
-/** Runs SCRIPT as root on the SSH test host in one session; the script travels on stdin. */
-async function overSsh(env: Environment, script: string): Promise<string> {
-    const ssh = env.ssh;
-    const child = run(
-        "ssh",
-        [
-            ...["-i", ssh.privateKeyPath, "-p", String(ssh.port), "-o", "BatchMode=yes"],
-            ...["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"],
-            `${ssh.user}@${ssh.host}`,
-            "sudo -n bash -s",
-        ],
-        { timeout: 1_200_000, maxBuffer: 16 * 2 ** 20 },
-    );
-    child.child.stdin?.end(script);
-    return (await child).stdout;
-}
 
 /** A value of the kind the stack generates for KEY (components/model/secrets.ts). */
 function generated(key: string): string {

@@ -3,6 +3,8 @@
 // depends on, so a second `up` runs nothing and a changed setting re-runs only its dependents.
 import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { BackupSettings } from "../model/backups";
 import { renamedFrom } from "../model/renames";
 import { routeTable } from "../model/routes";
 import { generateSecretValues, secretKeysOf } from "../model/secrets";
@@ -12,6 +14,17 @@ import type { ServiceSpec } from "../model/spec";
 import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, volumeDirOf } from "./compose";
 import { Connection, stepper } from "./steps";
 import { DatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "./datasets";
+import {
+    BACKUP_FILES,
+    BACKUP_SCRIPT,
+    backupConf,
+    backupEnv,
+    beforeUpgradeScript,
+    cronEntry,
+    cronPathOf,
+    rollbackHint,
+    scheduleScript,
+} from "./backups";
 import type { DeclaredDataset } from "../model/datasets";
 import {
     composeDownScript,
@@ -71,6 +84,15 @@ export interface CytomineArgs {
      * tenant's own Docker client configuration. Unset: the images are pulled anonymously.
      */
     registry?: { server: string; username: string; password: pulumi.Input<string> };
+    /**
+     * Scheduled backups (components/vm/backups.ts); unset: none. The repository's key is generated
+     * unless given (a repository made before, e.g. by the tenant's earlier life).
+     */
+    backups?: {
+        settings: BackupSettings;
+        key?: pulumi.Input<string>;
+        s3SecretAccessKey?: pulumi.Input<string>;
+    };
     /** Bigpicture datasets: mounted read-only into PIMS, imported once Cytomine answers (components/vm/datasets.ts). */
     datasets?: {
         list: DeclaredDataset[];
@@ -78,6 +100,9 @@ export interface CytomineArgs {
         sdafsCredentials?: pulumi.Input<string>;
     };
 }
+
+/** The release a tenant runs: its core image's tag (each backup is tagged with it). */
+export const releaseOf = (images: Images) => images.core.slice(images.core.lastIndexOf(":") + 1);
 
 export const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
 
@@ -125,10 +150,13 @@ export function fileMark(
 }
 
 /** The configuration files of a tenant, relative to its configuration directory (the env files hold secrets). */
-export function configFiles(layout: Pick<HostLayout, "plainFiles" | "services">): { path: string; mode: string }[] {
+export function configFiles(
+    layout: Pick<HostLayout, "plainFiles" | "services" | "secretFiles">,
+): { path: string; mode: string }[] {
     return [
         ...layout.plainFiles.map(({ path, mode }) => ({ path, mode })),
         ...layout.services.map((s) => ({ path: envFileOf(s.component), mode: "0600" })),
+        ...layout.secretFiles.map((path) => ({ path, mode: "0600" })),
     ];
 }
 
@@ -143,6 +171,8 @@ export interface HostLayout {
     volumeDirs: { path: string; owner: string; mode: string }[];
     /** The files besides the env files: path relative to the configuration directory, mode, content. */
     plainFiles: { path: string; mode: string; content: string }[];
+    /** Other files holding secrets (mode 0600), by path relative to the configuration directory. */
+    secretFiles: string[];
     readinessUrls: string[];
 }
 
@@ -150,7 +180,8 @@ export function hostLayout(
     a: Pick<
         CytomineArgs,
         "tenant" | "configDir" | "dataDir" | "images" | "publicUrl" | "keycloak" | "bindAddress" | "httpPort"
-    >,
+    > &
+        Partial<Pick<CytomineArgs, "backups" | "readyTimeoutSeconds">>,
     datasets: DeclaredDataset[] = [],
 ): HostLayout {
     const configDir = `${a.configDir}/${a.tenant}`;
@@ -172,10 +203,26 @@ export function hostLayout(
         routes: routeTable(inProject),
         pimsBinds: pimsDatasetBinds(datasets, dataDir),
     };
+    const project = `cytomine-${a.tenant}`;
+    const urls = readinessUrls(a.bindAddress, a.httpPort, inProject);
+    const backups = a.backups && {
+        settings: a.backups.settings,
+        conf: backupConf({
+            tenant: a.tenant,
+            project,
+            configDir,
+            dataDir,
+            release: releaseOf(a.images),
+            services,
+            settings: a.backups.settings,
+            readinessUrls: urls,
+            readyTimeoutSeconds: a.readyTimeoutSeconds ?? 900,
+        }),
+    };
     return {
         configDir,
         dataDir,
-        project: `cytomine-${a.tenant}`,
+        project,
         services,
         composeOptions,
         volumeDirs: services.flatMap((s) =>
@@ -188,8 +235,15 @@ export function hostLayout(
         plainFiles: [
             { path: "compose.yaml", mode: "0644", content: composeFile(services, composeOptions) },
             { path: "nginx.conf", mode: "0644", content: nginxConf(composeOptions) },
+            ...(backups
+                ? [
+                      { path: BACKUP_FILES.script, mode: "0700", content: BACKUP_SCRIPT },
+                      { path: BACKUP_FILES.conf, mode: "0600", content: backups.conf },
+                  ]
+                : []),
         ],
-        readinessUrls: readinessUrls(a.bindAddress, a.httpPort, inProject),
+        secretFiles: backups ? [BACKUP_FILES.env] : [],
+        readinessUrls: urls,
     };
 }
 
@@ -203,6 +257,10 @@ export class Cytomine extends pulumi.ComponentResource {
     public readonly adminCredentials: pulumi.Output<string>;
     /** Keycloak in the compose project: its admin password, and what is up once it serves. */
     public readonly keycloak?: { adminPassword: pulumi.Output<string>; ready: pulumi.Resource[] };
+    /** What the step before an upgrade did: the backup's line (`backup <id> of <tenant>: …`), or why none. */
+    public readonly upgradeBackup?: pulumi.Output<string>;
+    /** The backup repository's key (secret; none without backups). */
+    public readonly backupKey?: pulumi.Output<string>;
     /** The host's report of the last dataset import (none without datasets). */
     public readonly lastDatasetImport?: pulumi.Output<ImportReport | undefined>;
 
@@ -210,7 +268,10 @@ export class Cytomine extends pulumi.ComponentResource {
         super("cytomine:vm:Cytomine", name, {}, renamedFrom("cytomine:vm:CytomineHost", opts));
         const sudo = args.sudo ? "sudo -n " : "";
         const datasets = args.datasets?.list ?? [];
-        const { configDir, dataDir, project, services, volumeDirs, plainFiles, ...layout } = hostLayout(args, datasets);
+        const { configDir, dataDir, project, services, volumeDirs, plainFiles, secretFiles, ...layout } = hostLayout(
+            args,
+            datasets,
+        );
         const connection: Connection = {
             ...args.connection,
             // A host that is still booting refuses connections: retry with a pause between dials.
@@ -274,6 +335,19 @@ export class Cytomine extends pulumi.ComponentResource {
                       { parent: this, dependsOn: [data, config] },
                   )
                 : undefined;
+        // The backup repository's key: generated once, unless the stack adopts an existing repository's.
+        const backups = args.backups;
+        this.backupKey =
+            backups &&
+            pulumi.secret(
+                backups.key ??
+                    // Kept with the data: a destroy that keeps the data keeps the key that reads its backups.
+                    new random.RandomPassword(
+                        `${name}-backup-key`,
+                        { length: 48, special: false },
+                        { parent: this, protect: args.protectData },
+                    ).result,
+            );
         // Files: content on stdin (secret where it holds secrets), written atomically with their mode.
         const contents: Record<string, pulumi.Output<string>> = Object.fromEntries([
             ...plainFiles.map((f) => [f.path, pulumi.output(f.content)]),
@@ -281,8 +355,23 @@ export class Cytomine extends pulumi.ComponentResource {
                 envFileOf(s.component),
                 pulumi.secret(pulumi.all(secrets).apply((values) => envFile(s, values))),
             ]),
+            ...(backups && this.backupKey
+                ? [
+                      [
+                          BACKUP_FILES.env,
+                          pulumi.secret(
+                              pulumi
+                                  .all([this.backupKey, backups.s3SecretAccessKey])
+                                  .apply(([key, s3]) => backupEnv(backups.settings, args.tenant, key, s3)),
+                          ),
+                      ],
+                  ]
+                : []),
         ]);
-        const files = configFiles({ plainFiles, services }).map((f) => ({ ...f, content: contents[f.path] }));
+        const files = configFiles({ plainFiles, services, secretFiles }).map((f) => ({
+            ...f,
+            content: contents[f.path],
+        }));
         const written = files.map((f) => {
             const markPath = markPathOf(configDir, f.path);
             // The mark is a digest of digests, never a secret: the script stays readable in diffs.
@@ -326,10 +415,21 @@ export class Cytomine extends pulumi.ComponentResource {
         const digest = pulumi.secret(
             pulumi.all(files.map((f) => f.content)).apply((contents) => sha256(contents.join("\0"))),
         );
+        // A changed release: the running one's data backed up before the new one migrates it.
+        const beforeUpgrade =
+            backups &&
+            step(
+                "backup-before-upgrade",
+                beforeUpgradeScript({ configDir, project, release: releaseOf(args.images) }, sudo),
+                {},
+                { dependsOn: written },
+            );
+        this.upgradeBackup = beforeUpgrade?.stdout;
         const up = step(
             "compose",
-            pulumi.unsecret(digest).apply((d) =>
-                composeUpScript(
+            pulumi.all([pulumi.unsecret(digest), beforeUpgrade?.stdout ?? ""]).apply(([d, upgraded]) => {
+                const rollback = rollbackHint(upgraded, args.tenant, configDir);
+                return composeUpScript(
                     {
                         dir: configDir,
                         project,
@@ -337,17 +437,36 @@ export class Cytomine extends pulumi.ComponentResource {
                         waitFor: layout.readinessUrls,
                         timeoutSeconds: args.readyTimeoutSeconds,
                         ...(dockerConfig ? { dockerConfig } : {}),
+                        ...(rollback ? { rollback } : {}),
                     },
                     sudo,
-                ),
-            ),
+                );
+            }),
             { delete: composeDownScript(configDir, project, sudo) },
             // The same for the project: down (the old step's delete), then up, never the reverse.
             {
-                dependsOn: [data, ...written, ...(datasetMounts ? [datasetMounts] : []), ...(login ? [login] : [])],
+                dependsOn: [
+                    data,
+                    ...written,
+                    ...(datasetMounts ? [datasetMounts] : []),
+                    ...(login ? [login] : []),
+                    ...(beforeUpgrade ? [beforeUpgrade] : []),
+                ],
                 deleteBeforeReplace: true,
             },
         );
+        // The schedule, once the project runs: cron on the host runs the job (components/vm/backups.ts).
+        if (backups) {
+            const cron = cronEntry({ tenant: args.tenant, configDir, settings: backups.settings });
+            step(
+                "backup-schedule",
+                pulumi
+                    .output(args.connection.host)
+                    .apply((h) => scheduleScript(cronPathOf(args.tenant), cron, h, sudo)),
+                { stdin: cron, delete: removeScript(cronPathOf(args.tenant), sudo) },
+                { dependsOn: [up] },
+            );
+        }
         // The import, once Cytomine answers through the proxy, with the admin keys generated above.
         if (datasets.length > 0) {
             const base = readinessUrls(args.bindAddress, args.httpPort, false)[0].replace(/\/$/, "");
@@ -385,6 +504,8 @@ export class Cytomine extends pulumi.ComponentResource {
             host: this.host,
             adminCredentials: this.adminCredentials,
             keycloakAdminPassword: this.keycloak?.adminPassword,
+            backupKey: this.backupKey,
+            upgradeBackup: this.upgradeBackup,
         });
     }
 }

@@ -10,7 +10,7 @@ export function script(lines: string[]): string {
     return ["set -euo pipefail", ...lines].join("\n");
 }
 
-const fail = (message: string) => `{ echo ${shellQuote(`cytomine-fallback: ${message}`)} >&2; exit 3; }`;
+export const fail = (message: string) => `{ echo ${shellQuote(`cytomine-fallback: ${message}`)} >&2; exit 3; }`;
 
 /** The fix when the login user cannot sudo (the preview's host check says it too: program/preflight/host-check.ts). */
 export const noSudo = (user: string, host: string) =>
@@ -24,7 +24,7 @@ export const noEngine = (host: string) =>
  * Runs Compose v2 (`docker compose`) where present, else Debian's Compose v1 (`docker-compose`); with
  * `dockerConfig`, reading registry credentials from that directory (both read DOCKER_CONFIG).
  */
-const composeFn = (sudo: string, dockerConfig?: string) => {
+export const composeFn = (sudo: string, dockerConfig?: string) => {
     const run = `${sudo}${dockerConfig ? `env DOCKER_CONFIG=${shellQuote(dockerConfig)} ` : ""}`;
     return `compose() { if ${run}docker compose version >/dev/null 2>&1; then ${run}docker compose "$@"; else ${run}docker-compose "$@"; fi; }`;
 };
@@ -89,16 +89,23 @@ export function markScript(markPath: string, mark: string, sudo: string): string
 
 /**
  * Prints one line per file: path, sha256 of its content, mode (octal) and its mark, tab-separated;
- * "-" for a file that is missing. Reads only; run as root (the env files are 0600): the program runs
- * it when it starts (program/preflight/host-check.ts).
+ * "-" for a file that is missing. With `project`, a last line `release<TAB><image>` gives the image of
+ * the project's running core ("-": none runs), which tells an upgrade. Reads only; run as root (the
+ * env files are 0600): the program runs it when it starts (program/preflight/host-check.ts).
  */
-export function inspectFilesScript(files: { path: string; markPath: string }[]): string {
-    return script(
-        files.map(
+export function inspectFilesScript(files: { path: string; markPath: string }[], project?: string): string {
+    return script([
+        ...files.map(
             (f) =>
                 `if [ -f ${shellQuote(f.path)} ]; then printf '%s\\t%s\\t%s\\t%s\\n' ${shellQuote(f.path)} "$(sha256sum ${shellQuote(f.path)} | cut -d' ' -f1)" "$(stat -c %a ${shellQuote(f.path)})" "$(cat ${shellQuote(f.markPath)} 2>/dev/null || true)"; else printf '%s\\t-\\n' ${shellQuote(f.path)}; fi`,
         ),
-    );
+        ...(project
+            ? [
+                  `image=$(docker ps --filter label=com.docker.compose.project=${shellQuote(project)} --filter label=com.docker.compose.service=core --format '{{.Image}}' 2>/dev/null | head -n 1 || true)`,
+                  `printf 'release\\t%s\\n' "\${image:--}"`,
+              ]
+            : []),
+    ]);
 }
 
 export function removeScript(path: string, sudo: string): string {
@@ -115,6 +122,8 @@ export interface ComposeUpOptions {
     timeoutSeconds: number;
     /** The directory `docker login` stored the registry's credentials in (registryLoginScript); unset: none. */
     dockerConfig?: string;
+    /** Said when the services do not answer in time: how to go back (an upgrade's backup). */
+    rollback?: string;
 }
 
 /** `compose up -d`, then waits for the URLs with backoff and a clear timeout message. */
@@ -130,6 +139,7 @@ export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
         `  until curl -fsS -o /dev/null --max-time 10 "$url"; do`,
         `    if [ "$(date +%s)" -ge "$deadline" ]; then`,
         `      echo "cytomine-fallback: $url did not answer within ${o.timeoutSeconds} s; see 'docker compose -p ${o.project} logs' on the host (in ${o.dir}), fix, and run pulumi up again" >&2`,
+        ...(o.rollback ? [`      echo ${shellQuote(`cytomine-fallback: ${o.rollback}`)} >&2`] : []),
         `      compose -p ${shellQuote(o.project)} -f compose.yaml ps >&2 || true`,
         `      exit 4`,
         `    fi`,

@@ -56,13 +56,16 @@ export const SECRET_KEYS = [
     "vmPrivateKey",
     "vmHostPrivateKey",
     "imageRegistryPassword",
+    "backupS3SecretAccessKey",
+    "backupKey",
 ] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
 /**
  * Secrets a stack must have: the LS-AAI client secret always; an external Keycloak's admin password
  * (one the stack deploys gets a generated one); the SSH private key for a VM target; the host key the
- * stack installs on an EC2 instance it creates; the image registry's password with imageRegistry.
+ * stack installs on an EC2 instance it creates; the image registry's password with imageRegistry; the
+ * backup bucket's secret key with an s3: backups.repository.
  */
 export function requiredSecrets(raw: Record<string, unknown>): SecretKey[] {
     const target = raw.target ?? "kubernetes";
@@ -72,5 +75,9 @@ export function requiredSecrets(raw: Record<string, unknown>): SecretKey[] {
         ...(target === "ssh" || target === "aws" ? (["vmPrivateKey"] as const) : []),
         ...(target === "aws" ? (["vmHostPrivateKey"] as const) : []),
         ...(raw.imageRegistry !== undefined ? (["imageRegistryPassword"] as const) : []),
+        ...(String((raw.backups as { repository?: unknown } | undefined)?.repository ?? "").startsWith("s3:") &&
+        (raw.backups as { enabled?: unknown }).enabled !== false
+            ? (["backupS3SecretAccessKey"] as const)
+            : []),
     ];
 }

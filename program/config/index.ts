@@ -17,13 +17,22 @@ import { kubernetesKeys } from "./kubernetes";
 import { vmKeys } from "./vm";
 import { crossFieldIssues } from "./rules";
 import { DATASET_SECRET_KEYS, DatasetSecretKey, datasetIssues, datasetKeys, DatasetsConfig } from "./datasets";
+import { backupKeys } from "./backups";
+import type { BackupSettings } from "../../components/model/backups";
 
 export { SECRET_KEYS, type SecretKey, type Target, DATASET_SECRET_KEYS, type DatasetSecretKey };
 
 export const PROJECT = "cytomine-fallback";
 
 /** Every key of the project's config namespace, by name (secrets excepted: see SECRET_KEYS). */
-export const CONFIG_KEYS = { ...commonKeys, ...identityKeys, ...kubernetesKeys, ...vmKeys, ...datasetKeys };
+export const CONFIG_KEYS = {
+    ...commonKeys,
+    ...identityKeys,
+    ...kubernetesKeys,
+    ...vmKeys,
+    ...datasetKeys,
+    ...backupKeys,
+};
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 
 const schema = z.object(CONFIG_KEYS).superRefine((c, ctx) => {
@@ -77,6 +86,8 @@ export interface StackConfig {
     datasets: DatasetsConfig;
     /** The registry the images are pulled from with credentials (password: the secret imageRegistryPassword). */
     imageRegistry?: ImageRegistry;
+    /** Scheduled encrypted backups (program/config/backups.ts); unset: backups.enabled is false. */
+    backups?: BackupSettings;
 }
 
 /** A registry login: host[:port] and user name; the password is the secret imageRegistryPassword. */
@@ -101,6 +112,20 @@ const missingSecret = (key: SecretKey) =>
 
 /** Secrets that are set but mean nothing in this configuration, each with the fix (none would be used silently). */
 function straySecrets(raw: Record<string, unknown>, secretsSet: readonly SecretKey[]): string[] {
+    const s3 = String((raw.backups as { repository?: unknown } | undefined)?.repository ?? "").startsWith("s3:");
+    return [
+        ...(secretsSet.includes("backupS3SecretAccessKey") && !s3
+            ? [
+                  `${PROJECT}:backupS3SecretAccessKey is set but backups.repository is not an s3: repository: set ` +
+                      `backups.repository (pulumi config set --path backups.repository s3:<endpoint>/<bucket>), or remove ` +
+                      `the secret (pulumi config rm ${PROJECT}:backupS3SecretAccessKey)`,
+              ]
+            : []),
+        ...imageRegistryStray(raw, secretsSet),
+    ];
+}
+
+function imageRegistryStray(raw: Record<string, unknown>, secretsSet: readonly SecretKey[]): string[] {
     return secretsSet.includes("imageRegistryPassword") && raw.imageRegistry === undefined
         ? [
               `${PROJECT}:imageRegistryPassword is set but imageRegistry is not: set imageRegistry ` +
@@ -209,6 +234,17 @@ function toStackConfig(c: RawConfig): StackConfig {
         aws: c.aws,
         datasets: c.datasets,
         ...(c.imageRegistry ? { imageRegistry: c.imageRegistry } : {}),
+        ...(c.backups.enabled
+            ? {
+                  backups: {
+                      schedule: c.backups.schedule,
+                      keepDaily: c.backups.keepDaily,
+                      keepWeekly: c.backups.keepWeekly,
+                      repository: c.backups.repository,
+                      ...(c.backups.s3AccessKeyId ? { s3AccessKeyId: c.backups.s3AccessKeyId } : {}),
+                  },
+              }
+            : {}),
     };
 }
 
@@ -273,6 +309,10 @@ export interface LoadedConfig {
         sdafsCredentials?: pulumi.Output<string>;
         /** The image registry's password (with imageRegistry). */
         imageRegistryPassword?: pulumi.Output<string>;
+        /** The backup bucket's secret access key (with an s3: backups.repository). */
+        backupS3SecretAccessKey?: pulumi.Output<string>;
+        /** An existing backup repository's key, adopted instead of a generated one. */
+        backupKey?: pulumi.Output<string>;
     };
 }
 
@@ -306,6 +346,8 @@ export function loadConfig(config = new pulumi.Config(PROJECT)): LoadedConfig {
             vmPrivateKey: optionalSecret("vmPrivateKey"),
             vmHostPrivateKey: optionalSecret("vmHostPrivateKey"),
             imageRegistryPassword: optionalSecret("imageRegistryPassword"),
+            backupS3SecretAccessKey: optionalSecret("backupS3SecretAccessKey"),
+            backupKey: optionalSecret("backupKey"),
             sdafsCredentials: datasetSecretsSet.length > 0 ? config.requireSecret("sdafsCredentials") : undefined,
         },
     };

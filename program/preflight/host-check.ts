@@ -66,67 +66,65 @@ export interface Inspection {
     problems: string[];
     /** By absolute path: what is on the host (null: missing). */
     files: Record<string, ObservedFile | null>;
+    /** The image the tenant's core runs now (unset: none runs, or not asked). */
+    runningCore?: string;
 }
 
 /** Exit status of the inspection when `sudo -n` is refused. */
-const NO_SUDO = 97;
+export const NO_SUDO = 97;
 
 /** Parses inspectFilesScript's output. */
-export function parseInspection(stdout: string): Record<string, ObservedFile | null> {
+export function parseInspection(stdout: string): Pick<Inspection, "files" | "runningCore"> {
     const files: Record<string, ObservedFile | null> = {};
+    let runningCore: string | undefined;
     for (const line of stdout.split("\n").filter(Boolean)) {
         const [path, sha256, mode, mark] = line.split("\t");
-        files[path] = sha256 === "-" ? null : { sha256, mode, ...(mark ? { mark } : {}) };
+        if (path === "release") runningCore = sha256 === "-" ? undefined : sha256;
+        else files[path] = sha256 === "-" ? null : { sha256, mode, ...(mark ? { mark } : {}) };
     }
-    return files;
+    return { files, ...(runningCore ? { runningCore } : {}) };
 }
 
-/** Connects as the stack will, checks sudo and reads the given files (as root when `sudo`). */
-export async function inspectHost(
-    a: HostAccess,
-    files: { path: string; markPath: string }[] = [],
-    timeoutMs = 15_000,
-): Promise<Inspection> {
-    const fail = (problem: string): Inspection => ({ problems: [problem], files: {} });
+/** What a command run over SSH gave: its exit code and output, or the connection's problem. */
+export type HostRun = { problem: string } | { code: number; stdout: string; stderr: string };
+
+/**
+ * Connects as the stack will (the pinned host key verified) and runs `remote` with `stdin` (secrets
+ * travel there, never on the command line). A refused connection gives the problem, naming its key.
+ */
+export async function runOnHost(a: HostAccess, remote: string, stdin = "", timeoutMs = 15_000): Promise<HostRun> {
     const parsed = utils.parseKey(a.privateKey);
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
     if (key === undefined || key instanceof Error)
-        return fail(
-            `${PROJECT}:vmPrivateKey is not a private key SSH can use (${key?.message ?? "no key found"}): set an unencrypted ` +
+        return {
+            problem:
+                `${PROJECT}:vmPrivateKey is not a private key SSH can use (${key?.message ?? "no key found"}): set an unencrypted ` +
                 `OpenSSH or PEM key with 'pulumi config set --secret ${PROJECT}:vmPrivateKey < ~/.ssh/id_ed25519'`,
-        );
+        };
     const pin = a.hostKey === undefined ? undefined : pinOf(a.hostKey);
     const seen: { presented?: string; keyFp: string } = { keyFp: fingerprint(key.getPublicSSH().toString("base64")) };
-    const script = `bash -c ${shellQuote(inspectFilesScript(files))}`;
-    const remote = a.sudo ? `sudo -n true 2>/dev/null || exit ${NO_SUDO}; sudo -n ${script}` : script;
     const client = new Client();
-    return new Promise<Inspection>((resolve) => {
+    return new Promise<HostRun>((resolve) => {
         let settled = false;
-        const done = (result: Inspection) => {
+        const done = (result: HostRun) => {
             if (settled) return;
             settled = true;
             client.end();
             resolve(result);
         };
-        client.on("error", (err: SshError) => done(fail(connectionProblem(a, err, seen))));
+        client.on("error", (err: SshError) => done({ problem: connectionProblem(a, err, seen) }));
         client.on("ready", () => {
             client.exec(remote, (err, stream) => {
                 if (err)
-                    return done(fail(`${PROJECT}:vm.host: ${a.user}@${a.host} cannot run a command (${err.message})`));
+                    return done({
+                        problem: `${PROJECT}:vm.host: ${a.user}@${a.host} cannot run a command (${err.message})`,
+                    });
                 let stdout = "";
                 let stderr = "";
                 stream.on("data", (d: Buffer) => (stdout += d.toString()));
                 stream.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-                stream.on("close", (code: number) => {
-                    if (code === NO_SUDO) return done(fail(`${PROJECT}:vm.sudo: ${noSudo(a.user, a.host)}`));
-                    if (code !== 0)
-                        return done(
-                            fail(
-                                `${PROJECT}:vm.configDir: reading the configuration files on ${a.host} failed (exit ${code}): ${stderr.trim()}`,
-                            ),
-                        );
-                    done({ problems: [], files: parseInspection(stdout) });
-                });
+                stream.on("close", (code: number) => done({ code, stdout, stderr }));
+                stream.end(stdin);
             });
         });
         client.connect({
@@ -145,4 +143,28 @@ export async function inspectHost(
             },
         });
     });
+}
+
+/** Runs `script` with bash as root (`sudo -n` when `a.sudo`); exit NO_SUDO when sudo is refused. */
+export const asRoot = (a: Pick<HostAccess, "sudo">, script: string, args: string[] = []) => {
+    const command = `bash -c ${shellQuote(script)} bash ${args.map(shellQuote).join(" ")}`.trim();
+    return a.sudo ? `sudo -n true 2>/dev/null || exit ${NO_SUDO}; sudo -n ${command}` : command;
+};
+
+/** Connects as the stack will, checks sudo and reads the given files (as root when `sudo`). */
+export async function inspectHost(
+    a: HostAccess,
+    files: { path: string; markPath: string }[] = [],
+    timeoutMs = 15_000,
+    project?: string,
+): Promise<Inspection> {
+    const fail = (problem: string): Inspection => ({ problems: [problem], files: {} });
+    const run = await runOnHost(a, asRoot(a, inspectFilesScript(files, project)), "", timeoutMs);
+    if ("problem" in run) return fail(run.problem);
+    if (run.code === NO_SUDO) return fail(`${PROJECT}:vm.sudo: ${noSudo(a.user, a.host)}`);
+    if (run.code !== 0)
+        return fail(
+            `${PROJECT}:vm.configDir: reading the configuration files on ${a.host} failed (exit ${run.code}): ${run.stderr.trim()}`,
+        );
+    return { problems: [], ...parseInspection(run.stdout) };
 }

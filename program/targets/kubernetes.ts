@@ -56,6 +56,12 @@ export async function kubernetesTarget(
             ]);
         }
     }
+    // Declared on the VM targets only so far: said at every preview, not left silent.
+    if (config.backups)
+        pulumi.log.warn(
+            `${PROJECT}:backups: the Kubernetes target does not declare backups yet (the VM targets do: components/vm/backups.ts); ` +
+                `back up the tenant's volume claims by other means, or set backups.enabled to false to acknowledge it`,
+        );
     // Rendering ignores the ambient KUBECONFIG (the provider refuses both at once).
     const cluster = new k8s.Provider(
         "cluster",

@@ -1,5 +1,6 @@
 // Targets ssh and aws: Cytomine's compose project on a host, configured over SSH. Target ssh uses a
 // host that exists; target aws first creates an EC2 instance and connects to its Elastic IP.
+import * as pulumi from "@pulumi/pulumi";
 import {
     configFiles,
     Cytomine,
@@ -7,9 +8,11 @@ import {
     hostLayout,
     markPathOf,
     ObservedFile,
+    releaseOf,
     SshConnection,
 } from "../../components/vm/cytomine";
 import { isLocalHost } from "../../components/model/settings";
+import { repositoryOf } from "../../components/model/backups";
 import type { DeclaredDataset } from "../../components/model/datasets";
 import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
 import { inspectHost } from "../preflight/host-check";
@@ -38,8 +41,32 @@ export async function datasetsOnHost(
     return declared;
 }
 
+/**
+ * An upgrade, said at preview: the release the host runs now and the one this update brings, which
+ * services migrate their databases on start, and what `up` does first. Undefined when none.
+ */
+export function upgradeWarning(
+    runningImage: string,
+    a: Pick<CytomineArgs, "images" | "keycloak" | "backups">,
+): string | undefined {
+    const running = runningImage.slice(runningImage.lastIndexOf(":") + 1);
+    const next = releaseOf(a.images);
+    if (running === next) return undefined;
+    const migrating = ["core", ...(a.keycloak.mode === "namespace" ? ["iam (Keycloak)"] : [])];
+    return (
+        `upgrade of Cytomine from release ${running} to ${next}: ${migrating.join(" and ")} migrate their databases when ` +
+        `the new release starts, and the old release cannot read them afterwards. ` +
+        (a.backups
+            ? `up backs the tenant up first (step backup-before-upgrade); if the new release does not become ready, its error gives the restore command that rolls back.`
+            : `Backups are off (backups.enabled false): take one by hand before up, or there is no way back.`)
+    );
+}
+
 /** Looks at the host before anything is declared: files by absolute path, or ConfigError. */
-type Inspect = (files: { path: string; markPath: string }[]) => Promise<Record<string, ObservedFile | null>>;
+type Inspect = (
+    files: { path: string; markPath: string }[],
+    project: string,
+) => Promise<{ files: Record<string, ObservedFile | null>; runningCore?: string }>;
 
 /**
  * Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external
@@ -71,6 +98,11 @@ export async function deployOnHost(
             ...config.imageRegistry,
             password: requireSecret(secrets, "imageRegistryPassword"),
         },
+        backups: config.backups && {
+            settings: config.backups,
+            key: secrets.backupKey,
+            s3SecretAccessKey: secrets.backupS3SecretAccessKey,
+        },
         datasets: {
             list: datasets,
             sdafs: config.datasets.sdafs,
@@ -84,8 +116,10 @@ export async function deployOnHost(
             path: `${layout.configDir}/${f.path}`,
             markPath: markPathOf(layout.configDir, f.path),
         }));
-        const found = await inspect(files);
-        args.observedFiles = Object.fromEntries(files.map((f) => [f.rel, found[f.path] ?? null]));
+        const found = await inspect(files, layout.project);
+        args.observedFiles = Object.fromEntries(files.map((f) => [f.rel, found.files[f.path] ?? null]));
+        const upgrade = found.runningCore && upgradeWarning(found.runningCore, args);
+        if (upgrade) pulumi.log.warn(upgrade);
     }
     const host = new Cytomine(config.tenant, args);
     const inProject = host.keycloak;
@@ -102,6 +136,17 @@ export async function deployOnHost(
             dataDir: host.dataDir,
             /** How to read Cytomine's admin password on the host. */
             cytomineAdminCredentials: host.adminCredentials,
+            ...(config.backups
+                ? {
+                      backups: {
+                          repository: repositoryOf(config.backups.repository, config.tenant),
+                          schedule: config.backups.schedule,
+                          status: `npm run tenant -- backups ${config.tenant}`,
+                      },
+                      backupKey: host.backupKey,
+                      upgradeBackup: host.upgradeBackup,
+                  }
+                : {}),
             ...created?.outputs,
             ...(datasets.length > 0
                 ? { datasets: datasetsOutput(datasets), lastDatasetImport: host.lastDatasetImport }
@@ -127,13 +172,15 @@ export async function sshTarget(
     // Offline (apps/render): the host is not looked at, as with vm.checkHost false.
     const inspect: Inspect | undefined =
         vm.checkHost && !offline
-            ? async (files) => {
+            ? async (files, project) => {
                   const found = await inspectHost(
                       { ...connection, privateKey: await plaintext(connection.privateKey), sudo: vm.sudo },
                       files,
+                      undefined,
+                      project,
                   );
                   if (found.problems.length > 0) throw new ConfigError(found.problems);
-                  return found.files;
+                  return found;
               }
             : undefined;
     return deployOnHost(loaded, connection, undefined, datasets, inspect);

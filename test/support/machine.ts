@@ -46,3 +46,34 @@ export async function machineState(): Promise<MachineState> {
         folders: HOST_FOLDERS.filter((d) => fs.existsSync(d)),
     };
 }
+
+/**
+ * What differs between two readings, as lines gone and lines new per part (the nftables ruleset line
+ * by line, sysctls as `key=value`): empty when they are the same. A failure then shows only the
+ * difference, not two whole readings.
+ */
+export function machineDiff(
+    before: MachineState,
+    after: MachineState,
+): Record<string, { gone: string[]; new: string[] }> {
+    const lines = (s: MachineState): Record<keyof MachineState, string[]> => ({
+        routes: s.routes,
+        links: s.links,
+        nft: s.nft.split("\n").map((l) => l.trim()),
+        ipsets: s.ipsets,
+        sysctls: Object.entries(s.sysctls).map(([k, v]) => `${k}=${v}`),
+        mounts: s.mounts,
+        cgroups: s.cgroups,
+        folders: s.folders,
+    });
+    const [a, b] = [lines(before), lines(after)];
+    const diff: Record<string, { gone: string[]; new: string[] }> = {};
+    for (const part of Object.keys(a) as (keyof MachineState)[]) {
+        const count = (l: string[]) => l.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map<string, number>());
+        const [ca, cb] = [count(a[part]), count(b[part])];
+        const gone = [...ca].filter(([x, n]) => (cb.get(x) ?? 0) < n).map(([x]) => x);
+        const added = [...cb].filter(([x, n]) => (ca.get(x) ?? 0) < n).map(([x]) => x);
+        if (gone.length || added.length) diff[part] = { gone, new: added };
+    }
+    return diff;
+}

@@ -107,9 +107,17 @@ describe("configuration files on the host", () => {
             );
             const sha = execFileSync("sha256sum", [file], { encoding: "utf8" }).split(" ")[0];
             assert.deepEqual(parseInspection(out), {
-                [file]: { sha256: sha, mode: "640", mark: "rewrite-0123" },
-                [path.join(dir, "missing.yaml")]: null,
+                files: {
+                    [file]: { sha256: sha, mode: "640", mark: "rewrite-0123" },
+                    [path.join(dir, "missing.yaml")]: null,
+                },
             });
+            // The running core's image, when the project is asked for: "-" is none.
+            assert.deepEqual(
+                parseInspection("release\tregistry.cytomine.org/cytomine/core:0165ef7\n").runningCore,
+                "registry.cytomine.org/cytomine/core:0165ef7",
+            );
+            assert.equal(parseInspection("release\t-\n").runningCore, undefined);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }

@@ -50,12 +50,14 @@ function secretLooking(text: string, given: readonly string[]): string[] {
     return found.filter((s) => !given.some((g) => g.includes(s)));
 }
 
+/** KEY=VALUE lines; a value in single quotes (env/backup.env, which bash sources) unquoted. */
 function envFileOf(text: string): Map<string, string> {
+    const unquote = (v: string) => (/^'.*'$/.test(v) ? v.slice(1, -1).replace(/'\\''/g, "'") : v);
     return new Map(
         text
             .split("\n")
             .filter(Boolean)
-            .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+            .map((l) => [l.slice(0, l.indexOf("=")), unquote(l.slice(l.indexOf("=") + 1))]),
     );
 }
 

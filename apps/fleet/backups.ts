@@ -1,0 +1,241 @@
+// A tenant's backups, as an operator sees and uses them: the runs and snapshots its host records
+// (cytomine-backup.sh list), a restore into the same tenant or another one, and the repository's key
+// kept in the tenant's config when it is destroyed with its data. Everything runs on the tenant's
+// host through the script its stack wrote there (components/vm/backups.ts), over SSH as the stack does.
+import { Stack } from "@pulumi/pulumi/automation";
+import { repositoryOf } from "../../components/model/backups";
+import { BACKUP_FILES } from "../../components/vm/backups";
+import { PROJECT, type StackConfig } from "../../program/config";
+import { asRoot, HostAccess, NO_SUDO, runOnHost } from "../../program/preflight/host-check";
+import type { FleetContext } from "./context";
+import { FleetInputError, parseStored } from "./plan";
+
+export interface BackupRun {
+    time: string;
+    kind: "backup" | "restore";
+    status: "ok" | "failed";
+    snapshot: string;
+    bytes: number;
+    seconds: number;
+    release: string;
+    trigger: string;
+    message: string;
+}
+
+export interface Snapshot {
+    id: string;
+    short_id: string;
+    time: string;
+    tags?: string[];
+}
+
+export interface BackupListing {
+    tenant: string;
+    repository: string;
+    snapshots: Snapshot[];
+    runs: BackupRun[];
+    /** The newest successful backup run. */
+    lastSuccess?: BackupRun;
+}
+
+interface TenantHost {
+    config: StackConfig & { backups: NonNullable<StackConfig["backups"]> };
+    access: HostAccess;
+    script: string;
+    secrets: Record<string, string>;
+}
+
+/** The tenant's host, its access and the backup script there; refused (naming the fix) where there is none. */
+async function tenantHost(ctx: FleetContext, tenant: string): Promise<TenantHost> {
+    if (!ctx.tenantNames().includes(tenant))
+        throw new FleetInputError(tenant, [`no tenant ${tenant} in ${ctx.dir}: see npm run tenant -- list`]);
+    const config = parseStored(ctx.storedConfig(tenant));
+    if (config.target === "kubernetes")
+        throw new FleetInputError(tenant, [
+            `target kubernetes: backups are declared on the VM targets (ssh, aws) only so far`,
+        ]);
+    if (!config.backups)
+        throw new FleetInputError(tenant, [
+            `${PROJECT}:backups.enabled is false: the tenant has no backups (set it to true and run up)`,
+        ]);
+    const ws = await ctx.workspace();
+    const stack = await Stack.select(tenant, ws);
+    const all = await stack.getAllConfig();
+    const secrets = Object.fromEntries(
+        Object.entries(all)
+            .filter(([k]) => k.startsWith(`${PROJECT}:`))
+            .map(([k, v]) => [k.slice(PROJECT.length + 1), v.value]),
+    );
+    const outputs = await stack.outputs();
+    const host = config.vm.host ?? (outputs.host?.value as string | undefined);
+    if (!host)
+        throw new FleetInputError(tenant, [`the tenant's host is not known: run npm run tenant -- up ${tenant}`]);
+    return {
+        config: config as TenantHost["config"],
+        access: {
+            host,
+            port: config.vm.port,
+            user: config.vm.user,
+            privateKey: secrets.vmPrivateKey ?? "",
+            hostKey: config.vm.hostKey,
+            sudo: config.vm.sudo,
+        },
+        script: `${config.vm.configDir}/${config.tenant}/${BACKUP_FILES.script}`,
+        secrets,
+    };
+}
+
+/** Runs the host's backup script as root; its own message (naming the fix) when it fails. */
+async function runScript(t: TenantHost, args: string[], stdin = "", timeoutMs = 15_000): Promise<string> {
+    const run = await runOnHost(
+        t.access,
+        asRoot(
+            t.access,
+            `[ -x "$1" ] || { echo "cytomine-backup: $1 is missing: run npm run tenant -- up ${t.config.tenant} (it writes the backup script)" >&2; exit 3; }; exec "$@"`,
+            [t.script, ...args],
+        ),
+        stdin,
+        timeoutMs,
+    );
+    if ("problem" in run) throw new FleetInputError(t.config.tenant, [run.problem]);
+    if (run.code === NO_SUDO)
+        throw new FleetInputError(t.config.tenant, [
+            `${PROJECT}:vm.sudo: ${t.access.user} cannot sudo on ${t.access.host}`,
+        ]);
+    if (run.code !== 0)
+        throw new FleetInputError(t.config.tenant, [
+            run.stderr
+                .trim()
+                .split("\n")
+                .pop()
+                ?.replace(/^cytomine-backup: /, "") || `exit ${run.code}`,
+        ]);
+    return run.stdout;
+}
+
+/** The tenant's snapshots and runs, newest last. */
+export async function listBackups(ctx: FleetContext, tenant: string): Promise<BackupListing> {
+    const t = await tenantHost(ctx, tenant);
+    const parsed = JSON.parse(await runScript(t, ["list"], "", 60_000)) as { snapshots: Snapshot[]; runs: BackupRun[] };
+    const runs = parsed.runs ?? [];
+    return {
+        tenant,
+        repository: repositoryOf(t.config.backups.repository, tenant),
+        snapshots: (parsed.snapshots ?? []).sort((a, b) => a.time.localeCompare(b.time)),
+        runs,
+        lastSuccess: runs.filter((r) => r.kind === "backup" && r.status === "ok").pop(),
+    };
+}
+
+/** The snapshot `at` names: an id (or its prefix), or the newest taken at or before a time; the newest when unset. */
+export function chooseSnapshot(snapshots: Snapshot[], at: string | undefined, where: string): Snapshot {
+    if (snapshots.length === 0) throw new FleetInputError(undefined, [`no backup in ${where} yet`]);
+    if (at === undefined) return snapshots[snapshots.length - 1];
+    if (/^[0-9a-f]{4,64}$/.test(at)) {
+        const found = snapshots.filter((s) => s.id.startsWith(at));
+        if (found.length === 1) return found[0];
+        throw new FleetInputError(undefined, [
+            found.length === 0
+                ? `--at ${at}: no backup with that id in ${where} (ids: ${snapshots.map((s) => s.short_id).join(", ")})`
+                : `--at ${at}: more than one backup starts with it: give more of the id`,
+        ]);
+    }
+    const time = Date.parse(at);
+    if (Number.isNaN(time))
+        throw new FleetInputError(undefined, [
+            `--at ${at}: neither a backup id nor a time (e.g. 2026-12-06T14:00:00Z)`,
+        ]);
+    const before = snapshots.filter((s) => Date.parse(s.time) <= time).pop();
+    if (!before)
+        throw new FleetInputError(undefined, [
+            `--at ${at}: no backup in ${where} at or before that time (the oldest: ${snapshots[0].time})`,
+        ]);
+    return before;
+}
+
+export interface RestoreOptions {
+    /** A snapshot id or a time; unset: the newest. */
+    at?: string;
+    /** Restore another tenant's backup (e.g. one destroyed with its data) into this one. */
+    from?: string;
+    /** Replace the data the tenant holds. */
+    force?: boolean;
+}
+
+/** Restores a backup into `tenant`: its services stopped, its data replaced, its services started. */
+export async function restoreTenant(ctx: FleetContext, tenant: string, o: RestoreOptions = {}): Promise<Snapshot> {
+    const target = await tenantHost(ctx, tenant);
+    const source = o.from && o.from !== tenant ? await tenantHost(ctx, o.from) : undefined;
+    if (
+        source &&
+        source.config.target !== target.config.target &&
+        [source, target].some((t) => t.config.target === "kubernetes")
+    )
+        throw new FleetInputError(tenant, [
+            `--from ${o.from}: a backup of target ${source.config.target} cannot be restored into target ${target.config.target}`,
+        ]);
+    const listing = await listBackups(ctx, o.from ?? tenant).catch((e: unknown) => {
+        if (!source) throw e;
+        // A tenant destroyed with its data has no host script left: its repository is read from this tenant's host.
+        return undefined;
+    });
+    let snapshots = listing?.snapshots;
+    let stdin = "";
+    if (source) {
+        const key = source.secrets.backupKey;
+        if (!key)
+            throw new FleetInputError(tenant, [
+                `--from ${o.from}: its backup key is not in its config (backupKey): it is kept there when the tenant is destroyed with its data; while it runs, restore it into itself`,
+            ]);
+        stdin = sourceEnv(source, key);
+        snapshots ??= (
+            JSON.parse(await runScript(target, ["list", "--source-from-stdin"], stdin, 60_000)) as {
+                snapshots: Snapshot[];
+            }
+        ).snapshots.sort((a, b) => a.time.localeCompare(b.time));
+    }
+    const where = repositoryOf(target.config.backups.repository, o.from ?? tenant);
+    const chosen = chooseSnapshot(snapshots ?? [], o.at, where);
+    await runScript(
+        target,
+        ["restore", chosen.id, ...(o.force ? ["--force"] : []), ...(source ? ["--source-from-stdin"] : [])],
+        stdin,
+        30 * 60_000,
+    );
+    return chosen;
+}
+
+/** The source tenant's repository as the host's env file gives it, on stdin (never on a command line). */
+function sourceEnv(source: TenantHost, key: string): string {
+    const backups = source.config.backups;
+    const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+    return [
+        `RESTIC_REPOSITORY=${quote(repositoryOf(backups.repository, source.config.tenant))}`,
+        `RESTIC_PASSWORD=${quote(key)}`,
+        ...(backups.s3AccessKeyId
+            ? [
+                  `AWS_ACCESS_KEY_ID=${quote(backups.s3AccessKeyId)}`,
+                  `AWS_SECRET_ACCESS_KEY=${quote(source.secrets.backupS3SecretAccessKey ?? "")}`,
+              ]
+            : []),
+        "",
+    ].join("\n");
+}
+
+/**
+ * Before a destroy with data: the repository's key moves into the tenant's config (secret backupKey),
+ * since the state that holds the generated one goes with the stack's resources. Its backups stay
+ * readable (restore --from), and an `up` of the same tenant adopts its repository again.
+ */
+export async function keepBackupKey(stack: Stack): Promise<boolean> {
+    const key = (await stack.outputs()).backupKey?.value as string | undefined;
+    if (!key) return false;
+    await stack.setConfig(`${PROJECT}:backupKey`, { value: key, secret: true });
+    return true;
+}
+
+/** Deletes a tenant's backups (destroy --with-data --purge-backups), before its host script goes. */
+export async function purgeBackups(ctx: FleetContext, tenant: string): Promise<string> {
+    const t = await tenantHost(ctx, tenant);
+    return (await runScript(t, ["purge"], "", 10 * 60_000)).trim();
+}

@@ -1,0 +1,142 @@
+// A tenant's scheduled backups on its host: restic (Debian's package, 0.14) run by cron as root, the
+// schedule an /etc/cron.d entry of the tenant's own. The job and the restore are one script written
+// beside the compose project (cytomine-backup.sh); what it backs up comes from the same service specs
+// as the project (components/model/backups.ts), and the repository's key lives in an env file of mode
+// 0600 outside the data it backs up.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { BackupSettings, backupSources, isS3, repositoryOf } from "../model/backups";
+import type { ServiceSpec } from "../model/spec";
+import { volumeDirOf } from "./compose";
+import { composeFn, fail, script, shellQuote, writeFileScript } from "./scripts";
+
+export const BACKUP_SCRIPT = fs.readFileSync(path.join(__dirname, "cytomine-backup.sh"), "utf8");
+
+/** The backup's files, relative to the tenant's configuration directory. */
+export const BACKUP_FILES = {
+    script: "backup/cytomine-backup.sh",
+    conf: "backup/backup.conf",
+    env: "env/backup.env",
+} as const;
+
+/** The tenant's cron entry: one file in /etc/cron.d per tenant (crontab(5): no dots in the name). */
+export const cronPathOf = (tenant: string) => `/etc/cron.d/cytomine-fallback-${tenant}`;
+
+export interface HostBackupOptions {
+    tenant: string;
+    project: string;
+    configDir: string;
+    dataDir: string;
+    /** The release the tenant runs (its core image's tag): each snapshot is tagged with it. */
+    release: string;
+    services: ServiceSpec[];
+    settings: BackupSettings;
+    readinessUrls: string[];
+    readyTimeoutSeconds: number;
+}
+
+/** backup.conf: what the script backs up and where things are (no secret). */
+export function backupConf(o: HostBackupOptions): string {
+    const sources = backupSources(o.services);
+    const rel = (component: string, volume: string) =>
+        path.relative(o.dataDir, volumeDirOf(o.dataDir, component, volume));
+    const vars: Record<string, string | number> = {
+        TENANT: o.tenant,
+        PROJECT: o.project,
+        CONFIG_DIR: o.configDir,
+        DATA_DIR: o.dataDir,
+        RELEASE: o.release,
+        DATABASES: sources.databases.map((d) => `${d.component}:${d.user}:${d.database}`).join(" "),
+        IDENTITY_DATABASES: sources.identity.join(" "),
+        PAUSED: sources.paused.map((p) => rel(p.component, p.volume)).join(" "),
+        FILES: sources.files.map((f) => rel(f.component, f.volume)).join(" "),
+        KEEP_DAILY: o.settings.keepDaily,
+        KEEP_WEEKLY: o.settings.keepWeekly,
+        READY_URLS: o.readinessUrls.join(" "),
+        READY_TIMEOUT: o.readyTimeoutSeconds,
+    };
+    return `${Object.entries(vars)
+        .map(([k, v]) => `${k}=${shellQuote(String(v))}`)
+        .join("\n")}\n`;
+}
+
+/** env/backup.env: the tenant's repository, its key and the bucket's credentials (a secret file). */
+export function backupEnv(
+    settings: BackupSettings,
+    tenant: string,
+    key: string,
+    s3SecretAccessKey: string | undefined,
+): string {
+    const vars: Record<string, string> = {
+        RESTIC_REPOSITORY: repositoryOf(settings.repository, tenant),
+        RESTIC_PASSWORD: key,
+        ...(isS3(settings.repository)
+            ? { AWS_ACCESS_KEY_ID: settings.s3AccessKeyId ?? "", AWS_SECRET_ACCESS_KEY: s3SecretAccessKey ?? "" }
+            : {}),
+    };
+    return `${Object.entries(vars)
+        .map(([k, v]) => `${k}=${shellQuote(v)}`)
+        .join("\n")}\n`;
+}
+
+/** The cron entry: the schedule, as root (the script takes its own lock), its output appended to backup.log. */
+export function cronEntry(o: Pick<HostBackupOptions, "tenant" | "configDir" | "settings">): string {
+    const dir = `${o.configDir}/backup`;
+    return [
+        `# cytomine-fallback: ${o.tenant}'s scheduled backup, written by its stack (components/vm/backups.ts).`,
+        `# Runs: ${dir}/runs.jsonl, npm run tenant -- backups ${o.tenant}`,
+        "SHELL=/bin/bash",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        `${o.settings.schedule} root ${shellQuote(`${dir}/cytomine-backup.sh`)} run schedule >>${shellQuote(`${dir}/backup.log`)} 2>&1`,
+        "",
+    ].join("\n");
+}
+
+/**
+ * Checks that the host can run the schedule (restic, a cron daemon), then writes the cron entry from
+ * stdin. The entry's digest is in the script, so a changed schedule re-runs the step.
+ */
+export function scheduleScript(cronPath: string, entry: string, host: string, sudo: string): string {
+    return script([
+        `# cron entry ${createHash("sha256").update(entry).digest("hex")}`,
+        `command -v restic >/dev/null || ${fail(`restic is missing on ${host}: install it (Debian: apt-get install restic), then run pulumi up again`)}`,
+        `{ [ -d /etc/cron.d ] && { pgrep -x cron || pgrep -x crond; } >/dev/null; } || ${fail(`no cron daemon runs on ${host}, and the backups' schedule is a cron entry: install and start one (Debian: apt-get install cron), or set backups.enabled to false; then run pulumi up again`)}`,
+        writeFileScript(cronPath, "0644", sudo),
+    ]);
+}
+
+/**
+ * Before the project runs another release: a backup of the running one's data, since core and
+ * Keycloak migrate their databases when the new release starts (a one-way door without it). Runs
+ * when the release in the script changes; a first `up` (nothing runs yet) and an unchanged release
+ * back up nothing. Prints the backup's line (`backup <id> of <tenant>: …`), which the step's stdout keeps.
+ */
+export function beforeUpgradeScript(o: { configDir: string; project: string; release: string }, sudo: string): string {
+    return script([
+        `# release ${o.release}`,
+        composeFn(sudo),
+        `core=$(compose -p ${shellQuote(o.project)} -f ${shellQuote(`${o.configDir}/compose.yaml`)} ps -q core 2>/dev/null | head -n 1 || true)`,
+        `[ -n "$core" ] || { echo "no release runs yet: nothing to back up"; exit 0; }`,
+        `running=$(${sudo}docker inspect --format '{{.Config.Image}}' "$core")`,
+        `running="\${running##*:}"`,
+        `[ "$running" != ${shellQuote(o.release)} ] || { echo "release ${o.release} runs already: no upgrade"; exit 0; }`,
+        `echo "upgrade from $running to ${o.release}: backing up first"`,
+        `${sudo}${shellQuote(`${o.configDir}/${BACKUP_FILES.script}`)} run before-upgrade`,
+    ]);
+}
+
+/**
+ * How to go back after a failed upgrade, from the output of the step before it (beforeUpgradeScript):
+ * the exact restore of the backup it took, with the previous release. Undefined when it took none.
+ */
+export function rollbackHint(beforeUpgrade: string, tenant: string, configDir: string): string | undefined {
+    const from = /^upgrade from (\S+) to /m.exec(beforeUpgrade)?.[1];
+    const id = /^backup ([0-9a-f]+) of /m.exec(beforeUpgrade)?.[1];
+    if (!from || !id) return undefined;
+    return (
+        `this up changed the release and backed up ${from}'s data first (backup ${id}). To roll back: set the ` +
+        `images back to release ${from} and run pulumi up, then restore that backup: npm run tenant -- restore ` +
+        `${tenant} --at ${id} --force (a stack outside a fleet: sudo ${configDir}/${BACKUP_FILES.script} restore ${id} --force on the host)`
+    );
+}
