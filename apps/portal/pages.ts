@@ -1,5 +1,6 @@
 // Server-rendered pages. Every value goes through `html` (escaped); no inline script or style, so the
 // Content-Security-Policy can forbid both. The one script (progress.js) follows a job's events.
+import type { BackupListing } from "../fleet";
 import type { User } from "./policy";
 import type { AuditRow, JobRow, Progress, TenantRow } from "./store";
 
@@ -102,6 +103,7 @@ export function myCytominePage(rows: { tenant: TenantRow; lastJob?: JobRow }[], 
                                     </form>`
                                   : ""
                           }
+                          ${t.target === "kubernetes" ? "" : html`<a href="/tenants/${t.name}/backups">Backups</a>`}
                           <a href="/tenants/${t.name}/delete">Delete with data…</a>
                       </div>`
             }
@@ -181,6 +183,7 @@ export function deletePage(tenant: TenantRow, csrf: string, problem?: string): H
     return html`${problem ? html`<p class="error">${problem}</p>` : ""}
         <p>
             This destroys <strong>${tenant.name}</strong> and deletes its data (databases, images). It cannot be undone.
+            ${tenant.target === "kubernetes" ? "" : "Its backups are kept, with the key that reads them, so an operator can restore them into a new instance."}
             Type the instance's name to confirm.
         </p>
         <form method="post" action="/tenants/${tenant.name}/delete">
@@ -188,6 +191,34 @@ export function deletePage(tenant: TenantRow, csrf: string, problem?: string): H
             <input name="confirm" autocomplete="off" aria-label="instance name" />
             <button type="submit">Delete with data</button>
         </form>`;
+}
+
+/** A tenant's backups as its owner sees them: the last success (size, age), failures since, the snapshots. */
+export function backupsPage(tenant: TenantRow, listing: BackupListing | { problem: string }, now = Date.now()): Html {
+    if ("problem" in listing)
+        return html`<p class="error">The backups of ${tenant.name} cannot be read: ${listing.problem}</p>`;
+    const last = listing.lastSuccess;
+    const failed = listing.runs.filter((r) => r.status === "failed" && (!last || r.time > last.time));
+    const hours = (iso: string) => `${((now - Date.parse(iso)) / 3_600_000).toFixed(1)} h ago`;
+    return html`<dl>
+            <dt>Last backup</dt>
+            <dd class="last-backup">
+                ${last ? `${last.snapshot.slice(0, 8)}, ${(last.bytes / 2 ** 20).toFixed(1)} MiB, ${hours(last.time)} (${last.time})` : "none yet"}
+            </dd>
+            <dt>Failed since</dt>
+            <dd class="failed-backups">
+                ${failed.length ? failed.map((r) => `${r.time}: ${r.message}`).join("; ") : "none"}
+            </dd>
+        </dl>
+        ${table(
+            "snapshots",
+            ["backup", "taken", "release"],
+            listing.snapshots.map((s) => [
+                s.short_id,
+                s.time.replace(/\.\d+/, ""),
+                s.tags?.find((t) => t.startsWith("release="))?.slice("release=".length) ?? "?",
+            ]),
+        )}`;
 }
 
 /** A table of plain cells (first cell may be a link). */

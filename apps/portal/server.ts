@@ -453,6 +453,16 @@ export async function createPortal(config: PortalConfig, opts: PortalOptions = {
         return { name, tenant: live, decision: decide(userOf(req), action, live?.owner) };
     };
 
+    // The owner's view of the tenant's backups, read from its host (apps/fleet/backups.ts).
+    app.get("/tenants/:name/backups", async (req, reply) => {
+        const { name, tenant, decision } = await ownedTenant(req, "view");
+        if (!decision.allow || !tenant) return refuse(req, reply, "view-backups", name, decision);
+        const listing = await fleet.backups(tenant.name).catch((e: unknown) => ({
+            problem: e instanceof Error ? e.message : String(e),
+        }));
+        return page(reply, 200, `Backups of ${tenant.name}`, pages.backupsPage(tenant, listing), req);
+    });
+
     app.get("/tenants/:name/delete", async (req, reply) => {
         const { name, tenant, decision } = await ownedTenant(req, "act");
         if (!decision.allow || !tenant) return refuse(req, reply, "view-delete", name, decision);

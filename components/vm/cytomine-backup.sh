@@ -6,6 +6,7 @@
 #                                           the images volume copied, into the tenant's restic repository
 #   cytomine-backup.sh list [--source-from-stdin]
 #                                           the repository's snapshots, then this host's runs (JSON)
+#   cytomine-backup.sh check                the repository opens (made when missing)
 #   cytomine-backup.sh purge                every backup of the tenant deleted
 #   cytomine-backup.sh restore <id> [--force] [--source-from-stdin]
 #                                           services stopped, data replaced by snapshot <id>, services started
@@ -255,10 +256,21 @@ lock() {
 	fi
 }
 
+# The repository opens with the tenant's key and credentials (made when missing): the schedule's step
+# runs this, so a wrong bucket, credentials or key stop `up` instead of the first night's backup.
+check() {
+	load_repository
+	local state
+	state=$(repository_state)
+	[ "$state" = present ] || restic_checked init >/dev/null
+	echo "repository $RESTIC_REPOSITORY opens with $TENANT's key"
+}
+
 case "${1:-}" in
+check) check ;;
 run) shift && lock "${1:-manual}" && run_backup "$@" ;;
 list) shift && list "$@" ;;
 restore) shift && lock restore && restore "$@" ;;
 purge) lock purge && purge ;;
-*) die "usage: cytomine-backup.sh run [trigger] | list [--source-from-stdin] | restore <id> [--force] [--source-from-stdin] | purge" ;;
+*) die "usage: cytomine-backup.sh check | run [trigger] | list [--source-from-stdin] | restore <id> [--force] [--source-from-stdin] | purge" ;;
 esac

@@ -4,7 +4,7 @@
 import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { BackupSettings } from "../model/backups";
+import { BackupSettings, repositoryOf } from "../model/backups";
 import { renamedFrom } from "../model/renames";
 import { routeTable } from "../model/routes";
 import { generateSecretValues, secretKeysOf } from "../model/secrets";
@@ -460,9 +460,18 @@ export class Cytomine extends pulumi.ComponentResource {
             const cron = cronEntry({ tenant: args.tenant, configDir, settings: backups.settings });
             step(
                 "backup-schedule",
-                pulumi
-                    .output(args.connection.host)
-                    .apply((h) => scheduleScript(cronPathOf(args.tenant), cron, h, sudo)),
+                pulumi.output(args.connection.host).apply((h) =>
+                    scheduleScript(
+                        {
+                            cronPath: cronPathOf(args.tenant),
+                            entry: cron,
+                            host: h,
+                            configDir,
+                            repository: repositoryOf(backups.settings.repository, args.tenant),
+                        },
+                        sudo,
+                    ),
+                ),
                 { stdin: cron, delete: removeScript(cronPathOf(args.tenant), sudo) },
                 { dependsOn: [up] },
             );

@@ -14,6 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { BackupListing } from "../../apps/fleet";
+import { Stack } from "@pulumi/pulumi/automation";
 import { Fleet } from "../../apps/fleet";
 import { Environment, useEnvironment } from "../../localenv";
 import { freePort, sshHostKey } from "../support/project-config";
@@ -206,6 +207,25 @@ describe("backups on the VM target: a scheduled backup restored into a fresh ten
         assert.ok(fs.readdirSync(path.join(repository, "data")).length > 0, "the repository holds data");
         for (const needle of [canary, ...secrets])
             assert.equal(holds(repository, needle), false, "plaintext in the repository");
+    });
+
+    it("a wrong secret key for the bucket stops up at the schedule's step, naming the keys to fix", async () => {
+        const stack = await Stack.select(source, await new Fleet({ dir }).ctx.workspace());
+        const key = "cytomine-fallback:backupS3SecretAccessKey";
+        await stack.setConfig(key, { value: "not-the-secret-key", secret: true });
+        try {
+            const up = await cli(["up", source], 600_000);
+            assert.equal(up.code, 1, show(up));
+            assert.match(
+                show(up),
+                /the backup repository s3:\S+ does not open \(restic's reason above\): check backups\.repository, and for an s3: one backups\.s3AccessKeyId and the secret backupS3SecretAccessKey/,
+            );
+            assert.doesNotMatch(show(up), /not-the-secret-key/, "the secret in the output");
+        } finally {
+            await stack.setConfig(key, { value: env.s3.secretAccessKey, secret: true });
+        }
+        const again = await cli(["up", source], 600_000);
+        assert.equal(again.code, 0, show(again));
     });
 
     it("destroy --with-data keeps the backups and their key; a restore into a fresh tenant gives the same rows, geometries and files", async () => {

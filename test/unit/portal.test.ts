@@ -276,3 +276,64 @@ describe("the portal's Keycloak client (mocks)", () => {
         assert.equal(mapper?.inputs.addToIdToken, true);
     });
 });
+
+describe("the owner's backups page", () => {
+    const tenant = {
+        name: "ada-1",
+        owner: "sub",
+        owner_name: "ada",
+        template: "vm",
+        size: "small",
+        datasets: "[]",
+        target: "ssh",
+        url: "https://ada-1.example.org",
+        status: "ready" as const,
+        input: "{}",
+        created_at: "2026-12-01T00:00:00Z",
+        updated_at: "2026-12-01T00:00:00Z",
+    };
+    const run = (time: string, status: "ok" | "failed", message = "") => ({
+        time,
+        kind: "backup" as const,
+        status,
+        snapshot: "9f8e7d6c",
+        bytes: 3 * 2 ** 20,
+        seconds: 9,
+        release: "0165ef7",
+        trigger: "schedule",
+        message,
+    });
+    it("shows the last success with its size and age, the failures since, and the snapshots; escaped", async () => {
+        const { backupsPage, myCytominePage, deletePage } = await import("../../apps/portal/pages");
+        const now = Date.parse("2026-12-06T12:00:00Z");
+        const page = backupsPage(
+            tenant,
+            {
+                tenant: "ada-1",
+                repository: "s3:http://s3/b/ada-1",
+                snapshots: [
+                    {
+                        id: "9f8e7d6c5b",
+                        short_id: "9f8e7d6c",
+                        time: "2026-12-06T02:30:01.123Z",
+                        tags: ["release=0165ef7"],
+                    },
+                ],
+                runs: [
+                    run("2026-12-06T02:30:10Z", "ok"),
+                    run("2026-12-06T03:30:10Z", "failed", "dumping postgis failed <x>"),
+                ],
+                lastSuccess: run("2026-12-06T02:30:10Z", "ok"),
+            },
+            now,
+        ).text;
+        assert.match(page, /9f8e7d6c, 3\.0 MiB, 9\.5 h ago/);
+        assert.match(page, /2026-12-06T03:30:10Z: dumping postgis failed &lt;x&gt;/);
+        assert.match(page, /<td>2026-12-06T02:30:01Z<\/td>\s*<td>0165ef7<\/td>/);
+        assert.match(backupsPage(tenant, { problem: "no route" }).text, /cannot be read: no route/);
+        // Linked from the owner's page on the VM targets; the delete page says the backups stay.
+        assert.match(myCytominePage([{ tenant }], "c").text, /href="\/tenants\/ada-1\/backups"/);
+        assert.doesNotMatch(myCytominePage([{ tenant: { ...tenant, target: "kubernetes" } }], "c").text, /backups/);
+        assert.match(deletePage(tenant, "c").text, /Its backups are kept, with the key that reads them/);
+    });
+});
