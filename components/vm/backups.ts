@@ -98,11 +98,19 @@ export function cronEntry(o: Pick<HostBackupOptions, "tenant" | "configDir" | "s
  * stdin. The entry's digest is in the script, so a changed schedule re-runs the step.
  */
 export function scheduleScript(
-    o: { cronPath: string; entry: string; host: string; configDir: string; repository: string },
+    o: {
+        cronPath: string;
+        entry: string;
+        host: string;
+        configDir: string;
+        repository: string;
+        /** A digest of env/backup.env. */
+        settings: string;
+    },
     sudo: string,
 ): string {
     return script([
-        `# cron entry ${createHash("sha256").update(o.entry).digest("hex")}`,
+        `# cron entry ${createHash("sha256").update(o.entry).digest("hex")}, repository settings ${o.settings}`,
         `command -v restic >/dev/null || ${fail(`restic is missing on ${o.host}: install it (Debian: apt-get install restic), then run pulumi up again`)}`,
         `{ [ -d /etc/cron.d ] && { pgrep -x cron || pgrep -x crond; } >/dev/null; } || ${fail(`no cron daemon runs on ${o.host}, and the backups' schedule is a cron entry: install and start one (Debian: apt-get install cron), or set backups.enabled to false; then run pulumi up again`)}`,
         `${sudo}${shellQuote(`${o.configDir}/${BACKUP_FILES.script}`)} check || ${fail(`the backup repository ${o.repository} does not open (restic's reason above): check backups.repository, and for an s3: one backups.s3AccessKeyId and the secret backupS3SecretAccessKey; a repository made before needs its key as the secret backupKey; then run pulumi up again`)}`,

@@ -460,18 +460,23 @@ export class Cytomine extends pulumi.ComponentResource {
             const cron = cronEntry({ tenant: args.tenant, configDir, settings: backups.settings });
             step(
                 "backup-schedule",
-                pulumi.output(args.connection.host).apply((h) =>
-                    scheduleScript(
-                        {
-                            cronPath: cronPathOf(args.tenant),
-                            entry: cron,
-                            host: h,
-                            configDir,
-                            repository: repositoryOf(backups.settings.repository, args.tenant),
-                        },
-                        sudo,
+                // The repository's settings as a digest (never the key itself): another bucket,
+                // credentials or key re-run the step, and so the check that the repository opens.
+                pulumi
+                    .all([args.connection.host, pulumi.unsecret(contents[BACKUP_FILES.env].apply(sha256))])
+                    .apply(([h, settings]) =>
+                        scheduleScript(
+                            {
+                                cronPath: cronPathOf(args.tenant),
+                                entry: cron,
+                                host: h,
+                                configDir,
+                                repository: repositoryOf(backups.settings.repository, args.tenant),
+                                settings,
+                            },
+                            sudo,
+                        ),
                     ),
-                ),
                 { stdin: cron, delete: removeScript(cronPathOf(args.tenant), sudo) },
                 { dependsOn: [up] },
             );
