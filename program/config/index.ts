@@ -86,7 +86,10 @@ export interface StackConfig {
     datasets: DatasetsConfig;
     /** The registry the images are pulled from with credentials (password: the secret imageRegistryPassword). */
     imageRegistry?: ImageRegistry;
-    /** Scheduled encrypted backups (program/config/backups.ts); unset: backups.enabled is false. */
+    /**
+     * Scheduled encrypted backups (program/config/backups.ts); unset: backups.enabled is false, or
+     * target kubernetes without the key (it declares none yet).
+     */
     backups?: BackupSettings;
 }
 
@@ -181,11 +184,11 @@ export function parseConfig(
     issues.push(...datasets);
     if (issues.length > 0 || missingSecrets.length > 0) throw new ConfigError([...issues, ...missingSecrets]);
     if (!result.success) throw new ConfigError(issues);
-    return toStackConfig(result.data);
+    return toStackConfig(result.data, raw.backups !== undefined);
 }
 
 /** The parsed keys as the typed objects the program wires (defaults merged, URLs split). */
-function toStackConfig(c: RawConfig): StackConfig {
+function toStackConfig(c: RawConfig, backupsGiven: boolean): StackConfig {
     const publicUrl = c.publicUrl.replace(/\/+$/, "");
     const kc = new URL(c.keycloakMode === "namespace" ? `${publicUrl}/iam` : (c.keycloakUrl as string));
     const [gatewayNamespace, gatewayName] = c.gateway?.split("/") ?? [];
@@ -234,7 +237,9 @@ function toStackConfig(c: RawConfig): StackConfig {
         aws: c.aws,
         datasets: c.datasets,
         ...(c.imageRegistry ? { imageRegistry: c.imageRegistry } : {}),
-        ...(c.backups.enabled
+        // The Kubernetes target declares no backup yet: on by default on the VM targets only; a
+        // Kubernetes stack that asks for them (the key set) gets them and the target's warning.
+        ...(c.backups.enabled && (c.target !== "kubernetes" || backupsGiven)
             ? {
                   backups: {
                       schedule: c.backups.schedule,

@@ -56,11 +56,11 @@ export async function kubernetesTarget(
             ]);
         }
     }
-    // Declared on the VM targets only so far: said at every preview, not left silent.
+    // Declared on the VM targets only so far: a stack that asks for them is told, not left silent.
     if (config.backups)
         pulumi.log.warn(
             `${PROJECT}:backups: the Kubernetes target does not declare backups yet (the VM targets do: components/vm/backups.ts); ` +
-                `back up the tenant's volume claims by other means, or set backups.enabled to false to acknowledge it`,
+                `back up the tenant's volume claims by other means, or remove the key (pulumi config rm cytomine-fallback:backups)`,
         );
     // Rendering ignores the ambient KUBECONFIG (the provider refuses both at once).
     const cluster = new k8s.Provider(

@@ -89,6 +89,10 @@ describe("backups: what, where and when", () => {
             parseConfig({ ...vm, backups: { enabled: false } }, ["vmPrivateKey", "lsaaiClientSecret"]).backups,
             undefined,
         );
+        // Target kubernetes declares none yet: only a stack that asks (the key set) gets them, and a warning.
+        const k8s = { ...vm, target: "kubernetes", vm: undefined };
+        assert.equal(parseConfig(k8s, ["lsaaiClientSecret"]).backups, undefined);
+        assert.equal(parseConfig({ ...k8s, backups: { keepDaily: 3 } }, ["lsaaiClientSecret"]).backups?.keepDaily, 3);
         const found = issues({ ...vm, backups: { schedule: "daily", repository: "s3:https://s3.example.org/b" } }, [
             "vmPrivateKey",
             "lsaaiClientSecret",
