@@ -4,7 +4,7 @@
 // host through the script its stack wrote there (components/vm/backups.ts), over SSH as the stack does.
 import { Stack } from "@pulumi/pulumi/automation";
 import { repositoryOf } from "../../components/model/backups";
-import { BACKUP_FILES } from "../../components/vm/backups";
+import { BACKUP_FILES, backupEnv } from "../../components/vm/backups";
 import { PROJECT, type StackConfig } from "../../program/config";
 import { asRoot, HostAccess, NO_SUDO, runOnHost } from "../../program/preflight/host-check";
 import type { FleetContext } from "./context";
@@ -187,7 +187,8 @@ export async function restoreTenant(ctx: FleetContext, tenant: string, o: Restor
             throw new FleetInputError(tenant, [
                 `--from ${o.from}: its backup key is not in its config (backupKey): it is kept there when the tenant is destroyed with its data; while it runs, restore it into itself`,
             ]);
-        stdin = sourceEnv(source, key);
+        // The source's repository as its host's env file gave it, on stdin (never on a command line).
+        stdin = backupEnv(source.config.backups, source.config.tenant, key, source.secrets.backupS3SecretAccessKey);
         snapshots ??= (
             JSON.parse(await runScript(target, ["list", "--source-from-stdin"], stdin, 60_000)) as {
                 snapshots: Snapshot[];
@@ -203,23 +204,6 @@ export async function restoreTenant(ctx: FleetContext, tenant: string, o: Restor
         30 * 60_000,
     );
     return chosen;
-}
-
-/** The source tenant's repository as the host's env file gives it, on stdin (never on a command line). */
-function sourceEnv(source: TenantHost, key: string): string {
-    const backups = source.config.backups;
-    const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-    return [
-        `RESTIC_REPOSITORY=${quote(repositoryOf(backups.repository, source.config.tenant))}`,
-        `RESTIC_PASSWORD=${quote(key)}`,
-        ...(backups.s3AccessKeyId
-            ? [
-                  `AWS_ACCESS_KEY_ID=${quote(backups.s3AccessKeyId)}`,
-                  `AWS_SECRET_ACCESS_KEY=${quote(source.secrets.backupS3SecretAccessKey ?? "")}`,
-              ]
-            : []),
-        "",
-    ].join("\n");
 }
 
 /**

@@ -82,15 +82,20 @@ repository_state() {
 	fi
 }
 
+# The tenant's own repository, made when missing (never over one that does not open).
+open_repository() {
+	load_repository
+	local state
+	state=$(repository_state)
+	[ "$state" = present ] || restic_checked init >/dev/null
+}
+
 run_backup() {
 	local trigger="${1:-manual}" summary snapshot bytes
 	RELEASE=$(data_release)
 	trap 'rc=$?; [ $rc -eq 0 ] || record backup failed "" 0 "$trigger" "$step failed (exit $rc): see $HERE/backup.log"; cleanup' EXIT
-	load_repository
 	step="opening the repository"
-	local state
-	state=$(repository_state)
-	[ "$state" = present ] || restic_checked init >/dev/null
+	open_repository
 	rm -rf "$STAGING"
 	mkdir -m 0700 "$STAGING"
 	local db component user database
@@ -153,6 +158,10 @@ held() {
 	printf '%s|%s' "$files" "${rows% }"
 }
 
+tag_of() { # name snapshots-json: the value of the first snapshot's tag <name>=<value>
+	printf '%s' "$2" | grep -o "\"$1=[^\"]*\"" | head -n 1 | sed "s/\"$1=\(.*\)\"/\1/"
+}
+
 restore() {
 	local id="${1:-}" force=false source=own arg
 	[ -n "$id" ] || die "usage: cytomine-backup.sh restore <snapshot id> [--force]"
@@ -171,12 +180,12 @@ restore() {
 	found=$(restic_checked snapshots --json "$id" | tail -n 1)
 	[ "$found" != "[]" ] && [ -n "$found" ] || die "no backup $id in $RESTIC_REPOSITORY: list them with npm run tenant -- backups <tenant>"
 	local release
-	release=$(printf '%s' "$found" | grep -o '"release=[^"]*"' | head -n 1 | sed 's/"release=\(.*\)"/\1/')
+	release=$(tag_of release "$found")
 	[ "$release" = "$RELEASE" ] || die "backup $id was taken with release ${release:-unknown}, this tenant runs $RELEASE: restore it into a tenant of release ${release:-unknown} (set its images to that release's, pulumi up), then upgrade"
 	# Another tenant's backup: its Cytomine data, not its identity. The Keycloak database holds that
 	# tenant's master admin and realms; this tenant's Keycloak keeps its own, which its stack manages.
 	local owner skip=""
-	owner=$(printf '%s' "$found" | grep -o '"tenant=[^"]*"' | head -n 1 | sed 's/"tenant=\(.*\)"/\1/')
+	owner=$(tag_of tenant "$found")
 	[ "$owner" = "$TENANT" ] || skip="$IDENTITY_DATABASES"
 	if [ "$force" != true ]; then
 		local holds files rows
@@ -259,10 +268,7 @@ lock() {
 # The repository opens with the tenant's key and credentials (made when missing): the schedule's step
 # runs this, so a wrong bucket, credentials or key stop `up` instead of the first night's backup.
 check() {
-	load_repository
-	local state
-	state=$(repository_state)
-	[ "$state" = present ] || restic_checked init >/dev/null
+	open_repository
 	echo "repository $RESTIC_REPOSITORY opens with $TENANT's key"
 }
 
