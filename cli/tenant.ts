@@ -3,13 +3,14 @@
 //   new <tenant> --template <t> [--set key=value]… [--lsaai-client-secret-file f] …
 //   list [--json]
 //   preview | up | refresh | drift | destroy [<tenant>… | --all] [--parallel N] [--retry-failed] [--yes] [--with-data]
-//   backups <tenant> [--json] | restore <tenant> [--at <id or time>] [--from <tenant>] [--force]
+//   backups <tenant> [--json] | restore <tenant> [--at <id or time>] [--from <tenant>] [--force] [--rollback]
 //   locks | unlock <tenant> [--yes] | reap [--yes] | remove <tenant> --yes | templates
 //
 // Exit codes: 0 done (no changes), 2 changes found (preview, drift), 1 errors.
 import * as readline from "node:readline/promises";
 import { parseArgs } from "node:util";
 import {
+    errorLines,
     failedTenants,
     Fleet,
     FleetInputError,
@@ -50,6 +51,8 @@ ${(Object.entries(SECRET_SOURCES) as [FleetSecretKey, (typeof SECRET_SOURCES)[Fl
   restore <tenant> [--at <id or time>]             restore a backup (default: the newest) into the tenant:
         --from <tenant>      another tenant's backup (e.g. one destroyed with its data)
         --force              replace the data the tenant holds (refused otherwise, naming it)
+        --rollback           go back to the release (and Keycloak) the backup was taken with (an
+                             upgrade's backup): data restored, versions set back, then up starts them
   locks                                            locks of a file:// backend: owner, age, stale or not;
                                                    processes a killed CLI left running
   unlock <tenant> --yes                            remove a tenant's stale lock
@@ -81,6 +84,7 @@ const OPTIONS = {
     at: { type: "string" },
     from: { type: "string" },
     force: { type: "boolean" },
+    rollback: { type: "boolean" },
     help: { type: "boolean", short: "h" },
     ...Object.fromEntries(Object.values(SECRET_SOURCES).map((s) => [s.flag.slice(2), { type: "string" }])),
 } as const;
@@ -213,15 +217,21 @@ async function backups(fleet: Fleet, args: string[], v: Values): Promise<number>
 
 async function restore(fleet: Fleet, args: string[], v: Values): Promise<number> {
     const tenant = oneTenant("restore", args);
+    const rollback = v.rollback === true;
     const chosen = await fleet.restore(tenant, {
         at: v.at as string | undefined,
         from: v.from as string | undefined,
         force: v.force === true,
+        rollback,
     });
     console.log(
         `restored ${tenant} from backup ${chosen.short_id} of ${chosen.time}${v.from ? ` (tenant ${v.from})` : ""}`,
     );
-    return 0;
+    if (!rollback) return 0;
+    // The data is back with the services stopped and the versions set back: up starts them on it.
+    const versions = (chosen.tags ?? []).filter((t) => /^(release|keycloak)=/.test(t)).join(", ");
+    console.log(`set back to ${versions}: up starts them on the restored data`);
+    return operate(fleet, "up", [tenant], {});
 }
 
 const bytes = (n: number) =>
@@ -381,7 +391,8 @@ function printSummary(report: RunReport) {
             console.log(
                 `${t.tenant} drifted: ${t.drifted.map((d) => `${d.name} (${d.type}, ${d.op}${d.properties ? `: ${d.properties.join(", ")}` : ""})`).join("; ")}`,
             );
-        if (t.error) console.log(`${t.tenant} ${t.result}: ${t.error.split("\n").slice(0, 6).join("\n    ")}`);
+        for (const w of t.warnings ?? []) console.log(`${t.tenant} warning: ${w}`);
+        if (t.error) console.log(`${t.tenant} ${t.result}: ${errorLines(t.error).join("\n    ")}`);
     }
     const counts = report.tenants.reduce<Record<string, number>>(
         (m, t) => ({ ...m, [t.result]: (m[t.result] ?? 0) + 1 }),

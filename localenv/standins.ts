@@ -11,7 +11,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { CONTRACTS } from "../components/model/release";
+import { atRelease, CONTRACTS, RELEASE_TAGS } from "../components/model/release";
 import { DEFAULT_IMPORT_IMAGE, PYTHON_CLIENT_VERSION } from "../components/model/datasets";
 import { EnvError, engineGet, tail } from "./proc";
 import { EnvSettings } from "./settings";
@@ -61,10 +61,13 @@ export function contractJson(component: string): string {
 /** Debian packages of the release stand-ins (one shared layer): Python, JWT/RSA, PostgreSQL client. */
 export const RELEASE_STANDIN_PACKAGES = ["python3", "python3-cryptography", "python3-jwt", "python3-psycopg2"];
 
-/** A stand-in for a release service, tagged with exactly the release's image name. */
+/**
+ * A stand-in for a release service, tagged with exactly the release's image name, for every release
+ * the stack describes: they share the contract (components/model/release.ts, EARLIER_RELEASES).
+ */
 const release = (component: string, dir = component): StandinSpec => ({
     dir,
-    tags: [CONTRACTS[component].image],
+    tags: [...new Set(RELEASE_TAGS.map((t) => atRelease(CONTRACTS[component].image, t)))],
     packages: RELEASE_STANDIN_PACKAGES,
     preinstall: "",
     contract: component,

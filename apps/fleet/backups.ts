@@ -4,6 +4,8 @@
 // host through the script its stack wrote there (components/vm/backups.ts), over SSH as the stack does.
 import { Stack } from "@pulumi/pulumi/automation";
 import { repositoryOf } from "../../components/model/backups";
+import { type ReleaseTag, RELEASE_TAGS } from "../../components/model/release";
+import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { BACKUP_FILES, backupEnv } from "../../components/vm/backups";
 import { PROJECT, type StackConfig } from "../../program/config";
 import { asRoot, HostAccess, NO_SUDO, runOnHost } from "../../program/preflight/host-check";
@@ -40,6 +42,7 @@ export interface BackupListing {
 
 interface TenantHost {
     config: StackConfig & { backups: NonNullable<StackConfig["backups"]> };
+    stack: Stack;
     access: HostAccess;
     script: string;
     secrets: Record<string, string>;
@@ -72,6 +75,7 @@ async function tenantHost(ctx: FleetContext, tenant: string): Promise<TenantHost
         throw new FleetInputError(tenant, [`the tenant's host is not known: run npm run tenant -- up ${tenant}`]);
     return {
         config: config as TenantHost["config"],
+        stack,
         access: {
             host,
             port: config.vm.port,
@@ -160,9 +164,18 @@ export interface RestoreOptions {
     from?: string;
     /** Replace the data the tenant holds. */
     force?: boolean;
+    /**
+     * A rollback: the tenant goes back to the release (and Keycloak in the project) the backup was taken
+     * with. The data is restored with the services stopped and the config keys release (and images.iam)
+     * set to those; `up` then starts them on it.
+     */
+    rollback?: boolean;
 }
 
-/** Restores a backup into `tenant`: its services stopped, its data replaced, its services started. */
+/**
+ * Restores a backup into `tenant`: its services stopped, its data replaced, its services started; a
+ * rollback leaves them stopped and sets the versions back, for `up` to start them.
+ */
 export async function restoreTenant(ctx: FleetContext, tenant: string, o: RestoreOptions = {}): Promise<Snapshot> {
     const target = await tenantHost(ctx, tenant);
     const source = o.from && o.from !== tenant ? await tenantHost(ctx, o.from) : undefined;
@@ -197,13 +210,44 @@ export async function restoreTenant(ctx: FleetContext, tenant: string, o: Restor
     }
     const where = repositoryOf(target.config.backups.repository, o.from ?? tenant);
     const chosen = chooseSnapshot(snapshots ?? [], o.at, where);
+    const back = o.rollback ? rollbackOf(target.config, chosen) : undefined;
     await runScript(
         target,
-        ["restore", chosen.id, ...(o.force ? ["--force"] : []), ...(source ? ["--source-from-stdin"] : [])],
+        [
+            "restore",
+            chosen.id,
+            ...(o.force ? ["--force"] : []),
+            ...(source ? ["--source-from-stdin"] : []),
+            ...(back ? ["--rollback"] : []),
+        ],
         stdin,
         30 * 60_000,
     );
+    if (back) {
+        await target.stack.setConfig(`${PROJECT}:release`, { value: back.release });
+        if (back.keycloak === DEFAULT_IMAGES.iam) await target.stack.removeConfig(`${PROJECT}:images.iam`, true);
+        else if (back.keycloak) await target.stack.setConfig(`${PROJECT}:images.iam`, { value: back.keycloak }, true);
+    }
     return chosen;
+}
+
+/** What a rollback sets back: the backup's release, and Keycloak's image when the backup names it. */
+export function rollbackOf(
+    config: Pick<StackConfig, "tenant" | "release" | "images">,
+    snapshot: Snapshot,
+): { release: ReleaseTag; keycloak?: string } {
+    const tag = (name: string) => snapshot.tags?.find((t) => t.startsWith(`${name}=`))?.slice(name.length + 1);
+    const release = RELEASE_TAGS.find((t) => t === tag("release"));
+    if (!release)
+        throw new FleetInputError(config.tenant, [
+            `--rollback: backup ${snapshot.short_id} is of release ${tag("release") ?? "unknown"}, which this stack does not describe (${RELEASE_TAGS.join(", ")})`,
+        ]);
+    const keycloak = tag("keycloak");
+    if (release === config.release && (!keycloak || keycloak === config.images.iam))
+        throw new FleetInputError(config.tenant, [
+            `--rollback: backup ${snapshot.short_id} is of release ${release}${keycloak ? ` and ${keycloak}` : ""}, which the tenant runs already: restore it without --rollback`,
+        ]);
+    return { release, ...(keycloak ? { keycloak } : {}) };
 }
 
 /**

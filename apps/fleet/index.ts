@@ -20,6 +20,7 @@ export {
 } from "./plan";
 export {
     DRY_RUNS,
+    errorLines,
     exitCodeOf,
     failedTenants,
     newRunId,

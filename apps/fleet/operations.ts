@@ -81,6 +81,8 @@ export class EventTracker {
     private readonly started = new Set<string>();
     private readonly finished = new Set<string>();
     readonly errors: string[] = [];
+    /** What the program warned about (an upgrade, a setting to review): said in the run's summary. */
+    readonly warnings: string[] = [];
     readonly drifted: DriftedResource[] = [];
     summary?: Record<string, number | undefined>;
 
@@ -111,11 +113,11 @@ export class EventTracker {
             this.report();
         }
         const diag = e.diagnosticEvent;
-        if (diag && diag.severity === "error" && !diag.ephemeral) {
+        if (diag && (diag.severity === "error" || diag.severity === "warning") && !diag.ephemeral) {
             // Colour codes, should a provider print them despite --color never.
             // eslint-disable-next-line no-control-regex
             const text = diag.message.replace(/\u001b\[[0-9;]*m/g, "").trim();
-            if (text) this.errors.push(text);
+            if (text) (diag.severity === "error" ? this.errors : this.warnings).push(text);
         }
         if (e.summaryEvent) this.summary = e.summaryEvent.resourceChanges as Record<string, number>;
     };
@@ -156,7 +158,8 @@ export function pulumiExecutor(fleet: FleetContext, opts: PulumiExecutorOptions 
                 signal: ctx.signal,
             };
             try {
-                return await operate(stack, ctx, common, events, opts, fleet);
+                const outcome = await operate(stack, ctx, common, events, opts, fleet);
+                return events.warnings.length > 0 ? { ...outcome, warnings: [...new Set(events.warnings)] } : outcome;
             } catch (e) {
                 throw events.failure(e);
             }

@@ -42,6 +42,8 @@ export interface TenantOutcome {
     /** Planned or done operations other than "same", by kind. */
     changes: Record<string, number>;
     drifted?: DriftedResource[];
+    /** The program's warnings (e.g. an upgrade of the release, said at preview). */
+    warnings?: string[];
 }
 
 export interface TenantResult extends TenantOutcome {
@@ -233,4 +235,14 @@ export function writeReport(dir: string, report: RunReport): string {
 export function readLastReport(dir: string, operation: Operation): RunReport | undefined {
     const file = path.join(dir, `last-${operation}.json`);
     return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as RunReport) : undefined;
+}
+
+/**
+ * A failure's first lines, and after them the project's own messages further down (a step's
+ * `cytomine-fallback: …` line naming the fix, such as an upgrade's rollback), which the engine's
+ * output of the step would otherwise push out of sight.
+ */
+export function errorLines(error: string, head = 6): string[] {
+    const lines = error.split("\n");
+    return [...lines.slice(0, head), ...lines.slice(head).filter((l) => l.trim().startsWith("cytomine-fallback: "))];
 }

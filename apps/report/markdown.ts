@@ -6,6 +6,7 @@ import { type Classification, countedErrors } from "./classify";
 import type { ChangedResource, Diagnostic, PolicyViolation, PreviewModel } from "./model";
 import { parseUrn } from "./model";
 import { BLINDED, UNKNOWN_VALUE, blind } from "./secrets";
+import { RELEASE_CHANGE } from "../../components/model/release";
 
 /** GitHub refuses comments over 65,536 characters; this leaves room for the marker and edits. */
 export const COMMENT_LIMIT = 60_000;
@@ -199,6 +200,8 @@ function summaryTable(model: PreviewModel): string {
     return ["| operation | resources |", "| --- | ---: |", ...rows].join("\n");
 }
 
+const isReleaseChange = (d: Diagnostic) => RELEASE_CHANGE.test(d.message.trim());
+
 function rank(op: string): number {
     const i = OP_ORDER.indexOf(op);
     return i >= 0 ? i : op === "same" ? 99 : 50;
@@ -247,6 +250,17 @@ function buildBlocks(model: PreviewModel, cls: Classification, opts: RenderOptio
     const blocks: Block[] = [];
     blocks.push({ text: `${marker(opts.stack)}\n### Pulumi preview of ${code(opts.stack)}\n` });
     blocks.push({ text: `${verdictLine(model, cls)}\n\n${summaryTable(model)}\n\n${policyPacksLine(model)}\n` });
+
+    // A change of Cytomine's release or Keycloak's version (the program's warning) leads: services
+    // migrate their databases.
+    const releaseChanges = model.diagnostics.filter((d) => d.severity === "warning" && isReleaseChange(d));
+    if (releaseChanges.length > 0) {
+        blocks.push({
+            header: "> [!IMPORTANT]\n> **Cytomine's release or Keycloak's version changes.**\n>",
+            rows: releaseChanges.map((d) => ({ cat: "required", text: `> ${text(d.message.trim(), true)}` })),
+            footer: "",
+        });
+    }
 
     const replaceOrDelete = model.changes.filter((c) => c.op === "replace" || c.op === "delete").sort(byImportance);
     const stateful = replaceOrDelete.filter((c) => c.stateful);
@@ -298,7 +312,7 @@ function buildBlocks(model: PreviewModel, cls: Classification, opts: RenderOptio
         blocks.push({ header: "#### Errors", rows: errors.map((d) => diagnosticRow(d, maxMessage)), footer: "" });
     }
     for (const severity of ["warning", "info"] as const) {
-        const ds = model.diagnostics.filter((d) => d.severity === severity);
+        const ds = model.diagnostics.filter((d) => d.severity === severity && !isReleaseChange(d));
         if (ds.length === 0) continue;
         blocks.push({
             header: `<details><summary>${plural(ds.length, severity === "info" ? "info message" : "warning")}</summary>`,

@@ -13,6 +13,7 @@ import * as crypto from "node:crypto";
 import * as path from "node:path";
 import { SECRET_VALUES, secretKeysOf } from "../../components/model/secrets";
 import { SECRET_NAME } from "../../components/model/services";
+import { RELEASE } from "../../components/model/release";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { envFile, envFileOf } from "../../components/vm/compose";
 import { hostLayout } from "../../components/vm/cytomine";
@@ -53,6 +54,7 @@ function handScript(tenant: string, url: string, httpPort: number, adminUser: st
         tenant,
         configDir: CONFIG_ROOT,
         dataDir: DATA_ROOT,
+        release: RELEASE.tag,
         images: DEFAULT_IMAGES,
         publicUrl: url,
         keycloak: { mode: "namespace", origin: url, adminUser },

@@ -644,21 +644,66 @@ export const RELEASE_IMAGES = {
     pims: pims.image,
     meilisearch: meilisearch.image,
 } as const;
+type ReleaseComponent = keyof typeof RELEASE_IMAGES;
 
 /**
- * Why an image given for a release service is not one this data describes, or undefined. A mirror
- * (any registry) is accepted with the release's tag or a digest: the operator vouches that a digest
- * is this commit's image, as a digest does not name its commit.
+ * Earlier commits the stack runs too, so that an upgrade (and its rollback) is a real change of
+ * images: the contract above describes each because every file it cites, and every Dockerfile, is
+ * the same at both commits (`git diff <commit> RELEASE.commit -- <those files>` prints nothing; see
+ * docs/release.md). Images are published for every commit of main (.github/workflows/docker.yaml:84-94).
  */
-export function releaseImageProblem(component: keyof typeof RELEASE_IMAGES, image: string): string | undefined {
-    const expected = RELEASE_IMAGES[component];
+export const EARLIER_RELEASES = [
+    {
+        commit: "26e8daf96455b4df37d3853fbe42e098122adf84",
+        date: "2026-08-20",
+        tag: "26e8daf",
+        /** `git diff --stat 26e8daf96 0165ef761`: code inside the images, no setting. */
+        changes:
+            "core's project services (#1171), the web UI's translations (#1169), the end-to-end tests (#1170) and SAM's lock file (#1172)",
+    },
+] as const;
+
+/** How the program's warning of a change of release or of Keycloak begins (the preview report leads with it). */
+export const RELEASE_CHANGE = /^(up|down)grade of (Cytomine|Keycloak) from /;
+
+/** The releases a tenant can run (config key `release`), newest first. */
+export const RELEASE_TAGS = [RELEASE.tag, ...EARLIER_RELEASES.map((r) => r.tag)] as const;
+export type ReleaseTag = (typeof RELEASE_TAGS)[number];
+
+/** An image of the pinned release as release `tag` has it: the same repository, that tag (stock images stay). */
+export const atRelease = (image: string, tag: ReleaseTag) => image.replace(new RegExp(`:${RELEASE.tag}$`), `:${tag}`);
+
+/** A release's image of a service. */
+export const releaseImage = (component: ReleaseComponent, tag: ReleaseTag) => atRelease(RELEASE_IMAGES[component], tag);
+
+/** Every release image of a release, by config key. */
+export function releaseImages(tag: ReleaseTag): Record<ReleaseComponent, string> {
+    return Object.fromEntries(
+        (Object.keys(RELEASE_IMAGES) as ReleaseComponent[]).map((c) => [c, releaseImage(c, tag)]),
+    ) as Record<ReleaseComponent, string>;
+}
+
+/**
+ * Why an image given for a release service is not one of `tag`, or undefined. A mirror (any
+ * registry) is accepted with the release's tag or a digest: the operator vouches that a digest is
+ * this commit's image, as a digest does not name its commit.
+ */
+export function releaseImageProblem(
+    component: ReleaseComponent,
+    image: string,
+    tag: ReleaseTag = RELEASE.tag,
+): string | undefined {
+    const expected = releaseImage(component, tag);
     const name = expected.slice(expected.lastIndexOf("/") + 1, expected.lastIndexOf(":"));
     const m = /(?:^|\/)([^/:@]+)(?::([^/@]+))?(?:@sha256:[0-9a-f]{64})?$/.exec(image);
     const digest = image.includes("@sha256:");
-    if (m && m[1] === name && (digest || m[2] === expected.slice(expected.lastIndexOf(":") + 1))) return undefined;
+    if (m && m[1] === name && (digest || m[2] === tag)) return undefined;
+    const other = m && m[1] === name && RELEASE_TAGS.find((t) => t === m[2]);
     return (
-        `"${image}" is not the ${component} image of the release this stack describes (${RELEASE.repository} at ` +
-        `${RELEASE.tag}, ${RELEASE.date}): its environment, files and routes are that release's. Use ${expected}, ` +
-        `a mirror of it with the same tag, or a digest; moving to another commit means updating components/model/release.ts (docs/release.md)`
+        `"${image}" is not the ${component} image of release ${tag} (config key release; ${RELEASE.repository}). ` +
+        (other
+            ? `It is release ${other}'s: set release to ${other} to run that release, or use ${expected}`
+            : `Use ${expected}, a mirror of it with the same tag, or a digest; the releases this stack knows are ` +
+              `${RELEASE_TAGS.join(", ")}, and another commit means describing it in components/model/release.ts (docs/release.md)`)
     );
 }

@@ -18,6 +18,8 @@ export const BACKUP_FILES = {
     script: "backup/cytomine-backup.sh",
     conf: "backup/backup.conf",
     env: "env/backup.env",
+    /** Written by a rollback's restore (restore --release), read and removed by the next up. */
+    restored: "backup/restored",
 } as const;
 
 /** The tenant's cron entry: one file in /etc/cron.d per tenant (crontab(5): no dots in the name). */
@@ -30,6 +32,8 @@ export interface HostBackupOptions {
     dataDir: string;
     /** The release the tenant runs (its core image's tag): each snapshot is tagged with it. */
     release: string;
+    /** Keycloak's image when it runs in the project: each snapshot is tagged with the running one. */
+    keycloakImage?: string;
     services: ServiceSpec[];
     settings: BackupSettings;
     readinessUrls: string[];
@@ -47,6 +51,7 @@ export function backupConf(o: HostBackupOptions): string {
         CONFIG_DIR: o.configDir,
         DATA_DIR: o.dataDir,
         RELEASE: o.release,
+        KEYCLOAK_IMAGE: o.keycloakImage ?? "",
         DATABASES: sources.databases.map((d) => `${d.component}:${d.user}:${d.database}`).join(" "),
         IDENTITY_DATABASES: sources.identity.join(" "),
         PAUSED: sources.paused.map((p) => rel(p.component, p.volume)).join(" "),
@@ -119,36 +124,64 @@ export function scheduleScript(
 }
 
 /**
- * Before the project runs another release: a backup of the running one's data, since core and
- * Keycloak migrate their databases when the new release starts (a one-way door without it). Runs
- * when the release in the script changes; a first `up` (nothing runs yet) and an unchanged release
- * back up nothing. Prints the backup's line (`backup <id> of <tenant>: …`), which the step's stdout keeps.
+ * The step before the project: when the release (core's image tag) or Keycloak's image in the project
+ * changes, the running versions' data is backed up first (tagged with them). After a rollback's restore
+ * (restore --rollback) it says which backup this up starts on instead, once.
  */
-export function beforeUpgradeScript(o: { configDir: string; project: string; release: string }, sudo: string): string {
+export function beforeUpgradeScript(
+    o: { configDir: string; project: string; release: string; keycloakImage?: string },
+    sudo: string,
+): string {
+    const restored = shellQuote(`${o.configDir}/${BACKUP_FILES.restored}`);
+    const running = (service: string) =>
+        `$(c=$(compose -p ${shellQuote(o.project)} -f ${shellQuote(`${o.configDir}/compose.yaml`)} ps -q ${service} 2>/dev/null | head -n 1 || true); [ -z "$c" ] || ${sudo}docker inspect --format '{{.Config.Image}}' "$c")`;
     return script([
         `# release ${o.release}`,
+        ...(o.keycloakImage ? [`# keycloak ${o.keycloakImage}`] : []),
         composeFn(sudo),
-        `core=$(compose -p ${shellQuote(o.project)} -f ${shellQuote(`${o.configDir}/compose.yaml`)} ps -q core 2>/dev/null | head -n 1 || true)`,
+        // A rollback restored these versions' data with the services stopped: this up starts it.
+        `if read -r id release keycloak < <(${sudo}cat ${restored} 2>/dev/null) && [ "$release" = ${shellQuote(o.release)} ] && [ "$keycloak" = ${shellQuote(o.keycloakImage ?? "-")} ]; then`,
+        `  ${sudo}rm -f ${restored}`,
+        `  echo "restored backup $id of release $release: this up starts it"`,
+        `  exit 0`,
+        `fi`,
+        `core=${running("core")}`,
         `[ -n "$core" ] || { echo "no release runs yet: nothing to back up"; exit 0; }`,
-        `running=$(${sudo}docker inspect --format '{{.Config.Image}}' "$core")`,
-        `running="\${running##*:}"`,
-        `[ "$running" != ${shellQuote(o.release)} ] || { echo "release ${o.release} runs already: no upgrade"; exit 0; }`,
-        `echo "upgrade from $running to ${o.release}: backing up first"`,
+        `changed=false`,
+        `[ "\${core##*:}" = ${shellQuote(o.release)} ] || { echo "upgrade from \${core##*:} to ${o.release}: backing up first"; changed=true; }`,
+        ...(o.keycloakImage
+            ? [
+                  `iam=${running("iam")}`,
+                  `[ -z "$iam" ] || [ "$iam" = ${shellQuote(o.keycloakImage)} ] || { echo "upgrade of Keycloak from $iam to ${o.keycloakImage}: backing up first"; changed=true; }`,
+              ]
+            : []),
+        `[ "$changed" = true ] || { echo "release ${o.release} runs already: no upgrade"; exit 0; }`,
         `${sudo}${shellQuote(`${o.configDir}/${BACKUP_FILES.script}`)} run before-upgrade`,
     ]);
 }
 
+/** The backup a rollback restored, from the output of the step before the project (beforeUpgradeScript). */
+export const restoredBackup = (beforeUpgrade: string) =>
+    /^restored backup ([0-9a-f]+) of release /m.exec(beforeUpgrade)?.[1];
+
 /**
  * How to go back after a failed upgrade, from the output of the step before it (beforeUpgradeScript):
- * the exact restore of the backup it took, with the previous release. Undefined when it took none.
+ * the exact restore of the backup it took, which sets the versions back. Undefined when it took none.
  */
 export function rollbackHint(beforeUpgrade: string, tenant: string, configDir: string): string | undefined {
-    const from = /^upgrade from (\S+) to /m.exec(beforeUpgrade)?.[1];
+    const release = /^upgrade from (\S+) to /m.exec(beforeUpgrade)?.[1];
+    const keycloak = /^upgrade of Keycloak from (\S+) to /m.exec(beforeUpgrade)?.[1];
     const id = /^backup ([0-9a-f]+) of /m.exec(beforeUpgrade)?.[1];
-    if (!from || !id) return undefined;
+    if (!(release || keycloak) || !id) return undefined;
+    const what = [release && `release ${release}`, keycloak && `Keycloak ${keycloak}`].filter(Boolean).join(" and ");
+    const config = [
+        release && `pulumi config set release ${release}`,
+        keycloak && `pulumi config set --path images.iam ${keycloak}`,
+    ].filter(Boolean);
     return (
-        `this up changed the release and backed up ${from}'s data first (backup ${id}). To roll back: set the ` +
-        `images back to release ${from} and run pulumi up, then restore that backup: npm run tenant -- restore ` +
-        `${tenant} --at ${id} --force (a stack outside a fleet: sudo ${configDir}/${BACKUP_FILES.script} restore ${id} --force on the host)`
+        `this up changed versions and backed up the data of ${what} first (backup ${id}). To roll back to ` +
+        `${what} with that data: npm run tenant -- restore ${tenant} --at ${id} --rollback --force (a stack ` +
+        `outside a fleet: sudo ${configDir}/${BACKUP_FILES.script} restore ${id} --force --rollback on the host, ` +
+        `then ${config.join(", ")} and pulumi up)`
     );
 }

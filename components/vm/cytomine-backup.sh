@@ -19,6 +19,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=/dev/null
 . "$HERE/backup.conf"
 RUNS="$HERE/runs.jsonl"
+PURGED="$HERE/.purged"
 STAGING="$DATA_DIR/.backup"
 step="starting"
 started=$(date +%s)
@@ -58,12 +59,17 @@ restic_checked() {
 	printf '%s\n' "$out"
 }
 
-# The release the data belongs to: the running core's image tag (before an upgrade, the old one), else
-# the configured one.
-data_release() {
+# The image a service of the project runs now (before an upgrade, the old one), else $2.
+running_image() {
 	local container image
-	container=$(compose ps -q core 2>/dev/null | head -n 1)
-	[ -n "$container" ] && image=$(docker inspect --format '{{.Config.Image}}' "$container" 2>/dev/null) || image=":$RELEASE"
+	container=$(compose ps -q "$1" 2>/dev/null | head -n 1)
+	[ -n "$container" ] && image=$(docker inspect --format '{{.Config.Image}}' "$container" 2>/dev/null) || image="$2"
+	printf '%s' "$image"
+}
+# The release the data belongs to: the running core's image tag, else the configured one.
+data_release() {
+	local image
+	image=$(running_image core ":$RELEASE")
 	printf '%s' "${image##*:}"
 }
 
@@ -93,6 +99,9 @@ open_repository() {
 run_backup() {
 	local trigger="${1:-manual}" summary snapshot bytes
 	RELEASE=$(data_release)
+	# Keycloak in the project: the version its database belongs to (a rollback sets images.iam to it).
+	local tags=(--tag "tenant=$TENANT" --tag "release=$RELEASE" --tag "trigger=$trigger")
+	[ -z "$KEYCLOAK_IMAGE" ] || tags+=(--tag "keycloak=$(running_image iam "$KEYCLOAK_IMAGE")")
 	trap 'rc=$?; [ $rc -eq 0 ] || record backup failed "" 0 "$trigger" "$step failed (exit $rc): see $HERE/backup.log"; cleanup' EXIT
 	step="opening the repository"
 	open_repository
@@ -117,8 +126,8 @@ run_backup() {
 	step="restic backup"
 	local paths=("$STAGING")
 	for f in $FILES; do paths+=("$DATA_DIR/$f"); done
-	summary=$(restic_checked backup --json --host "$TENANT" --tag "tenant=$TENANT" --tag "release=$RELEASE" \
-		--tag "trigger=$trigger" "${paths[@]}" | grep '"message_type":"summary"' | tail -n 1)
+	summary=$(restic_checked backup --json --host "$TENANT" "${tags[@]}" "${paths[@]}" |
+		grep '"message_type":"summary"' | tail -n 1)
 	snapshot=$(printf '%s' "$summary" | sed -n 's/.*"snapshot_id":"\([0-9a-f]*\)".*/\1/p')
 	bytes=$(printf '%s' "$summary" | sed -n 's/.*"total_bytes_processed":\([0-9]*\).*/\1/p')
 	[ -n "$snapshot" ] || die "restic backup printed no snapshot id"
@@ -163,17 +172,17 @@ tag_of() { # name snapshots-json: the value of the first snapshot's tag <name>=<
 }
 
 restore() {
-	local id="${1:-}" force=false source=own arg
-	[ -n "$id" ] || die "usage: cytomine-backup.sh restore <snapshot id> [--force]"
+	local id="${1:-}" force=false source=own rollback=false arg
+	[ -n "$id" ] || die "usage: cytomine-backup.sh restore <snapshot id> [--force] [--source-from-stdin] [--rollback]"
 	shift
 	for arg in "$@"; do
 		case "$arg" in
 		--force) force=true ;;
 		--source-from-stdin) source=stdin ;;
+		--rollback) rollback=true ;;
 		*) die "unknown argument $arg" ;;
 		esac
 	done
-	trap 'rc=$?; [ $rc -eq 0 ] || record restore failed "$id" 0 "" "$step failed (exit $rc)"; rm -rf "${work:-}"' EXIT
 	load_repository "$source"
 	step="finding snapshot $id"
 	local found
@@ -181,7 +190,8 @@ restore() {
 	[ "$found" != "[]" ] && [ -n "$found" ] || die "no backup $id in $RESTIC_REPOSITORY: list them with npm run tenant -- backups <tenant>"
 	local release
 	release=$(tag_of release "$found")
-	[ "$release" = "$RELEASE" ] || die "backup $id was taken with release ${release:-unknown}, this tenant runs $RELEASE: restore it into a tenant of release ${release:-unknown} (set its images to that release's, pulumi up), then upgrade"
+	# A rollback goes back to the backup's release (and Keycloak); a plain restore keeps the tenant's.
+	[ "$rollback" = true ] || [ "$release" = "$RELEASE" ] || die "backup $id was taken with release ${release:-unknown}, this tenant runs $RELEASE: to go back to ${release:-that release} with it (a rollback), run npm run tenant -- restore $TENANT --at $id --rollback --force; or restore it into a tenant of release ${release:-unknown}"
 	# Another tenant's backup: its Cytomine data, not its identity. The Keycloak database holds that
 	# tenant's master admin and realms; this tenant's Keycloak keeps its own, which its stack manages.
 	local owner skip=""
@@ -195,6 +205,9 @@ restore() {
 			die "$TENANT holds data that restoring $id would replace: ${rows:+rows ($rows), }$files image files (its own backups: npm run tenant -- backups $TENANT); to replace them, run the restore again with --force"
 		fi
 	fi
+	# From here on the tenant changes: a failure is a failed restore, recorded. A refusal above is not a
+	# run (nothing was touched), so it leaves the tenant's record of runs as it was.
+	trap 'rc=$?; [ $rc -eq 0 ] || record restore failed "$id" 0 "" "$step failed (exit $rc)"; rm -rf "${work:-}"' EXIT
 	work=$(mktemp -d "$DATA_DIR/.restore.XXXXXX")
 	step="restic restore $id"
 	restic_checked restore "$id" --target "$work" >/dev/null
@@ -227,6 +240,16 @@ restore() {
 		find "$DATA_DIR/$dir" -mindepth 1 -delete
 		cp -a "$source_dir/." "$DATA_DIR/$dir/"
 	done
+	if [ "$rollback" = true ]; then
+		# The project is of the versions that failed: the next up, with the config set back to the
+		# backup's, starts those on this data (the step before the project reads this note and says so).
+		local keycloak
+		keycloak=$(tag_of keycloak "$found")
+		echo "$id $release ${keycloak:--}" >"$HERE/restored"
+		record restore ok "$id" 0 "rollback" "services stopped until up brings release $release${keycloak:+ and Keycloak $keycloak}"
+		echo "restored $TENANT from backup $id of release $release${keycloak:+ (Keycloak $keycloak)}; its services stay stopped until up brings them (config: release $release${keycloak:+, images.iam $keycloak})"
+		return
+	fi
 	step="starting the services"
 	compose start >/dev/null
 	local url deadline=$(($(date +%s) + READY_TIMEOUT))
@@ -244,6 +267,9 @@ restore() {
 # removed, an S3 one loses every snapshot and its data (restic forget --prune; its key files stay).
 purge() {
 	load_repository
+	# Written first: a scheduled run that starts between this purge and the destroy that removes the
+	# schedule would otherwise make a new backup of a tenant being deleted.
+	date -u +%Y-%m-%dT%H:%M:%SZ >"$PURGED"
 	if [[ "$RESTIC_REPOSITORY" == /* ]]; then
 		rm -rf -- "$RESTIC_REPOSITORY"
 	elif restic cat config >/dev/null 2>&1; then
@@ -265,6 +291,15 @@ lock() {
 	fi
 }
 
+# A scheduled run after a purge (destroy --with-data --purge-backups under way) stops, recorded as failed
+# so that `npm run tenant -- backups` shows it if the destroy did not finish.
+not_purged() {
+	[ "$1" = schedule ] && [ -f "$PURGED" ] || return 0
+	record backup failed "" 0 "$1" "the backups of $TENANT were purged at $(cat "$PURGED") for its deletion, so scheduled runs stop: finish \`npm run tenant -- destroy $TENANT --with-data --purge-backups\`, or delete $PURGED to keep the tenant and its schedule"
+	echo "cytomine-backup: the backups of $TENANT were purged: this scheduled run skipped" >&2
+	exit 0
+}
+
 # The repository opens with the tenant's key and credentials (made when missing): the schedule's step
 # runs this, so a wrong bucket, credentials or key stop `up` instead of the first night's backup.
 check() {
@@ -274,7 +309,7 @@ check() {
 
 case "${1:-}" in
 check) check ;;
-run) shift && lock "${1:-manual}" && run_backup "$@" ;;
+run) shift && lock "${1:-manual}" && not_purged "${1:-manual}" && run_backup "$@" ;;
 list) shift && list "$@" ;;
 restore) shift && lock restore && restore "$@" ;;
 purge) lock purge && purge ;;

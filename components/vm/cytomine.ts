@@ -22,6 +22,7 @@ import {
     beforeUpgradeScript,
     cronEntry,
     cronPathOf,
+    restoredBackup,
     rollbackHint,
     scheduleScript,
 } from "./backups";
@@ -59,6 +60,8 @@ export interface CytomineArgs {
     httpPort: number;
     /** Without trailing slash. */
     publicUrl: string;
+    /** The Cytomine release the images are (config key release): each backup is tagged with it. */
+    release: string;
     images: Images;
     keycloak: {
         mode: KeycloakMode;
@@ -100,9 +103,6 @@ export interface CytomineArgs {
         sdafsCredentials?: pulumi.Input<string>;
     };
 }
-
-/** The release a tenant runs: its core image's tag (each backup is tagged with it). */
-export const releaseOf = (images: Images) => images.core.slice(images.core.lastIndexOf(":") + 1);
 
 export const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
 
@@ -179,7 +179,15 @@ export interface HostLayout {
 export function hostLayout(
     a: Pick<
         CytomineArgs,
-        "tenant" | "configDir" | "dataDir" | "images" | "publicUrl" | "keycloak" | "bindAddress" | "httpPort"
+        | "tenant"
+        | "configDir"
+        | "dataDir"
+        | "release"
+        | "images"
+        | "publicUrl"
+        | "keycloak"
+        | "bindAddress"
+        | "httpPort"
     > &
         Partial<Pick<CytomineArgs, "backups" | "readyTimeoutSeconds">>,
     datasets: DeclaredDataset[] = [],
@@ -212,7 +220,8 @@ export function hostLayout(
             project,
             configDir,
             dataDir,
-            release: releaseOf(a.images),
+            release: a.release,
+            ...(inProject ? { keycloakImage: a.images.iam } : {}),
             services,
             settings: a.backups.settings,
             readinessUrls: urls,
@@ -420,7 +429,15 @@ export class Cytomine extends pulumi.ComponentResource {
             backups &&
             step(
                 "backup-before-upgrade",
-                beforeUpgradeScript({ configDir, project, release: releaseOf(args.images) }, sudo),
+                beforeUpgradeScript(
+                    {
+                        configDir,
+                        project,
+                        release: args.release,
+                        ...(inProject ? { keycloakImage: args.images.iam } : {}),
+                    },
+                    sudo,
+                ),
                 {},
                 { dependsOn: written },
             );
@@ -429,6 +446,7 @@ export class Cytomine extends pulumi.ComponentResource {
             "compose",
             pulumi.all([pulumi.unsecret(digest), beforeUpgrade?.stdout ?? ""]).apply(([d, upgraded]) => {
                 const rollback = rollbackHint(upgraded, args.tenant, configDir);
+                const restored = restoredBackup(upgraded);
                 return composeUpScript(
                     {
                         dir: configDir,
@@ -438,6 +456,7 @@ export class Cytomine extends pulumi.ComponentResource {
                         timeoutSeconds: args.readyTimeoutSeconds,
                         ...(dockerConfig ? { dockerConfig } : {}),
                         ...(rollback ? { rollback } : {}),
+                        ...(restored ? { restored } : {}),
                     },
                     sudo,
                 );

@@ -93,6 +93,10 @@ export function markScript(markPath: string, mark: string, sudo: string): string
  * the project's running core ("-": none runs), which tells an upgrade. Reads only; run as root (the
  * env files are 0600): the program runs it when it starts (program/preflight/host-check.ts).
  */
+/** The services whose image's change is an upgrade: core (the Cytomine release) and iam (Keycloak). */
+export const UPGRADED = ["core", "iam"] as const;
+export type Upgraded = (typeof UPGRADED)[number];
+
 export function inspectFilesScript(files: { path: string; markPath: string }[], project?: string): string {
     return script([
         ...files.map(
@@ -101,8 +105,10 @@ export function inspectFilesScript(files: { path: string; markPath: string }[], 
         ),
         ...(project
             ? [
-                  `image=$(docker ps --filter label=com.docker.compose.project=${shellQuote(project)} --filter label=com.docker.compose.service=core --format '{{.Image}}' 2>/dev/null | head -n 1 || true)`,
-                  `printf 'release\\t%s\\n' "\${image:--}"`,
+                  `for service in ${UPGRADED.join(" ")}; do`,
+                  `  image=$(docker ps --filter label=com.docker.compose.project=${shellQuote(project)} --filter "label=com.docker.compose.service=$service" --format '{{.Image}}' 2>/dev/null | head -n 1 || true)`,
+                  `  printf 'running\\t%s\\t%s\\n' "$service" "\${image:--}"`,
+                  `done`,
               ]
             : []),
     ]);
@@ -124,12 +130,18 @@ export interface ComposeUpOptions {
     dockerConfig?: string;
     /** Said when the services do not answer in time: how to go back (an upgrade's backup). */
     rollback?: string;
+    /**
+     * The backup a rollback restored for this release (the step before it said so): part of the script,
+     * so the project starts on that data even where nothing else of the step changed.
+     */
+    restored?: string;
 }
 
 /** `compose up -d`, then waits for the URLs with backoff and a clear timeout message. */
 export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
     return script([
         `# configuration digest ${o.digest}`,
+        ...(o.restored ? [`# starts on the data of backup ${o.restored}`] : []),
         composeFn(sudo, o.dockerConfig),
         `cd ${shellQuote(o.dir)}`,
         `compose -p ${shellQuote(o.project)} -f compose.yaml up -d --remove-orphans`,

@@ -1,6 +1,7 @@
 // Keys every stack has: the tenant, where its Cytomine runs, its public URL, and the switches that
 // guard stateful resources.
 import { z } from "zod";
+import { RELEASE, RELEASE_TAGS } from "../../components/model/release";
 import { DEFAULT_IMAGES, imageProblem, ImageKey, reservedNamespaceProblem } from "../../components/model/settings";
 import { absoluteUrl, overrides, reportProblem } from "./checks";
 
@@ -61,7 +62,17 @@ export const commonKeys = {
     localStack: z.boolean().default(false),
     allowRealmReplacement: z.boolean().default(false),
     allowVolumeDeletion: z.boolean().default(false),
-    /** The image of each service, on either target (defaults: the pinned release's). */
+    /**
+     * The Cytomine release (components/model/release.ts): its images are the defaults of images.<service>.
+     * A change is an upgrade (or a downgrade): the preview says so, and on a VM `up` backs up first.
+     */
+    release: z
+        .enum(RELEASE_TAGS, {
+            error: () =>
+                `one of the releases this stack describes, newest first: ${RELEASE_TAGS.join(", ")} (components/model/release.ts; docs/release.md)`,
+        })
+        .default(RELEASE.tag),
+    /** The image of each service, on either target (defaults: the release's). */
     images: overrides(Object.keys(DEFAULT_IMAGES) as [ImageKey], imageProblem),
     imageRegistry: imageRegistry.optional(),
 };

@@ -9,6 +9,7 @@ import type { OidcEndpoints } from "../../components/identity/endpoints";
 import type { KeycloakEndpoint } from "../../components/identity/provider";
 import type { KubernetesSettings } from "../../components/kubernetes/cytomine";
 import type { KeycloakMode } from "../../components/model/services";
+import { ReleaseTag, releaseImages } from "../../components/model/release";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, Images } from "../../components/model/settings";
 import { setEntries } from "./checks";
 import { commonKeys, Target } from "./common";
@@ -49,6 +50,8 @@ export interface StackConfig {
     localStack: boolean;
     /** Empty when manifests are applied to a cluster. */
     renderDir: string;
+    /** The Cytomine release the images are (config key release). */
+    release: ReleaseTag;
     /** The image of each service, whichever target runs them. */
     images: Images;
     kubernetes: KubernetesSettings;
@@ -198,7 +201,8 @@ function toStackConfig(c: RawConfig, backupsGiven: boolean): StackConfig {
         publicUrl,
         localStack: c.localStack,
         renderDir: c.renderDir,
-        images: { ...DEFAULT_IMAGES, ...setEntries(c.images) },
+        release: c.release,
+        images: { ...DEFAULT_IMAGES, ...releaseImages(c.release), ...setEntries(c.images) },
         kubernetes: {
             namespace: c.namespace ?? c.tenant,
             storage: { ...DEFAULT_STORAGE, ...setEntries(c.storage) },

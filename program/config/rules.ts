@@ -2,7 +2,7 @@
 // even when single keys failed, so each is total: a value of the wrong type or shape is skipped here
 // (its own check names it), never turned into an exception.
 import { domainProblem, isLocalHost } from "../../components/model/settings";
-import { RELEASE_IMAGES, releaseImageProblem, SIGN_IN } from "../../components/model/release";
+import { RELEASE, RELEASE_IMAGES, RELEASE_TAGS, releaseImageProblem, SIGN_IN } from "../../components/model/release";
 import { parseUrl } from "./checks";
 import type { ConfigKey, RawConfig } from "./index";
 
@@ -25,16 +25,18 @@ export function crossFieldIssues(c: RawConfig): KeyIssue[] {
 }
 
 /**
- * What the pinned Cytomine release cannot work with (components/model/release.ts): images of another
+ * What the chosen Cytomine release cannot work with (components/model/release.ts): images of another
  * release, and a Keycloak its core and web UI would not find. The web UI signs in only through the realm
  * `cytomine` (web-ui/src/keycloak.js:18); a tenant with its own Keycloak has no reason to name it
  * otherwise. A shared external Keycloak can hold one such realm: the program warns instead (program/main.ts).
  */
 function releaseIssues(c: RawConfig): KeyIssue[] {
     const issues: KeyIssue[] = [];
+    // A release the stack does not know is named by its own key; the images are judged against the pinned one.
+    const release = RELEASE_TAGS.find((t) => t === c.release) ?? RELEASE.tag;
     for (const [key, image] of Object.entries(c.images ?? {})) {
         if (typeof image !== "string" || !(key in RELEASE_IMAGES)) continue;
-        const problem = releaseImageProblem(key as keyof typeof RELEASE_IMAGES, image);
+        const problem = releaseImageProblem(key as keyof typeof RELEASE_IMAGES, image, release);
         if (problem) issues.push({ key: "images", sub: [key], message: problem });
     }
     for (const key of ["keycloakUrl", "keycloakInternalUrl"] as const) {

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { Client, utils } from "ssh2";
 import type { ObservedFile } from "../../components/vm/cytomine";
-import { inspectFilesScript, noSudo, shellQuote } from "../../components/vm/scripts";
+import { inspectFilesScript, noSudo, shellQuote, UPGRADED, type Upgraded } from "../../components/vm/scripts";
 import { PROJECT } from "../config";
 
 export interface HostAccess {
@@ -66,23 +66,24 @@ export interface Inspection {
     problems: string[];
     /** By absolute path: what is on the host (null: missing). */
     files: Record<string, ObservedFile | null>;
-    /** The image the tenant's core runs now (unset: none runs, or not asked). */
-    runningCore?: string;
+    /** The images the tenant's core and Keycloak run now (unset: none runs, or not asked). */
+    running?: Partial<Record<Upgraded, string>>;
 }
 
 /** Exit status of the inspection when `sudo -n` is refused. */
 export const NO_SUDO = 97;
 
 /** Parses inspectFilesScript's output. */
-export function parseInspection(stdout: string): Pick<Inspection, "files" | "runningCore"> {
+export function parseInspection(stdout: string): Pick<Inspection, "files" | "running"> {
     const files: Record<string, ObservedFile | null> = {};
-    let runningCore: string | undefined;
+    const running: Partial<Record<Upgraded, string>> = {};
     for (const line of stdout.split("\n").filter(Boolean)) {
         const [path, sha256, mode, mark] = line.split("\t");
-        if (path === "release") runningCore = sha256 === "-" ? undefined : sha256;
-        else files[path] = sha256 === "-" ? null : { sha256, mode, ...(mark ? { mark } : {}) };
+        if (path === "running") {
+            if (mode !== "-" && (UPGRADED as readonly string[]).includes(sha256)) running[sha256 as Upgraded] = mode;
+        } else files[path] = sha256 === "-" ? null : { sha256, mode, ...(mark ? { mark } : {}) };
     }
-    return { files, ...(runningCore ? { runningCore } : {}) };
+    return { files, ...(Object.keys(running).length > 0 ? { running } : {}) };
 }
 
 /** What a command run over SSH gave: its exit code and output, or the connection's problem. */

@@ -7,15 +7,14 @@ import {
     CytomineArgs,
     hostLayout,
     markPathOf,
-    ObservedFile,
-    releaseOf,
     SshConnection,
 } from "../../components/vm/cytomine";
+import { CONTRACTS, EARLIER_RELEASES, RELEASE, RELEASE_TAGS } from "../../components/model/release";
 import { isLocalHost } from "../../components/model/settings";
 import { repositoryOf } from "../../components/model/backups";
 import type { DeclaredDataset } from "../../components/model/datasets";
 import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
-import { inspectHost } from "../preflight/host-check";
+import { type Inspection, inspectHost } from "../preflight/host-check";
 import { datasetsOutput } from "../config/datasets";
 import { checkDatasets } from "../preflight/datasets";
 import type { TargetOptions, TargetResult } from "./target";
@@ -42,31 +41,56 @@ export async function datasetsOnHost(
 }
 
 /**
- * An upgrade, said at preview: the release the host runs now and the one this update brings, which
- * services migrate their databases on start, and what `up` does first. Undefined when none.
+ * An upgrade (or a downgrade), said at preview: of the Cytomine release (the release the host runs
+ * now and the one this update brings, the services whose images change) and of Keycloak in the
+ * project (its image), which services migrate their databases on start, and what `up` does first.
+ * Empty when neither changes.
  */
-export function upgradeWarning(
-    runningImage: string,
-    a: Pick<CytomineArgs, "images" | "keycloak" | "backups">,
-): string | undefined {
-    const running = runningImage.slice(runningImage.lastIndexOf(":") + 1);
-    const next = releaseOf(a.images);
-    if (running === next) return undefined;
-    const migrating = ["core", ...(a.keycloak.mode === "namespace" ? ["iam (Keycloak)"] : [])];
-    return (
-        `upgrade of Cytomine from release ${running} to ${next}: ${migrating.join(" and ")} migrate their databases when ` +
-        `the new release starts, and the old release cannot read them afterwards. ` +
-        (a.backups
-            ? `up backs the tenant up first (step backup-before-upgrade); if the new release does not become ready, its error gives the restore command that rolls back.`
-            : `Backups are off (backups.enabled false): take one by hand before up, or there is no way back.`)
-    );
+export function upgradeWarnings(
+    running: Inspection["running"],
+    a: Pick<CytomineArgs, "tenant" | "release" | "images" | "keycloak" | "backups">,
+): string[] {
+    const first = a.backups
+        ? `up backs the tenant up first (step backup-before-upgrade); if the new version does not become ready, its error gives the restore command that rolls back.`
+        : `Backups are off (backups.enabled false): take one by hand before up, or there is no way back.`;
+    const back = (what: string) =>
+        `To go back with ${what}'s data, restore the backup taken before the upgrade instead: ` +
+        `npm run tenant -- restore ${a.tenant} --at <its id> --rollback --force (the failed up printed it; ` +
+        `npm run tenant -- backups ${a.tenant} lists them) restores the data, then brings ${what} up on it.`;
+    const warnings: string[] = [];
+    if (running?.core) {
+        const from = running.core.slice(running.core.lastIndexOf(":") + 1);
+        const to = a.release;
+        const age = (tag: string) => RELEASE_TAGS.findIndex((t) => t === tag);
+        const changes = EARLIER_RELEASES.find((r) => r.tag === from)?.changes;
+        const migrating = ["core", ...(a.keycloak.mode === "namespace" ? ["iam (Keycloak)"] : [])];
+        if (from !== to && age(from) >= 0 && age(from) < age(to))
+            warnings.push(
+                `downgrade of Cytomine from release ${from} to ${to}: ${to}'s core may not read a database ${from}'s core migrated. ${back(`release ${to}`)}`,
+            );
+        else if (from !== to)
+            warnings.push(
+                `upgrade of Cytomine from release ${from} to ${to}: the images of ${Object.values(CONTRACTS)
+                    .filter((c) => c.image.endsWith(`:${RELEASE.tag}`))
+                    .map((c) => c.component)
+                    .join(", ")} change${changes ? ` (${from}..${to}: ${changes})` : ""}; ${migrating.join(" and ")} ` +
+                    `migrate their databases when the new release starts, and the old release cannot read them afterwards. ${first}`,
+            );
+    }
+    if (running?.iam && a.keycloak.mode === "namespace" && running.iam !== a.images.iam)
+        warnings.push(
+            `upgrade of Keycloak from ${running.iam} to ${a.images.iam} (images.iam): Keycloak migrates its database (iam-db) ` +
+                `when the new version starts, and an older one cannot read it afterwards; an older image than the running one ` +
+                `is a downgrade: ${back(running.iam)} ${first}`,
+        );
+    return warnings;
 }
 
 /** Looks at the host before anything is declared: files by absolute path, or ConfigError. */
 type Inspect = (
     files: { path: string; markPath: string }[],
     project: string,
-) => Promise<{ files: Record<string, ObservedFile | null>; runningCore?: string }>;
+) => Promise<Pick<Inspection, "files" | "running">>;
 
 /**
  * Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external
@@ -89,6 +113,7 @@ export async function deployOnHost(
         bindAddress: vm.bindAddress,
         httpPort: vm.httpPort,
         publicUrl: config.publicUrl,
+        release: config.release,
         images: config.images,
         keycloak: { ...config.keycloak, adminPassword: secrets.keycloakAdminPassword },
         protectData: !config.allowVolumeDeletion,
@@ -118,8 +143,7 @@ export async function deployOnHost(
         }));
         const found = await inspect(files, layout.project);
         args.observedFiles = Object.fromEntries(files.map((f) => [f.rel, found.files[f.path] ?? null]));
-        const upgrade = found.runningCore && upgradeWarning(found.runningCore, args);
-        if (upgrade) pulumi.log.warn(upgrade);
+        for (const warning of upgradeWarnings(found.running, args)) pulumi.log.warn(warning);
     }
     const host = new Cytomine(config.tenant, args);
     const inProject = host.keycloak;

@@ -7,7 +7,6 @@
 // with signature checks; its objects are files there, so the bytes can be searched). Restic 0.14 and
 // cron are Debian's packages, as a VM would have them.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -17,36 +16,9 @@ import type { BackupListing } from "../../apps/fleet";
 import { Stack } from "@pulumi/pulumi/automation";
 import { Fleet } from "../../apps/fleet";
 import { Environment, useEnvironment } from "../../localenv";
-import { freePort, sshHostKey } from "../support/project-config";
 import { readEnvFile } from "../support/env-file";
-import { reportOf, show, tenantCli } from "../support/tenant-cli";
-
-const sha = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-
-/** Every file under `dir`, relative, with its sha256. */
-function checksums(dir: string): Record<string, string> {
-    const out: Record<string, string> = {};
-    const walk = (d: string) => {
-        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-            const p = path.join(d, e.name);
-            if (e.isDirectory()) walk(p);
-            else out[path.relative(dir, p)] = sha(p);
-        }
-    };
-    walk(dir);
-    return out;
-}
-
-/** True when any file under `dir` holds `needle`'s bytes. */
-function holds(dir: string, needle: string): boolean {
-    const bytes = Buffer.from(needle);
-    const walk = (d: string): boolean =>
-        fs.readdirSync(d, { withFileTypes: true }).some((e) => {
-            const p = path.join(d, e.name);
-            return e.isDirectory() ? walk(p) : fs.readFileSync(p).includes(bytes);
-        });
-    return walk(dir);
-}
+import { newVmTenant, show, tenantCli } from "../support/tenant-cli";
+import { holds, makeData, readData, TenantRoots } from "../support/tenant-data";
 
 describe("backups on the VM target: a scheduled backup restored into a fresh tenant", { timeout: 2_400_000 }, () => {
     let env: Environment;
@@ -60,26 +32,7 @@ describe("backups on the VM target: a scheduled backup restored into a fresh ten
     const repositoryOf = (tenant: string) => path.join(env.s3.dataDir, bucket, tenant);
     const canary = `canary-${crypto.randomBytes(8).toString("hex")}`;
     const cli = (args: string[], timeoutMs?: number) => tenantCli([...args, "--fleet-dir", dir], {}, timeoutMs);
-    /** psql in the tenant's PostGIS container, as its own user (Cytomine core's database `docker`). */
-    const psql = (tenant: string, sql: string) =>
-        execFileSync(
-            // Debian's Compose v1, as the host's steps run it (components/vm/scripts.ts).
-            "docker-compose",
-            ["-p", `cytomine-${tenant}`, "-f", `${configRoot}/${tenant}/compose.yaml`, "exec", "-T"].concat([
-                "postgis",
-                "psql",
-                "-U",
-                "docker",
-                "-d",
-                "docker",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-Atc",
-                sql,
-            ]),
-            { encoding: "utf8", env: { ...process.env, DOCKER_HOST: env.docker.host } },
-        ).trim();
-    const images = (tenant: string) => `${dataRoot}/${tenant}/pims/images`;
+    const roots = (): TenantRoots => ({ configRoot, dataRoot, dockerHost: env.docker.host });
     const backups = async (tenant: string) => {
         const run = await cli(["backups", tenant, "--json"]);
         assert.equal(run.code, 0, show(run));
@@ -99,7 +52,7 @@ describe("backups on the VM target: a scheduled backup restored into a fresh ten
         let listing = await backups(tenant);
         while (!wanted(listing) && Date.now() < deadline) {
             assert.deepEqual(
-                listing.runs.filter((r) => r.status === "failed"),
+                listing.runs.filter((r) => r.kind === "backup" && r.status === "failed"),
                 [],
                 "a failed run",
             );
@@ -110,33 +63,20 @@ describe("backups on the VM target: a scheduled backup restored into a fresh ten
         assert.ok(run, `no scheduled backup of ${tenant} began within 180 s: ${JSON.stringify(listing)}`);
         return { listing, run };
     };
-    const newTenant = async (tenant: string) => {
-        const port = await freePort();
-        const run = await tenantCli(
-            [
-                ...["new", tenant, "--template", "vm"],
-                ...["--set", `lsaaiClientId=${tenant}-client`, "--set", "lsaaiRestrict=false"],
-                ...["--set", `publicUrl=http://127.0.0.1:${port}`, "--set", "localStack=true"],
-                ...["--set", `vm.host=${env.ssh.host}`, "--set", `vm.port=${env.ssh.port}`],
-                ...["--set", `vm.user=${env.ssh.user}`, "--set", `vm.hostKey=${sshHostKey(env)}`],
-                ...["--set", `vm.configDir=${configRoot}`, "--set", `vm.dataDir=${dataRoot}`],
-                ...["--set", "vm.bindAddress=127.0.0.1", "--set", `vm.httpPort=${port}`],
+    const newTenant = (tenant: string) =>
+        newVmTenant(env, {
+            tenant,
+            fleetDir: dir,
+            configRoot,
+            dataRoot,
+            extra: [
                 // Every minute: the drill waits for the schedule, not for 02:30.
                 ...["--set", "backups.schedule=* * * * *"],
                 ...["--set", `backups.repository=s3:${env.s3.endpoint}/${bucket}`],
                 ...["--set", `backups.s3AccessKeyId=${env.s3.accessKeyId}`],
-                ...["--vm-private-key-file", env.ssh.privateKeyPath, "--fleet-dir", dir],
             ],
-            {
-                LSAAI_CLIENT_SECRET: `lsaai-${crypto.randomBytes(12).toString("hex")}`,
-                BACKUP_S3_SECRET_ACCESS_KEY: env.s3.secretAccessKey,
-            },
-        );
-        assert.equal(run.code, 0, show(run));
-        const up = await cli(["up", tenant], 1_200_000);
-        assert.equal(up.code, 0, show(up));
-        assert.equal(reportOf(up).tenants[0].result, "ok");
-    };
+            secrets: { BACKUP_S3_SECRET_ACCESS_KEY: env.s3.secretAccessKey },
+        });
 
     before(async () => {
         env = await useEnvironment();
@@ -162,20 +102,7 @@ describe("backups on the VM target: a scheduled backup restored into a fresh ten
 
     it("a tenant's data, backed up by its schedule: the run recorded with its size, the repository encrypted", async () => {
         await newTenant(source);
-        psql(
-            source,
-            "create table user_annotation (id serial primary key, note text not null, location geometry(Polygon) not null);" +
-                `insert into user_annotation (note, location) select '${canary}-' || g, ` +
-                "ST_MakeEnvelope(g, g * 2, g + 10.5, g * 2 + 7.25) from generate_series(1, 250) g;",
-        );
-        rows = psql(source, "select count(*), string_agg(ST_AsText(location), ';' order by id) from user_annotation");
-        fs.mkdirSync(path.join(images(source), "upload"), { recursive: true });
-        for (let i = 0; i < 5; i++)
-            fs.writeFileSync(
-                path.join(images(source), "upload", `slide-${i}.tif`),
-                `${canary} ${crypto.randomBytes(200_000).toString("base64")}`,
-            );
-        files = checksums(images(source));
+        ({ rows, files } = makeData(roots(), source, canary));
         // The secrets a backup must not reveal: the repository's key, the bucket's secret key and the
         // tenant's database password.
         secrets = [
@@ -244,11 +171,7 @@ describe("backups on the VM target: a scheduled backup restored into a fresh ten
         const restore = await cli(["restore", fresh, "--from", source], 900_000);
         assert.equal(restore.code, 0, show(restore));
         assert.match(restore.stdout, new RegExp(`restored ${fresh} from backup [0-9a-f]{8} .*\\(tenant ${source}\\)`));
-        assert.equal(
-            psql(fresh, "select count(*), string_agg(ST_AsText(location), ';' order by id) from user_annotation"),
-            rows,
-        );
-        assert.deepEqual(checksums(images(fresh)), files);
+        assert.deepEqual(readData(roots(), fresh), { rows, files });
 
         // A second restore would replace the data the tenant now holds: refused, naming it, unless --force.
         const again = await cli(["restore", fresh, "--from", source]);
@@ -261,6 +184,11 @@ describe("backups on the VM target: a scheduled backup restored into a fresh ten
         );
         const listing = await backups(fresh);
         assert.ok(listing.runs.some((r) => r.kind === "restore" && r.status === "ok"));
+        // The refusal touched nothing, so it is not a run: the record shows no failed restore.
+        assert.deepEqual(
+            listing.runs.filter((r) => r.status === "failed"),
+            [],
+        );
     });
 
     it("destroy --with-data --purge-backups deletes the tenant's backups with it", async () => {

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
-import { CONTRACTS } from "../../components/model/release";
+import { CONTRACTS, RELEASE_TAGS, releaseImages } from "../../components/model/release";
 import {
     Environment,
     ensureEnvironment,
@@ -285,7 +285,13 @@ describe("local environment", { timeout: 900_000 }, () => {
         // The images the program's services name, and the dataset import Job's (the real python client).
         assert.deepEqual(
             [...env.docker.images].sort(),
-            [...new Set([...Object.values(DEFAULT_IMAGES), DEFAULT_IMPORT_IMAGE])].sort(),
+            [
+                ...new Set([
+                    ...Object.values(DEFAULT_IMAGES),
+                    ...RELEASE_TAGS.flatMap((t) => Object.values(releaseImages(t))),
+                    DEFAULT_IMPORT_IMAGE,
+                ]),
+            ].sort(),
         );
         const info = JSON.parse(docker("info", "--format", "{{json .}}")) as Record<string, unknown>;
         assert.equal(info.DockerRootDir, dockerFiles(envSettings()).data);

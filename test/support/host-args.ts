@@ -1,5 +1,6 @@
 // The VM host component's arguments for a tenant lab-a with its own Keycloak, for unit tests under mocks.
 import { CytomineArgs } from "../../components/vm/cytomine";
+import { RELEASE } from "../../components/model/release";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
 
 export const hostArgs = (over: Partial<CytomineArgs> = {}): CytomineArgs => ({
@@ -11,6 +12,7 @@ export const hostArgs = (over: Partial<CytomineArgs> = {}): CytomineArgs => ({
     bindAddress: "0.0.0.0",
     httpPort: 80,
     publicUrl: "https://lab-a.example.org",
+    release: RELEASE.tag,
     images: DEFAULT_IMAGES,
     keycloak: { mode: "namespace", origin: "https://lab-a.example.org", adminUser: "admin" },
     protectData: true,

@@ -2,10 +2,13 @@
 // its exit code and output, the JSON report of a run, and each tenant's log when a run fails.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RunReport, TenantResult } from "../../apps/fleet";
+import type { Environment } from "../../localenv";
 import { repoRoot } from "../../toolchain/index";
+import { freePort, sshHostKey } from "./project-config";
 
 export interface CliRun {
     code: number | null;
@@ -59,3 +62,40 @@ export const show = (run: CliRun) => {
             : [];
     return [`exit ${run.code}`, run.stdout, run.stderr, ...logs].join("\n");
 };
+
+/**
+ * `tenant new <tenant> --template vm` on the environment's SSH test host, served at 127.0.0.1:<free
+ * port> under `roots`, with `extra` arguments (more --set values), then its first `up`.
+ */
+export async function newVmTenant(
+    env: Environment,
+    o: {
+        tenant: string;
+        fleetDir: string;
+        configRoot: string;
+        dataRoot: string;
+        extra?: string[];
+        secrets?: Record<string, string>;
+    },
+): Promise<void> {
+    const port = await freePort();
+    const t = o.tenant;
+    const run = await tenantCli(
+        [
+            ...["new", t, "--template", "vm"],
+            ...["--set", `lsaaiClientId=${t}-client`, "--set", "lsaaiRestrict=false"],
+            ...["--set", `publicUrl=http://127.0.0.1:${port}`, "--set", "localStack=true"],
+            ...["--set", `vm.host=${env.ssh.host}`, "--set", `vm.port=${env.ssh.port}`],
+            ...["--set", `vm.user=${env.ssh.user}`, "--set", `vm.hostKey=${sshHostKey(env)}`],
+            ...["--set", `vm.configDir=${o.configRoot}`, "--set", `vm.dataDir=${o.dataRoot}`],
+            ...["--set", "vm.bindAddress=127.0.0.1", "--set", `vm.httpPort=${port}`],
+            ...(o.extra ?? []),
+            ...["--vm-private-key-file", env.ssh.privateKeyPath, "--fleet-dir", o.fleetDir],
+        ],
+        { LSAAI_CLIENT_SECRET: `lsaai-${crypto.randomBytes(12).toString("hex")}`, ...o.secrets },
+    );
+    assert.equal(run.code, 0, show(run));
+    const up = await tenantCli(["up", t, "--fleet-dir", o.fleetDir], {}, 1_200_000);
+    assert.equal(up.code, 0, show(up));
+    assert.equal(reportOf(up).tenants[0].result, "ok");
+}

@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, it } from "node:test";
 import { backupSources, repositoryOf, scheduleProblem } from "../../components/model/backups";
 import { cytomineServices } from "../../components/model/services";
+import { RELEASE } from "../../components/model/release";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
-import { backupEnv, beforeUpgradeScript, cronEntry, rollbackHint } from "../../components/vm/backups";
+import { backupEnv, beforeUpgradeScript, cronEntry, restoredBackup, rollbackHint } from "../../components/vm/backups";
+import { composeUpScript } from "../../components/vm/scripts";
 import { hostLayout } from "../../components/vm/cytomine";
-import { chooseSnapshot } from "../../apps/fleet/backups";
+import { chooseSnapshot, rollbackOf } from "../../apps/fleet/backups";
 import { ConfigError, parseConfig } from "../../program/config";
 import { repositoryProblem } from "../../program/config/backups";
 
@@ -160,31 +166,172 @@ describe("backups on a VM host", () => {
         );
         assert.ok(entry.endsWith("\n"), "cron ignores a last line without a newline");
     });
+
+    it("a scheduled run after a purge stops before restic or docker, recorded as failed with the way on", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "backup-purged-"));
+        try {
+            const script = layout.plainFiles.find((f) => f.path === "backup/cytomine-backup.sh")?.content ?? "";
+            const conf = layout.plainFiles.find((f) => f.path === "backup/backup.conf")?.content ?? "";
+            fs.writeFileSync(path.join(dir, "cytomine-backup.sh"), script, { mode: 0o700 });
+            fs.writeFileSync(path.join(dir, "backup.conf"), conf);
+            fs.writeFileSync(path.join(dir, ".purged"), "2026-12-06T18:00:00Z\n");
+            // restic and docker record any call: a run that reaches them fails this test.
+            const bin = path.join(dir, "bin");
+            fs.mkdirSync(bin);
+            for (const tool of ["restic", "docker", "docker-compose"])
+                fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\necho ${tool} >>'${dir}/called'\nexit 1\n`, {
+                    mode: 0o755,
+                });
+            const run = (trigger: string) =>
+                spawnSync("bash", [path.join(dir, "cytomine-backup.sh"), "run", trigger], {
+                    encoding: "utf8",
+                    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+                });
+            const scheduled = run("schedule");
+            assert.equal(scheduled.status, 0, scheduled.stderr);
+            assert.match(scheduled.stderr, /the backups of lab-a were purged: this scheduled run skipped/);
+            assert.equal(fs.existsSync(path.join(dir, "called")), false, "restic or docker was called");
+            const [record] = fs
+                .readFileSync(path.join(dir, "runs.jsonl"), "utf8")
+                .trim()
+                .split("\n")
+                .map((l) => JSON.parse(l));
+            assert.equal(record.status, "failed");
+            assert.equal(record.trigger, "schedule");
+            assert.match(
+                record.message,
+                /purged at 2026-12-06T18:00:00Z .*destroy lab-a --with-data --purge-backups.*delete .*\.purged/,
+            );
+            // A run asked for by hand is not stopped by the marker: it goes on to the tools.
+            assert.notEqual(run("manual").status, 0);
+            assert.ok(fs.existsSync(path.join(dir, "called")), "a manual run reaches the tools");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
 });
 
 describe("upgrades back up first", () => {
+    const KEYCLOAK = "quay.io/keycloak/keycloak:26.4.7";
+    /** Runs the step's script on this machine: docker and the backup script are stubs that log their calls. */
+    function beforeUpgrade(
+        to: { release: string; keycloakImage?: string },
+        o: { core?: string; iam?: string; restored?: string },
+    ) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "before-upgrade-"));
+        try {
+            const bin = path.join(dir, "bin");
+            fs.mkdirSync(bin);
+            fs.mkdirSync(path.join(dir, "backup"));
+            const stub = (file: string, body: string) =>
+                fs.writeFileSync(file, `#!/bin/bash\necho "$(basename "$0") $*" >>'${dir}/calls'\n${body}\n`, {
+                    mode: 0o755,
+                });
+            stub(
+                path.join(bin, "docker"),
+                [
+                    `case "$*" in`,
+                    `"compose version") exit 0 ;;`,
+                    `*" ps -q core") ${o.core ? "echo c0re" : "true"} ;;`,
+                    `*" ps -q iam") ${o.iam ? "echo 1am" : "true"} ;;`,
+                    `"inspect --format {{.Config.Image}} c0re") echo registry.cytomine.org/cytomine/core:${o.core} ;;`,
+                    `"inspect --format {{.Config.Image}} 1am") echo ${o.iam} ;;`,
+                    `*) exit 9 ;;`,
+                    `esac`,
+                ].join("\n"),
+            );
+            stub(path.join(dir, "backup", "cytomine-backup.sh"), `echo "backup 9f8e7d6c5b4a3210 of lab-a: 123 bytes"`);
+            if (o.restored) fs.writeFileSync(path.join(dir, "backup", "restored"), `${o.restored}\n`);
+            const run = spawnSync("bash", ["-c", beforeUpgradeScript({ configDir: dir, project: "p", ...to }, "")], {
+                encoding: "utf8",
+                env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+            });
+            assert.equal(run.status, 0, run.stderr);
+            const calls = fs.existsSync(path.join(dir, "calls"))
+                ? fs.readFileSync(path.join(dir, "calls"), "utf8")
+                : "";
+            return { stdout: run.stdout, calls, marker: fs.existsSync(path.join(dir, "backup", "restored")) };
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }
+    const hint = (stdout: string) => rollbackHint(stdout, "lab-a", "/opt/cf/lab-a");
+
     it("the step before the project backs up only when another release runs, and its output gives the way back", () => {
-        const script = beforeUpgradeScript(
-            { configDir: "/opt/cf/lab-a", project: "cytomine-lab-a", release: "abc1234" },
-            "sudo -n ",
+        const to = { release: "0165ef7" };
+        const first = beforeUpgrade(to, {});
+        assert.equal(first.stdout, "no release runs yet: nothing to back up\n");
+        assert.doesNotMatch(first.calls, /cytomine-backup/);
+        const same = beforeUpgrade(to, { core: "0165ef7" });
+        assert.equal(same.stdout, "release 0165ef7 runs already: no upgrade\n");
+        assert.doesNotMatch(same.calls, /cytomine-backup/);
+        const upgrade = beforeUpgrade(to, { core: "26e8daf" });
+        assert.match(upgrade.calls, /^cytomine-backup\.sh run before-upgrade$/m);
+        assert.equal(
+            upgrade.stdout,
+            "upgrade from 26e8daf to 0165ef7: backing up first\nbackup 9f8e7d6c5b4a3210 of lab-a: 123 bytes\n",
         );
-        assert.match(script, /^# release abc1234$/m, "a new release changes the step, so it runs");
+        assert.equal(restoredBackup(upgrade.stdout), undefined);
         assert.match(
-            script,
-            /\[ "\$running" != 'abc1234' \] \|\| \{ echo "release abc1234 runs already: no upgrade"; exit 0; \}/,
+            hint(upgrade.stdout) ?? "",
+            /To roll back to release 26e8daf with that data: npm run tenant -- restore lab-a --at 9f8e7d6c5b4a3210 --rollback --force .*restore 9f8e7d6c5b4a3210 --force --rollback on the host, then pulumi config set release 26e8daf and pulumi up/,
         );
-        assert.match(script, /sudo -n '\/opt\/cf\/lab-a\/backup\/cytomine-backup\.sh' run before-upgrade$/m);
-        const hint = rollbackHint(
-            "upgrade from 0165ef7 to abc1234: backing up first\nbackup 9f8e7d6c5b4a3210 of lab-a: 123 bytes\n",
-            "lab-a",
-            "/opt/cf/lab-a",
+        assert.equal(hint(first.stdout), undefined);
+        assert.equal(hint(same.stdout), undefined);
+    });
+
+    it("Keycloak in the project: a new image backs up first too, and the way back sets images.iam", () => {
+        const to = { release: "0165ef7", keycloakImage: KEYCLOAK };
+        const same = beforeUpgrade(to, { core: "0165ef7", iam: KEYCLOAK });
+        assert.equal(same.stdout, "release 0165ef7 runs already: no upgrade\n");
+        const older = "quay.io/keycloak/keycloak:26.3.0";
+        const upgrade = beforeUpgrade(to, { core: "0165ef7", iam: older });
+        assert.equal(
+            upgrade.stdout,
+            `upgrade of Keycloak from ${older} to ${KEYCLOAK}: backing up first\nbackup 9f8e7d6c5b4a3210 of lab-a: 123 bytes\n`,
         );
         assert.match(
-            hint ?? "",
-            /set the images back to release 0165ef7 .* npm run tenant -- restore lab-a --at 9f8e7d6c5b4a3210 --force/,
+            hint(upgrade.stdout) ?? "",
+            new RegExp(
+                `To roll back to Keycloak ${older.replace(/\./g, "\\.")} with that data: npm run tenant -- restore lab-a --at 9f8e7d6c5b4a3210 --rollback --force .*then pulumi config set --path images\\.iam ${older.replace(/\./g, "\\.")} and pulumi up`,
+            ),
         );
-        assert.equal(rollbackHint("no release runs yet: nothing to back up\n", "lab-a", "/opt/cf/lab-a"), undefined);
-        assert.equal(rollbackHint("release abc1234 runs already: no upgrade\n", "lab-a", "/opt/cf/lab-a"), undefined);
+        // Both at once: one backup, both named.
+        const both = beforeUpgrade(to, { core: "26e8daf", iam: older });
+        assert.equal((both.calls.match(/cytomine-backup\.sh run before-upgrade/g) ?? []).length, 1);
+        assert.match(hint(both.stdout) ?? "", /To roll back to release 26e8daf and Keycloak .*26\.3\.0 with that data/);
+    });
+
+    it("after a rollback's restore, the next up of those versions says which backup it starts on, once", () => {
+        // The failed release still runs (restarting): the restored data is started, not backed up again.
+        const rolled = beforeUpgrade({ release: "26e8daf" }, { core: "0165ef7", restored: "9f8e7d6c 26e8daf -" });
+        assert.equal(rolled.stdout, "restored backup 9f8e7d6c of release 26e8daf: this up starts it\n");
+        assert.equal(rolled.marker, false, "the note is read once");
+        assert.doesNotMatch(rolled.calls, /docker|cytomine-backup/);
+        assert.equal(restoredBackup(rolled.stdout), "9f8e7d6c");
+        const withKeycloak = beforeUpgrade(
+            { release: "26e8daf", keycloakImage: KEYCLOAK },
+            { core: "0165ef7", restored: `9f8e7d6c 26e8daf ${KEYCLOAK}` },
+        );
+        assert.equal(restoredBackup(withKeycloak.stdout), "9f8e7d6c");
+        // The compose step's script carries it, so it runs even where its files did not change.
+        const up = (restored?: string) =>
+            composeUpScript(
+                {
+                    dir: "/d",
+                    project: "p",
+                    digest: "x",
+                    waitFor: [],
+                    timeoutSeconds: 1,
+                    ...(restored ? { restored } : {}),
+                },
+                "",
+            );
+        assert.notEqual(up("9f8e7d6c"), up());
+        // A note for other versions is not this up's: the step goes on as without it (an upgrade backs up).
+        const other = beforeUpgrade({ release: "0165ef7" }, { core: "26e8daf", restored: "9f8e7d6c 26e8daf -" });
+        assert.match(other.stdout, /^upgrade from 26e8daf to 0165ef7: backing up first$/m);
+        assert.equal(other.marker, true);
     });
 });
 
@@ -217,6 +364,7 @@ function layoutArgs() {
         tenant: "lab-a",
         configDir: "/opt/cf",
         dataDir: "/var/lib/cf",
+        release: RELEASE.tag,
         images: DEFAULT_IMAGES,
         publicUrl: "https://c.example.org",
         keycloak: { mode: "namespace" as const, origin: "https://c.example.org", adminUser: "admin" },
@@ -225,22 +373,70 @@ function layoutArgs() {
     };
 }
 
+describe("a rollback sets back the versions the backup was taken with", () => {
+    const config = { tenant: "lab-a", release: "0165ef7" as const, images: DEFAULT_IMAGES };
+    const snapshot = (...tags: string[]) => ({ id: "9f8e7d6c5b4a", short_id: "9f8e7d6c", time: "t", tags });
+    it("the release, and Keycloak's image when the backup names it; refused when nothing would change or the release is unknown", () => {
+        assert.deepEqual(rollbackOf(config, snapshot("tenant=lab-a", "release=26e8daf")), { release: "26e8daf" });
+        assert.deepEqual(rollbackOf(config, snapshot("release=0165ef7", "keycloak=quay.io/keycloak/keycloak:26.3.0")), {
+            release: "0165ef7",
+            keycloak: "quay.io/keycloak/keycloak:26.3.0",
+        });
+        assert.throws(
+            () => rollbackOf(config, snapshot("release=0165ef7", `keycloak=${DEFAULT_IMAGES.iam}`)),
+            /--rollback: backup 9f8e7d6c is of release 0165ef7 and .*, which the tenant runs already: restore it without --rollback/,
+        );
+        assert.throws(
+            () => rollbackOf(config, snapshot("release=5.1.0")),
+            /--rollback: backup 9f8e7d6c is of release 5\.1\.0, which this stack does not describe \(0165ef7, 26e8daf\)/,
+        );
+    });
+});
+
 describe("an upgrade at preview", () => {
-    it("names the releases, the services that migrate, and what up does first", async () => {
-        const { upgradeWarning } = await import("../../program/targets/vm");
-        const args = {
-            images: DEFAULT_IMAGES,
-            keycloak: { mode: "namespace" as const, origin: "https://c.example.org", adminUser: "admin" },
-            backups: { settings: { schedule: "30 2 * * *", keepDaily: 7, keepWeekly: 4, repository: "/b" } },
-        };
-        assert.equal(upgradeWarning(DEFAULT_IMAGES.core, args), undefined);
+    const args = {
+        tenant: "lab-a",
+        release: "0165ef7",
+        images: DEFAULT_IMAGES,
+        keycloak: { mode: "namespace" as const, origin: "https://c.example.org", adminUser: "admin" },
+        backups: { settings: { schedule: "30 2 * * *", keepDaily: 7, keepWeekly: 4, repository: "/b" } },
+    };
+    const core = (tag: string) => `registry.cytomine.org/cytomine/core:${tag}`;
+
+    it("names the releases, the services that change and migrate, and what up does first", async () => {
+        const { upgradeWarnings } = await import("../../program/targets/vm");
+        assert.deepEqual(upgradeWarnings({ core: DEFAULT_IMAGES.core, iam: DEFAULT_IMAGES.iam }, args), []);
+        assert.deepEqual(upgradeWarnings(undefined, args), [], "nothing runs yet");
+        const [upgrade] = upgradeWarnings({ core: core("26e8daf") }, args);
         assert.match(
-            upgradeWarning("registry.cytomine.org/cytomine/core:aaaaaaa", args) ?? "",
-            /^upgrade of Cytomine from release aaaaaaa to 0165ef7: core and iam \(Keycloak\) migrate their databases .*up backs the tenant up first/,
+            upgrade,
+            /^upgrade of Cytomine from release 26e8daf to 0165ef7: the images of core, repository, pims, web-ui change \(26e8daf\.\.0165ef7: core's project services .*\); core and iam \(Keycloak\) migrate their databases .*up backs the tenant up first/,
         );
+        // A release this stack does not describe: still an upgrade, without the list of changes.
         assert.match(
-            upgradeWarning("registry.cytomine.org/cytomine/core:aaaaaaa", { ...args, backups: undefined }) ?? "",
-            /Backups are off \(backups\.enabled false\): take one by hand before up/,
+            upgradeWarnings({ core: core("aaaaaaa") }, { ...args, backups: undefined })[0],
+            /^upgrade of Cytomine from release aaaaaaa to 0165ef7: the images of core, repository, pims, web-ui change; .*Backups are off \(backups\.enabled false\): take one by hand before up/,
         );
+        // Back to an earlier release: the way is the backup taken before the upgrade, restored first.
+        assert.match(
+            upgradeWarnings({ core: DEFAULT_IMAGES.core }, { ...args, release: "26e8daf" })[0],
+            /^downgrade of Cytomine from release 0165ef7 to 26e8daf: .*npm run tenant -- restore lab-a --at <its id> --rollback --force/,
+        );
+    });
+
+    it("a new Keycloak image in the project is an upgrade of Keycloak; an external Keycloak is not the tenant's", async () => {
+        const { upgradeWarnings } = await import("../../program/targets/vm");
+        const running = { core: DEFAULT_IMAGES.core, iam: "quay.io/keycloak/keycloak:26.3.0" };
+        const warnings = upgradeWarnings(running, args);
+        assert.equal(warnings.length, 1);
+        assert.ok(
+            warnings[0].startsWith(
+                `upgrade of Keycloak from quay.io/keycloak/keycloak:26.3.0 to ${DEFAULT_IMAGES.iam} (images.iam): Keycloak migrates its database (iam-db)`,
+            ),
+            warnings[0],
+        );
+        assert.match(upgradeWarnings(running, args)[0], /up backs the tenant up first/);
+        const external = { ...args, keycloak: { ...args.keycloak, mode: "external" as const } };
+        assert.deepEqual(upgradeWarnings(running, external), []);
     });
 });

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { DEFAULT_IMPORT_IMAGE, PYTHON_CLIENT_VERSION } from "../../components/model/datasets";
+import { RELEASE_TAGS, releaseImages } from "../../components/model/release";
 import { bridgeAddress, dockerdArgs, isolationRule } from "../../localenv/docker";
 import { adminPassword } from "../../localenv/keycloak";
 import { kwokctlConfig } from "../../localenv/kube";
@@ -242,9 +243,13 @@ describe("local environment: docker engine", () => {
 describe("local environment: stand-in images", () => {
     const s = envSettings({ CYTOMINE_ENV_DIR: "/srv/x" });
 
-    it("the stand-ins carry exactly the names of the images the program pins", () => {
+    it("the stand-ins carry exactly the names of the images the program pins, for every release it describes", () => {
         const tags = standinSpecs(s).flatMap((x) => x.tags);
-        const pinned = [...Object.values(DEFAULT_IMAGES), DEFAULT_IMPORT_IMAGE];
+        const pinned = [
+            ...Object.values(DEFAULT_IMAGES),
+            ...RELEASE_TAGS.flatMap((t) => Object.values(releaseImages(t))),
+            DEFAULT_IMPORT_IMAGE,
+        ];
         assert.deepEqual([...tags].sort(), [...new Set(pinned)].sort());
         assert.equal(new Set(tags).size, tags.length, "no name is built twice");
     });

@@ -9,6 +9,8 @@ import { after, before, describe, it } from "node:test";
 import YAML from "yaml";
 import { changesFromOutput, driftFromOutput } from "../../apps/fleet/operations";
 import {
+    errorLines,
+    EventTracker,
     Executor,
     failedTenants,
     Fleet,
@@ -300,5 +302,39 @@ describe("when the engine's last events are lost, the CLI's output gives the res
             { urn: "", type: "kubernetes:core/v1:Service", name: "core", op: "delete" },
         ]);
         assert.deepEqual(driftFromOutput(preview.replace(/ create $/m, " create")), []);
+    });
+});
+
+describe("what a run's summary says of a tenant", () => {
+    it("a failure's first lines, then the project's own messages further down (an upgrade's rollback)", () => {
+        const output = Array.from({ length: 12 }, (_, i) => `Creating cytomine-lab-a_service${i}_1 ... done`);
+        const error = [
+            "error: Process exited with code 4",
+            ...output.slice(0, 2),
+            "cytomine-fallback: http://127.0.0.1:8080/ did not answer within 60 s; see 'docker compose -p p logs'",
+            ...output.slice(2),
+            "    cytomine-fallback: this up changed the release … npm run tenant -- restore lab-a --at 9f8e7d6c --release 26e8daf --force",
+        ].join("\n");
+        const lines = errorLines(error);
+        assert.equal(lines.length, 7);
+        assert.deepEqual(lines.slice(0, 6), error.split("\n").slice(0, 6));
+        assert.match(lines[6], /npm run tenant -- restore lab-a --at 9f8e7d6c --release 26e8daf --force$/);
+        assert.deepEqual(errorLines("one line"), ["one line"]);
+    });
+
+    it("the program's warnings, once each, beside the result (an upgrade named at preview)", () => {
+        const tracker = new EventTracker({ progress: () => undefined, operation: "preview" });
+        const diagnostic = (severity: string, message: string, ephemeral = false) =>
+            tracker.on({
+                sequence: 0,
+                timestamp: 0,
+                diagnosticEvent: { severity, message, ephemeral, color: "never", prefix: "" },
+            } as never);
+        diagnostic("warning", "upgrade of Cytomine from release 26e8daf to 0165ef7: …\n");
+        diagnostic("info", "not a warning");
+        diagnostic("warning", "a progress line", true);
+        diagnostic("error", "failed");
+        assert.deepEqual(tracker.warnings, ["upgrade of Cytomine from release 26e8daf to 0165ef7: …"]);
+        assert.deepEqual(tracker.errors, ["failed"]);
     });
 });

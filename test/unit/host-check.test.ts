@@ -112,12 +112,13 @@ describe("configuration files on the host", () => {
                     [path.join(dir, "missing.yaml")]: null,
                 },
             });
-            // The running core's image, when the project is asked for: "-" is none.
+            // The running core's and Keycloak's images, when the project is asked for: "-" is none.
             assert.deepEqual(
-                parseInspection("release\tregistry.cytomine.org/cytomine/core:0165ef7\n").runningCore,
-                "registry.cytomine.org/cytomine/core:0165ef7",
+                parseInspection("running\tcore\tregistry.cytomine.org/cytomine/core:0165ef7\nrunning\tiam\t-\n")
+                    .running,
+                { core: "registry.cytomine.org/cytomine/core:0165ef7" },
             );
-            assert.equal(parseInspection("release\t-\n").runningCore, undefined);
+            assert.equal(parseInspection("running\tcore\t-\nrunning\tiam\t-\n").running, undefined);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }

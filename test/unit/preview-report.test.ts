@@ -32,6 +32,7 @@ import {
     toJsonl,
 } from "../../apps/report";
 import { LEAKED_PASSWORD, SECRET_CONFIG, large, urnOf } from "../fixtures/report/synthetic";
+import { DEFAULT_IMAGES } from "../../components/model/settings";
 
 const FIXTURES = path.join(__dirname, "../fixtures/report");
 const ROOT = path.join(__dirname, "../..");
@@ -228,6 +229,43 @@ describe("preview report: what each preview says", () => {
             /\| \*\*mandatory\*\* \| cytomine-fallback 0\.1\.0 \| `keycloak-ssl-required` \| `cytomine-realm` \(`keycloak:index\/realm:Realm`\) \| sslRequired is "none": use "external" \(or "all"\) outside the local stack \|/,
         );
         assert.doesNotMatch(r.markdown, /<\{%/, "colour directives stripped");
+    });
+
+    it("a change of Cytomine's release leads, said as the program warns it, and is not repeated among the warnings", async () => {
+        const { upgradeWarnings } = await import("../../program/targets/vm");
+        const [warning] = upgradeWarnings(
+            { core: "registry.cytomine.org/cytomine/core:26e8daf" },
+            {
+                tenant: "demo",
+                release: "0165ef7",
+                images: DEFAULT_IMAGES,
+                keycloak: { mode: "namespace", origin: "https://c.example.org", adminUser: "admin" },
+                backups: { settings: { schedule: "30 2 * * *", keepDaily: 7, keepWeekly: 4, repository: "/b" } },
+            },
+        );
+        assert.ok(warning);
+        const events = stream("update").flatMap((e) =>
+            e.summaryEvent
+                ? [
+                      {
+                          diagnosticEvent: { message: `${warning}\n`, color: "never", severity: "warning" },
+                      } as EngineEvent,
+                      {
+                          diagnosticEvent: { message: "another warning\n", color: "never", severity: "warning" },
+                      } as EngineEvent,
+                      e,
+                  ]
+                : [e],
+        );
+        const r = buildReport(events, { secrets, secretConfigKeys: secretKeys });
+        const lead = r.markdown.indexOf("> [!IMPORTANT]\n> **Cytomine's release or Keycloak's version changes.**");
+        assert.ok(lead > 0 && lead < r.markdown.indexOf("<details>"), r.markdown);
+        assert.match(
+            r.markdown,
+            /> upgrade of Cytomine from release 26e8daf to 0165ef7: the images of core, repository, pims, web-ui change/,
+        );
+        assert.match(r.markdown, /<summary>1 warning<\/summary>/, "only the other warning is in the list");
+        assert.equal(r.markdown.split("upgrade of Cytomine").length, 2, "said once");
     });
 
     it("mandatory violations alone: the engine's closing 'preview failed' error is not a reason of its own", () => {

@@ -37,6 +37,7 @@ function composeProject() {
         tenant: "lab-a",
         configDir: "/etc/cytomine",
         dataDir: "/var/lib/cytomine",
+        release: RELEASE.tag,
         images: { ...DEFAULT_IMAGES },
         publicUrl: "https://lab-a.example.org",
         keycloak: { mode: "namespace", origin: "https://lab-a.example.org", adminUser: "admin" },
@@ -205,7 +206,7 @@ describe("config refuses what the release cannot run", () => {
                     images: { core: "cytomine/core:5.1.0" },
                 }),
             (e: Error) =>
-                /images\.core = "cytomine\/core:5\.1\.0": "cytomine\/core:5\.1\.0" is not the core image of the release/.test(
+                /images\.core = "cytomine\/core:5\.1\.0": "cytomine\/core:5\.1\.0" is not the core image of release 0165ef7 \(config key release/.test(
                     e.message,
                 ) && e.message.includes(`registry.cytomine.org/cytomine/core:${RELEASE.tag}`),
         );
@@ -216,6 +217,26 @@ describe("config refuses what the release cannot run", () => {
                 keycloakUrl: "https://iam.example.org/iam",
                 images: { core: `${RELEASE.registry}/core@sha256:${"a".repeat(64)}` },
             }),
+        );
+    });
+
+    it("a release: its images are the defaults, an image of another known release names it, an unknown release names the known", () => {
+        const external = { ...base, keycloakUrl: "https://iam.example.org/iam" };
+        const earlier = parseConfig({ ...external, release: "26e8daf" });
+        assert.equal(earlier.release, "26e8daf");
+        assert.equal(earlier.images.core, `${RELEASE.registry}/core:26e8daf`);
+        assert.equal(earlier.images.webUi, `${RELEASE.registry}/web-ui:26e8daf`);
+        // Not a release image: the stock MeiliSearch the compose file names stays.
+        assert.equal(earlier.images.meilisearch, DEFAULT_IMAGES.meilisearch);
+        assert.equal(parseConfig(external).release, RELEASE.tag);
+        assert.throws(
+            () =>
+                parseConfig({ ...external, release: "26e8daf", images: { core: `${RELEASE.registry}/core:0165ef7` } }),
+            /images\.core = ".*core:0165ef7": .*is not the core image of release 26e8daf .*It is release 0165ef7's: set release to 0165ef7/,
+        );
+        assert.throws(
+            () => parseConfig({ ...external, release: "5.1.0" }),
+            /release = "5\.1\.0": one of the releases this stack describes, newest first: 0165ef7, 26e8daf/,
         );
     });
 
@@ -241,6 +262,7 @@ describe("config refuses what the release cannot run", () => {
         const layout = hostLayout({
             ...c.vm,
             tenant: "lab-a",
+            release: c.release,
             images: { ...DEFAULT_IMAGES },
             publicUrl: c.publicUrl,
             keycloak: c.keycloak,
