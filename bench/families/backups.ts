@@ -4,8 +4,9 @@
 //     (cytomine-backup.sh restore <id> --force: services stopped, databases and files replaced,
 //     services started and waited for); size: the repository after the backup;
 //   - floor: the same tools by hand on the same data in one SSH session: pg_dump of the same database,
-//     the same files copied, `restic backup` of them into a fresh repository; restore: `restic
-//     restore` of that snapshot and `pg_restore` of its dump into a scratch database.
+//     the same files copied, `restic backup` of them into a fresh repository; restore: the services
+//     stopped, `restic restore` of that snapshot, `pg_restore` of its dump into a scratch database,
+//     the files copied, the services started and waited for at the tenant's readiness URLs.
 // Each round starts from empty repositories (removed between rounds, not timed), so every backup is
 // a first, full one.
 import * as crypto from "node:crypto";
@@ -55,7 +56,7 @@ export const backups: Family = {
             },
             restoreFloor: {
                 key: "restore-floor",
-                what: "floor: restic restore + pg_restore by hand",
+                what: "floor: stop, restic restore + pg_restore + copy by hand, start, ready",
                 unit: "s",
                 samples: [],
             },
@@ -79,6 +80,10 @@ export const backups: Family = {
         const dataDir = `${DATA_ROOT}/${tenant}`;
         const script = shellQuote(`${configDir}/${BACKUP_FILES.script}`);
         const compose = `docker-compose -p cytomine-${tenant} -f ${shellQuote(`${configDir}/compose.yaml`)}`;
+        // `exec -T` passes its stdin on to the container: the scripts below travel on bash's stdin, so
+        // each exec reads from /dev/null (or a file), or it would swallow the rest of the script.
+        const exec = (service: string, command: string, input = "/dev/null") =>
+            `${compose} exec -T ${service} ${command} < ${input}`;
         const e = await createEphemeralStack({ workDir: repoRoot, config: target.config });
         try {
             log(`backups: deploying tenant ${tenant}`);
@@ -88,16 +93,31 @@ export const backups: Family = {
                 env,
                 [
                     "set -euo pipefail",
-                    `${compose} exec -T postgis psql -U docker -d docker -v ON_ERROR_STOP=1 -qc ` +
-                        shellQuote(
-                            "create table user_annotation (id serial primary key, location geometry(Polygon) not null);" +
-                                `insert into user_annotation (location) select ST_Buffer(ST_MakePoint(g, g), 5 + g % 7) from generate_series(1, ${ANNOTATIONS}) g;`,
-                        ),
+                    exec(
+                        "postgis",
+                        "psql -U docker -d docker -v ON_ERROR_STOP=1 -qc " +
+                            shellQuote(
+                                "create table user_annotation (id serial primary key, location geometry(Polygon) not null);" +
+                                    `insert into user_annotation (location) select ST_Buffer(ST_MakePoint(g, g), 5 + g % 7) from generate_series(1, ${ANNOTATIONS}) g;`,
+                            ),
+                    ),
                     `mkdir -p ${dataDir}/pims/images/bench`,
                     `for i in $(seq 1 ${FILES}); do head -c ${FILE_MIB}M /dev/urandom > ${dataDir}/pims/images/bench/slide-$i.tif; done`,
                     `chown -R 20000:20000 ${dataDir}/pims/images/bench`,
                 ].join("\n"),
             );
+            // The figures are of this data only if it is there.
+            const made = (
+                await overSsh(
+                    env,
+                    `${exec("postgis", "psql -U docker -d docker -Atc 'select count(*) from user_annotation'")}; ` +
+                        `find ${dataDir}/pims/images/bench -type f | wc -l`,
+                )
+            )
+                .trim()
+                .split("\n");
+            if (made.join(" ") !== `${ANNOTATIONS} ${FILES}`)
+                throw new Error(`the generated data is not there: ${made.join(" ")} (annotations, files)`);
             const repoMiB = async (dir: string) =>
                 Number((await overSsh(env, `du -sm ${shellQuote(dir)} | cut -f1`)).trim());
             const key = crypto.randomBytes(24).toString("hex");
@@ -131,11 +151,11 @@ export const backups: Family = {
                             "set -euo pipefail",
                             floorEnv,
                             "restic init -q",
-                            `${compose} exec -T postgis pg_dump -U docker -d docker -Fc > /tmp/bench-floor/postgis.dump`,
-                            `${compose} exec -T iam-db pg_dump -U keycloak -d keycloak -Fc > /tmp/bench-floor/iam-db.dump`,
+                            `${exec("postgis", "pg_dump -U docker -d docker -Fc")} > /tmp/bench-floor/postgis.dump`,
+                            `${exec("iam-db", "pg_dump -U keycloak -d keycloak -Fc")} > /tmp/bench-floor/iam-db.dump`,
                             `cp -a ${dataDir}/mongo/data /tmp/bench-floor/mongo`,
                             `cp -a ${dataDir}/meilisearch/data /tmp/bench-floor/meilisearch`,
-                            `restic backup --json /tmp/bench-floor ${dataDir}/pims/images | tail -n 1`,
+                            `restic backup --json /tmp/bench-floor ${dataDir}/pims/images | grep '"message_type":"summary"'`,
                         ].join("\n"),
                     );
                     floorSnapshot = /"snapshot_id":"([0-9a-f]+)"/.exec(out)?.[1] ?? "";
@@ -147,10 +167,25 @@ export const backups: Family = {
                             "set -euo pipefail",
                             floorEnv,
                             "rm -rf /tmp/bench-floor-restore",
+                            // What any restore of a running tenant does: the services stopped, the data
+                            // put back, the services started and waited for (the same URLs and bound).
+                            `${compose} stop >/dev/null 2>&1`,
                             `restic restore ${floorSnapshot} --target /tmp/bench-floor-restore`,
-                            `${compose} exec -T postgis createdb -U docker floor`,
-                            `${compose} exec -T postgis pg_restore -U docker -d floor --no-owner < /tmp/bench-floor-restore/tmp/bench-floor/postgis.dump`,
-                            `${compose} exec -T postgis dropdb -U docker floor`,
+                            `${compose} start postgis >/dev/null 2>&1`,
+                            `for _ in $(seq 1 60); do ${exec("postgis", "pg_isready -U docker -d docker")} >/dev/null && break; sleep 1; done`,
+                            exec("postgis", "createdb -U docker floor"),
+                            exec(
+                                "postgis",
+                                "pg_restore -U docker -d floor --no-owner",
+                                "/tmp/bench-floor-restore/tmp/bench-floor/postgis.dump",
+                            ),
+                            exec("postgis", "dropdb -U docker floor"),
+                            `find ${dataDir}/pims/images -mindepth 1 -delete`,
+                            `cp -a /tmp/bench-floor-restore${dataDir}/pims/images/. ${dataDir}/pims/images/`,
+                            `${compose} start >/dev/null 2>&1`,
+                            `. ${shellQuote(`${configDir}/${BACKUP_FILES.conf}`)}`,
+                            `deadline=$(( $(date +%s) + READY_TIMEOUT ))`,
+                            `for url in $READY_URLS; do until curl -fsS -o /dev/null --max-time 10 "$url"; do [ "$(date +%s)" -lt "$deadline" ] || exit 4; sleep 3; done; done`,
                         ].join("\n"),
                     ),
                 );
@@ -176,7 +211,7 @@ export const backups: Family = {
             family: "backups",
             rows: Object.values(rows),
             notes: [
-                `The job's extra time over the floor: the paused copy of mongo and meilisearch, restic's forget --prune, the run's record; the restore's: stopping and starting the services and waiting until they answer.`,
+                `The job's extra time over the floor: the paused copy of mongo and meilisearch, restic's forget --prune, the run's record; the restore's: pg_restore --clean into the tenant's own databases (the floor's into a scratch one), mongo's and meilisearch's files put back, the run's record. Both restores are mostly the services' start (Keycloak's above all).`,
             ],
         };
     },
