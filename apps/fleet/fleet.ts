@@ -348,7 +348,6 @@ export class Fleet {
         return left.filter((p) => stopped.has(p.pid));
     }
 
-    /** Removes a tenant that holds no resources: its stack, config and record. */
     /** A tenant's backups: its repository's snapshots and its host's runs. */
     backups(tenant: string): Promise<BackupListing> {
         return listBackups(this.ctx, tenant);
@@ -359,6 +358,7 @@ export class Fleet {
         return restoreTenant(this.ctx, tenant, o);
     }
 
+    /** Removes a tenant that holds no resources: its stack, config and record. */
     async removeTenant(tenant: string): Promise<void> {
         if (!this.ctx.tenantNames().includes(tenant))
             throw new FleetInputError(undefined, [`no tenant ${tenant} in ${this.ctx.dir}`]);
