@@ -8,8 +8,10 @@
 #                                           the repository's snapshots, then this host's runs (JSON)
 #   cytomine-backup.sh check                the repository opens (made when missing)
 #   cytomine-backup.sh purge                every backup of the tenant deleted
-#   cytomine-backup.sh restore <id> [--force] [--source-from-stdin]
-#                                           services stopped, data replaced by snapshot <id>, services started
+#   cytomine-backup.sh restore <id> [--force] [--source-from-stdin] [--rollback]
+#                                           services stopped, data replaced by snapshot <id>, services
+#                                           started; --rollback: they stay stopped for the next up, which
+#                                           the config sets back to the snapshot's release and Keycloak
 #
 # Every run appends a JSON line to runs.jsonl (time, kind, status, snapshot, bytes, seconds, release,
 # trigger, message): what `npm run tenant -- backups <tenant>` shows.
