@@ -79,7 +79,9 @@ data_release() {
 # refused credentials, an unreachable bucket) stops with restic's reason: it is never initialised over.
 repository_state() {
 	local out
-	if out=$(restic cat config 2>&1); then
+	# --no-lock: a probe, not a change; with a lock it fails while a run's forget --prune holds the
+	# repository's exclusive lock (restic 0.14: "the `unlock` command can be used to remove stale locks").
+	if out=$(restic cat config --no-lock 2>&1); then
 		echo present
 	elif printf '%s' "$out" | grep -qiE 'no such file|Is there a repository|bucket does not exist|NoSuchBucket'; then
 		echo missing
@@ -146,7 +148,8 @@ list() { # the repository holds one tenant's snapshots (components/model/backups
 	local state
 	state=$(repository_state)
 	echo '{"snapshots":'
-	if [ "$state" = present ]; then restic_checked snapshots --json | tail -n 1; else echo '[]'; fi
+	# Read-only, and outside the run's lock (flock): it must not fail while a run prunes.
+	if [ "$state" = present ]; then restic_checked snapshots --no-lock --json | tail -n 1; else echo '[]'; fi
 	echo ',"runs":['
 	[ -f "$RUNS" ] && paste -sd, "$RUNS"
 	echo ']}'

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -206,6 +207,65 @@ describe("backups on a VM host", () => {
             assert.notEqual(run("manual").status, 0);
             assert.ok(fs.existsSync(path.join(dir, "called")), "a manual run reaches the tools");
         } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("reading a repository while a run holds its exclusive lock", () => {
+    it("the listing and the up's check still answer (restic 0.14, a real repository)", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "backup-locked-"));
+        const restic = { ...process.env, RESTIC_REPOSITORY: path.join(dir, "repo"), RESTIC_PASSWORD: "k" };
+        const run = (args: string[]) => spawnSync("restic", args, { encoding: "utf8", env: restic });
+        let holder: ReturnType<typeof spawn> | undefined;
+        assert.equal(run(["version"]).error, undefined, "restic is not installed: bash scripts/setup.sh installs it");
+        try {
+            const layout = hostLayout({
+                ...layoutArgs(),
+                backups: { settings: { schedule: "30 2 * * *", keepDaily: 7, keepWeekly: 4, repository: dir } },
+            });
+            const file = (name: string) => layout.plainFiles.find((f) => f.path === name)?.content ?? "";
+            fs.mkdirSync(path.join(dir, "backup"));
+            fs.mkdirSync(path.join(dir, "env"));
+            fs.writeFileSync(path.join(dir, "backup", "cytomine-backup.sh"), file("backup/cytomine-backup.sh"));
+            fs.writeFileSync(
+                path.join(dir, "backup", "backup.conf"),
+                file("backup/backup.conf").replace(/^CONFIG_DIR=.*$/m, `CONFIG_DIR='${dir}'`),
+            );
+            fs.writeFileSync(
+                path.join(dir, "env", "backup.env"),
+                `RESTIC_REPOSITORY='${restic.RESTIC_REPOSITORY}'\nRESTIC_PASSWORD='k'\n`,
+            );
+            assert.equal(run(["init", "-q"]).status, 0);
+            fs.writeFileSync(path.join(dir, "slide"), crypto.randomBytes(8 << 20));
+            assert.equal(run(["backup", "-q", "--tag", "tenant=lab-a", path.join(dir, "slide")]).status, 0);
+            // `check --read-data` holds the exclusive lock a run's forget --prune takes, here for about
+            // 8 s (its reads limited to 1 MiB/s); a locking read is refused meanwhile.
+            holder = spawn("restic", ["check", "--read-data", "--limit-download", "1024"], { env: restic });
+            // It says "load indexes" once it holds the lock. Waited for by its output, not by locking
+            // reads, since a read's own (shared) lock makes the check's exclusive one fail.
+            let said = "";
+            holder.stdout?.on("data", (d: Buffer) => (said += d.toString()));
+            holder.stderr?.on("data", (d: Buffer) => (said += d.toString()));
+            const deadline = Date.now() + 20_000;
+            while (!said.includes("load indexes") && holder.exitCode === null && Date.now() < deadline)
+                await new Promise((r) => setTimeout(r, 50));
+            assert.match(said, /load indexes/, `restic check did not take the lock: ${said}`);
+            assert.notEqual(run(["cat", "config"]).status, 0, "the exclusive lock was not taken");
+            const script = (...args: string[]) =>
+                spawnSync("bash", [path.join(dir, "backup", "cytomine-backup.sh"), ...args], {
+                    encoding: "utf8",
+                    env: process.env,
+                });
+            const list = script("list");
+            assert.equal(list.status, 0, list.stderr);
+            assert.equal((JSON.parse(list.stdout) as { snapshots: unknown[] }).snapshots.length, 1);
+            const check = script("check");
+            assert.equal(check.status, 0, check.stderr);
+            assert.match(check.stdout, /opens with lab-a's key/);
+            assert.notEqual(run(["cat", "config"]).status, 0, "the lock was released before the script ran");
+        } finally {
+            holder?.kill();
             fs.rmSync(dir, { recursive: true, force: true });
         }
     });
