@@ -18,7 +18,7 @@ export const BACKUP_FILES = {
     script: "backup/cytomine-backup.sh",
     conf: "backup/backup.conf",
     env: "env/backup.env",
-    /** Written by a rollback's restore (restore --release), read and removed by the next up. */
+    /** Written by a rollback's restore (restore --rollback), read and removed by the next up. */
     restored: "backup/restored",
 } as const;
 
