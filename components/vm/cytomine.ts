@@ -104,6 +104,10 @@ export interface CytomineArgs {
     };
 }
 
+/** Keycloak's image when it runs in the project (the tenant's own), else undefined: backups tag it. */
+const projectKeycloakImage = (a: Pick<CytomineArgs, "keycloak" | "images">) =>
+    a.keycloak.mode === "namespace" ? a.images.iam : undefined;
+
 export const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
 
 /** The readiness URLs on the host: the web UI, core, and Keycloak when it runs in the project. */
@@ -221,7 +225,7 @@ export function hostLayout(
             configDir,
             dataDir,
             release: a.release,
-            ...(inProject ? { keycloakImage: a.images.iam } : {}),
+            keycloakImage: projectKeycloakImage(a),
             services,
             settings: a.backups.settings,
             readinessUrls: urls,
@@ -434,7 +438,7 @@ export class Cytomine extends pulumi.ComponentResource {
                         configDir,
                         project,
                         release: args.release,
-                        ...(inProject ? { keycloakImage: args.images.iam } : {}),
+                        keycloakImage: projectKeycloakImage(args),
                     },
                     sudo,
                 ),
