@@ -13,9 +13,9 @@ import { after, before, describe, it } from "node:test";
 import { keycloakAdmin } from "../support/clients";
 import { Fleet } from "../../apps/fleet";
 import { Environment, useEnvironment } from "../../localenv";
-import { freePort, sshHostKey } from "../support/project-config";
+import { freePort } from "../support/project-config";
 import { readEnvFile } from "../support/env-file";
-import { reportOf, show, tenantCli } from "../support/tenant-cli";
+import { reportOf, show, tenantCli, vmTenantArgs } from "../support/tenant-cli";
 
 /** The status of a password grant for the master realm's admin-cli, as an operator's login would get. */
 async function adminLogin(keycloakUrl: string, user: string, password: string): Promise<number> {
@@ -72,16 +72,7 @@ describe("fleet: tenants from the vm template, each with its own Keycloak", { ti
         for (const t of tenants) {
             ports[t] = await freePort();
             const run = await tenantCli(
-                [
-                    ...["new", t, "--template", "vm"],
-                    ...["--set", `lsaaiClientId=${t}-client`],
-                    ...["--set", `publicUrl=http://127.0.0.1:${ports[t]}`, "--set", "localStack=true"],
-                    ...["--set", `vm.host=${env.ssh.host}`, "--set", `vm.port=${env.ssh.port}`],
-                    ...["--set", `vm.user=${env.ssh.user}`, "--set", `vm.hostKey=${sshHostKey(env)}`],
-                    ...["--set", `vm.configDir=${configRoot}`, "--set", `vm.dataDir=${dataRoot}`],
-                    ...["--set", "vm.bindAddress=127.0.0.1", "--set", `vm.httpPort=${ports[t]}`],
-                    ...["--vm-private-key-file", env.ssh.privateKeyPath, "--fleet-dir", dir],
-                ],
+                vmTenantArgs(env, { tenant: t, fleetDir: dir, configRoot, dataRoot, port: ports[t] }),
                 { LSAAI_CLIENT_SECRET: `lsaai-${crypto.randomBytes(12).toString("hex")}` },
             );
             assert.equal(run.code, 0, show(run));

@@ -63,39 +63,45 @@ export const show = (run: CliRun) => {
     return [`exit ${run.code}`, run.stdout, run.stderr, ...logs].join("\n");
 };
 
+/** The environment's SSH test host as a tenant's VM: a tenant's roots on it, and where it is served. */
+export interface VmTenantPlace {
+    tenant: string;
+    fleetDir: string;
+    configRoot: string;
+    dataRoot: string;
+    /** Served at http://127.0.0.1:<port>. */
+    port: number;
+}
+
+/** The arguments of `tenant new <tenant> --template vm` for the environment's SSH test host. */
+export function vmTenantArgs(env: Environment, o: VmTenantPlace): string[] {
+    const t = o.tenant;
+    return [
+        ...["new", t, "--template", "vm"],
+        ...["--set", `lsaaiClientId=${t}-client`],
+        ...["--set", `publicUrl=http://127.0.0.1:${o.port}`, "--set", "localStack=true"],
+        ...["--set", `vm.host=${env.ssh.host}`, "--set", `vm.port=${env.ssh.port}`],
+        ...["--set", `vm.user=${env.ssh.user}`, "--set", `vm.hostKey=${sshHostKey(env)}`],
+        ...["--set", `vm.configDir=${o.configRoot}`, "--set", `vm.dataDir=${o.dataRoot}`],
+        ...["--set", "vm.bindAddress=127.0.0.1", "--set", `vm.httpPort=${o.port}`],
+        ...["--vm-private-key-file", env.ssh.privateKeyPath, "--fleet-dir", o.fleetDir],
+    ];
+}
+
 /**
- * `tenant new <tenant> --template vm` on the environment's SSH test host, served at 127.0.0.1:<free
- * port> under `roots`, with `extra` arguments (more --set values), then its first `up`.
+ * A tenant from the vm template on the environment's SSH test host, served at a free port, without
+ * LS Login's restriction, with `extra` arguments (more --set values); then its first `up`.
  */
 export async function newVmTenant(
     env: Environment,
-    o: {
-        tenant: string;
-        fleetDir: string;
-        configRoot: string;
-        dataRoot: string;
-        extra?: string[];
-        secrets?: Record<string, string>;
-    },
+    o: Omit<VmTenantPlace, "port"> & { extra?: string[]; secrets?: Record<string, string> },
 ): Promise<void> {
-    const port = await freePort();
-    const t = o.tenant;
     const run = await tenantCli(
-        [
-            ...["new", t, "--template", "vm"],
-            ...["--set", `lsaaiClientId=${t}-client`, "--set", "lsaaiRestrict=false"],
-            ...["--set", `publicUrl=http://127.0.0.1:${port}`, "--set", "localStack=true"],
-            ...["--set", `vm.host=${env.ssh.host}`, "--set", `vm.port=${env.ssh.port}`],
-            ...["--set", `vm.user=${env.ssh.user}`, "--set", `vm.hostKey=${sshHostKey(env)}`],
-            ...["--set", `vm.configDir=${o.configRoot}`, "--set", `vm.dataDir=${o.dataRoot}`],
-            ...["--set", "vm.bindAddress=127.0.0.1", "--set", `vm.httpPort=${port}`],
-            ...(o.extra ?? []),
-            ...["--vm-private-key-file", env.ssh.privateKeyPath, "--fleet-dir", o.fleetDir],
-        ],
+        [...vmTenantArgs(env, { ...o, port: await freePort() }), "--set", "lsaaiRestrict=false", ...(o.extra ?? [])],
         { LSAAI_CLIENT_SECRET: `lsaai-${crypto.randomBytes(12).toString("hex")}`, ...o.secrets },
     );
     assert.equal(run.code, 0, show(run));
-    const up = await tenantCli(["up", t, "--fleet-dir", o.fleetDir], {}, 1_200_000);
+    const up = await tenantCli(["up", o.tenant, "--fleet-dir", o.fleetDir], {}, 1_200_000);
     assert.equal(up.code, 0, show(up));
     assert.equal(reportOf(up).tenants[0].result, "ok");
 }
