@@ -39,6 +39,7 @@ export {
     NODE_PROCESSES,
     nodeDown,
     nodeFiles,
+    nodeS3Endpoint,
     nodeUp,
     REAL_NODE_LABEL,
     REAL_NODE_STORAGE_CLASS,

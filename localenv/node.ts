@@ -59,7 +59,11 @@ export const NODE_PROCESSES = [
     "kube-router",
     "local-path-provisioner",
     "api-relay",
+    "s3-relay",
 ] as const;
+
+/** The local S3 server as the real node's pods reach it (its relay on the bridge's address). */
+export const nodeS3Endpoint = (s: EnvSettings) => `http://${s.node.address}:${s.s3.port}`;
 
 /** The StorageClass of volumes on the real node (directories under its state folder). */
 export const REAL_NODE_STORAGE_CLASS = "real-node";
@@ -674,7 +678,8 @@ export async function importImages(s: EnvSettings, dockerHost: string, images: s
 /** What a node process's command line contains (livePid's check that the pid is still ours). */
 function marker(s: EnvSettings, p: NodeProcess): string {
     if (p === "containerd") return nodeFiles(s).containerdConfig;
-    if (p === "api-relay") return `bind=${s.node.address}`;
+    if (p === "api-relay") return `${API_RELAY_PORT},bind=${s.node.address}`;
+    if (p === "s3-relay") return `${s.s3.port},bind=${s.node.address}`;
     return p;
 }
 
@@ -756,6 +761,14 @@ async function waitFor(
     });
 }
 
+/** The S3 server, where the pods on the bridge reach it (the backups of tenants placed here): nodeS3Endpoint. */
+function startS3Relay(s: EnvSettings) {
+    start(s, "s3-relay", SOCAT, [
+        `TCP-LISTEN:${s.s3.port},bind=${s.node.address},fork,reuseaddr`,
+        `TCP:${LOOPBACK}:${s.s3.port}`,
+    ]);
+}
+
 export async function nodeUp(s: EnvSettings, deps: NodeDeps): Promise<NodeInfo> {
     const f = nodeFiles(s);
     if (process.getuid?.() !== 0) {
@@ -775,6 +788,7 @@ export async function nodeUp(s: EnvSettings, deps: NodeDeps): Promise<NodeInfo> 
     if (await nodeReady(s, deps.kubeconfig)) {
         // Running: only stand-in images rebuilt since are copied over.
         await importImages(s, deps.dockerHost, deps.images);
+        if (processPid(s, "s3-relay") === undefined) startS3Relay(s);
         return { name: s.node.name, subnet: s.node.subnet, bridge: s.node.bridge, containerdSocket: f.socket, images };
     }
     await requireFreeSubnet(s);
@@ -823,6 +837,7 @@ export async function nodeUp(s: EnvSettings, deps: NodeDeps): Promise<NodeInfo> 
         `TCP-LISTEN:${API_RELAY_PORT},bind=${s.node.address},fork,reuseaddr`,
         `TCP:${LOOPBACK}:${deps.kubeApiPort}`,
     ]);
+    startS3Relay(s);
     await kubectl(
         s.node.binDir,
         deps.kubeconfig,
@@ -990,6 +1005,7 @@ export async function nodeDown(s: EnvSettings, purge = false): Promise<boolean> 
     await stopPidFile(f.pid("kube-router"), "kube-router");
     await stopPidFile(f.pid("local-path-provisioner"), "local-path-provisioner");
     await stopPidFile(f.pid("api-relay"), marker(s, "api-relay"));
+    await stopPidFile(f.pid("s3-relay"), marker(s, "s3-relay"));
     if (processPid(s, "containerd") !== undefined) await removeContainers(f.socket);
     await stopPidFile(f.pid("containerd"), f.containerdConfig, 20_000);
     // What follows is machine-wide (rules, cgroups, sysctls): only for a node that changed the machine,

@@ -13,6 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { atRelease, CONTRACTS, RELEASE_TAGS } from "../components/model/release";
 import { DEFAULT_IMPORT_IMAGE, PYTHON_CLIENT_VERSION } from "../components/model/datasets";
+import { DEFAULT_IMAGES } from "../components/model/settings";
 import { EnvError, engineGet, tail } from "./proc";
 import { EnvSettings } from "./settings";
 
@@ -131,6 +132,8 @@ export function standinSpecs(s: EnvSettings): StandinSpec[] {
             // The official image's nginx user (nginxinc/docker-nginx).
             preinstall: account("nginx", 101, "/nonexistent", "/bin/false"),
         },
+        // Not a stand-in: Debian's restic 0.14.0, for the Kubernetes target's backup pods.
+        { dir: "restic", tags: [DEFAULT_IMAGES.restic], packages: ["restic", "ca-certificates"], preinstall: "" },
         {
             // Not a stand-in: the release's real Python client, for the Kubernetes dataset import Job.
             dir: "python-client",

@@ -1,7 +1,8 @@
 // A tenant's backups, as an operator sees and uses them: the runs and snapshots its host records
 // (cytomine-backup.sh list), a restore into the same tenant or another one, and the repository's key
-// kept in the tenant's config when it is destroyed with its data. Everything runs on the tenant's
-// host through the script its stack wrote there (components/vm/backups.ts), over SSH as the stack does.
+// kept in the tenant's config when it is destroyed with its data. On the VM targets everything runs
+// on the tenant's host through the script its stack wrote there (components/vm/backups.ts), over SSH
+// as the stack does; on Kubernetes, as pods of the tenant's namespace (kube-backups.ts).
 import { Stack } from "@pulumi/pulumi/automation";
 import { repositoryOf } from "../../components/model/backups";
 import { type ReleaseTag, RELEASE_TAGS } from "../../components/model/release";
@@ -10,71 +11,58 @@ import { BACKUP_FILES, backupEnv } from "../../components/vm/backups";
 import { PROJECT, type StackConfig } from "../../program/config";
 import { asRoot, HostAccess, NO_SUDO, runOnHost } from "../../program/preflight/host-check";
 import type { FleetContext } from "./context";
+import type { BackupListing, BackupRun, Snapshot } from "./backup-listing";
+import { KubeTenant, listKubeBackups, purgeKubeBackups, restoreKubeTenant } from "./kube-backups";
 import { FleetInputError, parseStored } from "./plan";
 
-export interface BackupRun {
-    time: string;
-    kind: "backup" | "restore";
-    status: "ok" | "failed";
-    snapshot: string;
-    bytes: number;
-    seconds: number;
-    release: string;
-    trigger: string;
-    message: string;
-}
-
-export interface Snapshot {
-    id: string;
-    short_id: string;
-    time: string;
-    tags?: string[];
-}
-
-export interface BackupListing {
-    tenant: string;
-    repository: string;
-    snapshots: Snapshot[];
-    runs: BackupRun[];
-    /** The newest successful backup run. */
-    lastSuccess?: BackupRun;
-}
+export type { BackupListing, BackupRun, Snapshot };
 
 interface TenantHost {
-    config: StackConfig & { backups: NonNullable<StackConfig["backups"]> };
+    config: WithBackups;
     stack: Stack;
     access: HostAccess;
     script: string;
     secrets: Record<string, string>;
 }
 
-/** The tenant's host, its access and the backup script there; refused (naming the fix) where there is none. */
-async function tenantHost(ctx: FleetContext, tenant: string): Promise<TenantHost> {
+type WithBackups = StackConfig & { backups: NonNullable<StackConfig["backups"]> };
+
+/** The tenant's parsed config, refused (naming the fix) when it is not in the fleet or has no backups. */
+function tenantConfig(ctx: FleetContext, tenant: string): WithBackups {
     if (!ctx.tenantNames().includes(tenant))
         throw new FleetInputError(tenant, [`no tenant ${tenant} in ${ctx.dir}: see npm run tenant -- list`]);
     const config = parseStored(ctx.storedConfig(tenant));
-    if (config.target === "kubernetes")
-        throw new FleetInputError(tenant, [
-            `target kubernetes: backups are declared on the VM targets (ssh, aws) only so far`,
-        ]);
     if (!config.backups)
         throw new FleetInputError(tenant, [
-            `${PROJECT}:backups.enabled is false: the tenant has no backups (set it to true and run up)`,
+            config.target === "kubernetes"
+                ? `${PROJECT}:backups is not set: a tenant on target kubernetes has backups when it names a bucket (pulumi config set --path backups.repository s3:<endpoint>/<bucket>) and runs up`
+                : `${PROJECT}:backups.enabled is false: the tenant has no backups (set it to true and run up)`,
         ]);
-    const ws = await ctx.workspace();
-    const stack = await Stack.select(tenant, ws);
+    return config as WithBackups;
+}
+
+/** The tenant's stack and the values of its project's config keys, secrets included. */
+async function stackOf(ctx: FleetContext, tenant: string) {
+    const stack = await Stack.select(tenant, await ctx.workspace());
     const all = await stack.getAllConfig();
     const secrets = Object.fromEntries(
         Object.entries(all)
             .filter(([k]) => k.startsWith(`${PROJECT}:`))
             .map(([k, v]) => [k.slice(PROJECT.length + 1), v.value]),
     );
+    return { stack, secrets };
+}
+
+/** The tenant's host, its access and the backup script there; refused (naming the fix) where there is none. */
+async function tenantHost(ctx: FleetContext, tenant: string): Promise<TenantHost> {
+    const config = tenantConfig(ctx, tenant);
+    const { stack, secrets } = await stackOf(ctx, tenant);
     const outputs = await stack.outputs();
     const host = config.vm.host ?? (outputs.host?.value as string | undefined);
     if (!host)
         throw new FleetInputError(tenant, [`the tenant's host is not known: run npm run tenant -- up ${tenant}`]);
     return {
-        config: config as TenantHost["config"],
+        config,
         stack,
         access: {
             host,
@@ -119,6 +107,8 @@ async function runScript(t: TenantHost, args: string[], stdin = "", timeoutMs = 
 
 /** The tenant's snapshots and runs, newest last. */
 export async function listBackups(ctx: FleetContext, tenant: string): Promise<BackupListing> {
+    const config = tenantConfig(ctx, tenant);
+    if (config.target === "kubernetes") return listKubeBackups(ctx, config as KubeTenant);
     const t = await tenantHost(ctx, tenant);
     const parsed = JSON.parse(await runScript(t, ["list"], "", 60_000)) as { snapshots: Snapshot[]; runs: BackupRun[] };
     const runs = parsed.runs ?? [];
@@ -177,16 +167,26 @@ export interface RestoreOptions {
  * rollback leaves them stopped and sets the versions back, for `up` to start them.
  */
 export async function restoreTenant(ctx: FleetContext, tenant: string, o: RestoreOptions = {}): Promise<Snapshot> {
-    const target = await tenantHost(ctx, tenant);
-    const source = o.from && o.from !== tenant ? await tenantHost(ctx, o.from) : undefined;
-    if (
-        source &&
-        source.config.target !== target.config.target &&
-        [source, target].some((t) => t.config.target === "kubernetes")
-    )
+    const config = tenantConfig(ctx, tenant);
+    const from = o.from && o.from !== tenant ? tenantConfig(ctx, o.from) : undefined;
+    if (from && from.target !== config.target && [from, config].some((c) => c.target === "kubernetes"))
         throw new FleetInputError(tenant, [
-            `--from ${o.from}: a backup of target ${source.config.target} cannot be restored into target ${target.config.target}`,
+            `--from ${o.from}: a backup of target ${from.target} cannot be restored into target ${config.target}`,
         ]);
+    if (config.target === "kubernetes") {
+        if (o.rollback)
+            throw new FleetInputError(tenant, [
+                `--rollback: on target kubernetes a rollback is not automated yet: set the config key release back, run up, then restore the backup without --rollback`,
+            ]);
+        return restoreKubeTenant(ctx, config as KubeTenant, {
+            at: o.at,
+            force: o.force,
+            from: from && { config: from, secrets: (await stackOf(ctx, from.tenant)).secrets },
+            choose: chooseSnapshot,
+        });
+    }
+    const target = await tenantHost(ctx, tenant);
+    const source = from ? await tenantHost(ctx, from.tenant) : undefined;
     const listing = await listBackups(ctx, o.from ?? tenant).catch((e: unknown) => {
         if (!source) throw e;
         // A tenant destroyed with its data has no host script left: its repository is read from this tenant's host.
@@ -264,6 +264,8 @@ export async function keepBackupKey(stack: Stack): Promise<boolean> {
 
 /** Deletes a tenant's backups (destroy --with-data --purge-backups), before its host script goes. */
 export async function purgeBackups(ctx: FleetContext, tenant: string): Promise<string> {
+    const config = tenantConfig(ctx, tenant);
+    if (config.target === "kubernetes") return purgeKubeBackups(ctx, config as KubeTenant);
     const t = await tenantHost(ctx, tenant);
     return (await runScript(t, ["purge"], "", 10 * 60_000)).trim();
 }

@@ -67,6 +67,11 @@ export class FleetContext {
         this.extraEnv = { ...opts.env };
     }
 
+    /** The environment the tenants' programs see: this process's, with the fleet's own on top (KUBECONFIG). */
+    ambientEnv(): NodeJS.ProcessEnv {
+        return { ...process.env, ...this.extraEnv };
+    }
+
     configFile(tenant: string): string {
         return path.join(this.dir, `Pulumi.${tenant}.yaml`);
     }

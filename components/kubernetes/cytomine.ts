@@ -12,6 +12,8 @@ import { Images, isLocalHost, Storage } from "../model/settings";
 import { createWorkload, networkPolicySpec, Placement, withImagePullSecret, withPlacement } from "./workload";
 import { DatasetImport, DatasetVolumes } from "./datasets";
 import type { DeclaredDataset, ImportPlan } from "../model/datasets";
+import type { BackupSettings } from "../model/backups";
+import { kubeBackupPlan, TenantBackups, withBackupClients } from "./backups";
 
 /** The tenant's Kubernetes settings (namespace, images, sizes, routing), as the stack config gives them. */
 export interface KubernetesSettings {
@@ -59,6 +61,17 @@ export interface CytomineArgs extends KubernetesSettings {
     render: boolean;
     /** Volume claims (databases, images) are protected from deletion and replacement and survive destroy. */
     protectVolumes: boolean;
+    /**
+     * Scheduled backups to an S3-compatible bucket (components/kubernetes/backups.ts); unset: none.
+     * The repository's key is generated unless `key` gives an existing repository's.
+     */
+    backups?: {
+        settings: BackupSettings;
+        /** The release the tenant runs: each backup is tagged with it. */
+        release: string;
+        key?: pulumi.Input<string>;
+        s3SecretAccessKey?: pulumi.Input<string>;
+    };
     /** Bigpicture datasets: read-only claims mounted into PIMS, and the import Job (components/kubernetes/datasets.ts). */
     datasets?: {
         list: DeclaredDataset[];
@@ -128,6 +141,8 @@ export class Cytomine extends pulumi.ComponentResource {
     public readonly secret: pulumi.Output<{ name: string; keys: string[]; pullSecret?: PullSecretToProvide }>;
     /** Keycloak in the namespace: its admin password, and the objects that are up once it serves. */
     public readonly keycloak?: { adminPassword: pulumi.Output<string>; ready: pulumi.Resource[] };
+    /** The backup repository's key (secret; none without backups). */
+    public readonly backupKey?: pulumi.Output<string>;
     /** The last dataset import Job (none without datasets). */
     public readonly lastDatasetImport?: pulumi.Output<{ job: string; datasets: string[] } | undefined>;
 
@@ -226,8 +241,28 @@ export class Cytomine extends pulumi.ComponentResource {
                 : undefined;
         const secretsFirst = [...(generated ? [generated.secret] : []), ...(registrySecret ? [registrySecret] : [])];
 
+        const backupPlan =
+            args.backups && kubeBackupPlan(args.tenant, args.backups.release, args.images.restic, services);
+        if (args.backups && backupPlan)
+            this.backupKey = new TenantBackups(
+                `${name}-backups`,
+                {
+                    namespace,
+                    plan: backupPlan,
+                    settings: args.backups.settings,
+                    key: args.backups.key,
+                    s3SecretAccessKey: args.backups.s3SecretAccessKey,
+                    protect: args.protectVolumes,
+                    render: args.render,
+                    dependsOn: secretsFirst,
+                },
+                child,
+            ).key;
+        // The databases' policies let the backup pods in.
+        const served = backupPlan ? withBackupClients(services, backupPlan) : services;
+
         const workloads: Record<string, pulumi.Resource[]> = {};
-        for (const s of services) {
+        for (const s of served) {
             const part = `${name}-${s.component}`;
             const created = createWorkload(part, s, {
                 namespace,
@@ -243,7 +278,7 @@ export class Cytomine extends pulumi.ComponentResource {
                 `${part}-policy`,
                 {
                     metadata: { name: s.component, namespace, labels: tenantLabels(args.tenant, s.component) },
-                    spec: networkPolicySpec(args.tenant, s, services, args.routerNamespace),
+                    spec: networkPolicySpec(args.tenant, s, served, args.routerNamespace),
                 },
                 child,
             );
@@ -317,6 +352,7 @@ export class Cytomine extends pulumi.ComponentResource {
             adminCredentials: this.adminCredentials,
             secret: this.secret,
             keycloakAdminPassword: this.keycloak?.adminPassword,
+            backupKey: this.backupKey,
         });
     }
 }

@@ -20,6 +20,22 @@ export const isS3 = (repository: string) => repository.startsWith("s3:");
 /** The tenant's own repository under the configured root: one repository (and one key) per tenant. */
 export const repositoryOf = (repository: string, tenant: string) => `${repository.replace(/\/+$/, "")}/${tenant}`;
 
+/** The environment restic reads the tenant's repository from: where it is, its key, the bucket's credentials. */
+export function repositoryEnv(
+    settings: BackupSettings,
+    tenant: string,
+    key: string,
+    s3SecretAccessKey: string | undefined,
+): Record<string, string> {
+    return {
+        RESTIC_REPOSITORY: repositoryOf(settings.repository, tenant),
+        RESTIC_PASSWORD: key,
+        ...(isS3(settings.repository)
+            ? { AWS_ACCESS_KEY_ID: settings.s3AccessKeyId ?? "", AWS_SECRET_ACCESS_KEY: s3SecretAccessKey ?? "" }
+            : {}),
+    };
+}
+
 /** What a backup holds, by service: each database dumped, each other volume copied. */
 export interface BackupSources {
     /** PostgreSQL databases: dumped with pg_dump in their own container (custom format, one transaction). */
@@ -92,3 +108,14 @@ export function scheduleProblem(schedule: string): string | undefined {
     }
     return undefined;
 }
+
+/**
+ * What a tenant holds that a restore would replace, as one SQL statement for psql -At: "table=count"
+ * for each of core's content tables (projects, images, annotations: Spring's names for
+ * be.cytomine.domain's entities) that exists, space-separated. A fresh tenant's core has made the
+ * tables but holds no rows in them.
+ */
+export const CONTENT_TABLES = ["project", "image_instance", "user_annotation", "reviewed_annotation"] as const;
+export const HELD_ROWS_SQL =
+    "select coalesce(string_agg(t || '=' || (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I', t), false, true, '')))[1]::text, ' '), '') " +
+    `from unnest(array[${CONTENT_TABLES.map((t) => `'${t}'`).join(",")}]) t where to_regclass(t) is not null`;

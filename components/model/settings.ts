@@ -24,6 +24,12 @@ export const DEFAULT_IMAGES = {
     iam: "quay.io/keycloak/keycloak:26.4.7",
     iamDb: "postgres:15",
     proxy: "nginx:1.27.5",
+    /**
+     * The Kubernetes target's backup and restore pods (components/kubernetes/backups.ts): upstream's
+     * image of restic 0.14.0, the version Debian's package gives the VM hosts (restic/restic
+     * docker/Dockerfile at v0.14.0: Alpine, ENTRYPOINT /usr/bin/restic).
+     */
+    restic: "restic/restic:0.14.0",
 } as const;
 export type ImageKey = keyof typeof DEFAULT_IMAGES;
 export type Images = Record<ImageKey, string>;

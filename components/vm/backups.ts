@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BackupSettings, backupSources, isS3, repositoryOf } from "../model/backups";
+import { BackupSettings, backupSources, HELD_ROWS_SQL, repositoryEnv } from "../model/backups";
 import type { ServiceSpec } from "../model/spec";
 import { volumeDirOf } from "./compose";
 import { composeFn, fail, script, shellQuote, writeFileScript } from "./scripts";
@@ -60,6 +60,7 @@ export function backupConf(o: HostBackupOptions): string {
         KEEP_WEEKLY: o.settings.keepWeekly,
         READY_URLS: o.readinessUrls.join(" "),
         READY_TIMEOUT: o.readyTimeoutSeconds,
+        HELD_SQL: HELD_ROWS_SQL,
     };
     return `${Object.entries(vars)
         .map(([k, v]) => `${k}=${shellQuote(String(v))}`)
@@ -73,13 +74,7 @@ export function backupEnv(
     key: string,
     s3SecretAccessKey: string | undefined,
 ): string {
-    const vars: Record<string, string> = {
-        RESTIC_REPOSITORY: repositoryOf(settings.repository, tenant),
-        RESTIC_PASSWORD: key,
-        ...(isS3(settings.repository)
-            ? { AWS_ACCESS_KEY_ID: settings.s3AccessKeyId ?? "", AWS_SECRET_ACCESS_KEY: s3SecretAccessKey ?? "" }
-            : {}),
-    };
+    const vars = repositoryEnv(settings, tenant, key, s3SecretAccessKey);
     return `${Object.entries(vars)
         .map(([k, v]) => `${k}=${shellQuote(v)}`)
         .join("\n")}\n`;

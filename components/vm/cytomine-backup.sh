@@ -155,14 +155,13 @@ list() { # the repository holds one tenant's snapshots (components/model/backups
 	echo ']}'
 }
 
-# What the tenant holds that a restore would replace: rows of core's content tables (projects,
-# images, annotations: Spring's names for be.cytomine.domain's entities) and the images volume's files.
-# A fresh tenant holds none; the other services' files (a database's own) are not counted.
-CONTENT_TABLES="project image_instance user_annotation reviewed_annotation"
+# What the tenant holds that a restore would replace: rows of core's content tables (HELD_SQL, from
+# components/model/backups.ts) and the images volume's files. A fresh tenant holds none; the other
+# services' files (a database's own) are not counted.
 held() {
 	local component user database rows files=0 f
 	IFS=: read -r component user database <<<"${DATABASES%% *}"
-	rows=$(compose exec -T "$component" psql -U "$user" -d "$database" -Atc "select coalesce(string_agg(t || '=' || (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I', t), false, true, '')))[1]::text, ' '), '') from unnest(string_to_array('$CONTENT_TABLES', ' ')) t where to_regclass(t) is not null") ||
+	rows=$(compose exec -T "$component" psql -U "$user" -d "$database" -Atc "$HELD_SQL") ||
 		die "reading what $TENANT holds failed (its database does not answer): start it, or run the restore with --force"
 	for f in $FILES; do
 		[ -d "$DATA_DIR/$f" ] && files=$((files + $(find "$DATA_DIR/$f" -type f | wc -l)))

@@ -60,3 +60,22 @@ export const backupKeys = {
         })
         .default(BACKUP_DEFAULTS),
 };
+
+/**
+ * The Kubernetes target backs up to a bucket only: a directory of the node would be lost with it and is
+ * out of reach of Pod Security "restricted" (no hostPath). Asked of a stack that sets the key `backups`
+ * (the target declares none by default); undefined when it is fine.
+ */
+export function kubernetesBackupProblem(raw: Record<string, unknown>): string | undefined {
+    const b = raw.backups as { enabled?: unknown; repository?: unknown } | null | undefined;
+    // A value of the wrong shape is named by the key's own check.
+    if ((raw.target ?? "kubernetes") !== "kubernetes" || !b || typeof b !== "object" || b.enabled === false)
+        return undefined;
+    const repository = typeof b.repository === "string" ? b.repository : BACKUP_DEFAULTS.repository;
+    return isS3(repository)
+        ? undefined
+        : `backups.repository = ${JSON.stringify(repository)}: target kubernetes backs up to an S3-compatible bucket only ` +
+              `(its pods cannot write a node's directory under Pod Security restricted): set it with ` +
+              `pulumi config set --path backups.repository s3:<endpoint URL>/<bucket>, with backups.s3AccessKeyId and the ` +
+              `secret backupS3SecretAccessKey; or set backups.enabled to false`;
+}

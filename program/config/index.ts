@@ -18,7 +18,7 @@ import { kubernetesKeys } from "./kubernetes";
 import { vmKeys } from "./vm";
 import { crossFieldIssues } from "./rules";
 import { DATASET_SECRET_KEYS, DatasetSecretKey, datasetIssues, datasetKeys, DatasetsConfig } from "./datasets";
-import { backupKeys } from "./backups";
+import { backupKeys, kubernetesBackupProblem } from "./backups";
 import type { BackupSettings } from "../../components/model/backups";
 
 export { SECRET_KEYS, type SecretKey, type Target, DATASET_SECRET_KEYS, type DatasetSecretKey };
@@ -185,6 +185,8 @@ export function parseConfig(
         datasetSecretsSet.includes("sdafsCredentials"),
     ).map((i) => `${describeKey(["datasets", ...i.path], raw)}: ${i.message}`);
     issues.push(...datasets);
+    const kubernetesBackups = kubernetesBackupProblem(raw);
+    if (kubernetesBackups) issues.push(`${PROJECT}:${kubernetesBackups}`);
     if (issues.length > 0 || missingSecrets.length > 0) throw new ConfigError([...issues, ...missingSecrets]);
     if (!result.success) throw new ConfigError(issues);
     return toStackConfig(result.data, raw.backups !== undefined);
@@ -241,8 +243,8 @@ function toStackConfig(c: RawConfig, backupsGiven: boolean): StackConfig {
         aws: c.aws,
         datasets: c.datasets,
         ...(c.imageRegistry ? { imageRegistry: c.imageRegistry } : {}),
-        // The Kubernetes target declares no backup yet: on by default on the VM targets only; a
-        // Kubernetes stack that asks for them (the key set) gets them and the target's warning.
+        // On by default on the VM targets; on Kubernetes when the key is set (there is no bucket to
+        // default to), to an S3-compatible bucket (kubernetesBackupProblem).
         ...(c.backups.enabled && (c.target !== "kubernetes" || backupsGiven)
             ? {
                   backups: {

@@ -32,6 +32,8 @@ export async function loadClusterApis(env: NodeJS.ProcessEnv) {
     return {
         core: config.makeApiClient(k8sClient.CoreV1Api),
         storage: config.makeApiClient(k8sClient.StorageV1Api),
+        apps: config.makeApiClient(k8sClient.AppsV1Api),
+        batch: config.makeApiClient(k8sClient.BatchV1Api),
         metrics: () => rawGet(config, "/metrics"),
     };
 }

@@ -4,6 +4,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { SdafsCsiDriver } from "../../components/kubernetes/csi";
+import { repositoryOf } from "../../components/model/backups";
 import { stackOwner } from "../../components/model/tenancy";
 import { ConfigError, LoadedConfig, PROJECT, requireSecret } from "../config";
 import { datasetsOutput } from "../config/datasets";
@@ -56,12 +57,6 @@ export async function kubernetesTarget(
             ]);
         }
     }
-    // Declared on the VM targets only so far: a stack that asks for them is told, not left silent.
-    if (config.backups)
-        pulumi.log.warn(
-            `${PROJECT}:backups: the Kubernetes target does not declare backups yet (the VM targets do: components/vm/backups.ts); ` +
-                `back up the tenant's volume claims by other means, or remove the key (pulumi config rm cytomine-fallback:backups)`,
-        );
     // Rendering ignores the ambient KUBECONFIG (the provider refuses both at once).
     const cluster = new k8s.Provider(
         "cluster",
@@ -92,6 +87,12 @@ export async function kubernetesTarget(
                 ...config.imageRegistry,
                 password: requireSecret(secrets, "imageRegistryPassword"),
             },
+            backups: config.backups && {
+                settings: config.backups,
+                release: config.release,
+                key: secrets.backupKey,
+                s3SecretAccessKey: requireSecret(secrets, "backupS3SecretAccessKey"),
+            },
             datasets: {
                 list: datasets.declared,
                 plan: datasets.plan,
@@ -121,6 +122,16 @@ export async function kubernetesTarget(
              * and with imageRegistry the image pull Secret (pullSecret) the pods name.
              */
             ...(render ? { secretToProvide: cytomine.secret } : {}),
+            ...(config.backups
+                ? {
+                      backups: {
+                          repository: repositoryOf(config.backups.repository, config.tenant),
+                          schedule: config.backups.schedule,
+                          status: `npm run tenant -- backups ${config.tenant}`,
+                      },
+                      backupKey: cytomine.backupKey,
+                  }
+                : {}),
             // Datasets: what is declared (images counted where the preview saw the tree) and the last import Job.
             ...(datasets.declared.length > 0
                 ? { datasets: datasetsOutput(datasets.declared), lastDatasetImport: cytomine.lastDatasetImport }

@@ -69,8 +69,17 @@ export interface TenantData {
     files: Record<string, string>;
 }
 
+/** The annotations' count and geometries, as one row. */
+export const READ_ROWS_SQL = "select count(*), string_agg(ST_AsText(location), ';' order by id) from user_annotation";
+
+/** 250 annotations with polygons in core's table, each note holding `canary`. */
+export const makeRowsSql = (canary: string) =>
+    "create table user_annotation (id serial primary key, note text not null, location geometry(Polygon) not null);" +
+    `insert into user_annotation (note, location) select '${canary}-' || g, ` +
+    "ST_MakeEnvelope(g, g * 2, g + 10.5, g * 2 + 7.25) from generate_series(1, 250) g;";
+
 export const readData = (r: TenantRoots, tenant: string): TenantData => ({
-    rows: psql(r, tenant, "select count(*), string_agg(ST_AsText(location), ';' order by id) from user_annotation"),
+    rows: psql(r, tenant, READ_ROWS_SQL),
     files: checksums(imagesOf(r, tenant)),
 });
 
@@ -79,13 +88,7 @@ export const readData = (r: TenantRoots, tenant: string): TenantData => ({
  * (so a repository's bytes can be searched for plaintext). Returns what a restore must give back.
  */
 export function makeData(r: TenantRoots, tenant: string, canary: string): TenantData {
-    psql(
-        r,
-        tenant,
-        "create table user_annotation (id serial primary key, note text not null, location geometry(Polygon) not null);" +
-            `insert into user_annotation (note, location) select '${canary}-' || g, ` +
-            "ST_MakeEnvelope(g, g * 2, g + 10.5, g * 2 + 7.25) from generate_series(1, 250) g;",
-    );
+    psql(r, tenant, makeRowsSql(canary));
     fs.mkdirSync(path.join(imagesOf(r, tenant), "upload"), { recursive: true });
     for (let i = 0; i < 5; i++)
         fs.writeFileSync(

@@ -96,10 +96,16 @@ describe("backups: what, where and when", () => {
             parseConfig({ ...vm, backups: { enabled: false } }, ["vmPrivateKey", "lsaaiClientSecret"]).backups,
             undefined,
         );
-        // Target kubernetes declares none yet: only a stack that asks (the key set) gets them, and a warning.
+        // Target kubernetes has no bucket to default to: only a stack that names one gets them
+        // (the directory default is refused: test/unit/kube-backups.test.ts).
         const k8s = { ...vm, target: "kubernetes", vm: undefined };
         assert.equal(parseConfig(k8s, ["lsaaiClientSecret"]).backups, undefined);
-        assert.equal(parseConfig({ ...k8s, backups: { keepDaily: 3 } }, ["lsaaiClientSecret"]).backups?.keepDaily, 3);
+        const bucket = { keepDaily: 3, repository: "s3:https://s3.example.org/b", s3AccessKeyId: "AKID" };
+        assert.equal(
+            parseConfig({ ...k8s, backups: bucket }, ["lsaaiClientSecret", "backupS3SecretAccessKey"]).backups
+                ?.keepDaily,
+            3,
+        );
         const found = issues({ ...vm, backups: { schedule: "daily", repository: "s3:https://s3.example.org/b" } }, [
             "vmPrivateKey",
             "lsaaiClientSecret",
