@@ -28,6 +28,7 @@ import { s3CredentialsFile, s3Down, S3Info, s3Info, s3Log, s3Ready, s3Running, s
 import { EnvSettings, envSettings } from "./settings";
 import { sshDown, sshInfo, SshInfo, sshRunning, sshUp } from "./ssh";
 import { EnvironmentLock, EnvironmentUse, lockEnvironment } from "./use";
+export { lockRealNode } from "./use";
 
 // The parts the tests and benchmarks drive beyond the whole: the settings, each piece's start and stop
 // (fault cases stop one under a running stack), the stand-ins run outside an engine, the real node.

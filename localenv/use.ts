@@ -33,23 +33,36 @@ export interface EnvironmentLock {
     release(): void;
 }
 
-/**
- * Takes the environment's lock in `use` mode, waiting for holders of the other mode. The lock is held
- * by a child shell (lockScript) whose stdin is a pipe from this process: when this process ends, even
- * killed, the pipe closes and the lock goes with it, so a crashed suite never leaves the environment
- * locked. The child does not keep this process alive.
- */
+/** Takes the environment's lock in `use` mode, waiting for holders of the other mode (lockScript). */
 export async function lockEnvironment(use: EnvironmentUse, s: EnvSettings = envSettings()): Promise<EnvironmentLock> {
+    return holdLock(lockScript(use), [useGatePath(s), useLockPath(s)], s);
+}
+
+export const nodeLockPath = (s: EnvSettings) => path.join(s.stateDir, "node.lock");
+
+/**
+ * The real node for one suite at a time: its allocatable CPU (this machine's) fits one tenant's pods,
+ * and a second suite's would stay Pending. Take it before the environment's shared lock (useEnvironment),
+ * so that a holder that later needs the environment alone never waits for a suite waiting here.
+ */
+export async function lockRealNode(s: EnvSettings = envSettings()): Promise<EnvironmentLock> {
+    return holdLock('exec 9>>"$1"; flock -x 9; echo held; exec cat >/dev/null', [nodeLockPath(s)], s);
+}
+
+/**
+ * Runs `script` (which prints "held" once it holds its flock) in a child shell whose stdin is a pipe
+ * from this process: when this process ends, even killed, the pipe closes and the lock goes with it,
+ * so a crashed suite never leaves it locked. The child does not keep this process alive.
+ */
+async function holdLock(script: string, args: string[], s: EnvSettings): Promise<EnvironmentLock> {
     fs.mkdirSync(s.stateDir, { recursive: true });
-    const child: ChildProcess = spawn("sh", ["-c", lockScript(use), "sh", useGatePath(s), useLockPath(s)], {
+    const child: ChildProcess = spawn("sh", ["-c", script, "sh", ...args], {
         stdio: ["pipe", "pipe", "inherit"],
     });
     await new Promise<void>((resolve, reject) => {
         child.once("error", (e) => reject(new EnvError(`cannot lock the local environment: ${e.message}`, "check sh")));
         child.once("exit", (code) =>
-            reject(
-                new EnvError(`flock exited (${code}) before taking ${useLockPath(s)}`, "install util-linux (flock)"),
-            ),
+            reject(new EnvError(`flock exited (${code}) before taking ${args.at(-1)}`, "install util-linux (flock)")),
         );
         child.stdout!.once("data", () => resolve());
     });

@@ -179,6 +179,30 @@ async function snapshotsOf(c: Cluster, secret = BACKUP_SECRET_NAME): Promise<Sna
     }
 }
 
+/**
+ * The restores' record: a ConfigMap of the namespace, a run per key (the newest 50). A restore's pod is
+ * deleted once it ends, since a pod that names the claim (even one that ended) holds the claim's
+ * deletion (its kubernetes.io/pvc-protection finalizer) at a destroy with data.
+ */
+const RESTORES = "cytomine-restores";
+
+async function recordRestore(c: Cluster, run: BackupRun) {
+    const read = await orAbsent(() => c.apis.core.readNamespacedConfigMap({ name: RESTORES, namespace: c.namespace }));
+    const data = { ...read?.data, [`${run.time.replace(/[^0-9TZ]/g, "")}-${run.snapshot}`]: JSON.stringify(run) };
+    const kept = Object.fromEntries(Object.entries(data).sort().slice(-50));
+    const body = {
+        metadata: { name: RESTORES, namespace: c.namespace, labels: tenantLabels(c.config.tenant, BACKUP_COMPONENT) },
+        data: kept,
+    };
+    if (read) await c.apis.core.replaceNamespacedConfigMap({ name: RESTORES, namespace: c.namespace, body });
+    else await c.apis.core.createNamespacedConfigMap({ namespace: c.namespace, body });
+}
+
+async function restoreRuns(c: Cluster): Promise<BackupRun[]> {
+    const read = await orAbsent(() => c.apis.core.readNamespacedConfigMap({ name: RESTORES, namespace: c.namespace }));
+    return Object.values(read?.data ?? {}).map((v) => JSON.parse(v) as BackupRun);
+}
+
 /** The tenant's snapshots and runs (the CronJob's kept Jobs and the restores), newest last. */
 export async function listKubeBackups(ctx: FleetContext, config: KubeTenant): Promise<BackupListing> {
     const c = await clusterOf(ctx, config);
@@ -186,11 +210,13 @@ export async function listKubeBackups(ctx: FleetContext, config: KubeTenant): Pr
         namespace: c.namespace,
         labelSelector: labelSelector(tenantLabels(config.tenant, BACKUP_COMPONENT)),
     });
-    const runs = pods.items
-        .filter((p) => ["backup", "restore"].includes(p.metadata?.labels?.[JOB_KIND_LABEL] ?? ""))
-        .map(runOf)
-        .filter((r): r is BackupRun => r !== undefined)
-        .sort((a, b) => a.time.localeCompare(b.time));
+    const runs = [
+        ...pods.items
+            .filter((p) => p.metadata?.labels?.[JOB_KIND_LABEL] === "backup")
+            .map(runOf)
+            .filter((r): r is BackupRun => r !== undefined),
+        ...(await restoreRuns(c)),
+    ].sort((a, b) => a.time.localeCompare(b.time));
     return {
         tenant: config.tenant,
         repository: repositoryOf(config.backups.repository, config.tenant),
@@ -340,17 +366,19 @@ export async function restoreKubeTenant(
             ),
             30 * 60_000,
         );
+        await c.apis.core.deleteNamespacedPod({ name, namespace: c.namespace }).catch(() => undefined);
         const failed = failure(pod);
-        // Refused before anything changed (the tenant holds data): its services start again as they were.
+        // Refused before anything changed (the tenant holds data): not a run; its services start again as they were.
         if (failed?.container === "held") {
             await scale(c, workloads, (w) => w.replicas, 10 * 60_000);
-            await c.apis.core.deleteNamespacedPod({ name, namespace: c.namespace }).catch(() => undefined);
             throw new FleetInputError(config.tenant, [failed.message.replace(/^cytomine-backup: /, "")]);
         }
+        const ran = runOf(pod);
+        if (ran) await recordRestore(c, { ...ran, trigger: from ? `from ${from.config.tenant}` : "" });
         if (failed)
             throw new FleetInputError(config.tenant, [
-                `the restore of ${chosen.short_id} failed at ${failed.container}: ${failed.message}; the services stay stopped ` +
-                    `(kubectl -n ${c.namespace} logs ${name} --all-containers); run the restore again, or start them as they were with ` +
+                `the restore of ${chosen.short_id} failed at ${failed.container}: ${failed.message.replace(/^cytomine-backup: /, "")}; ` +
+                    `the services stay stopped: run the restore again, or start them as they were with ` +
                     `kubectl -n ${c.namespace} scale deployment,statefulset -l app.kubernetes.io/instance=${config.tenant} --replicas=1`,
             ]);
         const notReady = await scale(c, workloads, (w) => w.replicas, 10 * 60_000);
@@ -378,6 +406,19 @@ export async function purgeKubeBackups(ctx: FleetContext, config: KubeTenant): P
             namespace: c.namespace,
             body: { ...cronJob, spec: { ...cronJob.spec, suspend: true } },
         });
+    // And a run already under way ends first: it would leave a snapshot after the purge.
+    const running = async () =>
+        (
+            await c.apis.core.listNamespacedPod({
+                namespace: c.namespace,
+                labelSelector: labelSelector({
+                    ...tenantLabels(config.tenant, BACKUP_COMPONENT),
+                    [JOB_KIND_LABEL]: "backup",
+                }),
+            })
+        ).items.filter((p) => !["Succeeded", "Failed"].includes(p.status?.phase ?? "")).length;
+    const deadline = Date.now() + 10 * 60_000;
+    while ((await running()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2000));
     const name = `backup-purge-${suffix()}`;
     const pod = await runPod(
         c,

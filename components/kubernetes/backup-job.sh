@@ -22,6 +22,22 @@ fail() {
 	exit 3
 }
 
+# A database client's command, tried again while the connection is refused: a new pod's address
+# reaches the NetworkPolicy engine's rules (kube-router's ipsets) a few seconds after the pod starts,
+# and these pods connect first thing. Its output is in $out.
+with_db() {
+	tries=0
+	until out=$("$@" 2>&1); do
+		tries=$((tries + 1))
+		case "$out" in
+		*"Connection refused"* | *"timeout expired"* | *"could not translate host name"*)
+			[ "$tries" -lt 12 ] || return 1
+			sleep 5 ;;
+		*) return 1 ;;
+		esac
+	done
+}
+
 # The repository opens with the tenant's key (made when missing with `backup`); a repository that is
 # there but does not open (a wrong key, refused credentials) stops with restic's reason.
 open_repository() {
@@ -39,8 +55,8 @@ open_repository() {
 case "${1:-}" in
 dump)
 	# One transaction (pg_dump's snapshot): consistent while core keeps writing.
-	pg_dump -h "$DB_HOST" -U "$DB_USER" -d "$DB_NAME" -Fc -f "/backup/$DB_HOST.dump" ||
-		fail "pg_dump of $DB_NAME at $DB_HOST failed: see the pod's log"
+	with_db pg_dump -h "$DB_HOST" -U "$DB_USER" -d "$DB_NAME" -Fc -f "/backup/$DB_HOST.dump" ||
+		fail "pg_dump of $DB_NAME at $DB_HOST failed: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
 	;;
 backup)
 	open_repository create
@@ -67,9 +83,9 @@ purge)
 	echo "deleted the backups in $RESTIC_REPOSITORY"
 	;;
 held)
-	rows=$(psql -h "$DB_HOST" -U "$DB_USER" -d "$DB_NAME" -Atc "$HELD_SQL") ||
-		fail "reading what $TENANT holds failed (its database does not answer): start it, or restore with --force"
-	rows=$(printf '%s' "$rows" | tr ' ' '\n' | grep -v '=0$' | tr '\n' ' ' || true)
+	with_db psql -h "$DB_HOST" -U "$DB_USER" -d "$DB_NAME" -Atc "$HELD_SQL" ||
+		fail "reading what $TENANT holds failed: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')(start its database, or restore with --force)"
+	rows=$(printf '%s' "$out" | tr ' ' '\n' | grep -v '=0$' | tr '\n' ' ' || true)
 	rows="${rows% }"
 	files=0
 	for claim in $CLAIMS; do files=$((files + $(find "/data/$claim" -type f | wc -l))); done
@@ -89,8 +105,8 @@ fetch)
 	done
 	;;
 load)
-	pg_restore -h "$DB_HOST" -U "$DB_USER" -d "$DB_NAME" --clean --if-exists --no-owner --single-transaction \
-		"/work/backup/$DB_HOST.dump" || fail "pg_restore into $DB_NAME at $DB_HOST failed: see the pod's log"
+	with_db pg_restore -h "$DB_HOST" -U "$DB_USER" -d "$DB_NAME" --clean --if-exists --no-owner --single-transaction \
+		"/work/backup/$DB_HOST.dump" || fail "pg_restore into $DB_NAME at $DB_HOST failed: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
 	;;
 *) fail "usage: backup-job.sh dump | backup | snapshots | purge | held | fetch | load" ;;
 esac

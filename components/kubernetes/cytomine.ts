@@ -243,21 +243,6 @@ export class Cytomine extends pulumi.ComponentResource {
 
         const backupPlan =
             args.backups && kubeBackupPlan(args.tenant, args.backups.release, args.images.restic, services);
-        if (args.backups && backupPlan)
-            this.backupKey = new TenantBackups(
-                `${name}-backups`,
-                {
-                    namespace,
-                    plan: backupPlan,
-                    settings: args.backups.settings,
-                    key: args.backups.key,
-                    s3SecretAccessKey: args.backups.s3SecretAccessKey,
-                    protect: args.protectVolumes,
-                    render: args.render,
-                    dependsOn: secretsFirst,
-                },
-                child,
-            ).key;
         // The databases' policies let the backup pods in.
         const served = backupPlan ? withBackupClients(services, backupPlan) : services;
 
@@ -283,6 +268,28 @@ export class Cytomine extends pulumi.ComponentResource {
                 child,
             );
         }
+
+        if (args.backups && backupPlan)
+            this.backupKey = new TenantBackups(
+                `${name}-backups`,
+                {
+                    namespace,
+                    plan: backupPlan,
+                    settings: args.backups.settings,
+                    key: args.backups.key,
+                    s3SecretAccessKey: args.backups.s3SecretAccessKey,
+                    protect: args.protectVolumes,
+                    render: args.render,
+                    // The schedule starts once what it dumps and copies serves: a first run never meets
+                    // a database still starting.
+                    dependsOn: [
+                        ...secretsFirst,
+                        ...backupPlan.databases.flatMap((d) => workloads[d.component]),
+                        ...backupPlan.claims.flatMap((c) => workloads[c.component]),
+                    ],
+                },
+                child,
+            ).key;
 
         if (datasets)
             this.lastDatasetImport = new DatasetImport(

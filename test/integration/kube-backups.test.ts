@@ -19,6 +19,7 @@ import { Fleet } from "../../apps/fleet";
 import {
     Environment,
     envSettings,
+    lockRealNode,
     nodeS3Endpoint,
     REAL_NODE_LABEL,
     REAL_NODE_STORAGE_CLASS,
@@ -55,6 +56,7 @@ describe(
     { timeout: 2_400_000 },
     () => {
         let env: Environment;
+        let nodeLock: { release(): void } | undefined;
         let kube: Awaited<ReturnType<typeof kubeApi>>;
         let dir: string;
         const id = crypto.randomBytes(2).toString("hex");
@@ -147,6 +149,8 @@ describe(
         };
 
         before(async () => {
+            // One suite at a time on the real node (its CPU fits one tenant), taken before the environment.
+            nodeLock = await lockRealNode();
             env = await useEnvironment();
             requireRealNode(env);
             kube = await kubeApi(env.kube.kubeconfig);
@@ -162,11 +166,12 @@ describe(
             if (!dir) return;
             const left = new Fleet({ dir }).ctx.tenantNames();
             if (left.length) {
-                const r = await cli(["destroy", ...left, "--yes", "--with-data", "--purge-backups"], 1_200_000);
+                const r = await cli(["destroy", ...left, "--yes", "--with-data"], 1_200_000);
                 assert.equal(r.code, 0, show(r));
             }
             fs.rmSync(path.join(env.s3.dataDir, bucket), { recursive: true, force: true });
             fs.rmSync(dir, { recursive: true, force: true });
+            nodeLock?.release();
         });
 
         let before_: TenantData;

@@ -26,6 +26,7 @@ import {
     nodeDown,
     nodeFiles,
     nodeUp,
+    lockRealNode,
     stoppedNodeProcesses,
     REAL_NODE_LABEL,
     REAL_NODE_STORAGE_CLASS,
@@ -75,6 +76,7 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
     let env: Environment;
     let kube: Kube;
     let stack: EphemeralStack | undefined;
+    let nodeLock: { release(): void } | undefined;
     let tenant: string;
     const s = envSettings();
     const kubectl = async (...args: string[]) =>
@@ -138,6 +140,8 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
     };
 
     before(async () => {
+        // One suite at a time on the real node (its CPU fits one tenant), taken before the environment.
+        nodeLock = await lockRealNode();
         env = await useEnvironment();
         requireRealNode(env);
         kube = await kubeApi(env.kube.kubeconfig);
@@ -167,6 +171,7 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
         }
         if (stack) await disposeEphemeralStack(stack);
         fs.rmSync(work, { recursive: true, force: true });
+        nodeLock?.release();
     });
 
     it("up: every pod Ready on the real node through its own probes, as UID 20000 with a read-only root", async () => {

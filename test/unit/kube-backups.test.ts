@@ -336,6 +336,33 @@ describe("Kubernetes backups: the pods' script, run with stub restic and psql", 
         assert.equal(missing.stdout.trim(), "[]", "a listing of a missing repository makes none");
     });
 
+    it("dump: a refused connection (a new pod's policy not yet in force) is tried again; another failure stops with its reason", async () => {
+        const state = fs.mkdtempSync(path.join(os.tmpdir(), "pg-dump-"));
+        try {
+            const env = { DB_HOST: "postgis", DB_USER: "docker", DB_NAME: "docker" };
+            // Refused twice, then it connects; sleep is a stub so the test does not wait.
+            const pgDump = `n=$(cat ${state}/n 2>/dev/null || echo 0); echo $((n + 1)) >${state}/n; [ "$n" -ge 2 ] && exit 0; echo 'pg_dump: error: connection to server at "postgis" (10.0.0.9), port 5432 failed: Connection refused' >&2; exit 1`;
+            const ok = await job("dump", { pg_dump: pgDump, sleep: "exit 0" }, env);
+            assert.equal(ok.code, 0, ok.stderr);
+            assert.equal(fs.readFileSync(path.join(state, "n"), "utf8").trim(), "3");
+            const denied = await job(
+                "dump",
+                {
+                    pg_dump: `echo 'pg_dump: error: FATAL:  password authentication failed for user "docker"' >&2; exit 1`,
+                    sleep: "exit 0",
+                },
+                env,
+            );
+            assert.equal(denied.code, 3);
+            assert.match(
+                denied.message,
+                /^pg_dump of docker at postgis failed: pg_dump: error: FATAL: {2}password authentication failed/,
+            );
+        } finally {
+            fs.rmSync(state, { recursive: true, force: true });
+        }
+    });
+
     it("held: refuses a tenant with content, naming its rows and image files; a fresh tenant passes", async () => {
         const claims = fs.mkdtempSync(path.join(os.tmpdir(), "claims-"));
         try {

@@ -267,6 +267,17 @@ describe("resource identity of the components the dev program does not declare (
                         importImage: DEFAULT_IMPORT_IMAGE,
                         storageClass: "sdafs",
                     },
+                    backups: {
+                        settings: {
+                            schedule: "30 2 * * *",
+                            keepDaily: 7,
+                            keepWeekly: 4,
+                            repository: "s3:https://s3.example.org/backups",
+                            s3AccessKeyId: "AKID",
+                        },
+                        release: "0165ef7",
+                        s3SecretAccessKey: "s3-secret",
+                    },
                 }),
             );
             new SdafsCsiDriver("sdafs-csi", { owner: "o/p/s", rootUrl: "https://download.bp.nbis.se" });
