@@ -4,7 +4,6 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { SdafsCsiDriver } from "../../components/kubernetes/csi";
-import { repositoryOf } from "../../components/model/backups";
 import { stackOwner } from "../../components/model/tenancy";
 import { ConfigError, LoadedConfig, PROJECT, requireSecret } from "../config";
 import { datasetsOutput } from "../config/datasets";
@@ -18,7 +17,7 @@ import {
     readNodes,
 } from "../preflight/cluster";
 import { placementProblem } from "../preflight/placement";
-import type { TargetOptions, TargetResult } from "./target";
+import { backupOutputs, TargetOptions, TargetResult } from "./target";
 
 export async function kubernetesTarget(
     { config, secrets }: LoadedConfig,
@@ -122,16 +121,7 @@ export async function kubernetesTarget(
              * and with imageRegistry the image pull Secret (pullSecret) the pods name.
              */
             ...(render ? { secretToProvide: cytomine.secret } : {}),
-            ...(config.backups
-                ? {
-                      backups: {
-                          repository: repositoryOf(config.backups.repository, config.tenant),
-                          schedule: config.backups.schedule,
-                          status: `npm run tenant -- backups ${config.tenant}`,
-                      },
-                      backupKey: cytomine.backupKey,
-                  }
-                : {}),
+            ...backupOutputs(config, cytomine.backupKey),
             // Datasets: what is declared (images counted where the preview saw the tree) and the last import Job.
             ...(datasets.declared.length > 0
                 ? { datasets: datasetsOutput(datasets.declared), lastDatasetImport: cytomine.lastDatasetImport }

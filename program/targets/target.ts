@@ -3,7 +3,8 @@
 // may use it), and the target's own outputs.
 import * as pulumi from "@pulumi/pulumi";
 import type { KeycloakEndpoint } from "../../components/identity/provider";
-import type { LoadedConfig } from "../config";
+import { repositoryOf } from "../../components/model/backups";
+import type { LoadedConfig, StackConfig } from "../config";
 
 export interface TargetResult {
     publicUrl: string;
@@ -27,3 +28,17 @@ export type DeployTarget = (
     env: NodeJS.ProcessEnv,
     options?: TargetOptions,
 ) => Promise<TargetResult>;
+
+/** The stack outputs of a tenant's backups (none without): where they go, when, how to see them, the key. */
+export function backupOutputs(config: StackConfig, key: pulumi.Output<string> | undefined) {
+    return config.backups
+        ? {
+              backups: {
+                  repository: repositoryOf(config.backups.repository, config.tenant),
+                  schedule: config.backups.schedule,
+                  status: `npm run tenant -- backups ${config.tenant}`,
+              },
+              backupKey: key,
+          }
+        : {};
+}

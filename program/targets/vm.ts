@@ -11,13 +11,12 @@ import {
 } from "../../components/vm/cytomine";
 import { CONTRACTS, EARLIER_RELEASES, RELEASE, RELEASE_TAGS } from "../../components/model/release";
 import { isLocalHost } from "../../components/model/settings";
-import { repositoryOf } from "../../components/model/backups";
 import type { DeclaredDataset } from "../../components/model/datasets";
 import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
 import { type Inspection, inspectHost } from "../preflight/host-check";
 import { datasetsOutput } from "../config/datasets";
 import { checkDatasets } from "../preflight/datasets";
-import type { TargetOptions, TargetResult } from "./target";
+import { backupOutputs, TargetOptions, TargetResult } from "./target";
 
 /**
  * The datasets, checked before anything is declared. A path is validated where the program can see
@@ -160,17 +159,8 @@ export async function deployOnHost(
             dataDir: host.dataDir,
             /** How to read Cytomine's admin password on the host. */
             cytomineAdminCredentials: host.adminCredentials,
-            ...(config.backups
-                ? {
-                      backups: {
-                          repository: repositoryOf(config.backups.repository, config.tenant),
-                          schedule: config.backups.schedule,
-                          status: `npm run tenant -- backups ${config.tenant}`,
-                      },
-                      backupKey: host.backupKey,
-                      upgradeBackup: host.upgradeBackup,
-                  }
-                : {}),
+            ...backupOutputs(config, host.backupKey),
+            ...(config.backups ? { upgradeBackup: host.upgradeBackup } : {}),
             ...created?.outputs,
             ...(datasets.length > 0
                 ? { datasets: datasetsOutput(datasets), lastDatasetImport: host.lastDatasetImport }

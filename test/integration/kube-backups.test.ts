@@ -28,7 +28,7 @@ import {
     useEnvironment,
 } from "../../localenv";
 import { kubeApi } from "../support/clients";
-import { holds, makeRowsSql, READ_ROWS_SQL, TenantData } from "../support/tenant-data";
+import { holds, makeRowsSql, psqlArgs, READ_ROWS_SQL, TenantData } from "../support/tenant-data";
 import { show, tenantCli } from "../support/tenant-cli";
 
 const run = promisify(execFile);
@@ -87,22 +87,7 @@ describe(
             return pod.metadata!.name!;
         };
         const psql = async (tenant: string, sql: string) =>
-            kubectl(
-                "-n",
-                tenant,
-                "exec",
-                await podOf(tenant, "postgis"),
-                "--",
-                "psql",
-                "-U",
-                "docker",
-                "-d",
-                "docker",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-Atc",
-                sql,
-            );
+            kubectl("-n", tenant, "exec", await podOf(tenant, "postgis"), "--", ...psqlArgs(sql));
         const python = async (tenant: string, script: string, ...args: string[]) =>
             kubectl("-n", tenant, "exec", await podOf(tenant, "pims"), "--", "python3", "-c", script, ...args);
         const readData = async (tenant: string): Promise<TenantData> => ({

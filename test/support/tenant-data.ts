@@ -40,22 +40,17 @@ export interface TenantRoots {
     dockerHost: string;
 }
 
+/** psql's arguments for one statement as core's database user (`docker`), stopping at the first error. */
+export const psqlArgs = (sql: string) => ["psql", "-U", "docker", "-d", "docker", "-v", "ON_ERROR_STOP=1", "-Atc", sql];
+
 /** psql in the tenant's PostGIS container, as its own user (Cytomine core's database `docker`). */
 export function psql(r: TenantRoots, tenant: string, sql: string): string {
     return execFileSync(
         // Debian's Compose v1, as the host's steps run it (components/vm/scripts.ts).
         "docker-compose",
-        ["-p", `cytomine-${tenant}`, "-f", `${r.configRoot}/${tenant}/compose.yaml`, "exec", "-T", "postgis"].concat([
-            "psql",
-            "-U",
-            "docker",
-            "-d",
-            "docker",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-Atc",
-            sql,
-        ]),
+        ["-p", `cytomine-${tenant}`, "-f", `${r.configRoot}/${tenant}/compose.yaml`, "exec", "-T", "postgis"].concat(
+            psqlArgs(sql),
+        ),
         { encoding: "utf8", env: { ...process.env, DOCKER_HOST: r.dockerHost } },
     ).trim();
 }

@@ -21,26 +21,16 @@ import {
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import { networkPolicySpec } from "../../components/kubernetes/workload";
 import { cytomineServices } from "../../components/model/services";
-import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
+import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { parseConfig } from "../../program/config";
 import { runOf } from "../../apps/fleet/kube-backups";
-import { cytomineArgs } from "../support/cytomine-args";
+import { cytomineArgs, servicesOptions } from "../support/cytomine-args";
 import { allRegistered, recordResources } from "../support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 const run = promisify(execFile);
 
-const services = (mode: "external" | "namespace") =>
-    cytomineServices({
-        images: DEFAULT_IMAGES,
-        storage: DEFAULT_STORAGE,
-        publicUrl: "https://lab-a.example.org",
-        keycloak: {
-            mode,
-            origin: mode === "namespace" ? "https://lab-a.example.org" : "https://iam.example.org",
-            adminUser: "admin",
-        },
-    });
+const services = (mode: "external" | "namespace") => cytomineServices(servicesOptions(mode));
 const plan = (mode: "external" | "namespace" = "namespace") =>
     kubeBackupPlan("lab-a", "0165ef7", DEFAULT_IMAGES.restic, services(mode));
 const SETTINGS = {

@@ -10,25 +10,16 @@ import {
 import { routeTable } from "../../components/model/routes";
 import { httpRouteSpec, ingressAnnotations, ingressSpec } from "../../components/kubernetes/routes";
 import { SECRET_VALUES, secretKeysOf, uuidFromHex } from "../../components/model/secrets";
-import { cytomineServices, SECRET_NAME, ServicesOptions } from "../../components/model/services";
+import { cytomineServices, SECRET_NAME } from "../../components/model/services";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/model/settings";
 import { namespaceConflict } from "../../components/model/tenancy";
 import { claimName, networkPolicySpec, podTemplate, SKIP_AWAIT } from "../../components/kubernetes/workload";
-import { cytomineArgs } from "../support/cytomine-args";
+import { cytomineArgs, servicesOptions } from "../support/cytomine-args";
 import { allRegistered, recordResources, valueOf } from "../support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const options = (mode: "external" | "namespace"): ServicesOptions => ({
-    images: DEFAULT_IMAGES,
-    storage: DEFAULT_STORAGE,
-    publicUrl: "https://lab-a.example.org",
-    keycloak: {
-        mode,
-        origin: mode === "namespace" ? "https://lab-a.example.org" : "https://iam.example.org",
-        adminUser: "admin",
-    },
-});
+const options = servicesOptions;
 
 describe("Cytomine on Kubernetes: derivations", () => {
     it("pins every default image", () => {
