@@ -16,6 +16,7 @@ import {
     KubeBackupPlan,
     RELEASE_LABEL,
     repositoryPodSpec,
+    TRIGGER_LABEL,
     restorePodSpec,
 } from "../../components/kubernetes/backups";
 import { tenantLabels } from "../../components/kubernetes/namespace";
@@ -78,7 +79,7 @@ export function runOf(pod: V1Pod): BackupRun | undefined {
         bytes: summary.total_bytes_processed ?? 0,
         seconds: start && end ? Math.round((end.getTime() - start.getTime()) / 1000) : 0,
         release: labels[RELEASE_LABEL] ?? "",
-        trigger: kind === "backup" ? "schedule" : "",
+        trigger: kind === "backup" ? (labels[TRIGGER_LABEL] ?? "schedule") : "",
         message: failed ? `${failed.name}: ${(failed.state?.message ?? `exit ${failed.state?.exitCode}`).trim()}` : "",
     };
 }

@@ -39,6 +39,11 @@ export const BACKUP_CRONJOB_NAME = "backup";
 export const JOB_KIND_LABEL = "cytomine.dev/backup-kind";
 /** The release a Job's data belongs to. */
 export const RELEASE_LABEL = "cytomine.dev/release";
+/** What started a backup: schedule, or before-upgrade. */
+export const TRIGGER_LABEL = "cytomine.dev/trigger";
+
+/** The Job that backs up the running release's data before the upgrade to `release`. */
+export const beforeUpgradeJobName = (release: string) => `backup-before-upgrade-${release}`;
 
 /** A database of the tenant, as its backup dumps it and its restore loads it. */
 export interface BackupDatabase {
@@ -152,7 +157,10 @@ const mounts = (work: string, claims?: { plan: KubeBackupPlan; readOnly: boolean
  * the claims up. It runs beside the pods that mount the claims: a ReadWriteOnce volume attaches to one
  * node at a time.
  */
-export function backupPodSpec(plan: KubeBackupPlan, o: { keepDaily: number; keepWeekly: number }): PodSpec {
+export function backupPodSpec(
+    plan: KubeBackupPlan,
+    o: { keepDaily: number; keepWeekly: number; trigger?: string },
+): PodSpec {
     const spec = pod(plan, {
         claims: true,
         init: plan.databases.map((d) =>
@@ -163,7 +171,7 @@ export function backupPodSpec(plan: KubeBackupPlan, o: { keepDaily: number; keep
                 ...step("restic", plan.resticImage, "backup", [], mounts("/backup", { plan, readOnly: true })),
                 ...resticEnv(plan, BACKUP_SECRET_NAME, {
                     RELEASE: plan.release,
-                    TRIGGER: "schedule",
+                    TRIGGER: o.trigger ?? "schedule",
                     KEEP_DAILY: String(o.keepDaily),
                     KEEP_WEEKLY: String(o.keepWeekly),
                 }),
@@ -292,8 +300,16 @@ export interface TenantBackupsArgs {
     protect: boolean;
     /** Rendered to files: the Secret (the key) is not declared. */
     render: boolean;
-    /** Created first (the tenant's Secret, which the dumps read). */
-    dependsOn: pulumi.Resource[];
+    /**
+     * What the schedule waits for (the tenant's Secret, which the dumps read, and the workloads it
+     * backs up): a promise, since the workloads are declared after this component.
+     */
+    dependsOn: Promise<pulumi.Resource[]>;
+    /**
+     * An upgrade of the running tenant (its release, or Keycloak's image): the versions it runs now,
+     * whose data a Job backs up before the services change (they wait for it: beforeUpgrade).
+     */
+    upgradeFrom?: { release: string; to: string };
 }
 
 /** The tenant's backup schedule: its repository Secret, the CronJob and the backup pods' NetworkPolicy. */
@@ -301,6 +317,8 @@ export class TenantBackups extends pulumi.ComponentResource {
     /** The repository's key (secret). */
     public readonly key: pulumi.Output<string>;
     public readonly schedule: pulumi.Output<string>;
+    /** The backup before an upgrade, which the services that change wait for (none without an upgrade). */
+    public readonly beforeUpgrade?: k8s.batch.v1.Job;
 
     constructor(name: string, args: TenantBackupsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cytomine:kubernetes:Backups", name, {}, opts);
@@ -337,7 +355,40 @@ export class TenantBackups extends pulumi.ComponentResource {
             },
             child,
         );
-        const jobLabels = { ...labels, [JOB_KIND_LABEL]: "backup", [RELEASE_LABEL]: plan.release };
+        const jobLabels = {
+            ...labels,
+            [JOB_KIND_LABEL]: "backup",
+            [RELEASE_LABEL]: plan.release,
+            [TRIGGER_LABEL]: "schedule",
+        };
+        const from = args.upgradeFrom;
+        if (from) {
+            // The data is the running versions': tagged with them, as a rollback would restore it.
+            const before = { ...jobLabels, [RELEASE_LABEL]: from.release, [TRIGGER_LABEL]: "before-upgrade" };
+            this.beforeUpgrade = new k8s.batch.v1.Job(
+                `${name}-before-upgrade`,
+                {
+                    metadata: { name: beforeUpgradeJobName(from.to), namespace: args.namespace, labels: before },
+                    spec: {
+                        backoffLimit: 0,
+                        activeDeadlineSeconds: 6 * 3600,
+                        template: {
+                            metadata: { labels: before },
+                            spec: backupPodSpec(
+                                { ...plan, release: from.release },
+                                { ...settings, trigger: "before-upgrade" },
+                            ),
+                        },
+                    },
+                },
+                // The provider waits until the Job has succeeded (and fails the up when it fails).
+                { ...child, dependsOn: secret ? [secret] : [], deleteBeforeReplace: true },
+            );
+        }
+        const scheduleAfter: Promise<pulumi.Resource[]> = args.dependsOn.then((d) => [
+            ...d,
+            ...(secret ? [secret] : []),
+        ]);
         const cronJob = new k8s.batch.v1.CronJob(
             `${name}-schedule`,
             {
@@ -364,7 +415,7 @@ export class TenantBackups extends pulumi.ComponentResource {
                     },
                 },
             },
-            { ...child, dependsOn: [...args.dependsOn, ...(secret ? [secret] : [])] },
+            { ...child, dependsOn: scheduleAfter },
         );
         this.schedule = cronJob.spec.schedule;
         this.registerOutputs({ key: this.key, schedule: this.schedule });

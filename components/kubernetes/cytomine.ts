@@ -71,6 +71,8 @@ export interface CytomineArgs extends KubernetesSettings {
         release: string;
         key?: pulumi.Input<string>;
         s3SecretAccessKey?: pulumi.Input<string>;
+        /** An upgrade of the running tenant: its data is backed up before the services change. */
+        upgradeFrom?: { release: string; to: string };
     };
     /** Bigpicture datasets: read-only claims mounted into PIMS, and the import Job (components/kubernetes/datasets.ts). */
     datasets?: {
@@ -245,6 +247,28 @@ export class Cytomine extends pulumi.ComponentResource {
             args.backups && kubeBackupPlan(args.tenant, args.backups.release, args.images.restic, services);
         // The databases' policies let the backup pods in.
         const served = backupPlan ? withBackupClients(services, backupPlan) : services;
+        let resolveBackedUp: ((r: pulumi.Resource[]) => void) | undefined;
+        const backups =
+            args.backups && backupPlan
+                ? new TenantBackups(
+                      `${name}-backups`,
+                      {
+                          namespace,
+                          plan: backupPlan,
+                          settings: args.backups.settings,
+                          key: args.backups.key,
+                          s3SecretAccessKey: args.backups.s3SecretAccessKey,
+                          protect: args.protectVolumes,
+                          render: args.render,
+                          // A first run never meets a database still starting.
+                          dependsOn: new Promise((resolve) => (resolveBackedUp = resolve)),
+                          upgradeFrom: args.backups.upgradeFrom,
+                      },
+                      child,
+                  )
+                : undefined;
+        this.backupKey = backups?.key;
+        const databases = backupPlan?.databases.map((d) => d.component) ?? [];
 
         const workloads: Record<string, pulumi.Resource[]> = {};
         for (const s of served) {
@@ -255,7 +279,11 @@ export class Cytomine extends pulumi.ComponentResource {
                 parent: this,
                 protectVolumes: args.protectVolumes,
                 storageClass: args.storageClass,
-                dependsOn: secretsFirst,
+                // An upgrade changes the services only once the running versions' data is backed up.
+                dependsOn: [
+                    ...secretsFirst,
+                    ...(backups?.beforeUpgrade && !databases.includes(s.component) ? [backups.beforeUpgrade] : []),
+                ],
                 extra: s.component === "pims" ? pimsDatasets : undefined,
             });
             workloads[s.component] = [created.workload, created.service];
@@ -269,27 +297,12 @@ export class Cytomine extends pulumi.ComponentResource {
             );
         }
 
-        if (args.backups && backupPlan)
-            this.backupKey = new TenantBackups(
-                `${name}-backups`,
-                {
-                    namespace,
-                    plan: backupPlan,
-                    settings: args.backups.settings,
-                    key: args.backups.key,
-                    s3SecretAccessKey: args.backups.s3SecretAccessKey,
-                    protect: args.protectVolumes,
-                    render: args.render,
-                    // The schedule starts once what it dumps and copies serves: a first run never meets
-                    // a database still starting.
-                    dependsOn: [
-                        ...secretsFirst,
-                        ...backupPlan.databases.flatMap((d) => workloads[d.component]),
-                        ...backupPlan.claims.flatMap((c) => workloads[c.component]),
-                    ],
-                },
-                child,
-            ).key;
+        // The schedule waits for what it backs up, declared below.
+        resolveBackedUp?.([
+            ...secretsFirst,
+            ...(backupPlan?.databases.flatMap((d) => workloads[d.component]) ?? []),
+            ...(backupPlan?.claims.flatMap((c) => workloads[c.component]) ?? []),
+        ]);
 
         if (datasets)
             this.lastDatasetImport = new DatasetImport(

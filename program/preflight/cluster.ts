@@ -3,6 +3,7 @@
 import * as path from "node:path";
 import { namespaceConflict, OWNER_KEY } from "../../components/model/tenancy";
 import { RECORD_CONFIGMAP, RECORD_KEY } from "../../components/kubernetes/datasets";
+import { beforeUpgradeJobName, RELEASE_LABEL } from "../../components/kubernetes/backups";
 import { DeclaredDataset, ImportPlan, parseRecord, planImport } from "../../components/model/datasets";
 import { ConfigError, PROJECT, StackConfig } from "../config";
 import { NodeFacts } from "./placement";
@@ -149,4 +150,33 @@ export async function datasetsOnCluster(
             ? await orAbsent(() => core.readNamespacedConfigMap({ name: RECORD_CONFIGMAP, namespace }))
             : undefined;
     return { declared, plan: planImport(declared, parseRecord(configMap?.data?.[RECORD_KEY])) };
+}
+
+/**
+ * The images core and Keycloak (iam) run with in the tenant's namespace now, from their Deployments
+ * (none before the first up): what the preview compares with the release to say an upgrade.
+ */
+export async function runningImages(
+    apis: () => Promise<ClusterApis>,
+    namespace: string,
+): Promise<{ core?: string; iam?: string }> {
+    const image = async (name: string) =>
+        (await orAbsent(async () => (await apis()).apps.readNamespacedDeployment({ name, namespace })))?.spec?.template
+            ?.spec?.containers?.[0]?.image;
+    return { core: await image("core"), iam: await image("iam") };
+}
+
+/**
+ * The release label of the Job that backed up before the upgrade to `release` (none if there is
+ * none): the stack keeps declaring it as it was, so that the update after an upgrade changes nothing.
+ */
+export async function upgradeBackupOf(
+    apis: () => Promise<ClusterApis>,
+    namespace: string,
+    release: string,
+): Promise<string | undefined> {
+    const job = await orAbsent(async () =>
+        (await apis()).batch.readNamespacedJob({ name: beforeUpgradeJobName(release), namespace }),
+    );
+    return job?.metadata?.labels?.[RELEASE_LABEL];
 }

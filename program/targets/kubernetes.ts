@@ -15,9 +15,12 @@ import {
     loadClusterApis,
     orAbsent,
     readNodes,
+    runningImages,
+    upgradeBackupOf,
 } from "../preflight/cluster";
 import { placementProblem } from "../preflight/placement";
 import { backupOutputs, TargetOptions, TargetResult } from "./target";
+import { KUBERNETES_STEPS, upgradeFrom, upgradeWarnings } from "./upgrade";
 
 export async function kubernetesTarget(
     { config, secrets }: LoadedConfig,
@@ -56,6 +59,13 @@ export async function kubernetesTarget(
             ]);
         }
     }
+    // An upgrade of a running tenant: said at preview, and backed up first (components/kubernetes/backups.ts).
+    const running = readCluster ? await runningImages(apis, config.kubernetes.namespace) : undefined;
+    const keptUpgradeBackup =
+        readCluster && config.backups
+            ? await upgradeBackupOf(apis, config.kubernetes.namespace, config.release)
+            : undefined;
+    for (const warning of upgradeWarnings(running, config, KUBERNETES_STEPS)) pulumi.log.warn(warning);
     // Rendering ignores the ambient KUBECONFIG (the provider refuses both at once).
     const cluster = new k8s.Provider(
         "cluster",
@@ -91,6 +101,7 @@ export async function kubernetesTarget(
                 release: config.release,
                 key: secrets.backupKey,
                 s3SecretAccessKey: requireSecret(secrets, "backupS3SecretAccessKey"),
+                upgradeFrom: upgradeFrom(running, config, keptUpgradeBackup),
             },
             datasets: {
                 list: datasets.declared,

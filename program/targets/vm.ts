@@ -9,7 +9,6 @@ import {
     markPathOf,
     SshConnection,
 } from "../../components/vm/cytomine";
-import { CONTRACTS, EARLIER_RELEASES, RELEASE, RELEASE_TAGS } from "../../components/model/release";
 import { isLocalHost } from "../../components/model/settings";
 import type { DeclaredDataset } from "../../components/model/datasets";
 import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
@@ -17,6 +16,7 @@ import { type Inspection, inspectHost } from "../preflight/host-check";
 import { datasetsOutput } from "../config/datasets";
 import { checkDatasets } from "../preflight/datasets";
 import { backupOutputs, TargetOptions, TargetResult } from "./target";
+import { upgradeWarnings } from "./upgrade";
 
 /**
  * The datasets, checked before anything is declared. A path is validated where the program can see
@@ -37,52 +37,6 @@ export async function datasetsOnHost(
     });
     if (issues.length > 0) throw new ConfigError(issues);
     return declared;
-}
-
-/**
- * An upgrade (or a downgrade), said at preview: of the Cytomine release (the release the host runs
- * now and the one this update brings, the services whose images change) and of Keycloak in the
- * project (its image), which services migrate their databases on start, and what `up` does first.
- * Empty when neither changes.
- */
-export function upgradeWarnings(
-    running: Inspection["running"],
-    a: Pick<CytomineArgs, "tenant" | "release" | "images" | "keycloak" | "backups">,
-): string[] {
-    const first = a.backups
-        ? `up backs the tenant up first (step backup-before-upgrade); if the new version does not become ready, its error gives the restore command that rolls back.`
-        : `Backups are off (backups.enabled false): take one by hand before up, or there is no way back.`;
-    const back = (what: string) =>
-        `To go back with ${what}'s data, restore the backup taken before the upgrade instead: ` +
-        `npm run tenant -- restore ${a.tenant} --at <its id> --rollback --force (the failed up printed it; ` +
-        `npm run tenant -- backups ${a.tenant} lists them) restores the data, then brings ${what} up on it.`;
-    const warnings: string[] = [];
-    if (running?.core) {
-        const from = running.core.slice(running.core.lastIndexOf(":") + 1);
-        const to = a.release;
-        const age = (tag: string) => RELEASE_TAGS.findIndex((t) => t === tag);
-        const changes = EARLIER_RELEASES.find((r) => r.tag === from)?.changes;
-        const migrating = ["core", ...(a.keycloak.mode === "namespace" ? ["iam (Keycloak)"] : [])];
-        if (from !== to && age(from) >= 0 && age(from) < age(to))
-            warnings.push(
-                `downgrade of Cytomine from release ${from} to ${to}: ${to}'s core may not read a database ${from}'s core migrated. ${back(`release ${to}`)}`,
-            );
-        else if (from !== to)
-            warnings.push(
-                `upgrade of Cytomine from release ${from} to ${to}: the images of ${Object.values(CONTRACTS)
-                    .filter((c) => c.image.endsWith(`:${RELEASE.tag}`))
-                    .map((c) => c.component)
-                    .join(", ")} change${changes ? ` (${from}..${to}: ${changes})` : ""}; ${migrating.join(" and ")} ` +
-                    `migrate their databases when the new release starts, and the old release cannot read them afterwards. ${first}`,
-            );
-    }
-    if (running?.iam && a.keycloak.mode === "namespace" && running.iam !== a.images.iam)
-        warnings.push(
-            `upgrade of Keycloak from ${running.iam} to ${a.images.iam} (images.iam): Keycloak migrates its database (iam-db) ` +
-                `when the new version starts, and an older one cannot read it afterwards; an older image than the running one ` +
-                `is a downgrade: ${back(running.iam)} ${first}`,
-        );
-    return warnings;
 }
 
 /** Looks at the host before anything is declared: files by absolute path, or ConfigError. */

@@ -27,11 +27,13 @@ import {
     requireRealNode,
     useEnvironment,
 } from "../../localenv";
+import { EARLIER_RELEASES, RELEASE, releaseImage } from "../../components/model/release";
 import { kubeApi } from "../support/clients";
 import { holds, makeRowsSql, psqlArgs, READ_ROWS_SQL, TenantData } from "../support/tenant-data";
 import { show, tenantCli } from "../support/tenant-cli";
 
 const run = promisify(execFile);
+const EARLIER = EARLIER_RELEASES[0].tag;
 
 /** In the PIMS pod (python3, as PIMS writes): 5 slides of 200 kB holding the canary; then every file's sha256. */
 const MAKE_FILES = `
@@ -117,6 +119,8 @@ describe(
                     ...["--set", `nodeSelector=${JSON.stringify({ [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value })}`],
                     ...["--set", `tolerations=${JSON.stringify([{ ...REAL_NODE_TAINT, operator: "Equal" }])}`],
                     ...["--set", `storageClass=${REAL_NODE_STORAGE_CLASS}`],
+                    // The earlier release: the fresh tenant is upgraded from it after its restore.
+                    ...["--set", `release=${EARLIER}`],
                     ...[
                         "--set",
                         `backups=${JSON.stringify({
@@ -191,7 +195,7 @@ describe(
             const ran = wanted(listing);
             assert.ok(ran, `no scheduled backup after the data within 5 minutes: ${JSON.stringify(listing.runs)}`);
             assert.equal(ran.trigger, "schedule");
-            assert.equal(ran.release, "0165ef7");
+            assert.equal(ran.release, EARLIER);
             assert.ok(ran.bytes > 1_000_000, `${ran.bytes} bytes`);
             assert.ok(
                 listing.snapshots.some((x) => x.id.startsWith(ran.snapshot)),
@@ -271,6 +275,47 @@ describe(
                 listing.runs.filter((r) => r.kind === "restore" && r.status === "failed"),
                 [],
             );
+        });
+
+        it("an upgrade: the preview names it, up backs the running release's data up first, then changes the services", async () => {
+            const s = await Stack.select(fresh, await new Fleet({ dir }).ctx.workspace());
+            await s.setConfig("cytomine-fallback:release", { value: RELEASE.tag });
+            const preview = await cli(["preview", fresh]);
+            assert.equal(preview.code, 2, show(preview));
+            assert.match(
+                preview.stdout,
+                new RegExp(
+                    `${fresh} warning: upgrade of Cytomine from release ${EARLIER} to ${RELEASE.tag}: .*up backs the tenant up first \\(the Job backup-before-upgrade-<release>`,
+                ),
+            );
+            const up = await cli(["up", fresh], 1_200_000);
+            assert.equal(up.code, 0, show(up));
+            const job = await kube.batch.readNamespacedJob({
+                name: `backup-before-upgrade-${RELEASE.tag}`,
+                namespace: fresh,
+            });
+            assert.equal(job.status?.succeeded, 1);
+            // It ended before core changed: core's pod of the new release started after the Job completed.
+            const core = await kube.core.readNamespacedPod({ name: await podOf(fresh, "core"), namespace: fresh });
+            assert.equal(core.spec?.containers[0].image, releaseImage("core", RELEASE.tag));
+            assert.ok(
+                new Date(core.status!.startTime!).getTime() >= new Date(job.status!.completionTime!).getTime(),
+                "core of the new release started after the backup",
+            );
+            const listing = await backups(fresh);
+            const before = listing.runs.find((r) => r.trigger === "before-upgrade");
+            assert.ok(before, JSON.stringify(listing.runs));
+            assert.equal(before.status, "ok");
+            assert.equal(before.release, EARLIER, "the backup holds the running release's data, tagged with it");
+            assert.ok(
+                listing.snapshots.some(
+                    (x) => x.id.startsWith(before.snapshot) && x.tags?.includes(`release=${EARLIER}`),
+                ),
+            );
+            assert.equal((await readData(fresh)).rows, before_.rows, "the data, as the new release finds it");
+            // Nothing left to do: the Job stays declared as it ran.
+            const again = await cli(["preview", fresh]);
+            assert.equal(again.code, 0, show(again));
         });
 
         it("destroy --with-data --purge-backups deletes the fresh tenant's backups, and leaves the source's alone", async () => {

@@ -470,7 +470,7 @@ describe("an upgrade at preview", () => {
     const core = (tag: string) => `registry.cytomine.org/cytomine/core:${tag}`;
 
     it("names the releases, the services that change and migrate, and what up does first", async () => {
-        const { upgradeWarnings } = await import("../../program/targets/vm");
+        const { upgradeWarnings } = await import("../../program/targets/upgrade");
         assert.deepEqual(upgradeWarnings({ core: DEFAULT_IMAGES.core, iam: DEFAULT_IMAGES.iam }, args), []);
         assert.deepEqual(upgradeWarnings(undefined, args), [], "nothing runs yet");
         const [upgrade] = upgradeWarnings({ core: core("26e8daf") }, args);
@@ -491,7 +491,7 @@ describe("an upgrade at preview", () => {
     });
 
     it("a new Keycloak image in the project is an upgrade of Keycloak; an external Keycloak is not the tenant's", async () => {
-        const { upgradeWarnings } = await import("../../program/targets/vm");
+        const { upgradeWarnings } = await import("../../program/targets/upgrade");
         const running = { core: DEFAULT_IMAGES.core, iam: "quay.io/keycloak/keycloak:26.3.0" };
         const warnings = upgradeWarnings(running, args);
         assert.equal(warnings.length, 1);

@@ -186,6 +186,77 @@ describe("Kubernetes backups: the component (mocks) and the config", () => {
         assert.ok(!none.some((r) => r.type === "kubernetes:batch/v1:CronJob" || r.name.includes("backups")));
     });
 
+    it("an upgrade: a Job backs the running release's data up first, and the services that change wait for it", async () => {
+        const recorded = recordResources();
+        // The names of what each resource depends on, as its options give them.
+        const dependsOn: Record<string, string[]> = {};
+        new Cytomine(
+            "lab-a",
+            cytomineArgs({
+                backups: {
+                    settings: SETTINGS,
+                    release: "0165ef7",
+                    s3SecretAccessKey: "s3-secret",
+                    upgradeFrom: { release: "26e8daf", to: "0165ef7" },
+                },
+            }),
+            {
+                transformations: [
+                    (a) =>
+                        void (dependsOn[a.name] = ([a.opts.dependsOn ?? []].flat() as Any[]).map(
+                            (r) => r.__name as string,
+                        )),
+                ],
+            },
+        );
+        await allRegistered();
+        const job = recorded.find(
+            (r) => r.type === "kubernetes:batch/v1:Job" && r.name === "lab-a-backups-before-upgrade",
+        );
+        assert.ok(job);
+        assert.equal(job.inputs.metadata.name, "backup-before-upgrade-0165ef7");
+        assert.equal(job.inputs.metadata.labels["cytomine.dev/release"], "26e8daf");
+        assert.equal(job.inputs.metadata.labels["cytomine.dev/trigger"], "before-upgrade");
+        const env = Object.fromEntries(
+            job.inputs.spec.template.spec.containers[0].env.map((e: Any) => [e.name, e.value]),
+        );
+        assert.deepEqual([env.RELEASE, env.TRIGGER], ["26e8daf", "before-upgrade"]);
+        assert.ok(dependsOn["lab-a-core"].includes("lab-a-backups-before-upgrade"), "core waits for the backup");
+        assert.ok(dependsOn["lab-a-pims"].includes("lab-a-backups-before-upgrade"));
+        assert.ok(
+            !dependsOn["lab-a-postgis"].includes("lab-a-backups-before-upgrade"),
+            "the database it dumps does not",
+        );
+    });
+
+    it("says when an update is an upgrade, from the running images, and keeps declaring the backup made before it", async () => {
+        const { upgradeFrom, upgradeWarnings, KUBERNETES_STEPS } = await import("../../program/targets/upgrade");
+        const a = {
+            tenant: "lab-a",
+            release: "0165ef7",
+            images: DEFAULT_IMAGES,
+            keycloak: { mode: "namespace" as const },
+            backups: {},
+        };
+        const old = { core: "registry.cytomine.org/cytomine/core:26e8daf", iam: DEFAULT_IMAGES.iam };
+        assert.deepEqual(upgradeFrom(old, a), { release: "26e8daf", to: "0165ef7" });
+        assert.equal(upgradeFrom({ core: DEFAULT_IMAGES.core, iam: DEFAULT_IMAGES.iam }, a), undefined);
+        assert.equal(upgradeFrom(undefined, a), undefined, "nothing runs yet");
+        assert.deepEqual(upgradeFrom({ core: DEFAULT_IMAGES.core, iam: "quay.io/keycloak/keycloak:26.3.0" }, a), {
+            release: "0165ef7",
+            to: "0165ef7",
+        });
+        assert.deepEqual(upgradeFrom({ core: DEFAULT_IMAGES.core, iam: DEFAULT_IMAGES.iam }, a, "26e8daf"), {
+            release: "26e8daf",
+            to: "0165ef7",
+        });
+        const [warning] = upgradeWarnings(old, a, KUBERNETES_STEPS);
+        assert.match(
+            warning,
+            /^upgrade of Cytomine from release 26e8daf to 0165ef7: .*the Job backup-before-upgrade-<release>/,
+        );
+    });
+
     it("refuses a directory repository on Kubernetes, naming the key and the fix; an s3: one gives backups", () => {
         const base = {
             tenant: "lab-a",

@@ -232,14 +232,14 @@ describe("preview report: what each preview says", () => {
     });
 
     it("a change of Cytomine's release leads, said as the program warns it, and is not repeated among the warnings", async () => {
-        const { upgradeWarnings } = await import("../../program/targets/vm");
+        const { upgradeWarnings } = await import("../../program/targets/upgrade");
         const [warning] = upgradeWarnings(
             { core: "registry.cytomine.org/cytomine/core:26e8daf" },
             {
                 tenant: "demo",
                 release: "0165ef7",
                 images: DEFAULT_IMAGES,
-                keycloak: { mode: "namespace", origin: "https://c.example.org", adminUser: "admin" },
+                keycloak: { mode: "namespace" },
                 backups: { settings: { schedule: "30 2 * * *", keepDaily: 7, keepWeekly: 4, repository: "/b" } },
             },
         );
