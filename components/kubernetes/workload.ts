@@ -262,8 +262,13 @@ export function createWorkload(
                       spec: {
                           replicas: 1,
                           selector: { matchLabels: labels },
-                          // A single writer of a ReadWriteOnce volume must stop before its successor starts.
-                          strategy: s.volumes.length ? { type: "Recreate" } : undefined,
+                          // One pod at a time: a single writer of a ReadWriteOnce volume must stop before
+                          // its successor starts, and no service runs a second copy beside the first
+                          // during an update (core and Keycloak migrate their databases as they start; a
+                          // surge pod needs room the tenant's requests may leave none of on its node).
+                          strategy: s.volumes.length
+                              ? { type: "Recreate" }
+                              : { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
                           template,
                       },
                   },

@@ -75,18 +75,32 @@ describe(
                     maxBuffer: 16 * 1024 * 1024,
                 })
             ).stdout.trim();
+        /** A Ready pod of the component (waited for a bounded while: right after an up, one may be restarting). */
         const podOf = async (tenant: string, component: string) => {
-            const pods = await kube.core.listNamespacedPod({
-                namespace: tenant,
-                labelSelector: `app.kubernetes.io/component=${component}`,
-            });
-            const pod = pods.items.find(
-                (p) =>
-                    !p.metadata?.deletionTimestamp &&
-                    p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-            );
-            assert.ok(pod, `a Ready pod of ${component} in ${tenant}`);
-            return pod.metadata!.name!;
+            const deadline = Date.now() + 120_000;
+            for (;;) {
+                const pods = await kube.core.listNamespacedPod({
+                    namespace: tenant,
+                    labelSelector: `app.kubernetes.io/component=${component}`,
+                });
+                const pod = pods.items.find(
+                    (p) =>
+                        !p.metadata?.deletionTimestamp &&
+                        p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+                );
+                if (pod) return pod.metadata!.name!;
+                assert.ok(
+                    Date.now() < deadline,
+                    `no Ready pod of ${component} in ${tenant} within 120 s: ${JSON.stringify(
+                        pods.items.map((p) => [
+                            p.metadata?.name,
+                            p.status?.phase,
+                            p.status?.containerStatuses?.[0]?.state,
+                        ]),
+                    )}`,
+                );
+                await new Promise((r) => setTimeout(r, 3000));
+            }
         };
         const psql = async (tenant: string, sql: string) =>
             kubectl("-n", tenant, "exec", await podOf(tenant, "postgis"), "--", ...psqlArgs(sql));

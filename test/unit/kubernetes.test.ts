@@ -253,6 +253,24 @@ describe("Cytomine component (mocks)", () => {
         assert.equal(c.keycloak, undefined);
     });
 
+    it("updates one pod at a time: Recreate with a volume, else no surge pod beside the running one", async () => {
+        const recorded = recordResources();
+        new Cytomine("lab-a", cytomineArgs());
+        await allRegistered();
+        const strategies = Object.fromEntries(
+            recorded
+                .filter((r) => r.type === "kubernetes:apps/v1:Deployment")
+                .map((r) => [r.inputs.metadata.name, r.inputs.spec.strategy]),
+        );
+        assert.deepEqual(strategies.pims, { type: "Recreate" });
+        for (const name of ["core", "repository", "web-ui", "pims-cache"])
+            assert.deepEqual(
+                strategies[name],
+                { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+                name,
+            );
+    });
+
     it("waits for workloads, not for their Services (the workload's readiness covers the Service's pods)", async () => {
         const recorded = recordResources();
         new Cytomine("lab-a", cytomineArgs());
