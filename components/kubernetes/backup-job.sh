@@ -38,6 +38,21 @@ with_db() {
 	done
 }
 
+# A restic command, tried again while another run holds the repository's lock (the scheduled run and
+# the backup before an upgrade may meet; restic 0.14 has no --retry-lock). Its output is in $out.
+with_repository() {
+	tries=0
+	until out=$(restic "$@" 2>&1); do
+		tries=$((tries + 1))
+		case "$out" in
+		*"already locked"*)
+			[ "$tries" -lt 60 ] || return 1
+			sleep 5 ;;
+		*) return 1 ;;
+		esac
+	done
+}
+
 # The repository opens with the tenant's key (made when missing with `backup`); a repository that is
 # there but does not open (a wrong key, refused credentials) stops with restic's reason.
 open_repository() {
@@ -60,12 +75,14 @@ dump)
 	;;
 backup)
 	open_repository create
-	summary=$(restic backup --json --host "$TENANT" --tag "tenant=$TENANT" --tag "release=$RELEASE" \
-		--tag "trigger=$TRIGGER" /backup /data | grep '"message_type":"summary"' | tail -n 1) || true
+	with_repository backup --json --host "$TENANT" --tag "tenant=$TENANT" --tag "release=$RELEASE" \
+		--tag "trigger=$TRIGGER" /backup /data ||
+		fail "restic backup to $RESTIC_REPOSITORY failed: $(printf '%s' "$out" | grep -v '^{' | tail -n 2 | tr '\n' ' ')"
+	summary=$(printf '%s\n' "$out" | grep '"message_type":"summary"' | tail -n 1) || true
 	[ -n "$summary" ] || fail "restic backup to $RESTIC_REPOSITORY made no snapshot: see the pod's log"
-	restic forget --tag "tenant=$TENANT" --group-by host,tags --keep-daily "$KEEP_DAILY" \
-		--keep-weekly "$KEEP_WEEKLY" --keep-last 1 --prune >/dev/null ||
-		fail "restic forget on $RESTIC_REPOSITORY failed after the backup: see the pod's log"
+	with_repository forget --tag "tenant=$TENANT" --group-by host,tags --keep-daily "$KEEP_DAILY" \
+		--keep-weekly "$KEEP_WEEKLY" --keep-last 1 --prune ||
+		fail "restic forget on $RESTIC_REPOSITORY failed after the backup: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
 	printf '%s' "$summary" >"$TERMINATION_LOG"
 	echo "$summary"
 	;;

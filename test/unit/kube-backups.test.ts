@@ -385,6 +385,33 @@ describe("Kubernetes backups: the pods' script, run with stub restic and psql", 
         assert.match(made[3], /--tag tenant=lab-a .*--keep-daily 7 --keep-weekly 4 --keep-last 1 --prune/);
     });
 
+    it("backup: waits while another run holds the repository's lock (restic 0.14 has no --retry-lock)", async () => {
+        const state = fs.mkdtempSync(path.join(os.tmpdir(), "restic-lock-"));
+        try {
+            // The first backup finds the repository locked (the backup before an upgrade runs); the second goes through.
+            const restic = [
+                `case "$1" in`,
+                `cat) exit 0 ;;`,
+                `backup) [ -f ${state}/once ] || { touch ${state}/once; echo 'Fatal: unable to create lock in backend: repository is already locked exclusively by PID 7 on backup-before-upgrade' >&2; exit 1; }`,
+                `  echo '{"message_type":"summary","snapshot_id":"abcabc12","total_bytes_processed":7}' ;;`,
+                `esac`,
+            ].join("\n");
+            const env = { RELEASE: "0165ef7", TRIGGER: "schedule", KEEP_DAILY: "7", KEEP_WEEKLY: "4" };
+            const r = await job("backup", { restic, sleep: "exit 0" }, env);
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(JSON.parse(r.message).snapshot_id, "abcabc12");
+            const refused = await job(
+                "backup",
+                { restic: `[ "$1" = cat ] && exit 0; echo 'Fatal: wrong password' >&2; exit 1` },
+                env,
+            );
+            assert.equal(refused.code, 3);
+            assert.match(refused.message, /^restic backup to s3:http:\/\/x\/b\/lab-a failed: Fatal: wrong password/);
+        } finally {
+            fs.rmSync(state, { recursive: true, force: true });
+        }
+    });
+
     it("snapshots: a wrong key stops with the reason, and a repository is never made over one that does not open", async () => {
         const restic = `[ "$1" = cat ] && { echo 'Fatal: wrong password or no key found' >&2; exit 1; }; [ "$1" = init ] && exit 9; echo '[]'`;
         const r = await job("snapshots", { restic });
