@@ -22,36 +22,26 @@ fail() {
 	exit 3
 }
 
-# A database client's command, tried again while the connection is refused: a new pod's address
-# reaches the NetworkPolicy engine's rules (kube-router's ipsets) a few seconds after the pod starts,
-# and these pods connect first thing. Its output is in $out.
-with_db() {
-	tries=0
+# Runs a command; while it fails with output matching the extended regex $1, tries it again every
+# 5 s, up to $2 tries. Its output (stdout and stderr) is in $out.
+retrying() {
+	pattern=$1 limit=$2 tries=0
+	shift 2
 	until out=$("$@" 2>&1); do
 		tries=$((tries + 1))
-		case "$out" in
-		*"Connection refused"* | *"timeout expired"* | *"could not translate host name"*)
-			[ "$tries" -lt 12 ] || return 1
-			sleep 5 ;;
-		*) return 1 ;;
-		esac
+		printf '%s' "$out" | grep -qE "$pattern" && [ "$tries" -lt "$limit" ] || return 1
+		sleep 5
 	done
 }
 
+# A database client's command, tried again while the connection is refused: a new pod's address
+# reaches the NetworkPolicy engine's rules (kube-router's ipsets) a few seconds after the pod starts,
+# and these pods connect first thing.
+with_db() { retrying 'Connection refused|timeout expired|could not translate host name' 12 "$@"; }
+
 # A restic command, tried again while another run holds the repository's lock (the scheduled run and
-# the backup before an upgrade may meet; restic 0.14 has no --retry-lock). Its output is in $out.
-with_repository() {
-	tries=0
-	until out=$(restic "$@" 2>&1); do
-		tries=$((tries + 1))
-		case "$out" in
-		*"already locked"*)
-			[ "$tries" -lt 60 ] || return 1
-			sleep 5 ;;
-		*) return 1 ;;
-		esac
-	done
-}
+# the backup before an upgrade may meet; restic 0.14 has no --retry-lock).
+with_repository() { retrying 'already locked' 60 restic "$@"; }
 
 # The repository opens with the tenant's key (made when missing with `backup`); a repository that is
 # there but does not open (a wrong key, refused credentials) stops with restic's reason.
