@@ -45,6 +45,8 @@ export interface EnvSettings {
         cacheDir: string;
         /** The Keycloak distribution the keycloak image is made from. */
         keycloakVersion: string;
+        /** The toolchain's build of distribution's registry program, for the registry image. */
+        registryBinDir: string;
     };
 }
 
@@ -159,6 +161,7 @@ export function envSettings(env: NodeJS.ProcessEnv = process.env): EnvSettings {
             defaultSocket: env.CYTOMINE_ENV_DOCKER_DEFAULT_SOCKET !== "0",
             cacheDir: path.join(cacheDir, "docker"),
             keycloakVersion: v.KEYCLOAK_VERSION,
+            registryBinDir: toolDir("registry", v.DISTRIBUTION_VERSION),
         },
     };
 }

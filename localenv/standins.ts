@@ -37,6 +37,11 @@ export interface StandinSpec {
     /** Whether the build context gets the Keycloak distribution as keycloak.tar.gz. */
     keycloak?: boolean;
     /**
+     * Programs the toolchain built (scripts/toolchain.sh), copied from the folder FROM into the build
+     * context's bin/; their content is part of the image's digest, so a rebuilt program rebuilds it.
+     */
+    binaries?: { from: string; files: string[] };
+    /**
      * The release service it stands in for: its build context gets CONTRACTS[contract] as contract.json
      * (components/model/release.ts), which common/cytomine-standin.py enforces at start.
      */
@@ -97,6 +102,9 @@ export function standinSpecs(s: EnvSettings): StandinSpec[] {
         release("web-ui"),
         release("meilisearch"),
         release("pims"),
+        release("app-engine"),
+        release("sam"),
+        release("cbir"),
         { dir: "mongo", tags: ["mongo:5.0-focal"], packages: ["python3"], preinstall: "" },
         {
             dir: "redis",
@@ -132,8 +140,25 @@ export function standinSpecs(s: EnvSettings): StandinSpec[] {
             // The official image's nginx user (nginxinc/docker-nginx).
             preinstall: account("nginx", 101, "/nonexistent", "/bin/false"),
         },
+        {
+            // Not a stand-in: the app engine's task pods' helper containers (curl, jq, zip), per release.
+            dir: "app-engine-tasks-runner",
+            tags: [...new Set(RELEASE_TAGS.map((t) => atRelease(DEFAULT_IMAGES.tasksRunner, t)))],
+            packages: ["curl", "jq", "zip", "ca-certificates"],
+            preinstall: "",
+        },
         // Not a stand-in: Debian's restic 0.14.0, for the Kubernetes target's backup pods.
         { dir: "restic", tags: [DEFAULT_IMAGES.restic], packages: ["restic", "ca-certificates"], preinstall: "" },
+        {
+            // Not a stand-in: distribution's real registry program under upstream's name, as the
+            // toolchain builds it (v3.0.0: v2.8.3's dependencies are not served); both serve the
+            // Distribution HTTP API V2 (/v2/) the app engine pushes task images through.
+            dir: "registry",
+            tags: [DEFAULT_IMAGES.registry],
+            packages: ["ca-certificates"],
+            preinstall: "",
+            binaries: { from: s.docker.registryBinDir, files: ["registry"] },
+        },
         {
             // Not a stand-in: the release's real Python client, for the Kubernetes dataset import Job.
             dir: "python-client",
@@ -216,8 +241,8 @@ export function pythonDigest(packages: string[]): string {
 
 /**
  * An image: its layer, its build context (its folder and common/), the Keycloak version it embeds and
- * the digests of the contract.json and site-packages.tar it gets (absent for images without them, so
- * their digests stay put).
+ * the digests of the contract.json, site-packages.tar and programs it gets (absent for images without
+ * them, so their digests stay put).
  */
 export function imageDigest(inputs: {
     base: string;
@@ -227,13 +252,26 @@ export function imageDigest(inputs: {
     keycloak?: string;
     contract?: string;
     python?: string;
+    binaries?: string[];
 }): string {
-    const { contract, python, ...rest } = inputs;
+    const { contract, python, binaries, ...rest } = inputs;
     return digestOf({
         ...rest,
         keycloak: inputs.keycloak ?? null,
         ...(contract === undefined ? {} : { contract }),
         ...(python === undefined ? {} : { python }),
+        ...(binaries === undefined ? {} : { binaries }),
+    });
+}
+
+/**
+ * "file sha256" of each of a spec's programs; "file missing" when the toolchain has not built it, so
+ * the image counts as outdated and its build fails with the fix.
+ */
+export function binariesFingerprint(binaries: { from: string; files: string[] }): string[] {
+    return binaries.files.map((f) => {
+        const file = path.join(binaries.from, f);
+        return `${f} ${fs.existsSync(file) ? fileSha256(file) : "missing"}`;
     });
 }
 
@@ -246,7 +284,11 @@ function imageInputs(s: EnvSettings, spec: StandinSpec, base: string) {
     const keycloak = spec.keycloak ? `keycloak-quarkus-dist:${s.docker.keycloakVersion}` : undefined;
     const contract = spec.contract ? sha256(contractJson(spec.contract)) : undefined;
     const python = spec.pythonPackages ? pythonDigest(spec.pythonPackages) : undefined;
-    return { layer, digest: imageDigest({ base, layer, context, tags: spec.tags, keycloak, contract, python }) };
+    const binaries = spec.binaries ? binariesFingerprint(spec.binaries) : undefined;
+    return {
+        layer,
+        digest: imageDigest({ base, layer, context, tags: spec.tags, keycloak, contract, python, binaries }),
+    };
 }
 
 /** Tag -> digest label of every image the daemon has that carries one. */
@@ -487,6 +529,20 @@ async function buildImage(
         if (spec.contract) fs.writeFileSync(path.join(ctx, "contract.json"), contractJson(spec.contract));
         if (spec.pythonPackages) {
             fs.linkSync(await sitePackagesTarball(s, spec.pythonPackages, log), path.join(ctx, "site-packages.tar"));
+        }
+        if (spec.binaries) {
+            fs.mkdirSync(path.join(ctx, "bin"));
+            for (const f of spec.binaries.files) {
+                const file = path.join(spec.binaries.from, f);
+                if (!fs.existsSync(file)) {
+                    throw new EnvError(
+                        `${file} not found (the ${spec.tags.join(", ")} image is made from it)`,
+                        "run 'npm run setup' (scripts/toolchain.sh env builds it)",
+                    );
+                }
+                // A copy keeps the mode (the executable bit); the tool cache may be another file system.
+                fs.copyFileSync(file, path.join(ctx, "bin", f));
+            }
         }
         await logged(
             dockerCli(),

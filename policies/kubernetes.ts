@@ -22,6 +22,14 @@ export const pinnedImages: ResourceValidationPolicy = {
 };
 
 const ENFORCE = "pod-security.kubernetes.io/enforce";
+/** components/kubernetes/namespace.ts POD_SECURITY_REASON_KEY. */
+const POD_SECURITY_REASON = "cytomine.dev/pod-security-reason";
+/** components/kubernetes/tasks.ts PRIVILEGED_REASON_KEY. */
+const PRIVILEGED_REASON = "cytomine.dev/privileged-reason";
+const COMPONENT = "app.kubernetes.io/component";
+
+/** A namespace of an app engine's task pods (components/kubernetes/tasks.ts labels it). */
+const isTaskNamespace = (labels: Props | null | undefined) => known(() => labels?.[COMPONENT]) === "tasks";
 
 export const namespacePodSecurity: ResourceValidationPolicy = {
     name: "namespace-pod-security",
@@ -51,6 +59,14 @@ export const namespacePodSecurity: ResourceValidationPolicy = {
         const level = known(() => labels[ENFORCE]);
         if (level === UNKNOWN || level === "restricted" || level === "baseline") return;
         if (level === "privileged" && name === UNKNOWN) return; // could be the privileged namespace
+        // A task namespace says why (its pods' hostPaths); task-namespaces checks what holds it back.
+        if (level === "privileged" && isTaskNamespace(labels)) {
+            const reason = known(() => args.props.metadata?.annotations?.[POD_SECURITY_REASON]);
+            if (reason === UNKNOWN || (typeof reason === "string" && reason.length > 0)) return;
+            return reportViolation(
+                `task namespace ${String(name)} is privileged without a reason: annotate it ${POD_SECURITY_REASON}`,
+            );
+        }
         reportViolation(
             level === "privileged"
                 ? `${ENFORCE} is "privileged": only namespace ${cfg.privilegedNamespace} (the sdafs CSI node plugin) may be privileged`
@@ -201,6 +217,66 @@ export const defaultDenyNetworkPolicy: StackValidationPolicy = {
             reportViolation(
                 `tenant namespace ${typeof name === "string" ? name : ns.name} has no default-deny NetworkPolicy ` +
                     "(podSelector {}, policyTypes [Ingress, Egress], no rules)",
+                ns.urn,
+            );
+        }
+    },
+};
+
+/** The expression of an admission policy's validations, as strings (UNKNOWN while not known). */
+function validationsOf(policy: PolicyResource): string[] | Unknown {
+    return known(() => [...(policy.props.spec?.validations ?? [])].map((v: Props) => String(v.expression)));
+}
+
+export const taskNamespaces: StackValidationPolicy = {
+    name: "task-namespaces",
+    description:
+        "Every app-engine task namespace (label app.kubernetes.io/component=tasks) has a ResourceQuota limiting pods, " +
+        "CPU and memory, and a ValidatingAdmissionPolicyBinding in Deny mode to a policy that refuses privileged " +
+        `containers, unless that policy carries the operator's reason (annotation ${PRIVILEGED_REASON}). Values ` +
+        "unknown at preview are not judged.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, reportViolation) => {
+        const of = (type: string) => args.resources.filter((r) => r.type === type);
+        const quotas = of(TYPES.resourceQuota);
+        const bindings = of(TYPES.admissionPolicyBinding);
+        const policies = of(TYPES.admissionPolicy);
+        for (const ns of of(TYPES.namespace)) {
+            const labels = known(() => ns.props.metadata?.labels);
+            if (labels === UNKNOWN || !isTaskNamespace(labels)) continue;
+            const name = stringAt(() => ns.props.metadata?.name);
+            if (name === UNKNOWN) continue;
+            const hard = quotas
+                .filter((q) => inNamespace(q, ns, name) !== false)
+                .map((q) => known(() => q.props.spec?.hard));
+            if (!hard.some((h) => h === UNKNOWN))
+                if (!hard.some((h) => ["pods", "requests.cpu", "requests.memory"].every((k) => h?.[k] !== undefined)))
+                    reportViolation(
+                        `task namespace ${name} has no ResourceQuota of pods, requests.cpu and requests.memory: one tenant's tasks could take the node`,
+                        ns.urn,
+                    );
+            const bound = bindings.filter(
+                (b) =>
+                    known(
+                        () =>
+                            b.props.spec?.matchResources?.namespaceSelector?.matchLabels?.[
+                                "kubernetes.io/metadata.name"
+                            ],
+                    ) === name && known(() => [...(b.props.spec?.validationActions ?? [])].includes("Deny")) === true,
+            );
+            const names = bound.map((b) => known(() => b.props.spec?.policyName));
+            if (names.some((n) => n === UNKNOWN)) continue;
+            const guards = policies.filter((p) => names.includes(known(() => p.props.metadata?.name)));
+            const verdicts = guards.map((p) => {
+                const reason = known(() => p.props.metadata?.annotations?.[PRIVILEGED_REASON]);
+                const rules = validationsOf(p);
+                if (reason === UNKNOWN || rules === UNKNOWN) return UNKNOWN;
+                return (typeof reason === "string" && reason.length > 0) || rules.some((r) => r.includes("privileged"));
+            });
+            if (verdicts.some((v) => v === UNKNOWN) || verdicts.some((v) => v === true)) continue;
+            reportViolation(
+                `task namespace ${name}: no ValidatingAdmissionPolicy (bound in Deny mode) refuses privileged task containers, ` +
+                    `and none carries the operator's reason (${PRIVILEGED_REASON})`,
                 ns.urn,
             );
         }

@@ -16,6 +16,7 @@ import {
     namespacePodSecurity,
     pinnedImages,
     privilegedWorkloads,
+    taskNamespaces,
 } from "./kubernetes";
 import { noDefaultPasswords, noPlaintextSecrets } from "./secrets";
 import { statefulResourcesProtected } from "./stateful";
@@ -41,6 +42,7 @@ export {
     pinnedImages,
     privilegedWorkloads,
     statefulResourcesProtected,
+    taskNamespaces,
 };
 
 export const policies: Policies = [
@@ -60,6 +62,7 @@ export const policies: Policies = [
     containerSecurity,
     privilegedWorkloads,
     defaultDenyNetworkPolicy,
+    taskNamespaces,
     // AWS
     awsImdsV2,
     awsEncryptedVolumes,

@@ -8,7 +8,8 @@
 #          kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, Keycloak.
 # env:     main's environment tools, and the rest the tests use: the Debian packages (SSH host, docker
 #          engine, browser, PostgreSQL), kubelet, kube-proxy, the pause binary, CoreDNS, kube-router
-#          (its NetworkPolicy firewall only), local-path-provisioner, kube-score, S3Proxy.
+#          (its NetworkPolicy firewall only), local-path-provisioner, kube-score, S3Proxy, the image
+#          registry (distribution) for the registry:2.8.3 image.
 # all:     core and env.
 # command: only the command provider plugin (and the pulumi CLI that registers it).
 #
@@ -474,6 +475,12 @@ build_kwok() {
 	GOBIN="$OUT" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@v$KWOK_VERSION"
 }
 
+# The app engine's task-image registry (registry:2.8.3 in the stack): distribution's registry program,
+# which localenv/standins.ts puts into the image of that name (no image can be pulled here).
+build_registry() {
+	GOBIN="$OUT" go install -ldflags "-s -w" "github.com/distribution/distribution/v3/cmd/registry@v$DISTRIBUTION_VERSION"
+}
+
 build_kube_score() {
 	GOBIN="$OUT" go install -ldflags "-s -w -X main.version=$KUBE_SCORE_VERSION" "github.com/zegl/kube-score/cmd/kube-score@v$KUBE_SCORE_VERSION"
 }
@@ -544,7 +551,7 @@ start_control_plane() {
 }
 
 # start_env_rest: the rest of the local environment the tests use (the real node, the SSH host's and
-# docker engine's packages, the S3 server) and kube-score.
+# docker engine's packages, the S3 server, the image registry's program) and kube-score.
 start_env_rest() {
 	step io "S3Proxy (S3 server, Maven Central)" s3proxy "$S3PROXY_VERSION" fetch_s3proxy
 	step cpu/kubernetes "kubelet, kube-proxy, pause" kubernetes-node "$KUBERNETES_VERSION" build_kubernetes_node \
@@ -553,6 +560,7 @@ start_env_rest() {
 	step cpu "kube-router (NetworkPolicy firewall)" kube-router "$KUBE_ROUTER_VERSION" build_kube_router
 	step cpu "local-path-provisioner" local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" build_local_path_provisioner
 	step cpu "kube-score" kube-score "$KUBE_SCORE_VERSION" build_kube_score
+	step cpu "registry (distribution, the app engine's task images)" registry "$DISTRIBUTION_VERSION" build_registry
 }
 
 link_bin() {
@@ -572,8 +580,8 @@ main() {
 	case "$GROUP" in
 	core) TOTAL=6 ;;
 	main) TOTAL=10 ;;
-	env) TOTAL=11 ;;
-	all) TOTAL=17 ;;
+	env) TOTAL=12 ;;
+	all) TOTAL=18 ;;
 	command) TOTAL=3 ;;
 	esac
 	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE, $GO_JOBS Go builds at once"

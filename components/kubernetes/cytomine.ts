@@ -14,6 +14,8 @@ import { DatasetImport, DatasetVolumes } from "./datasets";
 import type { DeclaredDataset, ImportPlan } from "../model/datasets";
 import type { BackupSettings } from "../model/backups";
 import { kubeBackupPlan, TenantBackups, withBackupClients } from "./backups";
+import { ML_PORTS, MlSettings } from "../model/ml";
+import { TaskNamespace } from "./tasks";
 
 /** The tenant's Kubernetes settings (namespace, images, sizes, routing), as the stack config gives them. */
 export interface KubernetesSettings {
@@ -74,6 +76,8 @@ export interface CytomineArgs extends KubernetesSettings {
         /** An upgrade of the running tenant: its data is backed up before the services change. */
         upgradeFrom?: { release: string; to: string };
     };
+    /** The machine-learning services (components/model/ml.ts); unset: none. */
+    ml?: MlSettings;
     /** Bigpicture datasets: read-only claims mounted into PIMS, and the import Job (components/kubernetes/datasets.ts). */
     datasets?: {
         list: DeclaredDataset[];
@@ -210,13 +214,33 @@ export class Cytomine extends pulumi.ComponentResource {
               ).pims
             : undefined;
 
+        // The app engine tells task pods to pull from the registry's Service address, known once it exists.
+        let resolveRegistry: ((address: pulumi.Input<string>) => void) | undefined;
+        const registryAddress = pulumi.output(new Promise<pulumi.Input<string>>((r) => (resolveRegistry = r)));
         const services = cytomineServices({
             images: args.images,
             storage: args.storage,
             publicUrl: args.publicUrl,
             keycloak: args.keycloak,
             datasets: datasets !== undefined,
+            ...(args.ml
+                ? { ml: { services: args.ml.services, namespace: args.namespace, registryAdvertised: registryAddress } }
+                : {}),
         });
+        const tasks = args.ml?.services.includes("app-engine")
+            ? new TaskNamespace(
+                  `${name}-tasks`,
+                  {
+                      tenant: args.tenant,
+                      namespace,
+                      namespaceName: args.namespace,
+                      owner: args.owner,
+                      limits: args.ml.tasks,
+                      privilegedReason: args.ml.tasks.privilegedReason,
+                  },
+                  child,
+              )
+            : undefined;
         const keys = secretKeysOf(services, SECRET_NAME);
         const generated = args.render
             ? undefined
@@ -271,6 +295,7 @@ export class Cytomine extends pulumi.ComponentResource {
         const databases = backupPlan?.databases.map((d) => d.component) ?? [];
 
         const workloads: Record<string, pulumi.Resource[]> = {};
+        const kubeServices: Record<string, k8s.core.v1.Service> = {};
         for (const s of served) {
             const part = `${name}-${s.component}`;
             const created = createWorkload(part, s, {
@@ -283,10 +308,14 @@ export class Cytomine extends pulumi.ComponentResource {
                 dependsOn: [
                     ...secretsFirst,
                     ...(backups?.beforeUpgrade && !databases.includes(s.component) ? [backups.beforeUpgrade] : []),
+                    // The app engine watches task pods from its start: its rights come first.
+                    ...(tasks && s.kubernetesApiReason ? [tasks] : []),
                 ],
                 extra: s.component === "pims" ? pimsDatasets : undefined,
+                weightsClaim: args.ml?.weights,
             });
             workloads[s.component] = [created.workload, created.service];
+            kubeServices[s.component] = created.service;
             new k8s.networking.v1.NetworkPolicy(
                 `${part}-policy`,
                 {
@@ -296,6 +325,8 @@ export class Cytomine extends pulumi.ComponentResource {
                 child,
             );
         }
+
+        resolveRegistry?.(kubeServices["registry"]?.spec.clusterIP.apply((ip) => `${ip}:${ML_PORTS.registry}`) ?? "");
 
         // The schedule waits for what it backs up, declared below.
         resolveBackedUp?.([

@@ -15,9 +15,14 @@ export interface TenantNamespaceArgs {
     owner: string;
     /** Pod Security Admission level enforced on the namespace. */
     podSecurity?: PodSecurityLevel;
+    /** Why a level below restricted: kept on the namespace for whoever audits it. */
+    podSecurityReason?: string;
     /** Keep the namespace (and the volume claims in it) when the stack is destroyed. */
     retainOnDelete?: boolean;
 }
+
+/** The annotation that says why a namespace enforces less than Pod Security restricted. */
+export const POD_SECURITY_REASON_KEY = "cytomine.dev/pod-security-reason";
 
 /** Labels every object of a tenant carries (app.kubernetes.io recommended labels). */
 export function tenantLabels(tenant: string, component?: string): Record<string, string> {
@@ -51,7 +56,10 @@ export class TenantNamespace extends pulumi.ComponentResource {
                 metadata: {
                     name: args.namespace,
                     labels: { ...tenantLabels(args.tenant), ...podSecurityLabels(level) },
-                    annotations: { [OWNER_KEY]: args.owner },
+                    annotations: {
+                        [OWNER_KEY]: args.owner,
+                        ...(args.podSecurityReason ? { [POD_SECURITY_REASON_KEY]: args.podSecurityReason } : {}),
+                    },
                 },
             },
             { parent: this, retainOnDelete: args.retainOnDelete ?? false },

@@ -36,13 +36,16 @@ export function podTemplate(
     tenant: string,
     s: ServiceSpec,
     extra?: PodAdditions,
+    /** The operator's claim of model weights, for a spec that mounts them. */
+    weightsClaim?: string,
 ): k8s.types.input.core.v1.PodTemplateSpec {
     const scratch = s.scratch.map((path, i) => ({ name: `scratch-${i}`, path }));
     return {
         metadata: { labels: tenantLabels(tenant, s.component) },
         spec: {
             serviceAccountName: s.component,
-            automountServiceAccountToken: false,
+            // Only a service that drives the API gets a token (the spec says why).
+            automountServiceAccountToken: s.kubernetesApiReason !== undefined,
             securityContext: podSecurityContext(s.uid, s.port),
             containers: [
                 {
@@ -62,6 +65,7 @@ export function podTemplate(
                     volumeMounts: [
                         ...s.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
                         ...scratch.map((v) => ({ name: v.name, mountPath: v.path })),
+                        ...(s.weights ? [{ name: "weights", mountPath: s.weights, readOnly: true }] : []),
                         ...(extra?.volumeMounts ?? []),
                     ],
                 },
@@ -73,6 +77,9 @@ export function podTemplate(
                     persistentVolumeClaim: { claimName: claimName(s.component, v.name) },
                 })),
                 ...scratch.map((v) => ({ name: v.name, emptyDir: {} })),
+                ...(s.weights && weightsClaim
+                    ? [{ name: "weights", persistentVolumeClaim: { claimName: weightsClaim, readOnly: true } }]
+                    : []),
                 ...(extra?.volumes ?? []),
             ],
         },
@@ -137,6 +144,8 @@ export function withPlacement(type: string, props: Props, placement: Placement):
 }
 
 const CLUSTER_DNS = { matchLabels: { "k8s-app": "kube-dns" } };
+/** The API server's ports: the kubernetes Service's and the usual secure port behind it. */
+export const KUBERNETES_API_PORTS = [443, 6443];
 const DNS_PORTS = [
     { port: 53, protocol: "UDP" },
     { port: 53, protocol: "TCP" },
@@ -146,6 +155,9 @@ const DNS_PORTS = [
 export const namespaceSelector = (namespace: string) => ({
     namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
 });
+
+/** Out to the cluster's DNS. */
+export const DNS_EGRESS = { to: [{ ...namespaceSelector("kube-system"), podSelector: CLUSTER_DNS }], ports: DNS_PORTS };
 
 /**
  * The allow-policy of one service: in from its clients (and the router when routed), out to the
@@ -158,7 +170,11 @@ export function networkPolicySpec(
     routerNamespace: string,
 ): k8s.types.input.networking.v1.NetworkPolicySpec {
     const pods = (component: string) => ({ podSelector: { matchLabels: tenantLabels(tenant, component) } });
-    const from = [...s.clients.map(pods), ...(s.routed ? [namespaceSelector(routerNamespace)] : [])];
+    const from = [
+        ...s.clients.map(pods),
+        ...(s.clientNamespaces ?? []).map(namespaceSelector),
+        ...(s.routed ? [namespaceSelector(routerNamespace)] : []),
+    ];
     const servers = all.filter((other) => other.clients.includes(s.component));
     return {
         podSelector: { matchLabels: tenantLabels(tenant, s.component) },
@@ -169,7 +185,7 @@ export function networkPolicySpec(
                 to: [pods(server.component)],
                 ports: [{ port: server.port, protocol: "TCP" }],
             })),
-            { to: [{ ...namespaceSelector("kube-system"), podSelector: CLUSTER_DNS }], ports: DNS_PORTS },
+            DNS_EGRESS,
             ...(s.externalPorts.length
                 ? [
                       {
@@ -185,6 +201,10 @@ export function networkPolicySpec(
                           ports: s.externalPorts.map((port) => ({ port, protocol: "TCP" })),
                       },
                   ]
+                : []),
+            // The API server's address is the cluster's own (the kubernetes Service's endpoints): its ports.
+            ...(s.kubernetesApiReason
+                ? [{ ports: KUBERNETES_API_PORTS.map((port) => ({ port, protocol: "TCP" })) }]
                 : []),
         ],
     };
@@ -202,6 +222,8 @@ export interface WorkloadOptions {
     dependsOn: pulumi.Resource[];
     /** What the pod gets from another part of the tenant (PIMS: the datasets). */
     extra?: PodAdditions;
+    /** The operator's claim of model weights (config key ml.weights), for a spec that mounts them. */
+    weightsClaim?: string;
 }
 
 /** Creates a service's ServiceAccount, volume claims, workload and Service. */
@@ -215,7 +237,7 @@ export function createWorkload(
     const metadata = { name: s.component, namespace: o.namespace, labels };
     const account = new k8s.core.v1.ServiceAccount(
         `${name}-account`,
-        { metadata, automountServiceAccountToken: false },
+        { metadata, automountServiceAccountToken: s.kubernetesApiReason !== undefined },
         child,
     );
     const claims = s.volumes.map(
@@ -243,7 +265,7 @@ export function createWorkload(
                 { ...child, protect: o.protectVolumes, retainOnDelete: o.protectVolumes },
             ),
     );
-    const template = podTemplate(o.tenant, s, o.extra);
+    const template = podTemplate(o.tenant, s, o.extra, o.weightsClaim);
     const after = { ...child, dependsOn: [account, ...claims, ...o.dependsOn, ...(o.extra?.dependsOn ?? [])] };
     const workload =
         s.kind === "StatefulSet"

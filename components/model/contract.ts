@@ -38,8 +38,12 @@ const RUNTIME_WRITABLE = ["/dev/shm"];
 
 const under = (path: string, mount: string) => mount === "/" || path === mount || path.startsWith(`${mount}/`);
 
-/** Hosts an in-tenant URL may name although nothing renders them (the ML services core must be told about). */
-const UNDEPLOYED = new Set(["sam", "cbir", "app-engine"]);
+/** Hosts an in-tenant URL may name although nothing renders them: the optional (ML) services core must be told about. */
+const UNDEPLOYED = new Set(
+    Object.values(CONTRACTS)
+        .filter((c) => c.optional)
+        .map((c) => c.component),
+);
 
 function serviceFindings(c: ServiceContract, s: RenderedService, all: RenderedService[]): Finding[] {
     const out: Finding[] = [];
@@ -133,9 +137,15 @@ export function contractFindings(services: RenderedService[], routes: RenderedRo
     const findings: Finding[] = [];
     for (const c of Object.values(CONTRACTS)) {
         const s = services.find((x) => x.component === c.component);
-        if (!s)
-            findings.push({ component: c.component, item: "service", problem: "not deployed", source: c.imageSource });
-        else findings.push(...serviceFindings(c, s, services));
+        if (!s) {
+            if (!c.optional)
+                findings.push({
+                    component: c.component,
+                    item: "service",
+                    problem: "not deployed",
+                    source: c.imageSource,
+                });
+        } else findings.push(...serviceFindings(c, s, services));
     }
     return [...findings, ...extensionFindings(services), ...routeFindings(routes, services)];
 }

@@ -84,6 +84,8 @@ export interface ServiceContract {
     extensions?: ExtensionItem[];
     /** How the real image exits when it refuses to start (its stand-in exits the same way). */
     exitCode: number;
+    /** Deployed only when the tenant opts in (config key ml): its absence is no finding. */
+    optional?: true;
 }
 
 /** A path of the tenant's public URL and the service behind it. */
@@ -567,6 +569,234 @@ const meilisearch: ServiceContract = {
     health: [{ path: "/health", source: "helm/charts/cytomine/templates/meilisearch/meilisearch.yaml:66-87" }],
 };
 
+// ---------------------------------------------------------------------------------------------------
+// The machine-learning services: deployed only for a tenant that opts in (config key ml). Core is told
+// their URLs either way (SAM_URL and CBIR_URL above are required).
+
+const springRequired = (name: string, property: string, meaning: string, source: string): EnvItem => ({
+    name,
+    meaning,
+    required: true,
+    source,
+    failure: springPlaceholder(name, property),
+});
+
+const appEngine: ServiceContract = {
+    component: "app-engine",
+    image: own("app-engine"),
+    imageSource: ".github/workflows/docker.yaml:25-27,84,93",
+    port: 8080,
+    portSource: "app-engine/src/main/resources/application.yml:4",
+    uid: APP_UID,
+    uidSource: CHART_UID,
+    exitCode: 1,
+    optional: true,
+    env: [
+        ...(
+            [
+                ["DB_HOST", "spring.datasource.url", "its PostgreSQL database (app-engine-db)"],
+                ["DB_NAME", "spring.datasource.url", "the database name"],
+                ["DB_USERNAME", "spring.datasource.username", "the database user"],
+                ["DB_PASSWORD", "spring.datasource.password", "the database password (generated per tenant)"],
+            ] as const
+        ).map(([name, property, meaning]) =>
+            springRequired(name, property, meaning, "app-engine/src/main/resources/application.yml:12-15"),
+        ),
+        {
+            name: "API_PREFIX",
+            meaning: "the prefix of every route: core calls <APPENGINE_API_URL>/app-engine/v1/ (its default is /api/)",
+            required: true,
+            source: "app-engine/src/main/resources/application.yml:72; core/src/main/resources/application.yml:137",
+            failure: "core's calls to /app-engine/v1/ answer 404 (the image's default prefix is /api/)",
+            valueProblem: (v) =>
+                v === "/app-engine/" ? undefined : `core calls /app-engine/v1/: set it to /app-engine/`,
+        },
+        springRequired(
+            "REGISTRY_URL",
+            "registry.url",
+            "the registry the app engine pushes task images to",
+            "app-engine/src/main/resources/application.yml:44-47",
+        ),
+        springRequired(
+            "SCHEDULER_ADVERTISED_URL",
+            "scheduler.advertised-url",
+            "the app engine as task pods reach it (inputs and outputs of a run)",
+            "app-engine/src/main/resources/application.yml:60; app-engine/src/main/java/be/cytomine/appengine/handlers/scheduler/impl/KubernetesScheduler.java:98-101",
+        ),
+        springRequired(
+            "SCHEDULER_REGISTRY_ADVERTISED_URL",
+            "scheduler.registry-advertised-url",
+            "the registry as the node's container runtime pulls task images from it",
+            "app-engine/src/main/resources/application.yml:61; KubernetesScheduler.java:234",
+        ),
+        springRequired(
+            "SCHEDULER_USE_HOST_NETWORK",
+            "scheduler.use-host-network",
+            "whether task pods share the node's network (the stack says false)",
+            "app-engine/src/main/resources/application.yml:62; KubernetesScheduler.java:238",
+        ),
+        springRequired(
+            "SCHEDULER_TASKS_NAMESPACE",
+            "scheduler.tasks-namespace",
+            "the namespace task pods run in",
+            "app-engine/src/main/resources/application.yml:63; KubernetesScheduler.java:236",
+        ),
+        {
+            name: "SCHEDULER_RUN_MODE",
+            meaning: "cluster: task pods fetch inputs from and post outputs to the app engine over HTTP",
+            required: true,
+            source: "app-engine/src/main/resources/application.yml:57; KubernetesScheduler.java:104-112,205-211; helm/charts/cytomine/templates/app-engine/app-engine-config.yaml:15",
+            failure: "local (the default) needs the app engine's storage on the node's own disk, shared by hostPath",
+            valueProblem: (v) =>
+                v === "cluster" ? undefined : "the stack runs task pods in cluster mode, as upstream's chart",
+        },
+        {
+            name: "SCHEDULER_TASKS_RUNNER_IMAGE",
+            meaning: "the helper containers' image (curl, jq, zip: app-engine/task-runner/Dockerfile)",
+            required: false,
+            source: "app-engine/src/main/resources/application.yml:64",
+        },
+    ],
+    files: [],
+    writable: [
+        tmp(
+            "app-engine/src/main/resources/application.yml:3,10",
+            "Tomcat's base directory and uploads (/tmp/appengine)",
+        ),
+        {
+            path: "/data",
+            why: "task bundles and run inputs and outputs (STORAGE_BASE_PATH)",
+            source: "app-engine/src/main/resources/application.yml:40; helm/charts/cytomine/templates/app-engine/app-engine.yaml:65-69",
+            failure: "be.cytomine.appengine.exceptions.FileStorageException: Failed to create storage",
+        },
+    ],
+    health: [
+        {
+            path: "/ping",
+            source: "app-engine/src/main/java/be/cytomine/appengine/controllers/ServerController.java:13-16",
+        },
+    ],
+};
+
+const sam: ServiceContract = {
+    component: "sam",
+    image: own("sam"),
+    imageSource: ".github/workflows/docker.yaml:41,84,93",
+    port: 8000,
+    portSource: "sam/Dockerfile:81 (fastapi run: port 8000); compose.yaml:292-293",
+    uid: APP_UID,
+    uidSource: CHART_UID,
+    exitCode: 3,
+    optional: true,
+    env: [
+        {
+            name: "API_BASE_PATH",
+            meaning: "the prefix of its routes: core posts to <SAM_URL>/sam/annotations/refine (its default is /api)",
+            required: true,
+            source: "sam/app/config.py:18; core/src/main/java/be/cytomine/controller/ontology/RestAnnotationDomainController.java:525-526",
+            failure: "core's refine requests answer 404 (the image's default prefix is /api)",
+            valueProblem: (v) => (v === "/sam" ? undefined : "core calls /sam/annotations/refine: set it to /sam"),
+        },
+        {
+            name: "WEIGHTS_PATH",
+            meaning:
+                "the folder of the model's weights; the stack mounts the operator's weights there (no download at run time)",
+            required: true,
+            source: "sam/app/config.py:23-24; sam/app/main.py:14-20; sam/Dockerfile.weights (the image's weights come from a hub at build time)",
+            failure:
+                "FileNotFoundError: [Errno 2] No such file or directory: '<WEIGHTS_PATH>/weights.pt' (raised in the lifespan: the server exits with code 3)",
+        },
+        {
+            name: "TORCHINDUCTOR_CACHE_DIR",
+            meaning: "torch's compile cache, on a scratch volume",
+            required: false,
+            source: "helm/charts/cytomine/templates/sam/sam-config.yaml:7",
+        },
+    ],
+    files: [],
+    writable: [
+        tmp("helm/charts/cytomine/templates/sam/sam.yaml:40-44", "uploads and torch's scratch files"),
+        {
+            path: "/.cache",
+            why: "torch's caches (TORCHINDUCTOR_CACHE_DIR)",
+            source: "helm/charts/cytomine/templates/sam/sam.yaml:43-44; sam-config.yaml:7",
+            failure: "PermissionError: [Errno 13] Permission denied: '/.cache'",
+        },
+    ],
+    health: [{ path: "/", source: "sam/app/api/server.py:10-16" }],
+};
+
+const cbir: ServiceContract = {
+    component: "cbir",
+    image: own("cbir"),
+    imageSource: ".github/workflows/docker.yaml:29,84,93",
+    port: 6000,
+    portSource: "cbir/Dockerfile:73",
+    uid: APP_UID,
+    uidSource: CHART_UID,
+    exitCode: 3,
+    optional: true,
+    env: [
+        {
+            name: "API_BASE_PATH",
+            meaning: "the prefix of its routes: core calls <CBIR_URL>/cbir/... (its default is /api)",
+            required: true,
+            source: "cbir/cbir/config.py:11; core/src/main/java/be/cytomine/service/search/RetrievalService.java:36,47-49",
+            failure: "core's retrieval requests answer 404 (the image's default prefix is /api)",
+            valueProblem: (v) => (v === "/cbir" ? undefined : "core calls /cbir/...: set it to /cbir"),
+        },
+        ...(["HOST", "PORT"] as const).map((name) => ({
+            name,
+            meaning: "its Redis (the index's store); the default is localhost:6379",
+            required: true,
+            source: "cbir/cbir/config.py:18-19; helm/charts/cytomine/templates/cbir/cbir-config.yaml:7-8",
+            failure: "redis.exceptions.ConnectionError: Error 111 connecting to localhost:6379. Connection refused.",
+        })),
+        {
+            name: "EXTRACTOR",
+            meaning:
+                "the feature extractor: resnet reads its weights from WEIGHTS; hoptim downloads H-optimus-0 from the Hugging Face hub at start",
+            required: true,
+            source: "cbir/cbir/config.py:24; cbir/cbir/models/utils.py:15-26; cbir/cbir/models/hoptimus.py:19-24",
+            valueProblem: (v) =>
+                v === "resnet"
+                    ? undefined
+                    : `"${v}": only resnet runs from mounted weights (hoptim downloads from a hub at start)`,
+        },
+        {
+            name: "WEIGHTS",
+            meaning:
+                "the resnet weights file; the stack mounts the operator's weights (a missing file would silently give an untrained model)",
+            required: true,
+            source: "cbir/cbir/config.py:25; cbir/cbir/models/utils.py:35-37",
+            failure: "the image's own /app/weights/resnet is used (the stack mounts the operator's weights instead)",
+        },
+        {
+            name: "DATA_PATH",
+            meaning: "the folder of its index files",
+            required: false,
+            source: "cbir/cbir/config.py:15; compose.yaml:280",
+        },
+    ],
+    files: [],
+    writable: [
+        {
+            path: "/data",
+            why: "its index (DATA_PATH)",
+            source: "helm/charts/cytomine/templates/cbir/cbir.yaml:57-59",
+            failure: "PermissionError: [Errno 13] Permission denied: '/data/cbir'",
+        },
+        tmp("helm/charts/cytomine/templates/cbir/cbir.yaml:60-61", "scratch files"),
+        {
+            path: "/.cache",
+            why: "torch's caches (TORCHINDUCTOR_CACHE_DIR)",
+            source: "helm/charts/cytomine/templates/cbir/cbir.yaml:62-63; cbir-config.yaml:9",
+            failure: "PermissionError: [Errno 13] Permission denied: '/.cache'",
+        },
+    ],
+    health: [{ path: "/health", source: "cbir/cbir/app.py:45-48" }],
+};
+
 /** The contract of every service this stack takes from the release (databases are stock images). */
 export const CONTRACTS: Record<string, ServiceContract> = {
     core,
@@ -574,6 +804,9 @@ export const CONTRACTS: Record<string, ServiceContract> = {
     pims,
     "web-ui": webUi,
     meilisearch,
+    "app-engine": appEngine,
+    sam,
+    cbir,
 };
 
 /**
@@ -643,6 +876,11 @@ export const RELEASE_IMAGES = {
     webUi: webUi.image,
     pims: pims.image,
     meilisearch: meilisearch.image,
+    appEngine: appEngine.image,
+    sam: sam.image,
+    cbir: cbir.image,
+    /** Not a service: the image of the task pods' helper containers (.github/workflows/docker.yaml:52-54). */
+    tasksRunner: own("app-engine-tasks-runner"),
 } as const;
 type ReleaseComponent = keyof typeof RELEASE_IMAGES;
 

@@ -21,6 +21,8 @@ export const SECRET_VALUES: Record<string, "password" | "uuid" | "jwt" | "keyclo
     "keycloak-admin-password": "keycloak-admin",
     // 64 characters, as Cytomine's chart makes it (helm/charts/cytomine/templates/meilisearch/meilisearch-secret.yaml:8-11).
     "meilisearch-master-key": "key64",
+    // The app engine's database (config key ml): a password as the other databases'.
+    "app-engine-db-password": "password",
 };
 
 /** The Secret keys the services read, sorted. */

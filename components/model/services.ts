@@ -3,16 +3,16 @@
 // at the pinned commit); this file says where the stack points each setting. Databases and caches are
 // stock images configured as upstream's compose file and Helm chart configure them.
 import { Images, Storage } from "./settings";
-import { plainEnv, resources, secretEnv, ServiceSpec } from "./spec";
+import { plainEnv, resources, SECRET_NAME, secretEnv, ServiceSpec } from "./spec";
 import { APP_UID, CONTRACTS, SIGN_IN } from "./release";
 import { IMPORT_VIEW_PATH } from "./datasets";
+import { coreMlEnv, MlOptions, mlServices } from "./ml";
 
 /** external: an existing Keycloak; namespace: Keycloak deployed beside Cytomine, served at <publicUrl>/iam. */
 export const KEYCLOAK_MODES = ["external", "namespace"] as const;
 export type KeycloakMode = (typeof KEYCLOAK_MODES)[number];
 
-/** The one Secret of a tenant: every generated password and key, read by the pods by key. */
-export const SECRET_NAME = "cytomine-secrets";
+export { SECRET_NAME };
 const secret = (name: string, key: string) => secretEnv(SECRET_NAME, name, key);
 
 // web-ui's nginx listens on 80 (its image's nginx.conf): as a non-root user that relies on the runtime
@@ -31,13 +31,6 @@ export const PORTS = {
 /** Keycloak's management interface (health), as in Cytomine's Helm chart. */
 const IAM_MANAGEMENT_PORT = 9000;
 
-/**
- * Services core must be told about although this stack does not deploy them (the ML services): core
- * refuses to start without their URLs (release.ts, core's SAM_URL and CBIR_URL). They point where the
- * services would run in the tenant, as upstream's chart does (helm/charts/cytomine/templates/core/core-config.yaml:185-194).
- */
-const ML_URLS = { SAM_URL: "http://sam:8000", CBIR_URL: "http://cbir:6000" };
-
 export interface ServicesOptions {
     images: Images;
     storage: Storage;
@@ -50,6 +43,8 @@ export interface ServicesOptions {
      * into which each run links the buckets of its datasets, mounted read-only under /data/datasets.
      */
     datasets?: boolean;
+    /** The machine-learning services the tenant chose (components/model/ml.ts); none when unset. */
+    ml?: Omit<MlOptions, "images" | "storage">;
 }
 
 const exec = (...command: string[]) => ({ exec: { command }, periodSeconds: 10 });
@@ -191,9 +186,8 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
                     INSTANCE_HOST_WEBSITE_URL: o.publicUrl,
                     PIMS_URL: `http://pims:${PORTS.pims}`,
                     REPOSITORY_URL: `http://repository:${PORTS.repository}/`,
-                    ...ML_URLS,
-                    // No app engine is deployed: core offers no tasks (its default is on, at http://localhost).
-                    APPENGINE_ENABLED: "false",
+                    // Core requires SAM's and CBIR's URLs whether they run or not (release.ts).
+                    ...coreMlEnv(o.ml?.services ?? []),
                     MEILISEARCH_URL: `http://meilisearch:${PORTS.meilisearch}`,
                     MONGO_HOST: "mongo",
                     MONGO_PORT: String(PORTS.mongo),
@@ -291,6 +285,7 @@ export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
             externalPorts: [],
         },
     ];
+    if (o.ml) services.push(...mlServices({ ...o.ml, images: o.images, storage: o.storage }));
     if (!inNamespace) return services;
     const iamHealth = (what: string) => http(`/iam/health/${what}`, IAM_MANAGEMENT_PORT);
     return [

@@ -30,6 +30,16 @@ export const DEFAULT_IMAGES = {
      * docker/Dockerfile at v0.14.0: Alpine, ENTRYPOINT /usr/bin/restic).
      */
     restic: "restic/restic:0.14.0",
+    // The machine-learning services (config key ml; components/model/ml.ts): the release's own, and
+    // the stock images upstream runs beside them (compose.yaml:39-60,173-186; values.yaml:90,96,104).
+    appEngine: RELEASE_IMAGES.appEngine,
+    sam: RELEASE_IMAGES.sam,
+    cbir: RELEASE_IMAGES.cbir,
+    appEngineDb: "postgres:15",
+    registry: "registry:2.8.3",
+    cbirCache: "redis:7.2",
+    /** The task pods' helper containers (app-engine/task-runner/Dockerfile: curl, jq, zip). */
+    tasksRunner: RELEASE_IMAGES.tasksRunner,
 } as const;
 export type ImageKey = keyof typeof DEFAULT_IMAGES;
 export type Images = Record<ImageKey, string>;
@@ -42,9 +52,16 @@ export const DEFAULT_STORAGE = {
     iamDb: "2Gi",
     // As Cytomine's chart sizes it (helm/charts/cytomine/values.yaml:277-290).
     meilisearch: "1Gi",
+    // The machine-learning services, as the chart sizes them (values.yaml:239-271).
+    appEngine: "5Gi",
+    appEngineDb: "2Gi",
+    registry: "5Gi",
+    cbir: "1Gi",
 } as const;
 export type StorageKey = keyof typeof DEFAULT_STORAGE;
 export type Storage = Record<StorageKey, string>;
+/** No sizes: a VM's volumes are folders of its disk. */
+export const UNSIZED = Object.fromEntries(Object.keys(DEFAULT_STORAGE).map((k) => [k, ""])) as Storage;
 
 /** Why an image reference is not acceptable, or undefined. */
 export { imageProblem };

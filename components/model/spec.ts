@@ -33,11 +33,23 @@ export interface ServiceSpec {
     resources: k8s.types.input.core.v1.ResourceRequirements;
     /** Components of the tenant that connect to this one. */
     clients: string[];
+    /** Namespaces of the tenant's own whose pods connect to this one (the app engine's task pods). */
+    clientNamespaces?: string[];
     /** True when the ingress controller or gateway routes public traffic here. */
     routed: boolean;
     /** TCP ports this service reaches outside the cluster (e.g. an external Keycloak, LS Login). */
     externalPorts: number[];
+    /** Where the operator's model weights are mounted, read-only (the ML services; config key ml.weights). */
+    weights?: string;
+    /**
+     * Set only for a service that drives the Kubernetes API (the app engine schedules task pods): the
+     * reason. Its pod gets its service account's token, and its egress the API server's ports.
+     */
+    kubernetesApiReason?: string;
 }
+
+/** The one Secret of a tenant: every generated password and key, read by the pods by key. */
+export const SECRET_NAME = "cytomine-secrets";
 
 export const secretEnv = (secret: string, name: string, key: string): EnvVar => ({
     name,

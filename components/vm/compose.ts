@@ -21,6 +21,8 @@ export interface ComposeOptions {
     routes: Route[];
     /** PIMS's extra bind mounts: the datasets, read-only, and the import view (components/vm/datasets.ts). */
     pimsBinds?: string[];
+    /** The host's folder of model weights, mounted read-only where the ML services read them (config key ml.weights). */
+    weightsDir?: string;
 }
 
 /** The env file of a component, relative to the compose file. */
@@ -44,6 +46,11 @@ export const tmpfsOf = (path: string, uid: number) => `${path}:uid=${uid},gid=${
 function composeService(s: ServiceSpec, o: ComposeOptions): Service {
     const limits = (s.resources as { limits?: { memory?: string } }).limits;
     const networks = ["internal", ...(s.externalPorts.length ? ["egress"] : [])];
+    const binds = [
+        ...s.volumes.map((v) => `${volumeDirOf(o.dataDir, s.component, v.name)}:${v.mountPath}`),
+        ...(s.component === "pims" ? (o.pimsBinds ?? []) : []),
+        ...(s.weights && o.weightsDir ? [`${o.weightsDir}:${s.weights}:ro`] : []),
+    ];
     return {
         image: s.image,
         ...(s.args ? { command: s.args } : {}),
@@ -55,14 +62,7 @@ function composeService(s: ServiceSpec, o: ComposeOptions): Service {
         ...(s.scratch.length ? { tmpfs: s.scratch.map((p) => tmpfsOf(p, s.uid)) } : {}),
         cap_drop: ["ALL"],
         security_opt: ["no-new-privileges:true"],
-        ...(s.volumes.length || (s.component === "pims" && o.pimsBinds?.length)
-            ? {
-                  volumes: [
-                      ...s.volumes.map((v) => `${volumeDirOf(o.dataDir, s.component, v.name)}:${v.mountPath}`),
-                      ...(s.component === "pims" ? (o.pimsBinds ?? []) : []),
-                  ],
-              }
-            : {}),
+        ...(binds.length ? { volumes: binds } : {}),
         ...(memLimit(limits?.memory) ? { mem_limit: memLimit(limits?.memory) } : {}),
         networks,
         restart: "unless-stopped",

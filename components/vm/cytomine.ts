@@ -9,7 +9,8 @@ import { renamedFrom } from "../model/renames";
 import { routeTable } from "../model/routes";
 import { generateSecretValues, secretKeysOf } from "../model/secrets";
 import { cytomineServices, KeycloakMode, SECRET_NAME } from "../model/services";
-import { Images } from "../model/settings";
+import { Images, UNSIZED } from "../model/settings";
+import type { MlSettings } from "../model/ml";
 import type { ServiceSpec } from "../model/spec";
 import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, volumeDirOf } from "./compose";
 import { Connection, stepper } from "./steps";
@@ -102,6 +103,8 @@ export interface CytomineArgs {
         sdafs: { version: string; rootUrl: string };
         sdafsCredentials?: pulumi.Input<string>;
     };
+    /** SAM and CBIR (components/model/ml.ts), with the host's folder of weights; unset: none. */
+    ml?: MlSettings;
 }
 
 /** Keycloak's image when it runs in the project (the tenant's own), else undefined: backups tag it. */
@@ -193,7 +196,7 @@ export function hostLayout(
         | "bindAddress"
         | "httpPort"
     > &
-        Partial<Pick<CytomineArgs, "backups" | "readyTimeoutSeconds">>,
+        Partial<Pick<CytomineArgs, "backups" | "readyTimeoutSeconds" | "ml">>,
     datasets: DeclaredDataset[] = [],
 ): HostLayout {
     const configDir = `${a.configDir}/${a.tenant}`;
@@ -201,10 +204,12 @@ export function hostLayout(
     const inProject = a.keycloak.mode === "namespace";
     const services = cytomineServices({
         images: a.images,
-        storage: { postgis: "", mongo: "", images: "", iamDb: "", meilisearch: "" },
+        storage: UNSIZED,
         publicUrl: a.publicUrl,
         keycloak: a.keycloak,
         datasets: datasets.length > 0,
+        // No app engine on a VM (program/config/ml.ts): nothing names a namespace or registry here.
+        ...(a.ml ? { ml: { services: a.ml.services, namespace: "", registryAdvertised: "" } } : {}),
     });
     const composeOptions: ComposeOptions = {
         dataDir,
@@ -214,6 +219,7 @@ export function hostLayout(
         publicScheme: a.publicUrl.startsWith("https:") ? "https" : "http",
         routes: routeTable(inProject),
         pimsBinds: pimsDatasetBinds(datasets, dataDir),
+        ...(a.ml?.weights ? { weightsDir: a.ml.weights } : {}),
     };
     const project = `cytomine-${a.tenant}`;
     const urls = readinessUrls(a.bindAddress, a.httpPort, inProject);

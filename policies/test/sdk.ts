@@ -33,6 +33,9 @@ import { PersistentVolumeClaim } from "@pulumi/kubernetes/core/v1/persistentVolu
 import { Pod } from "@pulumi/kubernetes/core/v1/pod";
 import { Secret } from "@pulumi/kubernetes/core/v1/secret";
 import { NetworkPolicy } from "@pulumi/kubernetes/networking/v1/networkPolicy";
+import { ResourceQuota } from "@pulumi/kubernetes/core/v1/resourceQuota";
+import { ValidatingAdmissionPolicy } from "@pulumi/kubernetes/admissionregistration/v1/validatingAdmissionPolicy";
+import { ValidatingAdmissionPolicyBinding } from "@pulumi/kubernetes/admissionregistration/v1/validatingAdmissionPolicyBinding";
 import { RandomPassword } from "@pulumi/random/randomPassword";
 import type { TypeKey } from "../types";
 
@@ -58,6 +61,9 @@ export const SDK: Record<TypeKey, ResourceClass> = {
     configMap: ConfigMap,
     persistentVolumeClaim: PersistentVolumeClaim,
     networkPolicy: NetworkPolicy,
+    resourceQuota: ResourceQuota,
+    admissionPolicy: ValidatingAdmissionPolicy,
+    admissionPolicyBinding: ValidatingAdmissionPolicyBinding,
     deployment: Deployment,
     statefulSet: StatefulSet,
     daemonSet: DaemonSet,

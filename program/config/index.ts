@@ -19,6 +19,8 @@ import { vmKeys } from "./vm";
 import { crossFieldIssues } from "./rules";
 import { DATASET_SECRET_KEYS, DatasetSecretKey, datasetIssues, datasetKeys, DatasetsConfig } from "./datasets";
 import { backupKeys, kubernetesBackupProblem } from "./backups";
+import { mlKeys } from "./ml";
+import type { MlSettings } from "../../components/model/ml";
 import type { BackupSettings } from "../../components/model/backups";
 
 export { SECRET_KEYS, type SecretKey, type Target, DATASET_SECRET_KEYS, type DatasetSecretKey };
@@ -33,6 +35,7 @@ export const CONFIG_KEYS = {
     ...vmKeys,
     ...datasetKeys,
     ...backupKeys,
+    ...mlKeys,
 };
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 
@@ -94,6 +97,8 @@ export interface StackConfig {
      * target kubernetes without the key (it declares none yet).
      */
     backups?: BackupSettings;
+    /** The machine-learning services (program/config/ml.ts); unset: ml.enabled is false. */
+    ml?: MlSettings;
 }
 
 /** A registry login: host[:port] and user name; the password is the secret imageRegistryPassword. */
@@ -255,6 +260,9 @@ function toStackConfig(c: RawConfig, backupsGiven: boolean): StackConfig {
                       ...(c.backups.s3AccessKeyId ? { s3AccessKeyId: c.backups.s3AccessKeyId } : {}),
                   },
               }
+            : {}),
+        ...(c.ml.enabled
+            ? { ml: { services: c.ml.services, ...(c.ml.weights ? { weights: c.ml.weights } : {}), tasks: c.ml.tasks } }
             : {}),
     };
 }

@@ -4,6 +4,7 @@
 import { domainProblem, isLocalHost } from "../../components/model/settings";
 import { RELEASE, RELEASE_IMAGES, RELEASE_TAGS, releaseImageProblem, SIGN_IN } from "../../components/model/release";
 import { parseUrl } from "./checks";
+import { mlIssues } from "./ml";
 import type { ConfigKey, RawConfig } from "./index";
 
 export interface KeyIssue {
@@ -21,6 +22,11 @@ export function crossFieldIssues(c: RawConfig): KeyIssue[] {
         ...kubernetesIssues(c),
         ...lsaaiIssues(c),
         ...vmIssues(c),
+        ...mlIssues(c.ml, c.target, c.namespace ?? c.tenant).map(([sub, message]) => ({
+            key: "ml" as const,
+            sub,
+            message,
+        })),
     ];
 }
 

@@ -19,6 +19,7 @@ import {
     upgradeBackupOf,
 } from "../preflight/cluster";
 import { placementProblem } from "../preflight/placement";
+import { missingClaimIssue } from "../preflight/ml";
 import { backupOutputs, TargetOptions, TargetResult } from "./target";
 import { KUBERNETES_STEPS, upgradeFrom, upgradeWarnings } from "./upgrade";
 
@@ -58,6 +59,18 @@ export async function kubernetesTarget(
                     `name one of 'kubectl get storageclass' (the local environment's real node: real-node, once 'npm run env:up' started it), or leave it empty for the default`,
             ]);
         }
+    }
+    // The model weights' claim: the ML pods would wait for it forever.
+    if (readCluster && config.ml?.weights) {
+        const { namespace } = config.kubernetes;
+        const core = (await apis()).core;
+        const exists = (await orAbsent(() => core.readNamespace({ name: namespace })))
+            ? (await orAbsent(() =>
+                  core.readNamespacedPersistentVolumeClaim({ name: config.ml!.weights!, namespace }),
+              )) !== undefined
+            : undefined;
+        const issue = missingClaimIssue(config.ml.weights, namespace, exists);
+        if (issue) throw new ConfigError([issue]);
     }
     // An upgrade of a running tenant: said at preview, and backed up first (components/kubernetes/backups.ts).
     const running = readCluster ? await runningImages(apis, config.kubernetes.namespace) : undefined;
@@ -111,6 +124,7 @@ export async function kubernetesTarget(
                 sdafsCredentials: secrets.sdafsCredentials,
                 dependsOn: csi ? [csi] : [],
             },
+            ...(config.ml ? { ml: config.ml } : {}),
         },
         { providers: { kubernetes: cluster } },
     );

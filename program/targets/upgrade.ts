@@ -17,6 +17,8 @@ export interface UpgradeArgs {
     keycloak: { mode: KeycloakMode };
     /** Set when the tenant has backups. */
     backups?: unknown;
+    /** The ML services it runs (their images change with the release too). */
+    ml?: { services: readonly string[] };
 }
 
 /** How a target backs up before an upgrade, and how an operator goes back. */
@@ -75,6 +77,7 @@ export function upgradeWarnings(
             warnings.push(
                 `upgrade of Cytomine from release ${from} to ${to}: the images of ${Object.values(CONTRACTS)
                     .filter((c) => c.image.endsWith(`:${RELEASE.tag}`))
+                    .filter((c) => !c.optional || a.ml?.services.includes(c.component))
                     .map((c) => c.component)
                     .join(", ")} change${changes ? ` (${from}..${to}: ${changes})` : ""}; ${migrating.join(" and ")} ` +
                     `migrate their databases when the new release starts, and the old release cannot read them afterwards. ${first}`,

@@ -15,6 +15,7 @@ import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
 import { type Inspection, inspectHost } from "../preflight/host-check";
 import { datasetsOutput } from "../config/datasets";
 import { checkDatasets } from "../preflight/datasets";
+import { missingWeightsIssue, weightFiles } from "../preflight/ml";
 import { backupOutputs, TargetOptions, TargetResult } from "./target";
 import { upgradeWarnings } from "./upgrade";
 
@@ -86,6 +87,7 @@ export async function deployOnHost(
             sdafs: config.datasets.sdafs,
             sdafsCredentials: secrets.sdafsCredentials,
         },
+        ...(config.ml ? { ml: config.ml } : {}),
     };
     if (inspect) {
         const layout = hostLayout(args, datasets);
@@ -94,7 +96,21 @@ export async function deployOnHost(
             path: `${layout.configDir}/${f.path}`,
             markPath: markPathOf(layout.configDir, f.path),
         }));
-        const found = await inspect(files, layout.project);
+        // The model weights are looked for in the same read (sha256 of a file that is not there: none).
+        const weights = config.ml?.weights
+            ? weightFiles(config.ml).map((rel) => ({
+                  rel,
+                  path: `${config.ml!.weights}/${rel}`,
+                  markPath: "/dev/null",
+              }))
+            : [];
+        const found = await inspect([...files, ...weights], layout.project);
+        const missing = missingWeightsIssue(
+            config.ml?.weights ?? "",
+            weights.filter((w) => !found.files[w.path]).map((w) => w.rel),
+            vm.host ?? "the host",
+        );
+        if (missing) throw new ConfigError([missing]);
         args.observedFiles = Object.fromEntries(files.map((f) => [f.rel, found.files[f.path] ?? null]));
         for (const warning of upgradeWarnings(found.running, args)) pulumi.log.warn(warning);
     }

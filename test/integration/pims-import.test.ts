@@ -15,7 +15,7 @@
 // resolve and nothing of those datasets is imported twice; a wrong key is refused (exit 4); PIMS
 // with a wrong MeiliSearch key logs MeiliSearch's error and imports nothing.
 import assert from "node:assert/strict";
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -28,7 +28,7 @@ import { cytomineServices } from "../../components/model/services";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
 import { PIMS_IMPORT_PATH, PYTHON_CLIENT_VERSION, revisionOf } from "../../components/model/datasets";
 import { FixtureTree, writeValidTree } from "../support/dataset-fixtures";
-import { freePort } from "../support/project-config";
+import { startRedis } from "../support/redis";
 import { removeStandinRoots, RunningStandin, StandinRoot, standinRoot, startStandin } from "../../localenv";
 import { repoRoot } from "../../toolchain/index";
 import { Postgres, startPostgres } from "../support/postgres";
@@ -77,40 +77,6 @@ function clientPython(): string {
     const version = check();
     assert.equal(version.stdout?.trim(), PYTHON_CLIENT_VERSION, version.stderr);
     return python;
-}
-
-/** Debian's redis-server on a free loopback port, without persistence; resolves once it answers PING. */
-async function startRedis(dir: string): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-    const port = await freePort();
-    const child = spawn(
-        "redis-server",
-        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
-        { stdio: "ignore" },
-    );
-    const gone = new Promise<void>((r) => child.on("exit", () => r()));
-    for (let i = 0; ; i++) {
-        const pong = await new Promise<boolean>((resolve) => {
-            const s = net.connect(port, "127.0.0.1", () => s.write("PING\r\n"));
-            s.on("data", (d) => {
-                resolve(d.toString().startsWith("+PONG"));
-                s.destroy();
-            });
-            s.on("error", () => resolve(false));
-        });
-        if (pong) break;
-        if (i > 100 || child.exitCode !== null) throw new Error(`redis-server did not answer on ${port}`);
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    return {
-        url: `redis://127.0.0.1:${port}`,
-        child,
-        async stop() {
-            if (child.exitCode === null) {
-                child.kill("SIGTERM");
-                await gone;
-            }
-        },
-    };
 }
 
 interface PimsEntry {

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import { backupSources, repositoryOf, scheduleProblem } from "../../components/model/backups";
 import { cytomineServices } from "../../components/model/services";
 import { RELEASE } from "../../components/model/release";
-import { DEFAULT_IMAGES } from "../../components/model/settings";
+import { DEFAULT_IMAGES, UNSIZED } from "../../components/model/settings";
 import { backupEnv, beforeUpgradeScript, cronEntry, restoredBackup, rollbackHint } from "../../components/vm/backups";
 import { composeUpScript } from "../../components/vm/scripts";
 import { hostLayout } from "../../components/vm/cytomine";
@@ -19,7 +19,7 @@ import { repositoryProblem } from "../../program/config/backups";
 const services = (mode: "namespace" | "external") =>
     cytomineServices({
         images: DEFAULT_IMAGES,
-        storage: { postgis: "", mongo: "", images: "", iamDb: "", meilisearch: "" },
+        storage: UNSIZED,
         publicUrl: "https://c.example.org",
         keycloak: { mode, origin: "https://c.example.org", adminUser: "admin" },
         datasets: false,

@@ -19,6 +19,7 @@ import {
     BASE_PYTHON,
     BASE_TAG,
     baseDigest,
+    binariesFingerprint,
     digestOf,
     IMAGES_DIR,
     imageDigest,
@@ -284,6 +285,28 @@ describe("local environment: stand-in images", () => {
         );
         assert.equal(imageDigest({ ...inputs, python: undefined }), imageDigest(inputs));
         assert.equal(imageDigest(inputs), digestOf({ ...inputs, keycloak: null }), "older images' digests unchanged");
+    });
+
+    it("the task-image registry is the toolchain's registry program, and a rebuilt program rebuilds the image", () => {
+        const spec = standinSpecs(s).find((x) => x.tags.includes(DEFAULT_IMAGES.registry));
+        assert.ok(spec, `no image is tagged ${DEFAULT_IMAGES.registry}`);
+        assert.deepEqual(spec.binaries, { from: s.docker.registryBinDir, files: ["registry"] });
+        const dockerfile = fs.readFileSync(path.join(IMAGES_DIR, spec.dir, "Dockerfile"), "utf8");
+        assert.match(dockerfile, /^COPY bin\/registry \/bin\/registry$/m);
+        assert.match(dockerfile, /^CMD \["serve", "\/etc\/distribution\/config\.yml"\]$/m);
+        assert.doesNotMatch(dockerfile, /^USER /m, "the stack sets the uid");
+
+        const from = tmp();
+        const binaries = { from, files: ["registry"] };
+        const inputs = { base: "b", layer: "l", context: [], tags: ["registry:2.8.3"] };
+        const missing = imageDigest({ ...inputs, binaries: binariesFingerprint(binaries) });
+        assert.deepEqual(binariesFingerprint(binaries), ["registry missing"]);
+        fs.writeFileSync(path.join(from, "registry"), "v1");
+        const built = imageDigest({ ...inputs, binaries: binariesFingerprint(binaries) });
+        assert.notEqual(built, missing);
+        fs.writeFileSync(path.join(from, "registry"), "v2");
+        assert.notEqual(imageDigest({ ...inputs, binaries: binariesFingerprint(binaries) }), built);
+        assert.equal(imageDigest({ ...inputs, binaries: undefined }), imageDigest(inputs), "others' digests unchanged");
     });
 
     it("every stand-in builds FROM the local Debian base and ADDs its package layer (no network in builds)", () => {

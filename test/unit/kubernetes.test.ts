@@ -11,6 +11,7 @@ import { routeTable } from "../../components/model/routes";
 import { httpRouteSpec, ingressAnnotations, ingressSpec } from "../../components/kubernetes/routes";
 import { SECRET_VALUES, secretKeysOf, uuidFromHex } from "../../components/model/secrets";
 import { cytomineServices, SECRET_NAME } from "../../components/model/services";
+import { ML_SERVICES } from "../../components/model/ml";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/model/settings";
 import { namespaceConflict } from "../../components/model/tenancy";
 import { claimName, networkPolicySpec, podTemplate, SKIP_AWAIT } from "../../components/kubernetes/workload";
@@ -146,7 +147,15 @@ describe("Cytomine on Kubernetes: derivations", () => {
         const external = secretKeysOf(cytomineServices(options("external")), SECRET_NAME);
         assert.ok(!external.includes("iam-db-password"));
         const inNamespace = secretKeysOf(cytomineServices(options("namespace")), SECRET_NAME);
-        assert.deepEqual(inNamespace, Object.keys(SECRET_VALUES).sort());
+        assert.ok(!inNamespace.includes("app-engine-db-password"), "no ML secret without ML");
+        const everything = secretKeysOf(
+            cytomineServices({
+                ...options("namespace"),
+                ml: { services: [...ML_SERVICES], namespace: "lab-a", registryAdvertised: "10.0.0.1:5000" },
+            }),
+            SECRET_NAME,
+        );
+        assert.deepEqual(everything, Object.keys(SECRET_VALUES).sort());
         const core = cytomineServices(options("external")).find((s) => s.component === "core")!;
         const env = Object.fromEntries(core.env.map((e: Any) => [e.name, e.value ?? e.valueFrom.secretKeyRef.key]));
         assert.equal(env.KEYCLOAK_ADMIN, "admin");

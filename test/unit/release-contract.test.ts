@@ -13,6 +13,13 @@ import { hostLayout } from "../../components/vm/cytomine";
 import { cytomineArgs } from "../support/cytomine-args";
 import { allRegistered, recordResources } from "../support/mocks";
 import { parseConfig } from "../../program/config";
+import { ML_SERVICES } from "../../components/model/ml";
+import { ML_DEFAULTS } from "../../program/config/ml";
+
+/** The ML services a VM runs (no app engine: program/config/ml.ts). */
+const VM_ML = ["sam", "cbir"] as const;
+const onVm = (x: { component: string }) =>
+    !CONTRACTS[x.component].optional || (VM_ML as readonly string[]).includes(x.component);
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -26,7 +33,9 @@ const KINDS: Record<string, string> = {
 async function manifests(mode: "external" | "namespace"): Promise<Any[]> {
     const recorded = recordResources();
     const origin = mode === "namespace" ? "https://lab-a.example.org" : "https://iam.example.org";
-    new Cytomine("lab-a", cytomineArgs({ keycloak: { mode, origin, adminUser: "admin" } }));
+    // With every ML service, so that their contracts are checked too.
+    const ml = { services: [...ML_SERVICES], weights: "ml-weights", tasks: ML_DEFAULTS.tasks };
+    new Cytomine("lab-a", cytomineArgs({ keycloak: { mode, origin, adminUser: "admin" }, ml }));
     await allRegistered();
     return recorded.filter((r) => KINDS[r.type]).map((r) => structuredClone({ kind: KINDS[r.type], ...r.inputs }));
 }
@@ -43,6 +52,7 @@ function composeProject() {
         keycloak: { mode: "namespace", origin: "https://lab-a.example.org", adminUser: "admin" },
         bindAddress: "127.0.0.1",
         httpPort: 8080,
+        ml: { services: [...VM_ML], weights: "/srv/weights", tasks: ML_DEFAULTS.tasks },
     });
     const placeholders = new Proxy({}, { get: (_t, key) => `<secret:${String(key)}>` }) as Record<string, string>;
     const file = (p: string) => layout.plainFiles.find((f) => f.path === p)!.content;
@@ -145,14 +155,14 @@ describe("the release's contract on the compose project", () => {
             const { services, routes } = fromCompose(compose, env, nginx);
             return describeFindings(contractFindings(services, routes));
         };
-        for (const { component, name } of requiredEnv) {
+        for (const { component, name } of requiredEnv.filter(onVm)) {
             const env = { ...p.env, [component]: p.env[component].replace(new RegExp(`^${name}=.*\\n`, "m"), "") };
             assert.ok(
                 findings(p.compose, env, p.nginx).some((f) => f.startsWith(`${component}: env ${name}: missing`)),
                 name,
             );
         }
-        for (const { component, path } of writable) {
+        for (const { component, path } of writable.filter(onVm)) {
             const doc = parse(p.compose);
             const svc = doc.services[component];
             svc.tmpfs = (svc.tmpfs ?? []).filter((t: string) => t.split(":")[0] !== path);

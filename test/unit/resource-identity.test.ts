@@ -21,6 +21,8 @@ import { Cytomine } from "../../components/kubernetes/cytomine";
 import { Cytomine as VmCytomine } from "../../components/vm/cytomine";
 import { SdafsCsiDriver } from "../../components/kubernetes/csi";
 import { DEFAULT_IMPORT_IMAGE, DeclaredDataset, EMPTY_RECORD, planImport } from "../../components/model/datasets";
+import { ML_SERVICES } from "../../components/model/ml";
+import { ML_DEFAULTS } from "../../program/config/ml";
 
 const RECORD = path.join(__dirname, "resource-identity.json");
 
@@ -278,6 +280,7 @@ describe("resource identity of the components the dev program does not declare (
                         release: "0165ef7",
                         s3SecretAccessKey: "s3-secret",
                     },
+                    ml: { services: [...ML_SERVICES], weights: "ml-weights", tasks: ML_DEFAULTS.tasks },
                 }),
             );
             new SdafsCsiDriver("sdafs-csi", { owner: "o/p/s", rootUrl: "https://download.bp.nbis.se" });
@@ -289,6 +292,7 @@ describe("resource identity of the components the dev program does not declare (
                         list: [{ ...lung, path: "/srv/bp/lung" }],
                         sdafs: { version: "v0.0.23", rootUrl: "https://download.bp.nbis.se" },
                     },
+                    ml: { services: ["sam", "cbir"], weights: "/srv/weights", tasks: ML_DEFAULTS.tasks },
                 }),
             );
         });

@@ -17,7 +17,7 @@ import { logged } from "../support/standin-log";
 
 after(removeStandinRoots);
 
-const RELEASE_STANDINS = ["core", "repository", "web-ui", "meilisearch", "pims"];
+const RELEASE_STANDINS = Object.keys(CONTRACTS);
 
 /** A value for every required variable: URLs, ports, the production mode, else a word. */
 function fullEnv(c: ServiceContract): Record<string, string> {

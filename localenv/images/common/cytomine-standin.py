@@ -38,6 +38,9 @@ MODULES = {
     "web-ui": "standin_webui",
     "meilisearch": "standin_meilisearch",
     "pims": "standin_pims",
+    "app-engine": "standin_appengine",
+    "sam": "standin_sam",
+    "cbir": "standin_cbir",
 }
 
 

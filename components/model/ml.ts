@@ -1,0 +1,263 @@
+// The machine-learning services of a tenant that opts in (config key ml), as data: the app engine with
+// its database and task-image registry, SAM (segment-anything assisted annotation) and CBIR (image
+// retrieval) with its Redis. Each is configured as upstream's compose file and chart configure it at the
+// pinned commit (components/model/release.ts cites the files); the operator's weights replace the ones
+// upstream's images download from a hub at build time (sam/Dockerfile.weights).
+import type { Input } from "@pulumi/pulumi";
+import { Images, Storage } from "./settings";
+import { plainEnv, resources, SECRET_NAME, secretEnv, ServiceSpec } from "./spec";
+import { APP_UID, CONTRACTS } from "./release";
+
+/** The ML services a tenant can have; each names the components it deploys. */
+export const ML_SERVICES = ["app-engine", "sam", "cbir"] as const;
+export type MlService = (typeof ML_SERVICES)[number];
+
+export const ML_PORTS = {
+    appEngine: CONTRACTS["app-engine"].port,
+    sam: CONTRACTS.sam.port,
+    cbir: CONTRACTS.cbir.port,
+    registry: 5000,
+    cache: 6379,
+    postgres: 5432,
+};
+
+/** Where core finds each service inside the tenant (core-config.yaml:185-194; compose.yaml:241-243). */
+export const ML_URLS = {
+    SAM_URL: `http://sam:${ML_PORTS.sam}`,
+    CBIR_URL: `http://cbir:${ML_PORTS.cbir}`,
+    APPENGINE_API_URL: `http://app-engine:${ML_PORTS.appEngine}`,
+};
+
+/** The namespace a tenant's task pods run in, as the chart names it (helm/charts/cytomine/templates/_helpers.tpl:86-88). */
+export const tasksNamespaceOf = (namespace: string) => `${namespace}-engine-tasks`;
+
+/** Inside every ML pod: the operator's weights, read-only; one folder per service. */
+export const WEIGHTS_MOUNT = "/weights";
+/** What the operator's weights folder must hold (the files upstream's images carry). */
+export const WEIGHT_FILES = {
+    sam: "sam/weights.pt", // sam/Dockerfile.weights; sam/app/config.py:23-24
+    cbir: "cbir/resnet", // cbir/Dockerfile:57; cbir/cbir/config.py:25
+} as const;
+
+/** The quota of a tenant's task namespace (config key ml.tasks). */
+export interface TaskLimits {
+    /** CPU and memory all task pods together may request. */
+    cpu: string;
+    memory: string;
+    /** Task pods at a time. */
+    pods: number;
+    /** Set when the operator lets task containers run privileged: the reason (none by default). */
+    privilegedReason?: string;
+}
+
+/**
+ * What one task pod requests at least: its task container (1 CPU, 4Gi unless the task says more) and the
+ * outputs-sending helper beside it (1 CPU, 1Gi), which run together; the init helpers run before them
+ * (app-engine/src/main/resources/application.yml:50-55; KubernetesScheduler.java:125-145,213-277).
+ */
+export const SMALLEST_TASK = { cpu: 2, memoryGi: 5 } as const;
+
+/** A tenant's choice (config key ml, when enabled). */
+export interface MlSettings {
+    services: MlService[];
+    /** Kubernetes: a claim of the tenant's namespace; VM: a folder of the host. */
+    weights?: string;
+    tasks: TaskLimits;
+}
+
+export interface MlOptions {
+    services: readonly MlService[];
+    images: Images;
+    storage: Storage;
+    /** The tenant's namespace (Kubernetes target): task pods run in tasksNamespaceOf(it). */
+    namespace: string;
+    /** The registry as the node's container runtime pulls task images from it (its Service's address). */
+    registryAdvertised: Input<string>;
+}
+
+const secret = (name: string, key: string) => secretEnv(SECRET_NAME, name, key);
+const http = (path: string, port: number) => ({ httpGet: { path, port }, periodSeconds: 10 });
+const slowStart = <P extends object>(probe: P) => ({ ...probe, failureThreshold: 60 });
+const health = (component: string) => CONTRACTS[component].health[0].path;
+
+function appEngine(o: MlOptions): ServiceSpec[] {
+    return [
+        {
+            component: "app-engine-db",
+            kind: "StatefulSet",
+            image: o.images.appEngineDb,
+            port: ML_PORTS.postgres,
+            uid: APP_UID,
+            // As compose.yaml:173-186: user and database appengine; the password is generated.
+            env: [
+                ...plainEnv({
+                    POSTGRES_USER: "appengine",
+                    POSTGRES_DB: "appengine",
+                    PGDATA: "/var/lib/postgresql/data/pgdata",
+                }),
+                secret("POSTGRES_PASSWORD", "app-engine-db-password"),
+            ],
+            volumes: [{ name: "data", mountPath: "/var/lib/postgresql/data", size: o.storage.appEngineDb }],
+            scratch: ["/var/run/postgresql", "/tmp"],
+            readiness: { exec: { command: ["pg_isready", "-U", "appengine", "-d", "appengine"] }, periodSeconds: 10 },
+            resources: resources("100m", "512Mi"),
+            clients: ["app-engine"],
+            routed: false,
+            externalPorts: [],
+        },
+        {
+            component: "registry",
+            // A Deployment: its Service gets a cluster address, which nodes' container runtimes reach
+            // without the cluster's DNS (a StatefulSet's Service is headless).
+            kind: "Deployment",
+            image: o.images.registry,
+            port: ML_PORTS.registry,
+            uid: APP_UID,
+            // helm/charts/cytomine/templates/app-engine/registry.yaml:36-40.
+            env: plainEnv({
+                REGISTRY_STORAGE_DELETE_ENABLED: "true",
+                REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: "/data",
+            }),
+            volumes: [{ name: "data", mountPath: "/data", size: o.storage.registry }],
+            scratch: ["/tmp"],
+            readiness: http("/v2/", ML_PORTS.registry),
+            resources: resources("100m", "256Mi"),
+            clients: ["app-engine"],
+            routed: false,
+            externalPorts: [],
+        },
+        {
+            component: "app-engine",
+            kind: "StatefulSet",
+            image: o.images.appEngine,
+            port: ML_PORTS.appEngine,
+            uid: APP_UID,
+            // helm/charts/cytomine/templates/app-engine/app-engine-config.yaml:6-17.
+            env: [
+                ...plainEnv({
+                    DB_HOST: "app-engine-db",
+                    DB_PORT: String(ML_PORTS.postgres),
+                    DB_NAME: "appengine",
+                    DB_USERNAME: "appengine",
+                    API_PREFIX: "/app-engine/",
+                    REGISTRY_URL: `http://registry:${ML_PORTS.registry}`,
+                    // Task pods run in another namespace: the service's name qualified with the tenant's.
+                    SCHEDULER_ADVERTISED_URL: `http://app-engine.${o.namespace}.svc:${ML_PORTS.appEngine}`,
+                    SCHEDULER_USE_HOST_NETWORK: "false",
+                    SCHEDULER_RUN_MODE: "cluster",
+                    SCHEDULER_TASKS_NAMESPACE: tasksNamespaceOf(o.namespace),
+                    SCHEDULER_TASKS_RUNNER_IMAGE: o.images.tasksRunner,
+                }),
+                { name: "SCHEDULER_REGISTRY_ADVERTISED_URL", value: o.registryAdvertised },
+                secret("DB_PASSWORD", "app-engine-db-password"),
+            ],
+            volumes: [{ name: "data", mountPath: "/data", size: o.storage.appEngine }],
+            scratch: ["/tmp"],
+            readiness: http(health("app-engine"), ML_PORTS.appEngine),
+            startup: slowStart(http(health("app-engine"), ML_PORTS.appEngine)),
+            resources: resources("250m", "1Gi"),
+            clients: ["core"],
+            // Task pods fetch their inputs and post their outputs and state (KubernetesScheduler.java:173-203).
+            clientNamespaces: [tasksNamespaceOf(o.namespace)],
+            routed: false,
+            externalPorts: [],
+            kubernetesApiReason:
+                "it creates, watches and deletes task pods in the tenant's task namespace (KubernetesScheduler.java:294-349)",
+        },
+    ];
+}
+
+function sam(o: MlOptions): ServiceSpec {
+    return {
+        component: "sam",
+        kind: "Deployment",
+        image: o.images.sam,
+        port: ML_PORTS.sam,
+        uid: APP_UID,
+        env: plainEnv({
+            API_BASE_PATH: "/sam",
+            WEIGHTS_PATH: `${WEIGHTS_MOUNT}/${WEIGHT_FILES.sam.split("/")[0]}`,
+            TORCHINDUCTOR_CACHE_DIR: "/.cache/torchinductor",
+        }),
+        volumes: [],
+        scratch: ["/tmp", "/.cache"],
+        weights: WEIGHTS_MOUNT,
+        readiness: http(health("sam"), ML_PORTS.sam),
+        startup: slowStart(http(health("sam"), ML_PORTS.sam)),
+        resources: resources("500m", "4Gi"),
+        clients: ["core"],
+        routed: false,
+        externalPorts: [],
+    };
+}
+
+function cbir(o: MlOptions): ServiceSpec[] {
+    return [
+        {
+            component: "cbir-cache",
+            kind: "Deployment",
+            image: o.images.cbirCache,
+            port: ML_PORTS.cache,
+            uid: APP_UID,
+            env: [],
+            volumes: [],
+            scratch: ["/data"],
+            readiness: { exec: { command: ["redis-cli", "ping"] }, periodSeconds: 10 },
+            resources: resources("50m", "256Mi"),
+            clients: ["cbir"],
+            routed: false,
+            externalPorts: [],
+        },
+        {
+            component: "cbir",
+            kind: "StatefulSet",
+            image: o.images.cbir,
+            port: ML_PORTS.cbir,
+            uid: APP_UID,
+            // helm/charts/cytomine/templates/cbir/cbir-config.yaml:6-10, cbir.yaml:57-59.
+            env: plainEnv({
+                API_BASE_PATH: "/cbir",
+                HOST: "cbir-cache",
+                PORT: String(ML_PORTS.cache),
+                DB: "0",
+                // Its volume's root, as the chart leaves it (cbir-config.yaml; config.py:15): the folder must exist.
+                DATA_PATH: "/data",
+                EXTRACTOR: "resnet",
+                WEIGHTS: `${WEIGHTS_MOUNT}/${WEIGHT_FILES.cbir}`,
+                TORCHINDUCTOR_CACHE_DIR: "/.cache/torchinductor",
+                NUM_THREADS: "4",
+            }),
+            volumes: [{ name: "data", mountPath: "/data", size: o.storage.cbir }],
+            scratch: ["/tmp", "/.cache"],
+            weights: WEIGHTS_MOUNT,
+            readiness: http(health("cbir"), ML_PORTS.cbir),
+            startup: slowStart(http(health("cbir"), ML_PORTS.cbir)),
+            // values.yaml:244-252.
+            resources: resources("1000m", "2Gi"),
+            clients: ["core"],
+            routed: false,
+            externalPorts: [],
+        },
+    ];
+}
+
+/** The ML services a tenant chose, in the order they start. */
+export function mlServices(o: MlOptions): ServiceSpec[] {
+    return [
+        ...(o.services.includes("app-engine") ? appEngine(o) : []),
+        ...(o.services.includes("sam") ? [sam(o)] : []),
+        ...(o.services.includes("cbir") ? cbir(o) : []),
+    ];
+}
+
+/** What core is told about the ML services: their URLs always (it requires them), the app engine's switch. */
+export function coreMlEnv(services: readonly MlService[]): Record<string, string> {
+    const appEngine = services.includes("app-engine");
+    return {
+        SAM_URL: ML_URLS.SAM_URL,
+        CBIR_URL: ML_URLS.CBIR_URL,
+        // Without an app engine core offers no tasks (its default is on, at http://localhost: application.yml:135-138).
+        APPENGINE_ENABLED: String(appEngine),
+        ...(appEngine ? { APPENGINE_API_URL: ML_URLS.APPENGINE_API_URL } : {}),
+    };
+}

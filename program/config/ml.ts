@@ -1,0 +1,115 @@
+// Key `ml`: a tenant's machine-learning services (components/model/ml.ts), off by default. The weights
+// SAM and CBIR load come from the operator (a volume they name), never from a hub at run time.
+import { z } from "zod";
+import { ML_SERVICES, MlService, SMALLEST_TASK, WEIGHT_FILES } from "../../components/model/ml";
+import { namespaceProblem, quantityProblem } from "../../components/model/settings";
+
+/** A CPU quantity: cores, decimal or in millicores (2, 1.5, 1500m). */
+const cpuProblem = (v: string) =>
+    /^([0-9]+(\.[0-9]+)?|[0-9]+m)$/.test(v) && Number.parseFloat(v) > 0
+        ? undefined
+        : `"${v}" is not a CPU quantity: write e.g. 4 or 1500m`;
+import { reportProblem } from "./checks";
+
+export const ML_DEFAULTS = {
+    enabled: false,
+    services: [...ML_SERVICES] as MlService[],
+    tasks: { cpu: "4", memory: "16Gi", pods: 2 },
+};
+
+/** A Kubernetes quantity in plain units (cores, GiB), or undefined when it does not parse. */
+export function quantityValue(q: string, unit: "cpu" | "Gi"): number | undefined {
+    const m = /^([0-9]+(?:\.[0-9]+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q);
+    if (!m) return undefined;
+    const n = Number(m[1]);
+    const scale: Record<string, number> =
+        unit === "cpu"
+            ? { "": 1, m: 1e-3, k: 1e3 }
+            : {
+                  "": 2 ** -30,
+                  Ki: 2 ** -20,
+                  Mi: 2 ** -10,
+                  Gi: 1,
+                  Ti: 2 ** 10,
+                  k: 1e3 / 2 ** 30,
+                  M: 1e6 / 2 ** 30,
+                  G: 1e9 / 2 ** 30,
+                  T: 1e12 / 2 ** 30,
+              };
+    return m[2] === undefined ? n * scale[""] : scale[m[2]] === undefined ? undefined : n * scale[m[2]];
+}
+
+const weightsHelp =
+    `a volume holding ${WEIGHT_FILES.sam} (SAM) and ${WEIGHT_FILES.cbir} (CBIR): on target kubernetes the name of a ` +
+    `PersistentVolumeClaim of the tenant's namespace, on a VM an absolute folder of the host`;
+
+export const mlKeys = {
+    ml: z
+        .strictObject({
+            enabled: z.boolean().default(ML_DEFAULTS.enabled),
+            services: z.array(z.enum(ML_SERVICES)).min(1).default(ML_DEFAULTS.services),
+            weights: z.string().min(1).optional(),
+            tasks: z
+                .strictObject({
+                    // `pulumi config set --path ml.tasks.cpu 4` stores a number.
+                    cpu: z
+                        .union([z.string(), z.number()])
+                        .transform(String)
+                        .superRefine(reportProblem(cpuProblem))
+                        .default(ML_DEFAULTS.tasks.cpu),
+                    memory: z.string().superRefine(reportProblem(quantityProblem)).default(ML_DEFAULTS.tasks.memory),
+                    pods: z.number().int().min(1).max(100).default(ML_DEFAULTS.tasks.pods),
+                    // An opt-in with its reason, kept on the admission policy's audit trail; unset: refused.
+                    privilegedReason: z
+                        .string()
+                        .min(10, "say why task containers must run privileged (10 characters at least)")
+                        .optional(),
+                })
+                .default(ML_DEFAULTS.tasks),
+        })
+        .default(ML_DEFAULTS),
+};
+
+type MlConfig = z.infer<(typeof mlKeys)["ml"]>;
+
+/** What is wrong with the ML settings for the target, each as [path below ml, message]; empty when fine. */
+export function mlIssues(ml: MlConfig | undefined, target: string, namespace: string): [string[], string][] {
+    if (!ml?.enabled) return [];
+    const issues: [string[], string][] = [];
+    const needsWeights = ml.services.some((s) => s === "sam" || s === "cbir");
+    if (needsWeights && !ml.weights)
+        issues.push([
+            ["weights"],
+            `required with sam or cbir among ml.services: ${weightsHelp}. Nothing is downloaded at run time ` +
+                `(upstream's images fetch their weights from a hub when they are built: sam/Dockerfile.weights)`,
+        ]);
+    if (ml.weights && target === "kubernetes" && namespaceProblem(ml.weights))
+        issues.push([["weights"], `not a claim name (${namespaceProblem(ml.weights)}): ${weightsHelp}`]);
+    if (ml.weights && target !== "kubernetes" && !/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/.test(ml.weights))
+        issues.push([["weights"], `not an absolute folder of the host: ${weightsHelp}`]);
+    if (ml.services.includes("app-engine") && target !== "kubernetes")
+        issues.push([
+            ["services"],
+            `include app-engine (the default does), which needs a Kubernetes API to run tasks (its only scheduler creates pods: ` +
+                `app-engine/src/main/java/be/cytomine/appengine/handlers/scheduler/impl/KubernetesScheduler.java), ` +
+                `which target ${target} does not offer yet: set ml.services to ["sam","cbir"] on this target, or use target kubernetes`,
+        ]);
+    if (ml.services.includes("app-engine") && target === "kubernetes" && namespace.length > 50)
+        issues.push([
+            ["services"],
+            `the task namespace "${namespace}-engine-tasks" would pass 63 characters: shorten namespace`,
+        ]);
+    const cpu = quantityValue(ml.tasks.cpu, "cpu");
+    const memory = quantityValue(ml.tasks.memory, "Gi");
+    if (cpu !== undefined && cpu < SMALLEST_TASK.cpu)
+        issues.push([
+            ["tasks", "cpu"],
+            `runs no task: one task pod requests ${SMALLEST_TASK.cpu} CPUs (task 1, output helper 1: app-engine/src/main/resources/application.yml:50-55)`,
+        ]);
+    if (memory !== undefined && memory < SMALLEST_TASK.memoryGi)
+        issues.push([
+            ["tasks", "memory"],
+            `runs no task: one task pod requests ${SMALLEST_TASK.memoryGi}Gi (task 4Gi, output helper 1Gi: app-engine/src/main/resources/application.yml:50-55)`,
+        ]);
+    return issues;
+}

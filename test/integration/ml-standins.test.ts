@@ -1,0 +1,365 @@
+// The stand-ins of the optional services (sam, cbir, app-engine: localenv/images/common/standin_*.py)
+// run on this machine as test/integration/standins.test.ts runs the others (python3, --root, --port),
+// against real parts: Debian's redis-server on a free loopback port, a throwaway PostgreSQL
+// (test/support/postgres.ts) and, for the Kubernetes API, an HTTPS listener with a self-signed
+// certificate (openssl) that answers the pod list for one token and 401 for any other.
+// Checked: each refuses to start the way its contract says (exit code, the item's name and source,
+// the path or value at fault), and once started answers its health path and the routes it implements.
+import assert from "node:assert/strict";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Client } from "pg";
+import { CONTRACTS } from "../../components/model/release";
+import { removeStandinRoots, RunningStandin, runStandin, StandinRoot, standinRoot, startStandin } from "../../localenv";
+import { freePort } from "../support/project-config";
+import { startRedis } from "../support/redis";
+import { Postgres, startPostgres } from "../support/postgres";
+import { logged } from "../support/standin-log";
+
+after(removeStandinRoots);
+
+/** The first line of a refusal and the stand-in's own line naming the contract item. */
+function assertRefused(r: { status: number | null; stderr: string }, component: string, item: string, code: number) {
+    assert.equal(r.status, code, r.stderr);
+    const env = CONTRACTS[component].env.find((e) => e.name === item);
+    assert.ok(r.stderr.includes(`stand-in: ${component}: ${item} (${env?.source ?? ""}`), r.stderr);
+}
+
+/** A multipart form as core's RestTemplate sends it. */
+function form(fields: Record<string, string | { file: Buffer; name: string }>): FormData {
+    const f = new FormData();
+    for (const [k, v] of Object.entries(fields)) {
+        if (typeof v === "string") f.append(k, v);
+        else f.append(k, new Blob([new Uint8Array(v.file)], { type: "image/jpeg" }), v.name);
+    }
+    return f;
+}
+
+const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46]);
+
+describe("sam stand-in", () => {
+    const env = { API_BASE_PATH: "/sam", WEIGHTS_PATH: "/weights" };
+    let root: StandinRoot;
+    let sam: RunningStandin | undefined;
+    before(() => {
+        root = standinRoot("sam");
+    });
+    after(async () => sam?.stop());
+
+    it("refuses to start without the weights file, naming WEIGHTS_PATH and the path (exit 3)", () => {
+        const r = runStandin("sam", { root, env });
+        assertRefused(r, "sam", "WEIGHTS_PATH", 3);
+        assert.match(r.stderr, /^FileNotFoundError: \[Errno 2\] No such file or directory: '\/weights\/weights.pt'/);
+    });
+
+    it("refuses an empty weights file, and one CHECKPOINT names that is missing", () => {
+        fs.mkdirSync(root.at("/weights"), { recursive: true });
+        fs.writeFileSync(root.at("/weights/weights.pt"), "");
+        assertRefused(runStandin("sam", { root, env }), "sam", "WEIGHTS_PATH", 3);
+        fs.writeFileSync(root.at("/weights/weights.pt"), "not really torch");
+        const r = runStandin("sam", { root, env: { ...env, CHECKPOINT: "other.pt" } });
+        assertRefused(r, "sam", "WEIGHTS_PATH", 3);
+        assert.match(r.stderr, /'\/weights\/other.pt'/);
+    });
+
+    it("serves / with the weights, validates refine requests as FastAPI, answers a Feature", async () => {
+        sam = await startStandin("sam", { root, env });
+        const health = await fetch(`${sam.url}/`);
+        assert.deepEqual(await health.json(), { version: "0.1.0", status: "healthy", gpu: false });
+
+        const refine = `${sam.url}/sam/annotations/refine`;
+        const empty = await fetch(refine, { method: "POST" });
+        assert.equal(empty.status, 422);
+        const missing = ((await empty.json()) as { detail: { loc: string[]; type: string }[] }).detail;
+        assert.deepEqual(
+            missing.map((d) => [d.type, d.loc.join(".")]),
+            ["annotation_crop", "image_height", "image_width", "location"].map((n) => ["missing", `body.${n}`]),
+        );
+        const location = "POLYGON ((10 20, 30 20, 30 60, 10 60, 10 20))";
+        const crop = { file: JPEG, name: "7.jpg" };
+        const zero = await fetch(refine, {
+            method: "POST",
+            body: form({ annotation_crop: crop, image_height: "0", image_width: "100", location }),
+        });
+        assert.equal(zero.status, 422);
+        assert.equal(((await zero.json()) as { detail: { type: string }[] }).detail[0].type, "greater_than");
+        const flat = await fetch(refine, {
+            method: "POST",
+            body: form({ annotation_crop: crop, image_height: "100", image_width: "100", location: "POINT (1 2)" }),
+        });
+        assert.equal(flat.status, 400);
+        assert.deepEqual(await flat.json(), { detail: "Annotation must have a positive area" });
+
+        const ok = await fetch(refine, {
+            method: "POST",
+            body: form({ annotation_crop: crop, image_height: "100", image_width: "100", location }),
+        });
+        assert.equal(ok.status, 200);
+        const feature = (await ok.json()) as { type: string; geometry: { type: string; coordinates: number[][][] } };
+        assert.equal(feature.type, "Feature");
+        assert.equal(feature.geometry.type, "Polygon");
+        const xs = feature.geometry.coordinates[0].map((p) => p[0]);
+        const ys = feature.geometry.coordinates[0].map((p) => p[1]);
+        assert.deepEqual([Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], [10, 20, 30, 60]);
+        await logged(sam, "not a segmentation", "the refine result is logged as a stand-in's");
+
+        assert.equal((await fetch(`${sam.url}/api/annotations/refine`, { method: "POST" })).status, 404);
+    });
+});
+
+describe("cbir stand-in", { timeout: 60_000 }, () => {
+    let root: StandinRoot;
+    let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+    let cbir: RunningStandin | undefined;
+    const env = (over: Record<string, string> = {}) => ({
+        API_BASE_PATH: "/cbir",
+        HOST: "127.0.0.1",
+        PORT: String(redis?.port ?? 6379),
+        EXTRACTOR: "resnet",
+        WEIGHTS: "/weights/resnet",
+        ...over,
+    });
+    const hasRedis = spawnSync("sh", ["-c", "command -v redis-server"]).status === 0;
+
+    before(async () => {
+        root = standinRoot("cbir");
+        fs.mkdirSync(root.at("/weights"));
+        fs.writeFileSync(root.at("/weights/resnet"), "resnet state dict");
+        if (hasRedis) redis = await startRedis(root.at("/tmp"));
+    });
+    after(async () => {
+        await cbir?.stop();
+        await redis?.stop();
+    });
+
+    it("refuses hoptim and an unknown extractor (exit 3)", () => {
+        const hoptim = runStandin("cbir", { root, env: env({ EXTRACTOR: "hoptim" }) });
+        assertRefused(hoptim, "cbir", "EXTRACTOR", 3);
+        assert.match(hoptim.stderr, /only resnet runs from mounted weights/);
+        const other = runStandin("cbir", { root, env: env({ EXTRACTOR: "vgg" }) });
+        assertRefused(other, "cbir", "EXTRACTOR", 3);
+        assert.match(other.stderr, /^ValueError: Model vgg not found\./);
+    });
+
+    it("refuses a missing weights file (exit 3)", () => {
+        const r = runStandin("cbir", { root, env: env({ WEIGHTS: "/weights/absent" }) });
+        assertRefused(r, "cbir", "WEIGHTS", 3);
+        assert.match(r.stderr, /\/weights\/absent: no such file/);
+    });
+
+    it("refuses an unreachable Redis with redis-py's error, naming HOST (exit 3)", async () => {
+        const closed = await freePort();
+        const r = runStandin("cbir", { root, env: env({ PORT: String(closed) }), wait: 1 });
+        assertRefused(r, "cbir", "HOST", 3);
+        assert.match(
+            r.stderr,
+            new RegExp(
+                `^redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:${closed}. Connection refused.`,
+            ),
+        );
+    });
+
+    const skip = hasRedis ? false : "redis-server is not installed (apt-get install redis-server)";
+    it(
+        "with Redis: /health, storages created, read, listed and deleted as folders of DATA_PATH",
+        { skip },
+        async () => {
+            const port = redis!.port;
+            cbir = await startStandin("cbir", { root, env: env() });
+            assert.deepEqual(await (await fetch(`${cbir.url}/health`)).json(), { status: "ok" });
+            const base = `${cbir.url}/cbir/storages`;
+            const post = (body: string) =>
+                fetch(base, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+            const created = await post(JSON.stringify({ name: "42" }));
+            assert.equal(created.status, 200);
+            assert.deepEqual(await created.json(), { message: "Created storage with name: 42" });
+            assert.ok(fs.statSync(root.at("/data/42")).isDirectory());
+            assert.equal((await post(JSON.stringify({ name: "42" }))).status, 409);
+            assert.equal((await post("{}")).status, 422);
+            assert.deepEqual(await (await fetch(base)).json(), ["42"]);
+            assert.deepEqual(await (await fetch(`${base}/42`)).json(), { name: "42" });
+            assert.equal((await fetch(`${base}/41`)).status, 404);
+
+            // The image routes make upstream's checks (Redis, the storage), then say they cannot compute.
+            const images = `${cbir.url}/cbir/images`;
+            const image = () => form({ image: { file: JPEG, name: "7" } });
+            const noStorage = await fetch(`${images}?storage=41&index=annotation`, { method: "POST", body: image() });
+            assert.equal(noStorage.status, 404);
+            assert.deepEqual(await noStorage.json(), { detail: "Storage '41' not found." });
+            const index = await fetch(`${images}?storage=42&index=annotation`, { method: "POST", body: image() });
+            assert.equal(index.status, 500);
+            assert.match(((await index.json()) as { detail: string }).detail, /stand-in/);
+            assert.equal((await fetch(`${images}/7?storage=42&index=annotation`, { method: "DELETE" })).status, 404);
+            const reply = await new Promise<string>((resolve, reject) => {
+                const sock = net.connect(port, "127.0.0.1", () => sock.write("SET 42:annotation:7 0\r\n"));
+                sock.once("data", (d) => {
+                    resolve(d.toString());
+                    sock.destroy();
+                });
+                sock.once("error", reject);
+            });
+            assert.equal(reply, "+OK\r\n");
+            const taken = await fetch(`${images}?storage=42&index=annotation`, { method: "POST", body: image() });
+            assert.equal(taken.status, 409, "an indexed filename is read from Redis as store.py names it");
+
+            const deleted = await fetch(`${base}/42`, { method: "DELETE" });
+            assert.deepEqual(await deleted.json(), { message: "Deleted storage with name: 42" });
+            assert.equal((await fetch(`${base}/42`, { method: "DELETE" })).status, 404);
+            assert.ok(!fs.existsSync(root.at("/data/42")));
+        },
+    );
+});
+
+/**
+ * The Kubernetes API as the pod list needs it (node -e K8S_API <tls dir> <namespace> <token>): HTTPS
+ * with the certificate in <tls dir>, the namespace's (empty) pod list for the token, 401 otherwise.
+ * Prints "port N", then one line per request.
+ */
+const K8S_API = `
+const [dir, ns, token] = process.argv.slice(1);
+const fs = require("fs"), https = require("https"), path = require("path");
+const opts = { key: fs.readFileSync(path.join(dir, "key.pem")), cert: fs.readFileSync(path.join(dir, "cert.pem")) };
+const server = https.createServer(opts, (req, res) => {
+    console.log(req.method + " " + req.url + " " + (req.headers.authorization || ""));
+    res.setHeader("Content-Type", "application/json");
+    if (req.headers.authorization !== "Bearer " + token) {
+        res.writeHead(401).end(JSON.stringify({ kind: "Status", message: "Unauthorized", code: 401 }));
+    } else if (req.url.startsWith("/api/v1/namespaces/" + ns + "/pods")) {
+        res.end(JSON.stringify({ kind: "PodList", apiVersion: "v1", items: [] }));
+    } else res.writeHead(404).end(JSON.stringify({ kind: "Status", code: 404 }));
+});
+server.listen(0, "127.0.0.1", () => console.log("port " + server.address().port));
+`;
+
+describe("app-engine stand-in", () => {
+    const SA = "/var/run/secrets/kubernetes.io/serviceaccount";
+    const NAMESPACE = "cytomine-tasks";
+    const TOKEN = "good-token";
+    let pg: Postgres;
+    let pgPort: number;
+    let api: ChildProcess;
+    let apiPort: number;
+    let tls: string;
+    let appEngine: RunningStandin | undefined;
+    const requests: string[] = [];
+
+    const env = (over: Record<string, string> = {}): Record<string, string> => ({
+        DB_HOST: "127.0.0.1",
+        DB_PORT: String(pgPort),
+        DB_NAME: "appengine",
+        DB_USERNAME: "portal",
+        DB_PASSWORD: pg.password,
+        API_PREFIX: "/app-engine/",
+        REGISTRY_URL: "http://127.0.0.1:9",
+        SCHEDULER_ADVERTISED_URL: "http://127.0.0.1:9",
+        SCHEDULER_REGISTRY_ADVERTISED_URL: "127.0.0.1:9",
+        SCHEDULER_USE_HOST_NETWORK: "false",
+        SCHEDULER_TASKS_NAMESPACE: NAMESPACE,
+        SCHEDULER_RUN_MODE: "cluster",
+        ...over,
+    });
+    const inCluster = { KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: "" };
+    const withToken = (token: string) => {
+        const root = standinRoot("app-engine");
+        fs.mkdirSync(root.at(SA), { recursive: true });
+        fs.writeFileSync(root.at(`${SA}/token`), token);
+        fs.copyFileSync(path.join(tls, "cert.pem"), root.at(`${SA}/ca.crt`));
+        fs.writeFileSync(root.at(`${SA}/namespace`), "cytomine");
+        return root;
+    };
+
+    before(async () => {
+        pg = await startPostgres();
+        pgPort = Number(new URL(pg.url).port);
+        const c = new Client({
+            host: "127.0.0.1",
+            port: pgPort,
+            user: "portal",
+            password: pg.password,
+            database: "postgres",
+        });
+        await c.connect();
+        await c.query("CREATE DATABASE appengine");
+        await c.end();
+        tls = fs.mkdtempSync(path.join(os.tmpdir(), "k8s-api-"));
+        const cert = spawnSync("openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=kubernetes",
+            "-keyout", path.join(tls, "key.pem"), "-out", path.join(tls, "cert.pem"),
+        ], { encoding: "utf8" }); // prettier-ignore
+        assert.equal(cert.status, 0, cert.stderr);
+        // In a child process: runStandin waits synchronously, so this process could not answer it.
+        api = spawn(process.execPath, ["-e", K8S_API, tls, NAMESPACE, TOKEN], { stdio: ["ignore", "pipe", "inherit"] });
+        api.stdout!.on("data", (d) => requests.push(...String(d).split("\n").filter(Boolean)));
+        for (let i = 0; !requests.some((l) => l.startsWith("port ")); i++) {
+            if (i > 100 || api.exitCode !== null) throw new Error("the Kubernetes API stand-in did not start");
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        apiPort = Number(requests.find((l) => l.startsWith("port "))!.slice(5));
+        inCluster.KUBERNETES_SERVICE_PORT = String(apiPort);
+    });
+    after(async () => {
+        await appEngine?.stop();
+        api?.kill();
+        pg?.stop();
+        if (tls) fs.rmSync(tls, { recursive: true, force: true });
+    });
+
+    it("refuses to start without the in-cluster configuration (exit 1)", () => {
+        const r = runStandin("app-engine", { root: standinRoot("app-engine"), env: env(), wait: 5 });
+        assert.equal(r.status, CONTRACTS["app-engine"].exitCode, r.stderr);
+        assert.match(
+            r.stderr,
+            /stand-in: app-engine: kubernetes \(in-cluster configuration\) \(.*KubernetesConfig\.java/,
+        );
+        assert.match(r.stderr, /KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, .*serviceaccount\/token missing/);
+    });
+
+    it("refuses a wrong database password with PostgreSQL's message, naming DB_PASSWORD", () => {
+        const r = runStandin("app-engine", { root: withToken(TOKEN), env: env({ DB_PASSWORD: "wrong" }), wait: 5 });
+        assertRefused(r, "app-engine", "DB_PASSWORD", 1);
+        assert.match(r.stderr, /^org.postgresql.util.PSQLException: FATAL: password authentication failed/);
+    });
+
+    it("refuses when the Kubernetes API answers 401 to the service account's token", async () => {
+        const r = runStandin("app-engine", { root: withToken("revoked"), env: env(inCluster), wait: 5 });
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(r.stderr, /Unauthorized! Token may have expired/);
+        assert.match(r.stderr, /HTTP 401/);
+        // The API's log line arrives once this process reads the child's pipe again.
+        const asked = () =>
+            requests.some((q) => q.startsWith(`GET /api/v1/namespaces/${NAMESPACE}/pods Bearer revoked`));
+        for (let i = 0; !asked() && i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(asked(), requests.join("\n"));
+    });
+
+    it("with the cluster and the database: /ping and an empty task list from its task table", async () => {
+        appEngine = await startStandin("app-engine", { root: withToken(TOKEN), env: env(inCluster), wait: 5 });
+        await logged(appEngine, `informer added (0 pod(s) in ${NAMESPACE})`);
+        const ping = (await (await fetch(`${appEngine.url}/ping`)).json()) as Record<string, string>;
+        assert.equal(ping.status, "UP");
+        assert.equal(ping.service, "app-engine");
+        assert.ok(!Number.isNaN(Date.parse(ping.timestamp)), ping.timestamp);
+        const tasks = await fetch(`${appEngine.url}/app-engine/v1/tasks`);
+        assert.equal(tasks.status, 200);
+        assert.deepEqual(await tasks.json(), []);
+        assert.equal((await fetch(`${appEngine.url}/app-engine/v1/task-runs/x`)).status, 404);
+        const c = new Client({
+            host: "127.0.0.1",
+            port: pgPort,
+            user: "portal",
+            password: pg.password,
+            database: "appengine",
+        });
+        await c.connect();
+        try {
+            const rows = await c.query("SELECT count(*)::int AS n FROM public.task");
+            assert.equal(rows.rows[0].n, 0);
+        } finally {
+            await c.end();
+        }
+    });
+});

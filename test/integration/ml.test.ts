@@ -1,0 +1,310 @@
+// Issue "Machine-learning assistance per tenant", through the real engine and plugins:
+// - target ssh with the SSH test host's real Docker engine: a tenant with SAM and CBIR refuses to
+//   preview while its weights are missing, then comes up; core's URLs for them answer inside the
+//   tenant's network; turning ML off removes them;
+// - target kubernetes on the local kube-apiserver (KWOK nodes): a tenant with the app engine gets its
+//   task namespace, and the real API server enforces what the stack declares there: the app engine's
+//   rights stop at that namespace, the quota refuses what exceeds it, and the admission policy refuses
+//   a privileged task container and a hostPath outside the scheduler's folders while it admits a pod
+//   of the shape upstream's scheduler creates.
+import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import { Environment, envSettings, useEnvironment } from "../../localenv";
+import { tasksNamespaceOf, WEIGHT_FILES } from "../../components/model/ml";
+import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../support/automation";
+import { freePort, projectConfig, sshTargetConfig } from "../support/project-config";
+import { disposeVmTenant } from "../support/vm-stack";
+import { readEnvFile } from "../support/env-file";
+import { repoRoot } from "../../toolchain/index";
+
+const run = promisify(execFile);
+
+/** An HTTP request from inside a container (python3 is in every stand-in image): "status body". */
+const REQUEST = `
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], method=sys.argv[2], data=b"" if sys.argv[2] == "POST" else None)
+try:
+    r = urllib.request.urlopen(req, timeout=10)
+    print(r.status, r.read().decode()[:300])
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode()[:300])
+except Exception as e:
+    print(type(e).__name__)
+`;
+
+/** Weights the stand-ins accept: non-empty files where SAM and CBIR read them. */
+function writeWeights(root: string, files: readonly string[]) {
+    for (const f of files) {
+        fs.mkdirSync(path.dirname(path.join(root, f)), { recursive: true, mode: 0o755 });
+        fs.writeFileSync(path.join(root, f), Buffer.alloc(4096, 7), { mode: 0o644 });
+    }
+}
+
+describe("ML services on the VM target (SSH host, real Docker engine)", { timeout: 1_500_000 }, () => {
+    let env: Environment;
+    let e: EphemeralStack;
+    let tenant: string;
+    const configRoot = "/opt/cytomine-fallback-test";
+    const dataRoot = "/var/lib/cytomine-fallback-test";
+    const weights = fs.mkdtempSync("/var/tmp/cytomine-weights-");
+    const docker = (...args: string[]) =>
+        execFileSync("docker", args, { env: { ...process.env, DOCKER_HOST: env.docker.host }, encoding: "utf8" });
+    const containers = () =>
+        docker(
+            "ps",
+            "--filter",
+            `label=com.docker.compose.project=cytomine-${tenant}`,
+            "--format",
+            '{{.Label "com.docker.compose.service"}}',
+        )
+            .split("\n")
+            .filter(Boolean)
+            .sort();
+
+    before(async () => {
+        env = await useEnvironment();
+        fs.chmodSync(weights, 0o755);
+        const target = sshTargetConfig(env, "ml", {
+            httpPort: await freePort(),
+            configDir: configRoot,
+            dataDir: dataRoot,
+            extra: {
+                "cytomine-fallback:ml": JSON.stringify({ enabled: true, services: ["sam", "cbir"], weights }),
+            },
+        });
+        tenant = target.id;
+        e = await createEphemeralStack({ workDir: repoRoot, config: target.config });
+    });
+
+    after(async () => {
+        if (e) await disposeVmTenant(env, e, `cytomine-${tenant}`, `${dataRoot}/${tenant}`);
+        fs.rmSync(weights, { recursive: true, force: true });
+    });
+
+    it("refuses to preview while a weights file is missing, naming ml.weights and the file", async () => {
+        writeWeights(weights, [WEIGHT_FILES.sam]);
+        await assert.rejects(e.stack.preview({ color: "never" }), (err: Error) => {
+            assert.match(
+                err.message,
+                new RegExp(`cytomine-fallback:ml\\.weights = "${weights}": ${weights}/cbir/resnet missing on `),
+            );
+            return true;
+        });
+        assert.deepEqual(containers(), [], "nothing started");
+    });
+
+    it("up: SAM and CBIR run beside core, and core's URLs for them answer inside the tenant's network", async () => {
+        writeWeights(weights, [WEIGHT_FILES.cbir]);
+        const up = await e.stack.up({ color: "never" });
+        assert.equal(up.summary.result, "succeeded");
+        const running = containers();
+        for (const s of ["sam", "cbir", "cbir-cache", "core"]) assert.ok(running.includes(s), `${s} in ${running}`);
+        assert.ok(!running.includes("app-engine"), "no app engine on a VM");
+
+        const coreEnv = readEnvFile(`${configRoot}/${tenant}/env/core.env`);
+        assert.equal(coreEnv.SAM_URL, "http://sam:8000");
+        assert.equal(coreEnv.CBIR_URL, "http://cbir:6000");
+        assert.equal(coreEnv.APPENGINE_ENABLED, "false");
+        const core = docker(
+            "ps",
+            "-q",
+            "--filter",
+            `label=com.docker.compose.project=cytomine-${tenant}`,
+            "--filter",
+            "label=com.docker.compose.service=core",
+        ).trim();
+        const request = (url: string, method = "GET") =>
+            docker("exec", core, "python3", "-c", REQUEST, url, method).trim();
+        assert.match(request(`${coreEnv.SAM_URL}/`), /^200 .*"status":\s*"healthy"/);
+        assert.match(request(`${coreEnv.CBIR_URL}/health`), /^200 .*"ok"/);
+        // Core's own call paths (the release's contract): SAM validates the refine request as FastAPI does.
+        assert.match(request(`${coreEnv.SAM_URL}/sam/annotations/refine`, "POST"), /^422 /);
+        assert.match(request(`${coreEnv.CBIR_URL}/cbir/storages`), /^200 /);
+        // The weights are the operator's, read-only.
+        const sam = docker(
+            "ps",
+            "-q",
+            "--filter",
+            `label=com.docker.compose.project=cytomine-${tenant}`,
+            "--filter",
+            "label=com.docker.compose.service=sam",
+        ).trim();
+        assert.match(docker("exec", sam, "sh", "-c", "touch /weights/x 2>&1 || true"), /Read-only file system/);
+    });
+
+    it("ML off: the next up removes SAM, CBIR and CBIR's cache", async () => {
+        await setStackConfig(e.stack, { "cytomine-fallback:ml": JSON.stringify({ enabled: false }) });
+        const up = await e.stack.up({ color: "never" });
+        assert.equal(up.summary.result, "succeeded");
+        const running = containers();
+        for (const s of ["sam", "cbir", "cbir-cache"]) assert.ok(!running.includes(s), `${s} still runs: ${running}`);
+        assert.ok(running.includes("core"));
+    });
+});
+
+describe("ML services on Kubernetes: the task namespace (kube-apiserver, KWOK nodes)", { timeout: 1_200_000 }, () => {
+    let env: Environment;
+    let e: EphemeralStack;
+    let tenant: string;
+    let tasks: string;
+    const kubectl = async (...args: string[]) =>
+        (
+            await run(path.join(envSettings().kube.binDir, "kubectl"), ["--kubeconfig", env.kube.kubeconfig, ...args], {
+                maxBuffer: 16 << 20,
+            })
+        ).stdout;
+    /** What the API server answers: "ok", or its error's first line. */
+    const attempt = (...args: string[]) =>
+        kubectl(...args).then(
+            () => "ok",
+            (err: { stderr?: string }) => (err.stderr ?? String(err)).trim().split("\n")[0],
+        );
+    /** A pod as upstream's scheduler makes it (KubernetesScheduler.java:236-289), with changes. */
+    const taskPod = (name: string, over: { privileged?: boolean; hostPath?: string; cpu?: string } = {}) =>
+        JSON.stringify({
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name, namespace: tasks, labels: { app: "task", runId: name } },
+            spec: {
+                serviceAccountName: "app-engine",
+                hostNetwork: false,
+                restartPolicy: "Never",
+                containers: [
+                    {
+                        name: "task",
+                        image: "registry.example.org/task:1",
+                        resources: {
+                            requests: { cpu: over.cpu ?? "1", memory: "1Gi" },
+                            limits: { cpu: over.cpu ?? "1", memory: "1Gi" },
+                        },
+                        ...(over.privileged ? { securityContext: { privileged: true } } : {}),
+                        volumeMounts: [{ name: "inputs", mountPath: "/inputs" }],
+                    },
+                ],
+                volumes: [
+                    { name: "inputs", hostPath: { path: over.hostPath ?? `/tmp/app-engine/task-run-inputs-${name}` } },
+                ],
+            },
+        });
+    /** The API server's answer to a SubjectAccessReview, as kubectl prints it: yes or no. */
+    const canI = (...args: string[]) =>
+        kubectl("auth", "can-i", ...args).then(
+            (o) => o.trim(),
+            (err: { stdout?: string }) => (err.stdout ?? "").trim(),
+        );
+    const create = async (manifest: string) => {
+        const file = path.join(fs.mkdtempSync("/tmp/ml-pod-"), "pod.json");
+        fs.writeFileSync(file, manifest);
+        return attempt("create", "-f", file);
+    };
+
+    before(async () => {
+        env = await useEnvironment();
+        const project = projectConfig(env, "mlk", {
+            "cytomine-fallback:orthanc": "false",
+            "cytomine-fallback:ml": JSON.stringify({
+                enabled: true,
+                services: ["app-engine"],
+                tasks: { cpu: "4", memory: "8Gi", pods: 2 },
+            }),
+        });
+        tenant = project.id;
+        tasks = tasksNamespaceOf(tenant);
+        e = await createEphemeralStack({
+            workDir: repoRoot,
+            config: project.config,
+            env: { KUBECONFIG: env.kube.kubeconfig },
+        });
+    });
+
+    after(async () => {
+        if (e) await disposeEphemeralStack(e);
+    });
+
+    it("up declares the app engine, its database and registry, and the task namespace with its guards", async () => {
+        const up = await e.stack.up({ color: "never" });
+        assert.equal(up.summary.result, "succeeded");
+        const names = (kind: string, ns: string) =>
+            kubectl("-n", ns, "get", kind, "-o", "name").then((o) => o.split("\n").filter(Boolean).sort());
+        const workloads = [...(await names("deployment", tenant)), ...(await names("statefulset", tenant))];
+        for (const w of ["statefulset.apps/app-engine", "statefulset.apps/app-engine-db", "deployment.apps/registry"])
+            assert.ok(workloads.includes(w), `${w} in ${workloads}`);
+        assert.ok(!workloads.some((w) => /\/(sam|cbir)/.test(w)), "only the services chosen");
+        const ns = JSON.parse(await kubectl("get", "namespace", tasks, "-o", "json"));
+        assert.equal(ns.metadata.labels["pod-security.kubernetes.io/enforce"], "privileged");
+        assert.match(ns.metadata.annotations["cytomine.dev/pod-security-reason"], /hostPath/);
+        const env2 = JSON.parse(await kubectl("-n", tenant, "get", "statefulset", "app-engine", "-o", "json")).spec
+            .template.spec.containers[0].env;
+        const registry = env2.find((v: { name: string }) => v.name === "SCHEDULER_REGISTRY_ADVERTISED_URL").value;
+        const clusterIP = (
+            await kubectl("-n", tenant, "get", "service", "registry", "-o", "jsonpath={.spec.clusterIP}")
+        ).trim();
+        assert.equal(registry, `${clusterIP}:5000`, "task images are pulled from the registry's Service address");
+    });
+
+    it("the app engine's rights stop at its task namespace; a task's are read-only", async () => {
+        const engine = `--as=system:serviceaccount:${tenant}:app-engine`;
+        const task = `--as=system:serviceaccount:${tasks}:app-engine`;
+        assert.equal(await attempt("-n", tasks, "get", "pods", engine), "ok");
+        for (const ns of [tenant, "kube-system", "default"])
+            assert.match(await attempt("-n", ns, "get", "pods", engine), /Forbidden/, `lists pods of ${ns}`);
+        assert.match(await attempt("get", "pods", "--all-namespaces", engine), /Forbidden/);
+        assert.match(await attempt("-n", tasks, "get", "secrets", engine), /Forbidden/);
+        assert.equal(await canI("-n", tasks, "create", "pods", engine), "yes");
+        assert.equal(await canI("-n", tasks, "delete", "pods", engine), "yes");
+        assert.equal(await canI("-n", tasks, "create", "pods", task), "no");
+        assert.equal(await canI("-n", tasks, "get", "pods", task), "yes");
+        assert.equal(await canI("-n", tenant, "get", "pods", task), "no");
+    });
+
+    it("admission: a pod of upstream's shape is admitted; privilege, a foreign hostPath and the quota's excess are refused", async () => {
+        assert.equal(await create(taskPod("run-1")), "ok");
+        const privileged = await create(taskPod("run-2", { privileged: true }));
+        assert.match(
+            privileged,
+            /ValidatingAdmissionPolicy 'cytomine-tasks-.*' denied request: task containers are not privileged/,
+        );
+        const hostPath = await create(taskPod("run-3", { hostPath: "/etc" }));
+        assert.match(
+            hostPath,
+            /ValidatingAdmissionPolicy 'cytomine-tasks-.*' denied request: hostPath volumes only under \/tmp\/app-engine\//,
+        );
+        const greedy = await create(taskPod("run-4", { cpu: "8" }));
+        assert.match(greedy, /exceeded quota: tasks.*requests\.cpu/);
+        assert.equal(await create(taskPod("run-5")), "ok");
+        assert.match(await create(taskPod("run-6")), /exceeded quota: tasks.*pods/, "two task pods at a time");
+        // Outside the task namespace the policy does not apply (the tenant's own pods are restricted anyway).
+        const binding = JSON.parse(
+            await kubectl("get", "validatingadmissionpolicybinding", `cytomine-tasks-${tasks}`, "-o", "json"),
+        );
+        assert.deepEqual(binding.spec.matchResources.namespaceSelector.matchLabels, {
+            "kubernetes.io/metadata.name": tasks,
+        });
+    });
+
+    it("a preview with a weights claim the namespace lacks is refused, naming ml.weights", async () => {
+        await setStackConfig(e.stack, {
+            "cytomine-fallback:ml": JSON.stringify({ services: ["app-engine", "sam"], weights: "ml-weights" }),
+        });
+        await assert.rejects(e.stack.preview({ color: "never" }), (err: Error) => {
+            assert.match(
+                err.message,
+                new RegExp(
+                    `cytomine-fallback:ml\\.weights = "ml-weights": no PersistentVolumeClaim ml-weights in namespace ${tenant}`,
+                ),
+            );
+            return true;
+        });
+        await setStackConfig(e.stack, { "cytomine-fallback:ml": JSON.stringify({ enabled: false }) });
+        const up = await e.stack.up({ color: "never" });
+        assert.equal(up.summary.result, "succeeded");
+        const phase = await kubectl("get", "namespace", tasks, "-o", "jsonpath={.status.phase}").catch(() => "gone");
+        assert.match(phase, /^(gone|Terminating)$/, "ML off removes the task namespace");
+        const workloads = await kubectl("-n", tenant, "get", "statefulset,deployment", "-o", "name");
+        assert.ok(!/app-engine|registry/.test(workloads), `ML off removes them: ${workloads}`);
+    });
+});
