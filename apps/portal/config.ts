@@ -24,6 +24,11 @@ const templateChoice = z.strictObject({
         .refine((s) => Object.keys(s).length > 0, "give at least one size, e.g. small: [storage.images=10Gi]"),
     /** Datasets the user may add, by id: entries of the program's datasets.list. */
     datasets: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+    /**
+     * The --set entries that give a tenant machine-learning assistance when the user ticks it (the key
+     * ml: e.g. ml.enabled=true, ml.weights=/srv/cytomine-weights); unset: the page does not offer it.
+     */
+    ml: z.array(setEntry).min(1, "give the ml entries, e.g. [ml.enabled=true, ml.weights=/srv/weights]").optional(),
     /** Files holding the secrets the template's tenants need (else the environment, as the tenant CLI reads it). */
     secretFiles: z
         .partialRecord(z.enum(FLEET_SECRET_KEYS as [FleetSecretKey, ...FleetSecretKey[]]), z.string())

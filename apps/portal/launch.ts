@@ -11,6 +11,8 @@ export interface LaunchChoice {
     datasets: unknown;
     /** The tenant name the Launch page showed. */
     tenant: unknown;
+    /** "on" when the user ticked machine-learning assistance (a form leaves an unticked box out). */
+    ml?: unknown;
 }
 
 export class LaunchRefused extends Error {
@@ -25,6 +27,7 @@ export interface PlannedLaunch {
     plan: TenantPlan;
     size: string;
     datasets: string[];
+    ml: boolean;
 }
 
 const list = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
@@ -71,6 +74,9 @@ export function planLaunch(
             `tenant name ${JSON.stringify(choice.tenant)} is not the one derived for you (${expectedTenant}): reload the Launch page`,
         );
     if (new Set(datasets).size !== datasets.length) issues.push("a dataset is listed twice: choose each once");
+    const ml = choice.ml !== undefined;
+    if (ml && (choice.ml !== "on" || !offered.ml))
+        issues.push(`machine-learning assistance is not offered for ${template}: untick it`);
     if (issues.length > 0) throw new LaunchRefused(issues);
 
     const ids = datasets as string[];
@@ -80,12 +86,13 @@ export function planLaunch(
         ...(ids.length > 0
             ? [`datasets.list=${JSON.stringify(ids.map((id) => ({ ...offered.datasets[id], id })))}`]
             : []),
+        ...(ml ? (offered.ml ?? []) : []),
     ];
     const input: TenantInput = { name: expectedTenant, template, set };
     try {
         const secrets = readSecrets(offered.secretFiles, opts.env ?? process.env);
         const plan = planTenant({ ...input, secrets }, opts.templatesDir);
-        return { input, plan, size, datasets: ids };
+        return { input, plan, size, datasets: ids, ml };
     } catch (e) {
         // The operator's config makes tenants the program refuses: the user cannot fix it, the message says who can.
         if (e instanceof FleetInputError)

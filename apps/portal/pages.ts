@@ -112,7 +112,15 @@ export function myCytominePage(rows: { tenant: TenantRow; lastJob?: JobRow }[], 
 }
 
 export function launchPage(
-    templates: { name: string; label: string; description: string; sizes: string[]; datasets: string[] }[],
+    templates: {
+        name: string;
+        label: string;
+        description: string;
+        sizes: string[];
+        datasets: string[];
+        /** Whether the operator offers machine-learning assistance with this template. */
+        ml: boolean;
+    }[],
     tenant: string,
     csrf: string,
     problem?: string,
@@ -146,6 +154,13 @@ export function launchPage(
                         ${t.datasets.map(
                             (d) => html`<label><input type="checkbox" name="datasets" value="${d}" /> ${d}</label>`,
                         )}
+                        ${
+                            t.ml
+                                ? html`<label
+                                      ><input type="checkbox" name="ml" value="on" /> Machine-learning assistance</label
+                                  >`
+                                : ""
+                        }
                     </fieldset>`,
             )}
             <button type="submit" id="launch-button">Launch</button>

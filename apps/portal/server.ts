@@ -310,6 +310,7 @@ export async function createPortal(config: PortalConfig, opts: PortalOptions = {
                     description: template.description,
                     sizes: Object.keys(choice.sizes),
                     datasets: Object.keys(choice.datasets),
+                    ml: choice.ml !== undefined,
                 })),
                 await nextName(user),
                 req.session!.data.csrf,

@@ -25,7 +25,7 @@ import {
     User,
 } from "../../apps/portal";
 import { settleArgs } from "../../apps/portal/jobs";
-import { html } from "../../apps/portal/pages";
+import { html, launchPage } from "../../apps/portal/pages";
 import { CONFIG_KEYS } from "../../program/config";
 import { allRegistered, recordResources, valueOf } from "../support/mocks";
 
@@ -189,6 +189,32 @@ describe("launch planning", () => {
         assert.ok(!/lsaai-secret-value|kc-admin-value/.test(JSON.stringify(input)));
     });
 
+    it("adds the operator's ml entries when the user ticks machine-learning assistance, and offers the box only then", () => {
+        const offering = parsePortalConfig(
+            {
+                ...base,
+                templates: {
+                    kubernetes: { ...base.templates.kubernetes, ml: ["ml.enabled=true", 'ml.services=["app-engine"]'] },
+                },
+            },
+            "test.yaml",
+            secretEnv,
+        );
+        const { input, plan, ml } = planLaunch(offering, { ...choice, ml: "on" }, "cy-ann-0000-1", { env });
+        assert.equal(ml, true);
+        assert.ok(input.set?.includes("ml.enabled=true"));
+        assert.deepEqual(plan.parsed.ml?.services, ["app-engine"]);
+        assert.equal(planLaunch(offering, choice, "cy-ann-0000-1", { env }).plan.parsed.ml, undefined);
+        const page = (offered: boolean) =>
+            launchPage(
+                [{ name: "kubernetes", label: "K", description: "d", sizes: ["small"], datasets: [], ml: offered }],
+                "t",
+                "c",
+            ).text;
+        assert.match(page(true), /name="ml" value="on"/);
+        assert.doesNotMatch(page(false), /name="ml"/);
+    });
+
     it("refuses what the operator does not offer and a name that is not the derived one", () => {
         const refused = (c: Record<string, unknown>) => {
             try {
@@ -205,6 +231,7 @@ describe("launch planning", () => {
         assert.match(refused({ datasets: ["lung", "other"] }), /dataset "other" is not offered/);
         assert.match(refused({ datasets: ["lung", "lung"] }), /listed twice/);
         assert.match(refused({ tenant: "cy-eve-0000-1" }), /is not the one derived for you \(cy-ann-0000-1\)/);
+        assert.match(refused({ ml: "on" }), /machine-learning assistance is not offered for kubernetes: untick it/);
         // The operator's settings missing a secret: the user is told whose fix it is.
         assert.throws(
             () => planLaunch(config, choice, "cy-ann-0000-1", { env: {} }),
