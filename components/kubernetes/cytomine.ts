@@ -7,9 +7,16 @@ import { routeTable } from "../model/routes";
 import { httpRouteSpec, ingressAnnotations, ingressSpec, RouteOptions, Routing } from "./routes";
 import { secretKeysOf } from "../model/secrets";
 import { createRegistrySecret, createTenantSecret, REGISTRY_SECRET_NAME, RegistryCredentials } from "./secrets";
-import { cytomineServices, KeycloakMode, SECRET_NAME } from "../model/services";
+import { cytomineServices, KeycloakMode, SECRET_NAME, ServicesOptions } from "../model/services";
 import { Images, isLocalHost, Storage } from "../model/settings";
-import { createWorkload, networkPolicySpec, Placement, withImagePullSecret, withPlacement } from "./workload";
+import {
+    ApiServer,
+    createWorkload,
+    networkPolicySpec,
+    Placement,
+    withImagePullSecret,
+    withPlacement,
+} from "./workload";
 import { DatasetImport, DatasetVolumes } from "./datasets";
 import type { DeclaredDataset, ImportPlan } from "../model/datasets";
 import type { BackupSettings } from "../model/backups";
@@ -78,6 +85,10 @@ export interface CytomineArgs extends KubernetesSettings {
     };
     /** The machine-learning services (components/model/ml.ts); unset: none. */
     ml?: MlSettings;
+    /** The operator's CPU and memory by component (config key resources). */
+    resources?: ServicesOptions["resources"];
+    /** Where pods reach the API server (the preview reads it; unknown in a render): the app engine's egress. */
+    apiServer?: ApiServer;
     /** Bigpicture datasets: read-only claims mounted into PIMS, and the import Job (components/kubernetes/datasets.ts). */
     datasets?: {
         list: DeclaredDataset[];
@@ -223,6 +234,7 @@ export class Cytomine extends pulumi.ComponentResource {
             publicUrl: args.publicUrl,
             keycloak: args.keycloak,
             datasets: datasets !== undefined,
+            resources: args.resources,
             ...(args.ml
                 ? { ml: { services: args.ml.services, namespace: args.namespace, registryAdvertised: registryAddress } }
                 : {}),
@@ -237,6 +249,7 @@ export class Cytomine extends pulumi.ComponentResource {
                       owner: args.owner,
                       limits: args.ml.tasks,
                       privilegedReason: args.ml.tasks.privilegedReason,
+                      apiServer: args.apiServer,
                   },
                   child,
               )
@@ -320,7 +333,7 @@ export class Cytomine extends pulumi.ComponentResource {
                 `${part}-policy`,
                 {
                     metadata: { name: s.component, namespace, labels: tenantLabels(args.tenant, s.component) },
-                    spec: networkPolicySpec(args.tenant, s, served, args.routerNamespace),
+                    spec: networkPolicySpec(args.tenant, s, served, args.routerNamespace, args.apiServer),
                 },
                 child,
             );

@@ -6,7 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ML_PORTS, TaskLimits, tasksNamespaceOf } from "../model/ml";
 import { tenantLabels, TenantNamespace } from "./namespace";
-import { DNS_EGRESS, KUBERNETES_API_PORTS, namespaceSelector } from "./workload";
+import { ApiServer, apiServerEgress, DNS_EGRESS, namespaceSelector } from "./workload";
 
 /** The annotation of the admission policy that says why task containers may run privileged. */
 export const PRIVILEGED_REASON_KEY = "cytomine.dev/privileged-reason";
@@ -48,7 +48,11 @@ export function taskQuotaSpec(limits: TaskLimits): k8s.types.input.core.v1.Resou
 }
 
 /** Out to DNS, the app engine (inputs, outputs, state) and the API server; nothing in. */
-export function taskPolicySpec(tenant: string, namespace: string): k8s.types.input.networking.v1.NetworkPolicySpec {
+export function taskPolicySpec(
+    tenant: string,
+    namespace: string,
+    apiServer?: ApiServer,
+): k8s.types.input.networking.v1.NetworkPolicySpec {
     return {
         podSelector: {},
         policyTypes: ["Ingress", "Egress"],
@@ -64,8 +68,7 @@ export function taskPolicySpec(tenant: string, namespace: string): k8s.types.inp
                 ports: [{ port: ML_PORTS.appEngine, protocol: "TCP" }],
             },
             DNS_EGRESS,
-            // The API server's address is the cluster's own (the kubernetes Service's endpoints): its ports.
-            { ports: KUBERNETES_API_PORTS.map((port) => ({ port, protocol: "TCP" })) },
+            apiServerEgress(apiServer),
         ],
     };
 }
@@ -114,6 +117,8 @@ export interface TaskNamespaceArgs {
     limits: TaskLimits;
     /** Set when the operator lets task containers run privileged: the reason. */
     privilegedReason?: string;
+    /** Where pods reach the API server (read by the preview; unknown in a render). */
+    apiServer?: ApiServer;
 }
 
 export class TaskNamespace extends pulumi.ComponentResource {
@@ -168,7 +173,10 @@ export class TaskNamespace extends pulumi.ComponentResource {
         );
         new k8s.networking.v1.NetworkPolicy(
             `${name}-policy`,
-            { metadata: { name: "tasks", namespace, labels }, spec: taskPolicySpec(args.tenant, args.namespaceName) },
+            {
+                metadata: { name: "tasks", namespace, labels },
+                spec: taskPolicySpec(args.tenant, args.namespaceName, args.apiServer),
+            },
             child,
         );
         const policyName = `cytomine-tasks-${tasks}`;

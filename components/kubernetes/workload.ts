@@ -144,8 +144,24 @@ export function withPlacement(type: string, props: Props, placement: Placement):
 }
 
 const CLUSTER_DNS = { matchLabels: { "k8s-app": "kube-dns" } };
-/** The API server's ports: the kubernetes Service's and the usual secure port behind it. */
-export const KUBERNETES_API_PORTS = [443, 6443];
+/** Where pods reach the API server: the `kubernetes` Service's endpoints, as the preview read them. */
+export interface ApiServer {
+    addresses: string[];
+    ports: number[];
+}
+
+/**
+ * Egress to the API server. NetworkPolicies judge a Service's traffic after its translation, so the
+ * rule names the endpoints' addresses and ports; when they are not known (a render), the ports API
+ * servers usually listen on, to any address.
+ */
+export function apiServerEgress(api: ApiServer | undefined): k8s.types.input.networking.v1.NetworkPolicyEgressRule {
+    if (!api) return { ports: [443, 6443].map((port) => ({ port, protocol: "TCP" })) };
+    return {
+        to: api.addresses.map((ip) => ({ ipBlock: { cidr: ip.includes(":") ? `${ip}/128` : `${ip}/32` } })),
+        ports: api.ports.map((port) => ({ port, protocol: "TCP" })),
+    };
+}
 const DNS_PORTS = [
     { port: 53, protocol: "UDP" },
     { port: 53, protocol: "TCP" },
@@ -168,6 +184,8 @@ export function networkPolicySpec(
     s: ServiceSpec,
     all: readonly ServiceSpec[],
     routerNamespace: string,
+    /** For a service that drives the API: where it reaches the API server. */
+    apiServer?: ApiServer,
 ): k8s.types.input.networking.v1.NetworkPolicySpec {
     const pods = (component: string) => ({ podSelector: { matchLabels: tenantLabels(tenant, component) } });
     const from = [
@@ -202,10 +220,7 @@ export function networkPolicySpec(
                       },
                   ]
                 : []),
-            // The API server's address is the cluster's own (the kubernetes Service's endpoints): its ports.
-            ...(s.kubernetesApiReason
-                ? [{ ports: KUBERNETES_API_PORTS.map((port) => ({ port, protocol: "TCP" })) }]
-                : []),
+            ...(s.kubernetesApiReason ? [apiServerEgress(apiServer)] : []),
         ],
     };
 }

@@ -3,7 +3,7 @@
 // at the pinned commit); this file says where the stack points each setting. Databases and caches are
 // stock images configured as upstream's compose file and Helm chart configure them.
 import { Images, Storage } from "./settings";
-import { plainEnv, resources, SECRET_NAME, secretEnv, ServiceSpec } from "./spec";
+import { plainEnv, ResourceOverride, resources, SECRET_NAME, secretEnv, ServiceSpec, withResources } from "./spec";
 import { APP_UID, CONTRACTS, SIGN_IN } from "./release";
 import { IMPORT_VIEW_PATH } from "./datasets";
 import { coreMlEnv, MlOptions, mlServices } from "./ml";
@@ -45,7 +45,29 @@ export interface ServicesOptions {
     datasets?: boolean;
     /** The machine-learning services the tenant chose (components/model/ml.ts); none when unset. */
     ml?: Omit<MlOptions, "images" | "storage">;
+    /** The operator's CPU and memory by component (config key resources). */
+    resources?: Partial<Record<string, ResourceOverride>>;
 }
+
+/** Every component a tenant may run, whatever its options (config key resources names them). */
+export const SERVICE_COMPONENTS = [
+    "postgis",
+    "mongo",
+    "pims-cache",
+    "meilisearch",
+    "repository",
+    "core",
+    "pims",
+    "web-ui",
+    "iam-db",
+    "iam",
+    "app-engine-db",
+    "registry",
+    "app-engine",
+    "sam",
+    "cbir-cache",
+    "cbir",
+] as const;
 
 const exec = (...command: string[]) => ({ exec: { command }, periodSeconds: 10 });
 const http = (path: string, port: number, periodSeconds = 10) => ({ httpGet: { path, port }, periodSeconds });
@@ -92,8 +114,13 @@ const postgisEnv = () => [
     secret("POSTGIS_PASS", "postgres-password"),
 ];
 
-/** Every service of a tenant's Cytomine; Keycloak and its database only with keycloakMode namespace. */
+/** Every service of a tenant's Cytomine, with the operator's resources where given. */
 export function cytomineServices(o: ServicesOptions): ServiceSpec[] {
+    return declaredServices(o).map((s) => withResources(s, o.resources?.[s.component]));
+}
+
+/** Every service of a tenant's Cytomine; Keycloak and its database only with keycloakMode namespace. */
+function declaredServices(o: ServicesOptions): ServiceSpec[] {
     const inNamespace = o.keycloak.mode === "namespace";
     // Core finds the realm under <IAM_URL>/iam and accepts tokens issued at <IAM_EXTERNAL_URL>/iam (release.ts, SIGN_IN).
     const keycloakPublic = `${o.keycloak.origin}${SIGN_IN.keycloakPath}`;

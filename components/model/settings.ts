@@ -74,6 +74,13 @@ export function quantityProblem(size: string): string | undefined {
     return undefined;
 }
 
+/** A CPU quantity: cores, decimal or in millicores (2, 0.5, 250m). */
+export function cpuProblem(v: string): string | undefined {
+    return /^([0-9]+(\.[0-9]+)?|[0-9]+m)$/.test(v) && Number.parseFloat(v) > 0
+        ? undefined
+        : `"${v}" is not a CPU quantity: write e.g. 4, 0.5 or 250m`;
+}
+
 /** Namespaces the cluster owns; a tenant never takes one of them. */
 const RESERVED_NAMESPACES = new Set(["default", "kube-system", "kube-public", "kube-node-lease"]);
 

@@ -66,3 +66,19 @@ export function resources(cpu: string, memory: string, ephemeral = "1Gi"): Resou
         limits: { memory, "ephemeral-storage": ephemeral },
     };
 }
+
+/** A service's CPU request and memory (request and limit), as the operator sets them (config key resources). */
+export interface ResourceOverride {
+    cpu?: string;
+    memory?: string;
+}
+
+/** The spec with the operator's CPU and memory in place of its own; its ephemeral storage stays. */
+export function withResources(s: ServiceSpec, o: ResourceOverride | undefined): ServiceSpec {
+    if (!o || (o.cpu === undefined && o.memory === undefined)) return s;
+    const r = s.resources as { requests: Record<string, string>; limits: Record<string, string> };
+    return {
+        ...s,
+        resources: resources(o.cpu ?? r.requests.cpu, o.memory ?? r.requests.memory, r.requests["ephemeral-storage"]),
+    };
+}

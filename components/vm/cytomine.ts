@@ -8,7 +8,7 @@ import { BackupSettings, repositoryOf } from "../model/backups";
 import { renamedFrom } from "../model/renames";
 import { routeTable } from "../model/routes";
 import { generateSecretValues, secretKeysOf } from "../model/secrets";
-import { cytomineServices, KeycloakMode, SECRET_NAME } from "../model/services";
+import { cytomineServices, KeycloakMode, SECRET_NAME, ServicesOptions } from "../model/services";
 import { Images, UNSIZED } from "../model/settings";
 import type { MlSettings } from "../model/ml";
 import type { ServiceSpec } from "../model/spec";
@@ -105,6 +105,8 @@ export interface CytomineArgs {
     };
     /** SAM and CBIR (components/model/ml.ts), with the host's folder of weights; unset: none. */
     ml?: MlSettings;
+    /** The operator's CPU and memory by component (config key resources): compose's mem_limit follows. */
+    resources?: ServicesOptions["resources"];
 }
 
 /** Keycloak's image when it runs in the project (the tenant's own), else undefined: backups tag it. */
@@ -196,7 +198,7 @@ export function hostLayout(
         | "bindAddress"
         | "httpPort"
     > &
-        Partial<Pick<CytomineArgs, "backups" | "readyTimeoutSeconds" | "ml">>,
+        Partial<Pick<CytomineArgs, "backups" | "readyTimeoutSeconds" | "ml" | "resources">>,
     datasets: DeclaredDataset[] = [],
 ): HostLayout {
     const configDir = `${a.configDir}/${a.tenant}`;
@@ -208,6 +210,7 @@ export function hostLayout(
         publicUrl: a.publicUrl,
         keycloak: a.keycloak,
         datasets: datasets.length > 0,
+        resources: a.resources,
         // No app engine on a VM (program/config/ml.ts): nothing names a namespace or registry here.
         ...(a.ml ? { ml: { services: a.ml.services, namespace: "", registryAdvertised: "" } } : {}),
     });

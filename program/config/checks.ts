@@ -1,6 +1,7 @@
 // Building blocks of the config schema: checks that say what is wrong with a value (or return
 // undefined) become zod refinements. Every check is total: it reports, it never throws.
 import { z } from "zod";
+import { cpuProblem } from "../../components/model/settings";
 
 export type Problem = (v: string) => string | undefined;
 
@@ -46,6 +47,9 @@ export const overrides = <K extends string>(keys: readonly [K, ...K[]], problem:
             },
         })
         .default({});
+
+/** A CPU quantity; `pulumi config set --path <key> 4` stores a number. */
+export const cpuQuantity = z.union([z.string(), z.number()]).transform(String).superRefine(reportProblem(cpuProblem));
 
 export const stringList = z.array(z.string().min(1)).default([]);
 

@@ -2,8 +2,15 @@
 // guard stateful resources.
 import { z } from "zod";
 import { RELEASE, RELEASE_TAGS } from "../../components/model/release";
-import { DEFAULT_IMAGES, imageProblem, ImageKey, reservedNamespaceProblem } from "../../components/model/settings";
-import { absoluteUrl, overrides, reportProblem } from "./checks";
+import {
+    DEFAULT_IMAGES,
+    imageProblem,
+    ImageKey,
+    quantityProblem,
+    reservedNamespaceProblem,
+} from "../../components/model/settings";
+import { SERVICE_COMPONENTS } from "../../components/model/services";
+import { absoluteUrl, cpuQuantity, overrides, reportProblem } from "./checks";
 
 /**
  * What is wrong with a registry server as `docker login` and a dockerconfigjson's `auths` take it: a
@@ -75,4 +82,23 @@ export const commonKeys = {
     /** The image of each service, on either target (defaults: the release's). */
     images: overrides(Object.keys(DEFAULT_IMAGES) as [ImageKey], imageProblem),
     imageRegistry: imageRegistry.optional(),
+    /** CPU request and memory (request and limit) by component, on either target (defaults: components/model/). */
+    resources: z
+        .partialRecord(
+            z.enum(SERVICE_COMPONENTS),
+            z.strictObject({
+                cpu: cpuQuantity.optional(),
+                memory: z.string().superRefine(reportProblem(quantityProblem)).optional(),
+            }),
+            {
+                // zod's issue type for records omits unrecognized_keys, which strict records do raise.
+                error: (i) => {
+                    const unknown = (i as { keys?: string[] }).keys;
+                    return unknown
+                        ? `unknown component(s) ${unknown.join(", ")}; the components are ${SERVICE_COMPONENTS.join(", ")}`
+                        : undefined;
+                },
+            },
+        )
+        .default({}),
 };

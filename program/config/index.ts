@@ -99,6 +99,8 @@ export interface StackConfig {
     backups?: BackupSettings;
     /** The machine-learning services (program/config/ml.ts); unset: ml.enabled is false. */
     ml?: MlSettings;
+    /** The operator's CPU and memory by component (config key resources). */
+    resources: RawConfig["resources"];
 }
 
 /** A registry login: host[:port] and user name; the password is the secret imageRegistryPassword. */
@@ -247,6 +249,7 @@ function toStackConfig(c: RawConfig, backupsGiven: boolean): StackConfig {
         vm: c.vm,
         aws: c.aws,
         datasets: c.datasets,
+        resources: c.resources,
         ...(c.imageRegistry ? { imageRegistry: c.imageRegistry } : {}),
         // On by default on the VM targets; on Kubernetes when the key is set (there is no bucket to
         // default to), to an S3-compatible bucket (kubernetesBackupProblem).

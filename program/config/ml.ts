@@ -3,13 +3,7 @@
 import { z } from "zod";
 import { ML_SERVICES, MlService, SMALLEST_TASK, WEIGHT_FILES } from "../../components/model/ml";
 import { namespaceProblem, quantityProblem } from "../../components/model/settings";
-
-/** A CPU quantity: cores, decimal or in millicores (2, 1.5, 1500m). */
-const cpuProblem = (v: string) =>
-    /^([0-9]+(\.[0-9]+)?|[0-9]+m)$/.test(v) && Number.parseFloat(v) > 0
-        ? undefined
-        : `"${v}" is not a CPU quantity: write e.g. 4 or 1500m`;
-import { reportProblem } from "./checks";
+import { cpuQuantity, reportProblem } from "./checks";
 
 export const ML_DEFAULTS = {
     enabled: false,
@@ -51,12 +45,7 @@ export const mlKeys = {
             weights: z.string().min(1).optional(),
             tasks: z
                 .strictObject({
-                    // `pulumi config set --path ml.tasks.cpu 4` stores a number.
-                    cpu: z
-                        .union([z.string(), z.number()])
-                        .transform(String)
-                        .superRefine(reportProblem(cpuProblem))
-                        .default(ML_DEFAULTS.tasks.cpu),
+                    cpu: cpuQuantity.default(ML_DEFAULTS.tasks.cpu),
                     memory: z.string().superRefine(reportProblem(quantityProblem)).default(ML_DEFAULTS.tasks.memory),
                     pods: z.number().int().min(1).max(100).default(ML_DEFAULTS.tasks.pods),
                     // An opt-in with its reason, kept on the admission policy's audit trail; unset: refused.

@@ -1,6 +1,7 @@
 // What the preview reads of the cluster before anything is declared: the tenant's namespace and its
 // owner, the nodes a placement needs, the datasets' StorageClass, claims and import record.
 import * as path from "node:path";
+import type { ApiServer } from "../../components/kubernetes/workload";
 import { namespaceConflict, OWNER_KEY } from "../../components/model/tenancy";
 import { RECORD_CONFIGMAP, RECORD_KEY } from "../../components/kubernetes/datasets";
 import { beforeUpgradeJobName, RELEASE_LABEL } from "../../components/kubernetes/backups";
@@ -35,6 +36,7 @@ export async function loadClusterApis(env: NodeJS.ProcessEnv) {
         storage: config.makeApiClient(k8sClient.StorageV1Api),
         apps: config.makeApiClient(k8sClient.AppsV1Api),
         batch: config.makeApiClient(k8sClient.BatchV1Api),
+        discovery: config.makeApiClient(k8sClient.DiscoveryV1Api),
         metrics: () => rawGet(config, "/metrics"),
     };
 }
@@ -179,4 +181,23 @@ export async function upgradeBackupOf(
         (await apis()).batch.readNamespacedJob({ name: beforeUpgradeJobName(release), namespace }),
     );
     return job?.metadata?.labels?.[RELEASE_LABEL];
+}
+
+/**
+ * Where the cluster's pods reach the API server: the addresses and ports of the `kubernetes` Service's
+ * endpoints (a NetworkPolicy judges traffic after the Service's translation, so these, not 443, are what
+ * a pod's egress must allow). Undefined when the cluster lists none.
+ */
+export async function apiServerEndpoints(apis: () => Promise<ClusterApis>): Promise<ApiServer | undefined> {
+    const slices = await (
+        await apis()
+    ).discovery.listNamespacedEndpointSlice({
+        namespace: "default",
+        labelSelector: "kubernetes.io/service-name=kubernetes",
+    });
+    const addresses = [...new Set(slices.items.flatMap((s) => s.endpoints.flatMap((e) => e.addresses)))].sort();
+    const ports = [
+        ...new Set(slices.items.flatMap((s) => (s.ports ?? []).map((p) => p.port).filter((p) => p !== undefined))),
+    ].sort((a, b) => a - b) as number[];
+    return addresses.length > 0 && ports.length > 0 ? { addresses, ports } : undefined;
 }

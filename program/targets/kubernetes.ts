@@ -13,6 +13,7 @@ import {
     ClusterApis,
     datasetsOnCluster,
     loadClusterApis,
+    apiServerEndpoints,
     orAbsent,
     readNodes,
     runningImages,
@@ -72,6 +73,9 @@ export async function kubernetesTarget(
         const issue = missingClaimIssue(config.ml.weights, namespace, exists);
         if (issue) throw new ConfigError([issue]);
     }
+    // The app engine's egress names the API server's endpoints, as its pods reach them.
+    const apiServer =
+        readCluster && config.ml?.services.includes("app-engine") ? await apiServerEndpoints(apis) : undefined;
     // An upgrade of a running tenant: said at preview, and backed up first (components/kubernetes/backups.ts).
     const running = readCluster ? await runningImages(apis, config.kubernetes.namespace) : undefined;
     const keptUpgradeBackup =
@@ -125,6 +129,8 @@ export async function kubernetesTarget(
                 dependsOn: csi ? [csi] : [],
             },
             ...(config.ml ? { ml: config.ml } : {}),
+            ...(apiServer ? { apiServer } : {}),
+            resources: config.resources,
         },
         { providers: { kubernetes: cluster } },
     );

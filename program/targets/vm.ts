@@ -88,6 +88,7 @@ export async function deployOnHost(
             sdafsCredentials: secrets.sdafsCredentials,
         },
         ...(config.ml ? { ml: config.ml } : {}),
+        resources: config.resources,
     };
     if (inspect) {
         const layout = hostLayout(args, datasets);

@@ -10,7 +10,15 @@ import {
 import { routeTable } from "../../components/model/routes";
 import { httpRouteSpec, ingressAnnotations, ingressSpec } from "../../components/kubernetes/routes";
 import { SECRET_VALUES, secretKeysOf, uuidFromHex } from "../../components/model/secrets";
-import { cytomineServices, SECRET_NAME } from "../../components/model/services";
+import { cytomineServices, SECRET_NAME, SERVICE_COMPONENTS } from "../../components/model/services";
+import { parseConfig } from "../../program/config";
+
+const configBase = {
+    tenant: "lab-a",
+    publicUrl: "https://lab-a.example.org",
+    keycloakUrl: "https://iam.example.org/iam",
+    lsaaiClientId: "c",
+};
 import { ML_SERVICES } from "../../components/model/ml";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/model/settings";
 import { namespaceConflict } from "../../components/model/tenancy";
@@ -166,6 +174,30 @@ describe("Cytomine on Kubernetes: derivations", () => {
         for (const s of cytomineServices(options("namespace")))
             for (const e of s.env as Any[])
                 assert.ok(!/PASS|_KEY$|SECRET/.test(e.name) || e.valueFrom, `${s.component} ${e.name}`);
+    });
+
+    it("takes the operator's CPU and memory by component, and names every component a tenant may run", () => {
+        const all = cytomineServices({
+            ...options("namespace"),
+            ml: { services: [...ML_SERVICES], namespace: "lab-a", registryAdvertised: "10.0.0.1:5000" },
+            resources: { core: { cpu: "250m" }, pims: { memory: "4Gi" } },
+        });
+        assert.deepEqual(all.map((s) => s.component).sort(), [...SERVICE_COMPONENTS].sort());
+        const of = (c: string) => all.find((s) => s.component === c)!.resources as Any;
+        assert.deepEqual(of("core").requests, { cpu: "250m", memory: "2Gi", "ephemeral-storage": "1Gi" });
+        assert.deepEqual(of("pims").requests, { cpu: "500m", memory: "4Gi", "ephemeral-storage": "20Gi" });
+        assert.equal(of("pims").limits.memory, "4Gi");
+        assert.equal(of("web-ui").requests.cpu, "50m", "others keep theirs");
+        const c = parseConfig({ ...configBase, resources: { core: { cpu: 0.5, memory: "1Gi" } } });
+        assert.deepEqual(c.resources, { core: { cpu: "0.5", memory: "1Gi" } });
+        assert.throws(
+            () => parseConfig({ ...configBase, resources: { kore: { cpu: "1" } } }),
+            /resources = \{"kore":\{"cpu":"1"\}\}: unknown component\(s\) kore; the components are postgis, /,
+        );
+        assert.throws(
+            () => parseConfig({ ...configBase, resources: { core: { cpu: "lots" } } }),
+            /resources\.core\.cpu = "lots": "lots" is not a CPU quantity/,
+        );
     });
 
     it("lets each service in only from its clients (and the router) and out only to its servers, DNS and its external ports", () => {

@@ -2,6 +2,7 @@
 // release data, the task namespace (rights, quota, policies, admission rules) under mocks, the
 // preflight's messages and the policy pack's task-namespaces rule.
 import assert from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import { describe, it } from "node:test";
 import { Cytomine } from "../../components/kubernetes/cytomine";
 import {
@@ -21,6 +22,8 @@ import { taskNamespaces } from "../../policies/rules";
 import { checkStack, Fake } from "../../policies/harness";
 import { T } from "../../policies/test/sdk";
 import { cytomineArgs } from "../support/cytomine-args";
+import { apiServerEgress } from "../../components/kubernetes/workload";
+import { apiServerEndpoints } from "../../program/preflight/cluster";
 import { allRegistered, recordResources } from "../support/mocks";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -247,6 +250,48 @@ describe("ML services: the task namespace (mocks)", () => {
             [],
         );
         assert.ok(recorded.length - none.length >= 20, `ML adds ${recorded.length - none.length} resources`);
+    });
+
+    it("lets the app engine and task pods out to the API server's endpoints as the preview read them", async () => {
+        assert.deepEqual(apiServerEgress({ addresses: ["10.251.0.1"], ports: [16443] }), {
+            to: [{ ipBlock: { cidr: "10.251.0.1/32" } }],
+            ports: [{ port: 16443, protocol: "TCP" }],
+        });
+        assert.deepEqual(
+            (apiServerEgress(undefined).ports as Any[]).map((p) => p.port),
+            [443, 6443],
+        );
+        assert.equal(apiServerEgress(undefined).to, undefined, "a render does not know the address");
+        // What the preview reads: the kubernetes Service's EndpointSlices.
+        const slices = (items: unknown[]) => async () =>
+            ({ discovery: { listNamespacedEndpointSlice: async () => ({ items }) } }) as Any;
+        assert.deepEqual(
+            await apiServerEndpoints(
+                slices([
+                    { endpoints: [{ addresses: ["10.251.0.1"] }], ports: [{ name: "https", port: 16443 }] },
+                    { endpoints: [{ addresses: ["10.251.0.1"] }], ports: [{ port: 16443 }] },
+                ]),
+            ),
+            { addresses: ["10.251.0.1"], ports: [16443] },
+        );
+        assert.equal(await apiServerEndpoints(slices([])), undefined);
+        const recorded = recordResources();
+        const apiServer = { addresses: ["192.0.2.7"], ports: [6443] };
+        new Cytomine("lab-c", cytomineArgs({ tenant: "lab-c", namespace: "lab-c", ml: ML, apiServer }));
+        await allRegistered();
+        const policy = (namespace: string, name: string) =>
+            recorded.find(
+                (r) =>
+                    r.type === "kubernetes:networking.k8s.io/v1:NetworkPolicy" &&
+                    r.inputs.metadata.namespace === namespace &&
+                    r.inputs.metadata.name === name,
+            )!.inputs.spec;
+        for (const spec of [policy("lab-c", "app-engine"), policy("lab-c-engine-tasks", "tasks")])
+            assert.ok(
+                spec.egress.some((e: Any) => isDeepStrictEqual(e, apiServerEgress(apiServer))),
+                JSON.stringify(spec.egress),
+            );
+        assert.ok(!JSON.stringify(policy("lab-c", "core").egress).includes("192.0.2.7"), "only the app engine");
     });
 
     it("admits hostPaths only under the scheduler's folders, and privileged containers only with the operator's reason", () => {
