@@ -1,7 +1,7 @@
 // Key `ml`: a tenant's machine-learning services (components/model/ml.ts), off by default. The weights
 // SAM and CBIR load come from the operator (a volume they name), never from a hub at run time.
 import { z } from "zod";
-import { ML_SERVICES, MlService, SMALLEST_TASK, WEIGHT_FILES } from "../../components/model/ml";
+import { ML_SERVICES, MlService, SMALLEST_TASK, tasksNamespaceOf, WEIGHT_FILES } from "../../components/model/ml";
 import { namespaceProblem, quantityProblem } from "../../components/model/settings";
 import { cpuQuantity, reportProblem } from "./checks";
 
@@ -83,10 +83,10 @@ export function mlIssues(ml: MlConfig | undefined, target: string, namespace: st
                 `app-engine/src/main/java/be/cytomine/appengine/handlers/scheduler/impl/KubernetesScheduler.java), ` +
                 `which target ${target} does not offer yet: set ml.services to ["sam","cbir"] on this target, or use target kubernetes`,
         ]);
-    if (ml.services.includes("app-engine") && target === "kubernetes" && namespace.length > 50)
+    if (ml.services.includes("app-engine") && target === "kubernetes" && tasksNamespaceOf(namespace).length > 63)
         issues.push([
             ["services"],
-            `the task namespace "${namespace}-engine-tasks" would pass 63 characters: shorten namespace`,
+            `the task namespace "${tasksNamespaceOf(namespace)}" would pass 63 characters: shorten namespace`,
         ]);
     const cpu = quantityValue(ml.tasks.cpu, "cpu");
     const memory = quantityValue(ml.tasks.memory, "Gi");

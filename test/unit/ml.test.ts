@@ -109,6 +109,11 @@ describe("ML services: the config key ml", () => {
             /ml\.weights = "Not_A_Claim": not a claim name/,
         );
         assert.ok(SMALLEST_TASK.cpu === 2 && SMALLEST_TASK.memoryGi === 5);
+        const long = "n".repeat(51);
+        assert.match(
+            issues({ ...valid, namespace: long, ml: { enabled: true, services: ["app-engine"] } })[0],
+            new RegExp(`ml\\.services.*the task namespace "${long}-engine-tasks" would pass 63 characters`),
+        );
         // `pulumi config set --path ml.tasks.cpu 4` stores a number.
         assert.equal(
             parseConfig({ ...valid, ml: { enabled: true, weights: "w", tasks: { cpu: 4 } } }).ml?.tasks.cpu,
