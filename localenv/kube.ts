@@ -88,7 +88,8 @@ export function kwokctlConfig(s: EnvSettings): object {
         // away longer than their lease (and nothing here restarts them); one instance of each needs
         // no election, and then rides out an API server restart.
         //
-        // The API server encrypts Secrets at rest, reaches the real node's kubelet (localenv/node.ts)
+        // The API server advertises the real node's bridge address as its endpoint (see below), encrypts
+        // Secrets at rest, reaches the real node's kubelet (localenv/node.ts)
         // at its InternalIP (not by a host name the machine cannot resolve) with a client certificate
         // of the cluster's CA, as kubeadm gives it. The KWOK controller keeps to the nodes kwokctl
         // creates (annotated kwok.x-k8s.io/node=fake), instead of taking over the real node's lease.
@@ -100,6 +101,10 @@ export function kwokctlConfig(s: EnvSettings): object {
                     { key: "kubelet-client-certificate", value: path.join(pki, "admin.crt") },
                     { key: "kubelet-client-key", value: path.join(pki, "admin.key") },
                     { key: "kubelet-preferred-address-types", value: "InternalIP" },
+                    // The `kubernetes` Service's endpoint: where in-cluster clients (the app engine) go.
+                    // The real node's pods reach it through the relay on its bridge, at this same port
+                    // (localenv/node.ts apiRelay); nothing else reads it.
+                    { key: "advertise-address", value: s.node.address },
                 ],
             },
             {

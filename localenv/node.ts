@@ -255,10 +255,12 @@ export function kubeRouterArgs(s: EnvSettings, kubeconfig: string): string[] {
 
 /**
  * The API server as pods reach it: the node's address, relayed to the loopback port the API server
- * listens on (as a cluster's API endpoint is reachable from its pods). Its certificate names
- * "kubernetes", not this address, so clients set that server name.
+ * listens on (as a cluster's API endpoint is reachable from its pods). It is the `kubernetes` Service's
+ * endpoint too (the API server advertises it: localenv/kube.ts), so in-cluster clients reach it
+ * through the Service. Its certificate names "kubernetes", not this address, so clients set that
+ * server name.
  */
-export const API_RELAY_PORT = 6443;
+export const apiRelayPort = (s: EnvSettings) => s.kube.port;
 
 /**
  * CoreDNS for cluster.local, as a pod on the real node labelled k8s-app=kube-dns (so tenants'
@@ -291,7 +293,7 @@ export function coreDnsKubeconfig(s: EnvSettings): object {
             {
                 name: "local",
                 cluster: {
-                    server: `https://${s.node.address}:${API_RELAY_PORT}`,
+                    server: `https://${s.node.address}:${apiRelayPort(s)}`,
                     "tls-server-name": "kubernetes",
                     "certificate-authority": `${sa}/ca.crt`,
                 },
@@ -678,7 +680,7 @@ export async function importImages(s: EnvSettings, dockerHost: string, images: s
 /** What a node process's command line contains (livePid's check that the pid is still ours). */
 function marker(s: EnvSettings, p: NodeProcess): string {
     if (p === "containerd") return nodeFiles(s).containerdConfig;
-    if (p === "api-relay") return `${API_RELAY_PORT},bind=${s.node.address}`;
+    if (p === "api-relay") return `${apiRelayPort(s)},bind=${s.node.address}`;
     if (p === "s3-relay") return `${s.s3.port},bind=${s.node.address}`;
     return p;
 }
@@ -834,7 +836,7 @@ export async function nodeUp(s: EnvSettings, deps: NodeDeps): Promise<NodeInfo> 
     fs.writeFileSync(f.provisionerConfig, JSON.stringify(storage.config));
     const manifests = [...clusterDnsManifests(s), ...storage.manifests];
     start(s, "api-relay", SOCAT, [
-        `TCP-LISTEN:${API_RELAY_PORT},bind=${s.node.address},fork,reuseaddr`,
+        `TCP-LISTEN:${apiRelayPort(s)},bind=${s.node.address},fork,reuseaddr`,
         `TCP:${LOOPBACK}:${deps.kubeApiPort}`,
     ]);
     startS3Relay(s);

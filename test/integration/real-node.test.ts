@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { ROUTES } from "../../components/model/release";
 import { PORTS } from "../../components/model/services";
+import { tasksNamespaceOf } from "../../components/model/ml";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
 import { kubeApi } from "../support/clients";
 import { writeValidTree } from "../support/dataset-fixtures";
@@ -154,6 +155,15 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
                 list: [{ id: "lung", source: "path", path: `hostPath:${tree}` }],
             }),
             ...PLACEMENT,
+            // The app engine and its task namespace (issue #28): the app engine really runs here.
+            "cytomine-fallback:ml": JSON.stringify({ enabled: true, services: ["app-engine"] }),
+            // Smaller CPU requests, so that the tenant and a task pod fit the node's two cores.
+            "cytomine-fallback:resources": JSON.stringify({
+                core: { cpu: "200m" },
+                pims: { cpu: "200m" },
+                repository: { cpu: "100m" },
+                postgis: { cpu: "100m" },
+            }),
         });
         tenant = project.id;
         // The namespace let into the tenant's routed services (an ingress controller's, elsewhere).
@@ -177,11 +187,11 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
     it("up: every pod Ready on the real node through its own probes, as UID 20000 with a read-only root", async () => {
         const up = await stack!.stack.up({ color: "never" });
         assert.equal(up.summary.result, "succeeded");
-        // The eight services' pods, and the dataset import Job's (ended).
+        // The eight services' pods and the app engine's three, and the dataset import Job's (ended).
         const pods = (await kube.core.listNamespacedPod({ namespace: tenant })).items.filter(
             (p) => p.status?.phase === "Running",
         );
-        assert.equal(pods.length, 8);
+        assert.equal(pods.length, 11);
         // Container IDs as containerd knows them: each pod's container runs there.
         const containerd = (
             await run("ctr", ["--address", nodeFiles(s).socket, "-n", "k8s.io", "containers", "ls", "-q"])
@@ -240,11 +250,20 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
     });
 
     it("the volume claims are bound on the node, and data outlives a pod's deletion", async () => {
-        // The services' claims (the dataset's is bound to its own volume, of no class).
+        // The services' claims, the app engine's three among them (the dataset's is bound to its own
+        // volume, of no class).
         const claims = (await kube.core.listNamespacedPersistentVolumeClaim({ namespace: tenant })).items.filter(
             (c) => !c.metadata!.name!.startsWith("dataset-"),
         );
-        assert.equal(claims.length, 4);
+        assert.deepEqual(claims.map((c) => c.metadata!.name!).sort(), [
+            "app-engine-data",
+            "app-engine-db-data",
+            "meilisearch-data",
+            "mongo-data",
+            "pims-images",
+            "postgis-data",
+            "registry-data",
+        ]);
         for (const c of claims) {
             assert.equal(c.status?.phase, "Bound", c.metadata?.name);
             assert.equal(c.spec?.storageClassName, REAL_NODE_STORAGE_CLASS);
@@ -321,6 +340,61 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
             await inPod(tenant, core, "import socket; print(socket.gethostbyname('kubernetes.default'))"),
             /^10\.0\.0\.1$/,
         );
+    });
+
+    it("the app engine reaches the API server through the kubernetes Service with its own token; a task pod reaches it, not postgis", async () => {
+        const tasks = tasksNamespaceOf(tenant);
+        // Its stand-in starts only once it has listed the task namespace's pods as its service account,
+        // through the Service's address (KubernetesConfig.java; KubernetesScheduler.java:319-330).
+        const engine = (await podOf(tenant, "app-engine")).metadata!.name!;
+        assert.match(
+            await kubectl("-n", tenant, "logs", engine),
+            new RegExp(`Monitor: informer added \\(0 pod\\(s\\) in ${tasks}\\)`),
+        );
+        const core = (await podOf(tenant, "core")).metadata!.name!;
+        assert.match(await inPod(tenant, core, GET, `http://app-engine:8080/app-engine/v1/tasks`), /^200 /);
+        // The API server is the app engine's to reach, not core's.
+        assert.match(await inPod(tenant, core, CONNECT, "kubernetes.default", "443"), DENIED);
+        // A task pod, created with the app engine's rights, on the node (python3 from core's image).
+        const image = (await kube.apps.readNamespacedDeployment({ name: "core", namespace: tenant })).spec!.template
+            .spec!.containers[0].image!;
+        const small = { cpu: "50m", memory: "64Mi" };
+        const pod = {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "task-1", namespace: tasks, labels: { app: "task", runId: "1" } },
+            spec: {
+                serviceAccountName: "app-engine",
+                restartPolicy: "Never",
+                nodeSelector: { [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value },
+                tolerations: [{ ...REAL_NODE_TAINT, operator: "Equal" }],
+                containers: [
+                    { name: "task", image, command: ["sleep", "600"], resources: { requests: small, limits: small } },
+                ],
+            },
+        };
+        await new Promise<void>((resolve, reject) => {
+            const child = execFile(
+                path.join(s.kube.binDir, "kubectl"),
+                [
+                    "--kubeconfig",
+                    env.kube.kubeconfig,
+                    "create",
+                    `--as=system:serviceaccount:${tenant}:app-engine`,
+                    "-f",
+                    "-",
+                ],
+                { timeout: 60_000 },
+                (err) => (err ? reject(err) : resolve()),
+            );
+            child.stdin?.end(JSON.stringify(pod));
+        });
+        await kubectl("-n", tasks, "wait", "--for=condition=Ready", "pod/task-1", "--timeout=120s");
+        const svc = (name: string) => `${name}.${tenant}.svc.cluster.local`;
+        assert.equal(await inPod(tasks, "task-1", CONNECT, svc("app-engine"), "8080"), "open");
+        assert.match(await inPod(tasks, "task-1", CONNECT, svc("postgis"), String(PORTS.postgres)), DENIED);
+        assert.match(await inPod(tasks, "task-1", CONNECT, svc("core"), String(PORTS.core)), DENIED);
+        assert.equal(await inPod(tasks, "task-1", CONNECT, "kubernetes.default", "443"), "open");
     });
 });
 

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import {
-    API_RELAY_PORT,
+    apiRelayPort,
     chainRemovalScript,
     cniConfig,
     clusterDnsManifests,
@@ -353,7 +353,7 @@ describe("real node: cluster DNS", () => {
             clusters: { cluster: { server: string; "tls-server-name": string } }[];
         };
         assert.equal(kubeconfig.clusters.length, 1);
-        assert.equal(kubeconfig.clusters[0].cluster.server, `https://${s.node.address}:${API_RELAY_PORT}`);
+        assert.equal(kubeconfig.clusters[0].cluster.server, `https://${s.node.address}:${apiRelayPort(s)}`);
         assert.equal(kubeconfig.clusters[0].cluster["tls-server-name"], "kubernetes");
         assert.match(configMap.data.Corefile, /kubeconfig \/etc\/coredns\/kubeconfig/);
     });
