@@ -17,7 +17,7 @@ import { Environment, envSettings, useEnvironment } from "../../localenv";
 import { tasksNamespaceOf, WEIGHT_FILES } from "../../components/model/ml";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../support/automation";
 import { freePort, projectConfig, sshTargetConfig } from "../support/project-config";
-import { disposeVmTenant } from "../support/vm-stack";
+import { composeContainer, disposeVmTenant } from "../support/vm-stack";
 import { readEnvFile } from "../support/env-file";
 import { repoRoot } from "../../toolchain/index";
 
@@ -109,14 +109,7 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         assert.equal(coreEnv.SAM_URL, "http://sam:8000");
         assert.equal(coreEnv.CBIR_URL, "http://cbir:6000");
         assert.equal(coreEnv.APPENGINE_ENABLED, "false");
-        const core = docker(
-            "ps",
-            "-q",
-            "--filter",
-            `label=com.docker.compose.project=cytomine-${tenant}`,
-            "--filter",
-            "label=com.docker.compose.service=core",
-        ).trim();
+        const core = composeContainer(env.docker.host, `cytomine-${tenant}`, "core");
         const request = (url: string, method = "GET") =>
             docker("exec", core, "python3", "-c", REQUEST, url, method).trim();
         assert.match(request(`${coreEnv.SAM_URL}/`), /^200 .*"status":\s*"healthy"/);
@@ -125,14 +118,7 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         assert.match(request(`${coreEnv.SAM_URL}/sam/annotations/refine`, "POST"), /^422 /);
         assert.match(request(`${coreEnv.CBIR_URL}/cbir/storages`), /^200 /);
         // The weights are the operator's, read-only.
-        const sam = docker(
-            "ps",
-            "-q",
-            "--filter",
-            `label=com.docker.compose.project=cytomine-${tenant}`,
-            "--filter",
-            "label=com.docker.compose.service=sam",
-        ).trim();
+        const sam = composeContainer(env.docker.host, `cytomine-${tenant}`, "sam");
         assert.match(docker("exec", sam, "sh", "-c", "touch /weights/x 2>&1 || true"), /Read-only file system/);
     });
 

@@ -22,6 +22,7 @@ import { PROJECT } from "../../program/config";
 import { Environment, useEnvironment } from "../../localenv";
 import { newVmTenant, reportOf, show, tenantCli } from "../support/tenant-cli";
 import { makeData, readData, TenantData, TenantRoots } from "../support/tenant-data";
+import { composeContainer } from "../support/vm-stack";
 
 const EARLIER = EARLIER_RELEASES[0].tag;
 /** The new release's core, planted to fail: a mirror's name with the release's tag. */
@@ -46,15 +47,8 @@ describe(
             }).trim();
         /** The image of the tenant's running core, or "" when none runs. */
         const runningCore = () => {
-            const ids = docker(
-                "ps",
-                "-q",
-                "--filter",
-                `label=com.docker.compose.project=cytomine-${tenant}`,
-                "--filter",
-                "label=com.docker.compose.service=core",
-            );
-            return ids ? docker("inspect", "--format", "{{.Config.Image}}", ids.split("\n")[0]) : "";
+            const id = composeContainer(env.docker.host, `cytomine-${tenant}`, "core");
+            return id ? docker("inspect", "--format", "{{.Config.Image}}", id) : "";
         };
         const stack = async () => Stack.select(tenant, await new Fleet({ dir }).ctx.workspace());
         let made: TenantData;

@@ -30,3 +30,20 @@ export async function disposeVmTenant(env: Environment, e: EphemeralStack, proje
     if (networks.length > 0) docker("network", "rm", ...networks);
     fs.rmSync(dataDir, { recursive: true, force: true });
 }
+
+/** The ID of the running container of a compose project's service on the test host's engine ("" when none). */
+export function composeContainer(dockerHost: string, project: string, service: string): string {
+    const ids = execFileSync(
+        "docker",
+        [
+            "ps",
+            "-q",
+            "--filter",
+            `label=com.docker.compose.project=${project}`,
+            "--filter",
+            `label=com.docker.compose.service=${service}`,
+        ],
+        { encoding: "utf8", env: { ...process.env, DOCKER_HOST: dockerHost } },
+    ).trim();
+    return ids.split("\n")[0];
+}
