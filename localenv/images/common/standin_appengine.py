@@ -16,14 +16,12 @@ watch.
 """
 import json
 import os
-import re
 import ssl
 import time
 import urllib.error
 import urllib.request
 
-import psycopg2
-
+import standin_db
 from standin_common import iso_instant, json_response, log
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -48,42 +46,8 @@ CREATE TABLE IF NOT EXISTS public.task (
 )
 """
 
-WAITING = re.compile(r"Connection refused|could not connect|starting up|could not translate host name|timeout expired", re.I)
-
-
-def connect(ctx):
-    """Connects, retrying for up to ctx.wait seconds while the server does not accept connections;
-    refuses with PgJDBC's message and the DB_* item it points at (as standin_db.connect for core)."""
-    host, port = ctx.get("DB_HOST"), int(ctx.get("DB_PORT", "5432"))
-    deadline = time.monotonic() + ctx.wait
-    while True:
-        try:
-            conn = psycopg2.connect(
-                host=host,
-                port=port,
-                dbname=ctx.get("DB_NAME"),
-                user=ctx.get("DB_USERNAME"),
-                password=ctx.get("DB_PASSWORD"),
-                connect_timeout=5,
-                application_name="cytomine-standin-app-engine",
-            )
-            conn.autocommit = True
-            return conn
-        except psycopg2.OperationalError as e:
-            msg = " ".join(str(e).split())
-            if WAITING.search(msg) and time.monotonic() < deadline:
-                time.sleep(1)
-                continue
-            if "FATAL:" in msg:
-                failure = "org.postgresql.util.PSQLException: " + msg[msg.index("FATAL:") :]
-                name = "DB_PASSWORD" if "password" in msg else "DB_NAME" if "does not exist" in msg else "DB_USERNAME"
-            else:
-                failure = (
-                    f"org.postgresql.util.PSQLException: Connection to {host}:{port} refused. Check that "
-                    "the hostname and port are correct and that the postmaster is accepting TCP/IP connections."
-                )
-                name = "DB_HOST"
-            ctx.refuse(failure, name, ctx.env_item(name)["source"], f"psycopg2 (after up to {ctx.wait:g} s): {msg}")
+# Its own PostgreSQL (app-engine/src/main/resources/application.yml:12-15).
+DB_VARIABLES = {"host": "DB_HOST", "port": "DB_PORT", "dbname": "DB_NAME", "user": "DB_USERNAME", "password": "DB_PASSWORD"}
 
 
 def check_cluster(ctx):
@@ -140,7 +104,7 @@ def check_cluster(ctx):
 
 
 def start(ctx):
-    conn = connect(ctx)
+    conn = standin_db.connect(ctx, DB_VARIABLES)
     with conn.cursor() as cur:
         cur.execute(SCHEMA)
     check_cluster(ctx)

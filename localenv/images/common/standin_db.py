@@ -1,4 +1,5 @@
-"""The PostGIS database core and repository share: connection (waiting as Spring's pool would),
+"""The PostGIS database core and repository share: connection (waiting as Spring's pool would; the
+app engine connects to its own database the same way),
 the contract's extensions, the few tables the stand-ins use, and ImageServer1's seed.
 
 Upstream both services run the same Liquibase changelog on the same database
@@ -64,32 +65,45 @@ WAITING = re.compile(
 )
 
 
-def _params(ctx):
+# The variables a service's database settings are read from, by psycopg2 parameter: core's and the
+# repository's (core/src/main/resources/application.yml:43-45); the app engine names its own
+# (app-engine/src/main/resources/application.yml:12-15). The port defaults to PostgreSQL's.
+POSTGIS_VARIABLES = {
+    "host": "POSTGIS_HOST",
+    "port": "POSTGIS_PORT",
+    "dbname": "POSTGIS_DB_NAME",
+    "user": "POSTGIS_USER",
+    "password": "POSTGIS_PASS",
+}
+
+
+def _params(ctx, variables):
     return {
-        "host": ctx.get("POSTGIS_HOST"),
-        "port": int(ctx.get("POSTGIS_PORT")),
-        "dbname": ctx.get("POSTGIS_DB_NAME"),
-        "user": ctx.get("POSTGIS_USER"),
-        "password": ctx.get("POSTGIS_PASS"),
+        "host": ctx.get(variables["host"]),
+        "port": int(ctx.get(variables["port"], "5432")),
+        "dbname": ctx.get(variables["dbname"]),
+        "user": ctx.get(variables["user"]),
+        "password": ctx.get(variables["password"]),
         "connect_timeout": 5,
         "application_name": f"cytomine-standin-{ctx.component}",
     }
 
 
-def _connect_once(ctx):
-    conn = psycopg2.connect(**_params(ctx))
+def _connect_once(ctx, variables=POSTGIS_VARIABLES):
+    conn = psycopg2.connect(**_params(ctx, variables))
     conn.autocommit = True
     return conn
 
 
-def connect(ctx):
-    """Connects, retrying for up to ctx.wait seconds while the server does not accept connections."""
-    p = _params(ctx)
+def connect(ctx, variables=POSTGIS_VARIABLES):
+    """Connects, retrying for up to ctx.wait seconds while the server does not accept connections;
+    refuses with PgJDBC's message, naming the variable it points at."""
+    p = _params(ctx, variables)
     deadline = time.monotonic() + ctx.wait
     announced = 0.0
     while True:
         try:
-            return _connect_once(ctx)
+            return _connect_once(ctx, variables)
         except psycopg2.OperationalError as e:
             msg = " ".join(str(e).split())
             if WAITING.search(msg) and time.monotonic() < deadline:
@@ -101,19 +115,19 @@ def connect(ctx):
             if "FATAL:" in msg:
                 # PgJDBC reports the server's own message.
                 failure = "org.postgresql.util.PSQLException: " + msg[msg.index("FATAL:") :]
-                name = (
-                    "POSTGIS_PASS"
+                name = variables[
+                    "password"
                     if "password" in msg
-                    else "POSTGIS_DB_NAME"
+                    else "dbname"
                     if "database" in msg and "does not exist" in msg
-                    else "POSTGIS_USER"
-                )
+                    else "user"
+                ]
             else:
                 failure = (
                     f"org.postgresql.util.PSQLException: Connection to {p['host']}:{p['port']} refused. Check that "
                     "the hostname and port are correct and that the postmaster is accepting TCP/IP connections."
                 )
-                name = "POSTGIS_HOST"
+                name = variables["host"]
             ctx.refuse(failure, name, ctx.env_item(name)["source"], f"psycopg2 (after up to {ctx.wait:g} s): {msg}")
 
 
