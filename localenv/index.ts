@@ -47,6 +47,7 @@ export {
     REAL_NODE_TAINT,
     stoppedNodeProcesses,
     TOUCHED_SYSCTLS,
+    trustRegistry,
 } from "./node";
 export { EnvError, freePort } from "./proc";
 export { EnvSettings, envSettings } from "./settings";

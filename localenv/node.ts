@@ -79,6 +79,8 @@ export function nodeFiles(s: EnvSettings) {
         containerdState: file("containerd/state"),
         containerdConfig: file("containerd/config.toml"),
         socket: file("containerd/containerd.sock"),
+        /** Per-registry hosts.toml files (trustRegistry). */
+        registryHosts: file("containerd/certs.d"),
         cniConf: file("cni/net.d"),
         ipam: file("cni/ipam"),
         kubeletRoot: file("kubelet"),
@@ -135,8 +137,35 @@ export function containerdConfig(s: EnvSettings): string {
         `[${cri}.cni]`,
         `  bin_dir = ${JSON.stringify(CNI_BIN)}`,
         `  conf_dir = ${JSON.stringify(f.cniConf)}`,
+        // Read at every pull, so a registry trusted after the start counts (trustRegistry).
+        `[${cri}.registry]`,
+        `  config_path = ${JSON.stringify(f.registryHosts)}`,
         "",
     ].join("\n");
+}
+
+/**
+ * Lets the node's containerd pull from ADDRESS (host:port) over plain HTTP: a tenant's task-image
+ * registry (output `taskRegistry`), which serves no TLS, as upstream's chart's registry does not
+ * (helm/charts/cytomine/templates/app-engine/registry.yaml). The same file an operator puts on each
+ * node of a real cluster (docs/operating.md). https://github.com/containerd/containerd/blob/v1.6.20/docs/hosts.md
+ */
+export function registryHostsToml(address: string): string {
+    return [
+        `server = "http://${address}"`,
+        "",
+        `[host."http://${address}"]`,
+        '  capabilities = ["pull", "resolve"]',
+        "",
+    ].join("\n");
+}
+
+export function trustRegistry(s: EnvSettings, address: string): void {
+    if (!/^[0-9a-zA-Z.-]+:[0-9]+$/.test(address))
+        throw new EnvError(`not a registry address: ${address}`, "give host:port");
+    const dir = path.join(nodeFiles(s).registryHosts, address);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "hosts.toml"), registryHostsToml(address));
 }
 
 /**

@@ -64,8 +64,14 @@ export function contractJson(component: string): string {
     return JSON.stringify(contract, null, 2);
 }
 
-/** Debian packages of the release stand-ins (one shared layer): Python, JWT/RSA, PostgreSQL client. */
-export const RELEASE_STANDIN_PACKAGES = ["python3", "python3-cryptography", "python3-jwt", "python3-psycopg2"];
+/** Debian packages of the release stand-ins (one shared layer): Python, JWT/RSA, PostgreSQL client, YAML (task descriptors). */
+export const RELEASE_STANDIN_PACKAGES = [
+    "python3",
+    "python3-cryptography",
+    "python3-jwt",
+    "python3-psycopg2",
+    "python3-yaml",
+];
 
 /**
  * A stand-in for a release service, tagged with exactly the release's image name, for every release
@@ -141,10 +147,11 @@ export function standinSpecs(s: EnvSettings): StandinSpec[] {
             preinstall: account("nginx", 101, "/nonexistent", "/bin/false"),
         },
         {
-            // Not a stand-in: the app engine's task pods' helper containers (curl, jq, zip), per release.
+            // Not a stand-in: the app engine's task pods' helper containers, per release: curl, jq and
+            // zip, and the unzip and time that alpine's busybox brings (KubernetesScheduler.java:172-173).
             dir: "app-engine-tasks-runner",
             tags: [...new Set(RELEASE_TAGS.map((t) => atRelease(DEFAULT_IMAGES.tasksRunner, t)))],
-            packages: ["curl", "jq", "zip", "ca-certificates"],
+            packages: ["curl", "jq", "zip", "unzip", "time", "ca-certificates"],
             preinstall: "",
         },
         // Not a stand-in: Debian's restic 0.14.0, for the Kubernetes target's backup pods.

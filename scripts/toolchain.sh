@@ -515,7 +515,7 @@ ensure_debian_packages() {
 	[ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 	[ -x /usr/bin/chromium ] || missing+=(chromium)
 	/usr/bin/python3 -c 'import jwt, cryptography, psycopg2' >/dev/null 2>&1 ||
-		missing+=(python3-jwt python3-cryptography python3-psycopg2)
+		missing+=(python3-jwt python3-cryptography python3-psycopg2 python3-yaml)
 	[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing+=(postgresql-15-postgis-3)
 	# PIMS's cache for the PIMS stand-in's tests (test/integration/pims-import.test.ts).
 	[ -x /usr/bin/redis-server ] || missing+=(redis-server)

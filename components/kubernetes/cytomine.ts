@@ -161,6 +161,11 @@ export class Cytomine extends pulumi.ComponentResource {
     /** The backup repository's key (secret; none without backups). */
     public readonly backupKey?: pulumi.Output<string>;
     /** The last dataset import Job (none without datasets). */
+    /**
+     * With the app engine: the task-image registry's address (its Service's), from which the nodes'
+     * container runtime pulls task images over plain HTTP (docs/operating.md says how to allow it).
+     */
+    public readonly taskRegistry?: pulumi.Output<string>;
     public readonly lastDatasetImport?: pulumi.Output<{ job: string; datasets: string[] } | undefined>;
 
     constructor(name: string, args: CytomineArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -236,7 +241,14 @@ export class Cytomine extends pulumi.ComponentResource {
             datasets: datasets !== undefined,
             resources: args.resources,
             ...(args.ml
-                ? { ml: { services: args.ml.services, namespace: args.namespace, registryAdvertised: registryAddress } }
+                ? {
+                      ml: {
+                          services: args.ml.services,
+                          namespace: args.namespace,
+                          registryAdvertised: registryAddress,
+                          helper: args.ml.tasks.helper,
+                      },
+                  }
                 : {}),
         });
         const tasks = args.ml?.services.includes("app-engine")
@@ -250,6 +262,7 @@ export class Cytomine extends pulumi.ComponentResource {
                       limits: args.ml.tasks,
                       privilegedReason: args.ml.tasks.privilegedReason,
                       apiServer: args.apiServer,
+                      placement,
                   },
                   child,
               )
@@ -339,7 +352,10 @@ export class Cytomine extends pulumi.ComponentResource {
             );
         }
 
-        resolveRegistry?.(kubeServices["registry"]?.spec.clusterIP.apply((ip) => `${ip}:${ML_PORTS.registry}`) ?? "");
+        const registryService = kubeServices["registry"];
+        if (registryService)
+            this.taskRegistry = registryService.spec.clusterIP.apply((ip) => `${ip}:${ML_PORTS.registry}`);
+        resolveRegistry?.(this.taskRegistry ?? "");
 
         // The schedule waits for what it backs up, declared below.
         resolveBackedUp?.([
@@ -417,6 +433,7 @@ export class Cytomine extends pulumi.ComponentResource {
             secret: this.secret,
             keycloakAdminPassword: this.keycloak?.adminPassword,
             backupKey: this.backupKey,
+            taskRegistry: this.taskRegistry,
         });
     }
 }

@@ -6,7 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ML_PORTS, TaskLimits, tasksNamespaceOf } from "../model/ml";
 import { tenantLabels, TenantNamespace } from "./namespace";
-import { ApiServer, apiServerEgress, DNS_EGRESS, namespaceSelector } from "./workload";
+import { ApiServer, apiServerEgress, DNS_EGRESS, namespaceSelector, Placement } from "./workload";
 
 /** The annotation of the admission policy that says why task containers may run privileged. */
 export const PRIVILEGED_REASON_KEY = "cytomine.dev/privileged-reason";
@@ -107,6 +107,32 @@ export function taskAdmissionRules(allowPrivileged: boolean): { expression: stri
     ];
 }
 
+/** A plain toleration, as the config key tolerations gives them. */
+type Toleration = { key?: string; operator?: string; value?: string; effect?: string; tolerationSeconds?: number };
+
+/**
+ * The CEL apply configuration that places a task pod where the tenant's pods go (config keys
+ * nodeSelector and tolerations): upstream's scheduler sets neither (KubernetesScheduler.java:236-239),
+ * so without it task pods would land on any node. Strings are JSON literals, which CEL reads as its own.
+ * https://kubernetes.io/docs/reference/access-authn-authz/mutating-admission-policy/
+ */
+export function taskPlacementExpression(placement: Placement): string {
+    const selector = Object.entries(placement.nodeSelector)
+        .map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`)
+        .join(", ");
+    const tolerations = (placement.tolerations as Toleration[]).map((t) => {
+        const fields = Object.entries(t)
+            .filter(([, v]) => v !== undefined)
+            .map(([k, v]) => `${k}: ${typeof v === "number" ? v : JSON.stringify(v)}`);
+        return `Object.spec.tolerations{${fields.join(", ")}}`;
+    });
+    const spec = [
+        ...(selector ? [`nodeSelector: {${selector}}`] : []),
+        ...(tolerations.length > 0 ? [`tolerations: [${tolerations.join(", ")}]`] : []),
+    ];
+    return `Object{spec: Object.spec{${spec.join(", ")}}}`;
+}
+
 export interface TaskNamespaceArgs {
     tenant: string;
     /** The tenant's namespace, where the app engine runs. */
@@ -119,6 +145,8 @@ export interface TaskNamespaceArgs {
     privilegedReason?: string;
     /** Where pods reach the API server (read by the preview; unknown in a render). */
     apiServer?: ApiServer;
+    /** Where the tenant's pods go; task pods are placed there too (a MutatingAdmissionPolicy, Kubernetes 1.36+). */
+    placement: Placement;
 }
 
 export class TaskNamespace extends pulumi.ComponentResource {
@@ -221,6 +249,44 @@ export class TaskNamespace extends pulumi.ComponentResource {
             // Pods are admitted only once the rules are in force.
             { ...child, dependsOn: [account] },
         );
+        if (Object.keys(args.placement.nodeSelector).length > 0 || args.placement.tolerations.length > 0) {
+            // admissionregistration.k8s.io/v1 is newer than the provider's typed resources: the generic kind.
+            const placementName = `cytomine-tasks-placement-${tasks}`;
+            const mutation = new k8s.apiextensions.CustomResource(
+                `${name}-placement`,
+                {
+                    apiVersion: "admissionregistration.k8s.io/v1",
+                    kind: "MutatingAdmissionPolicy",
+                    metadata: { name: placementName, labels },
+                    spec: {
+                        failurePolicy: "Fail",
+                        reinvocationPolicy: "Never",
+                        matchConstraints: {
+                            resourceRules: [
+                                { apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] },
+                            ],
+                        },
+                        mutations: [
+                            {
+                                patchType: "ApplyConfiguration",
+                                applyConfiguration: { expression: taskPlacementExpression(args.placement) },
+                            },
+                        ],
+                    },
+                },
+                child,
+            );
+            new k8s.apiextensions.CustomResource(
+                `${name}-placement-binding`,
+                {
+                    apiVersion: "admissionregistration.k8s.io/v1",
+                    kind: "MutatingAdmissionPolicyBinding",
+                    metadata: { name: placementName, labels },
+                    spec: { policyName: mutation.metadata.name, matchResources: namespaceSelector(tasks) },
+                },
+                { ...child, dependsOn: [account] },
+            );
+        }
         this.name = namespace;
         this.registerOutputs({ name: this.name });
     }

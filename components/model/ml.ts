@@ -46,16 +46,20 @@ export interface TaskLimits {
     memory: string;
     /** Task pods at a time. */
     pods: number;
+    /** What each helper container of a task pod requests and is limited to (its init and outputs containers). */
+    helper: { cpu: string; memory: string };
     /** Set when the operator lets task containers run privileged: the reason (none by default). */
     privilegedReason?: string;
 }
 
 /**
- * What one task pod requests at least: its task container (1 CPU, 4Gi unless the task says more) and the
- * outputs-sending helper beside it (1 CPU, 1Gi), which run together; the init helpers run before them
- * (app-engine/src/main/resources/application.yml:50-55; KubernetesScheduler.java:125-145,213-277).
+ * A task container's resources when its descriptor names none (app-engine/src/main/resources/
+ * application.yml:48-51), and the helper containers' (application.yml:52-54). A task pod requests its
+ * task container and the outputs-sending helper beside it, which run together; the init helpers run
+ * before them (KubernetesScheduler.java:125-145,213-277).
  */
-export const SMALLEST_TASK = { cpu: 2, memoryGi: 5 } as const;
+export const TASK_DEFAULT = { cpu: 1, memoryGi: 4 } as const;
+export const HELPER_DEFAULT = { cpu: "1", memory: "1Gi" } as const;
 
 /** A tenant's choice (config key ml, when enabled). */
 export interface MlSettings {
@@ -73,6 +77,8 @@ export interface MlOptions {
     namespace: string;
     /** The registry as the node's container runtime pulls task images from it (its Service's address). */
     registryAdvertised: Input<string>;
+    /** What each helper container of a task pod requests (config key ml.tasks.helper). */
+    helper: TaskLimits["helper"];
 }
 
 const secret = (name: string, key: string) => secretEnv(SECRET_NAME, name, key);
@@ -147,6 +153,11 @@ function appEngine(o: MlOptions): ServiceSpec[] {
                     SCHEDULER_RUN_MODE: "cluster",
                     SCHEDULER_TASKS_NAMESPACE: tasksNamespaceOf(o.namespace),
                     SCHEDULER_TASKS_RUNNER_IMAGE: o.images.tasksRunner,
+                }),
+                // scheduler.helper-containers-resources (application.yml:52-54) by Spring's relaxed binding.
+                ...plainEnv({
+                    SCHEDULER_HELPERCONTAINERSRESOURCES_CPU: o.helper.cpu,
+                    SCHEDULER_HELPERCONTAINERSRESOURCES_RAM: o.helper.memory,
                 }),
                 { name: "SCHEDULER_REGISTRY_ADVERTISED_URL", value: o.registryAdvertised },
                 secret("DB_PASSWORD", "app-engine-db-password"),

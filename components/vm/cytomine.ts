@@ -212,7 +212,9 @@ export function hostLayout(
         datasets: datasets.length > 0,
         resources: a.resources,
         // No app engine on a VM (program/config/ml.ts): nothing names a namespace or registry here.
-        ...(a.ml ? { ml: { services: a.ml.services, namespace: "", registryAdvertised: "" } } : {}),
+        ...(a.ml
+            ? { ml: { services: a.ml.services, namespace: "", registryAdvertised: "", helper: a.ml.tasks.helper } }
+            : {}),
     });
     const composeOptions: ComposeOptions = {
         dataDir,

@@ -1,14 +1,21 @@
 // Key `ml`: a tenant's machine-learning services (components/model/ml.ts), off by default. The weights
 // SAM and CBIR load come from the operator (a volume they name), never from a hub at run time.
 import { z } from "zod";
-import { ML_SERVICES, MlService, SMALLEST_TASK, tasksNamespaceOf, WEIGHT_FILES } from "../../components/model/ml";
+import {
+    HELPER_DEFAULT,
+    ML_SERVICES,
+    MlService,
+    TASK_DEFAULT,
+    tasksNamespaceOf,
+    WEIGHT_FILES,
+} from "../../components/model/ml";
 import { namespaceProblem, quantityProblem } from "../../components/model/settings";
 import { cpuQuantity, reportProblem } from "./checks";
 
 export const ML_DEFAULTS = {
     enabled: false,
     services: [...ML_SERVICES] as MlService[],
-    tasks: { cpu: "4", memory: "16Gi", pods: 2 },
+    tasks: { cpu: "4", memory: "16Gi", pods: 2, helper: HELPER_DEFAULT },
 };
 
 /** A Kubernetes quantity in plain units (cores, GiB), or undefined when it does not parse. */
@@ -48,6 +55,15 @@ export const mlKeys = {
                     cpu: cpuQuantity.default(ML_DEFAULTS.tasks.cpu),
                     memory: z.string().superRefine(reportProblem(quantityProblem)).default(ML_DEFAULTS.tasks.memory),
                     pods: z.number().int().min(1).max(100).default(ML_DEFAULTS.tasks.pods),
+                    helper: z
+                        .strictObject({
+                            cpu: cpuQuantity.default(HELPER_DEFAULT.cpu),
+                            memory: z
+                                .string()
+                                .superRefine(reportProblem(quantityProblem))
+                                .default(HELPER_DEFAULT.memory),
+                        })
+                        .default(HELPER_DEFAULT),
                     // An opt-in with its reason, kept on the admission policy's audit trail; unset: refused.
                     privilegedReason: z
                         .string()
@@ -88,17 +104,24 @@ export function mlIssues(ml: MlConfig | undefined, target: string, namespace: st
             ["services"],
             `the task namespace "${tasksNamespaceOf(namespace)}" would pass 63 characters: shorten namespace`,
         ]);
+    // One task pod: its task container (upstream's default unless the descriptor says more) and one helper.
+    const helperCpu = quantityValue(ml.tasks.helper.cpu, "cpu") ?? 0;
+    const helperMemory = quantityValue(ml.tasks.helper.memory, "Gi") ?? 0;
+    const smallest = { cpu: TASK_DEFAULT.cpu + helperCpu, memoryGi: TASK_DEFAULT.memoryGi + helperMemory };
     const cpu = quantityValue(ml.tasks.cpu, "cpu");
     const memory = quantityValue(ml.tasks.memory, "Gi");
-    if (cpu !== undefined && cpu < SMALLEST_TASK.cpu)
+    const source = "app-engine/src/main/resources/application.yml:48-54";
+    if (cpu !== undefined && cpu < smallest.cpu)
         issues.push([
             ["tasks", "cpu"],
-            `runs no task: one task pod requests ${SMALLEST_TASK.cpu} CPUs (task 1, output helper 1: app-engine/src/main/resources/application.yml:50-55)`,
+            `runs no task: one task pod requests ${smallest.cpu} CPUs (a task ${TASK_DEFAULT.cpu} unless its descriptor says otherwise, ` +
+                `its outputs helper ${ml.tasks.helper.cpu} from ml.tasks.helper.cpu: ${source})`,
         ]);
-    if (memory !== undefined && memory < SMALLEST_TASK.memoryGi)
+    if (memory !== undefined && memory < smallest.memoryGi)
         issues.push([
             ["tasks", "memory"],
-            `runs no task: one task pod requests ${SMALLEST_TASK.memoryGi}Gi (task 4Gi, output helper 1Gi: app-engine/src/main/resources/application.yml:50-55)`,
+            `runs no task: one task pod requests ${+smallest.memoryGi.toFixed(3)}Gi (a task ${TASK_DEFAULT.memoryGi}Gi unless its descriptor ` +
+                `says otherwise, its outputs helper ${ml.tasks.helper.memory} from ml.tasks.helper.memory: ${source})`,
         ]);
     return issues;
 }

@@ -153,6 +153,8 @@ export async function kubernetesTarget(
              */
             ...(render ? { secretToProvide: cytomine.secret } : {}),
             ...backupOutputs(config, cytomine.backupKey),
+            /** The task-image registry the nodes' container runtime pulls from (with the app engine). */
+            ...(cytomine.taskRegistry ? { taskRegistry: cytomine.taskRegistry } : {}),
             // Datasets: what is declared (images counted where the preview saw the tree) and the last import Job.
             ...(datasets.declared.length > 0
                 ? { datasets: datasetsOutput(datasets.declared), lastDatasetImport: cytomine.lastDatasetImport }

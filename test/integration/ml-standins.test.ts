@@ -7,20 +7,34 @@
 // the path or value at fault), and once started answers its health path and the routes it implements.
 import assert from "node:assert/strict";
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { gunzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import { Client } from "pg";
+import { stringify } from "yaml";
 import { CONTRACTS } from "../../components/model/release";
-import { removeStandinRoots, RunningStandin, runStandin, StandinRoot, standinRoot, startStandin } from "../../localenv";
+import {
+    envSettings,
+    removeStandinRoots,
+    RunningStandin,
+    runStandin,
+    StandinRoot,
+    standinRoot,
+    startStandin,
+} from "../../localenv";
+import { repoRoot } from "../../toolchain/index";
 import { freePort } from "../support/project-config";
 import { startRedis } from "../support/redis";
 import { Postgres, startPostgres } from "../support/postgres";
 import { logged } from "../support/standin-log";
 
 after(removeStandinRoots);
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The first line of a refusal and the stand-in's own line naming the contract item. */
 function assertRefused(r: { status: number | null; stderr: string }, component: string, item: string, code: number) {
@@ -215,22 +229,38 @@ describe("cbir stand-in", { timeout: 60_000 }, () => {
 });
 
 /**
- * The Kubernetes API as the pod list needs it (node -e K8S_API <tls dir> <namespace> <token>): HTTPS
- * with the certificate in <tls dir>, the namespace's (empty) pod list for the token, 401 otherwise.
- * Prints "port N", then one line per request.
+ * The Kubernetes API as the app engine needs it (node -e K8S_API <tls dir> <namespace> <token>): HTTPS
+ * with the certificate in <tls dir>; for the token, the namespace's pods: listed, created (kept, in
+ * phase Pending) and nothing else; 401 for any other token. POST /test/phase/<pod>/<phase> (no token)
+ * moves a pod to a phase, as a kubelet would report it. Prints "port N", then one line per request,
+ * and "pod <JSON>" for each pod created.
  */
 const K8S_API = `
 const [dir, ns, token] = process.argv.slice(1);
 const fs = require("fs"), https = require("https"), path = require("path");
 const opts = { key: fs.readFileSync(path.join(dir, "key.pem")), cert: fs.readFileSync(path.join(dir, "cert.pem")) };
+const pods = [];
 const server = https.createServer(opts, (req, res) => {
-    console.log(req.method + " " + req.url + " " + (req.headers.authorization || ""));
-    res.setHeader("Content-Type", "application/json");
-    if (req.headers.authorization !== "Bearer " + token) {
-        res.writeHead(401).end(JSON.stringify({ kind: "Status", message: "Unauthorized", code: 401 }));
-    } else if (req.url.startsWith("/api/v1/namespaces/" + ns + "/pods")) {
-        res.end(JSON.stringify({ kind: "PodList", apiVersion: "v1", items: [] }));
-    } else res.writeHead(404).end(JSON.stringify({ kind: "Status", code: 404 }));
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+        console.log(req.method + " " + req.url + " " + (req.headers.authorization || ""));
+        res.setHeader("Content-Type", "application/json");
+        const phase = /^\\/test\\/phase\\/([^/]+)\\/([A-Za-z]+)$/.exec(req.url);
+        if (phase && req.method === "POST") {
+            pods.filter((p) => p.metadata.name === phase[1]).forEach((p) => (p.status.phase = phase[2]));
+            res.end("{}");
+        } else if (req.headers.authorization !== "Bearer " + token) {
+            res.writeHead(401).end(JSON.stringify({ kind: "Status", message: "Unauthorized", code: 401 }));
+        } else if (req.url.startsWith("/api/v1/namespaces/" + ns + "/pods") && req.method === "GET") {
+            res.end(JSON.stringify({ kind: "PodList", apiVersion: "v1", items: pods }));
+        } else if (req.url === "/api/v1/namespaces/" + ns + "/pods" && req.method === "POST") {
+            const pod = { ...JSON.parse(body), status: { phase: "Pending" } };
+            pods.push(pod);
+            console.log("pod " + JSON.stringify(pod));
+            res.writeHead(201).end(JSON.stringify(pod));
+        } else res.writeHead(404).end(JSON.stringify({ kind: "Status", code: 404 }));
+    });
 });
 server.listen(0, "127.0.0.1", () => console.log("port " + server.address().port));
 `;
@@ -245,6 +275,8 @@ describe("app-engine stand-in", () => {
     let apiPort: number;
     let tls: string;
     let appEngine: RunningStandin | undefined;
+    let registry: ChildProcess;
+    let registryUrl: string;
     const requests: string[] = [];
 
     const env = (over: Record<string, string> = {}): Record<string, string> => ({
@@ -254,7 +286,7 @@ describe("app-engine stand-in", () => {
         DB_USERNAME: "portal",
         DB_PASSWORD: pg.password,
         API_PREFIX: "/app-engine/",
-        REGISTRY_URL: "http://127.0.0.1:9",
+        REGISTRY_URL: registryUrl,
         SCHEDULER_ADVERTISED_URL: "http://127.0.0.1:9",
         SCHEDULER_REGISTRY_ADVERTISED_URL: "127.0.0.1:9",
         SCHEDULER_USE_HOST_NETWORK: "false",
@@ -300,9 +332,40 @@ describe("app-engine stand-in", () => {
         }
         apiPort = Number(requests.find((l) => l.startsWith("port "))!.slice(5));
         inCluster.KUBERNETES_SERVICE_PORT = String(apiPort);
+        // distribution's registry program (the toolchain's build, as the registry image runs it).
+        const port = await freePort();
+        registryUrl = `http://127.0.0.1:${port}`;
+        fs.writeFileSync(
+            path.join(tls, "registry.yml"),
+            stringify({
+                version: 0.1,
+                log: { level: "warn" },
+                storage: { filesystem: { rootdirectory: path.join(tls, "registry") } },
+                http: { addr: `127.0.0.1:${port}` },
+            }),
+        );
+        registry = spawn(
+            path.join(envSettings().docker.registryBinDir, "registry"),
+            ["serve", path.join(tls, "registry.yml")],
+            {
+                stdio: "inherit",
+            },
+        );
+        for (
+            let i = 0;
+            !(await fetch(`${registryUrl}/v2/`).then(
+                (r) => r.ok,
+                () => false,
+            ));
+            i++
+        ) {
+            if (i > 100 || registry.exitCode !== null) throw new Error("the registry did not start");
+            await new Promise((r) => setTimeout(r, 100));
+        }
     });
     after(async () => {
         await appEngine?.stop();
+        registry?.kill();
         api?.kill();
         pg?.stop();
         if (tls) fs.rmSync(tls, { recursive: true, force: true });
@@ -360,6 +423,210 @@ describe("app-engine stand-in", () => {
             assert.equal(rows.rows[0].n, 0);
         } finally {
             await c.end();
+        }
+    });
+
+    it("runs a task: the bundle's image pushed to a real registry, a pod of upstream's shape, inputs out and outputs back", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "task-"));
+        try {
+            const py = (script: string, ...args: string[]) => {
+                const r = spawnSync("python3", ["-c", script, ...args], { encoding: "utf8" });
+                assert.equal(r.status, 0, r.stderr);
+                return r.stdout.trim();
+            };
+            // A bundle as `docker save` lays out an image (manifest.json, config, one layer), zipped with the
+            // test task's descriptor: the app engine takes the archive's entries as they come.
+            py(
+                `
+import hashlib, io, json, sys, tarfile, zipfile
+layer = io.BytesIO()
+with tarfile.open(fileobj=layer, mode="w") as t:
+    data = b"#!/bin/false\\n"
+    info = tarfile.TarInfo("add"); info.size = len(data); info.mode = 0o755
+    t.addfile(info, io.BytesIO(data))
+layer = layer.getvalue()
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Entrypoint": ["/add"]},
+    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
+image = io.BytesIO()
+with tarfile.open(fileobj=image, mode="w") as t:
+    for name, data in (("config.json", config), ("l1/layer.tar", layer),
+            ("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": ["add:1.0.0"], "Layers": ["l1/layer.tar"]}]).encode())):
+        info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
+with zipfile.ZipFile(sys.argv[1] + "/bundle.zip", "w") as z:
+    z.write(sys.argv[2], "descriptor.yml")
+    z.writestr("org.cytomine.fallback.test.add-1.0.0.tar", image.getvalue())
+open(sys.argv[1] + "/config.json", "wb").write(config)
+open(sys.argv[1] + "/layer.tar", "wb").write(layer)
+`,
+                dir,
+                path.join(repoRoot, "test", "fixtures", "task-add", "descriptor.yml"),
+            );
+            const port = await freePort();
+            const advertised = `http://127.0.0.1:${port}`;
+            appEngine = await startStandin("app-engine", {
+                root: withToken(TOKEN),
+                port,
+                env: env({
+                    ...inCluster,
+                    SCHEDULER_ADVERTISED_URL: advertised,
+                    SCHEDULER_REGISTRY_ADVERTISED_URL: "10.96.0.9:5000",
+                    SCHEDULER_TASKS_RUNNER_IMAGE: "cytomine/app-engine-tasks-runner:test",
+                    SCHEDULER_HELPERCONTAINERSRESOURCES_CPU: "100m",
+                    SCHEDULER_HELPERCONTAINERSRESOURCES_RAM: "128Mi",
+                }),
+                wait: 5,
+            });
+            const api = `${appEngine.url}/app-engine/v1`;
+            const call = async (method: string, p: string, body?: unknown) => {
+                const r = await fetch(`${api}${p}`, {
+                    method,
+                    ...(body instanceof FormData
+                        ? { body }
+                        : body !== undefined
+                          ? { body: JSON.stringify(body), headers: { "Content-Type": "application/json" } }
+                          : {}),
+                });
+                return { status: r.status, body: (await r.json()) as Any };
+            };
+            const bundle = () => {
+                const f = new FormData();
+                f.append(
+                    "task",
+                    new Blob([new Uint8Array(fs.readFileSync(path.join(dir, "bundle.zip")))]),
+                    "bundle.zip",
+                );
+                return f;
+            };
+
+            // The upload: the image in the registry under the namespace's path, as the registry serves it.
+            const up = await call("POST", "/tasks", bundle());
+            assert.equal(up.status, 200, JSON.stringify(up.body));
+            assert.equal(up.body.namespace, "org.cytomine.fallback.test.add");
+            const manifest = (await (
+                await fetch(`${registryUrl}/v2/org/cytomine/fallback/test/add/manifests/1.0.0`, {
+                    headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json" },
+                })
+            ).json()) as Any;
+            const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+            assert.equal(manifest.config.digest, sha(fs.readFileSync(path.join(dir, "config.json"))));
+            const blob = Buffer.from(
+                await (
+                    await fetch(`${registryUrl}/v2/org/cytomine/fallback/test/add/blobs/${manifest.layers[0].digest}`)
+                ).arrayBuffer(),
+            );
+            assert.ok(gunzipSync(blob).equals(fs.readFileSync(path.join(dir, "layer.tar"))), "the layer, gzipped");
+            const again = await call("POST", "/tasks", bundle());
+            assert.deepEqual([again.status, again.body.error_code], [400, "APPE-internal-task-exists"]);
+
+            // A run: refused before its inputs, and a value of the wrong type.
+            const created = await call("POST", "/tasks/org.cytomine.fallback.test.add/1.0.0/runs");
+            assert.equal(created.body.state, "CREATED");
+            const id = created.body.id as string;
+            const early = await call("POST", `/task-runs/${id}/state-actions`, { desired: "RUNNING" });
+            assert.equal(early.body.error_code, "APPE-internal-task-run-provisions-not-found");
+            const wrong = await call("PUT", `/task-runs/${id}/input-provisions`, [{ parameterName: "b", value: "x" }]);
+            assert.deepEqual([wrong.status, wrong.body.error_code], [400, "APPE-internal-request-validation-error"]);
+            const provisioned = await call("PUT", `/task-runs/${id}/input-provisions`, [
+                { parameterName: "a", value: 2 },
+                { parameterName: "b", value: 3 },
+            ]);
+            assert.equal(provisioned.status, 200);
+            assert.equal((await call("GET", `/task-runs/${id}`)).body.state, "PROVISIONED");
+
+            // Run: one pod of KubernetesScheduler's shape, in the task namespace.
+            const ran = await call("POST", `/task-runs/${id}/state-actions`, { desired: "RUNNING" });
+            assert.deepEqual([ran.body.status, ran.body.resource.state], ["success", "QUEUING"]);
+            const podLine = () => requests.find((l) => l.startsWith("pod ") && l.includes(id));
+            for (let i = 0; !podLine() && i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+            const pod = JSON.parse(podLine()!.slice(4)) as Any;
+            assert.equal(pod.metadata.name, `fallbacktestaddition-${id}`);
+            assert.deepEqual(pod.metadata.labels, { runId: id, app: "task" });
+            assert.equal(pod.spec.serviceAccountName, "app-engine");
+            assert.deepEqual(
+                pod.spec.initContainers.map((c: Any) => c.name),
+                ["permissions", "inputs-provisioning"],
+            );
+            const [task, sender] = pod.spec.containers as Any[];
+            assert.equal(task.image, "10.96.0.9:5000/org/cytomine/fallback/test/add:1.0.0");
+            assert.deepEqual(task.resources.requests, { cpu: "1", memory: "64Mi" });
+            assert.deepEqual(sender.resources.limits, { cpu: "100m", memory: "128Mi" });
+            assert.equal(sender.image, "cytomine/app-engine-tasks-runner:test");
+            assert.deepEqual(
+                pod.spec.volumes.map((v: Any) => v.hostPath.path),
+                [`/tmp/app-engine/task-run-inputs-${id}`, `/tmp/app-engine/task-run-outputs-${id}`, "/data/datasets"],
+            );
+
+            // The pod's part, played here from its own commands: inputs fetched, outputs posted with the secret.
+            const inputsUrl = /curl -L -o inputs.zip (\S+)/.exec(pod.spec.initContainers[1].command[2])![1];
+            assert.equal(inputsUrl, `${advertised}/app-engine/v1/task-runs/${id}/inputs.zip`);
+            fs.writeFileSync(path.join(dir, "inputs.zip"), Buffer.from(await (await fetch(inputsUrl)).arrayBuffer()));
+            const inputs = JSON.parse(
+                py(
+                    "import json, sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(json.dumps({n: z.read(n).decode() for n in z.namelist()}))",
+                    path.join(dir, "inputs.zip"),
+                ),
+            );
+            assert.deepEqual(inputs, { a: "2", b: "3" });
+            const outputsUrl = /curl -X POST -F 'outputs=@outputs.zip' (\S+)/.exec(sender.command[2])![1];
+            py(
+                "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').writestr('out', sys.argv[2])",
+                path.join(dir, "outputs.zip"),
+                "5",
+            );
+            const post = (url: string) => {
+                const f = new FormData();
+                f.append(
+                    "outputs",
+                    new Blob([new Uint8Array(fs.readFileSync(path.join(dir, "outputs.zip")))]),
+                    "outputs.zip",
+                );
+                return fetch(url, { method: "POST", body: f });
+            };
+            const forged = await post(outputsUrl.replace(/[0-9a-f-]{36}\/outputs\.zip$/, `${id}/outputs.zip`));
+            assert.equal(forged.status, 403, "the run's id is not its secret");
+            assert.equal((await post(outputsUrl)).status, 200);
+            assert.equal((await call("GET", `/task-runs/${id}`)).body.state, "FINISHED");
+            const outputs = await call("GET", `/task-runs/${id}/outputs`);
+            assert.deepEqual(
+                outputs.body.map((o: Any) => [o.parameterName, o.value]),
+                [["out", 5]],
+            );
+
+            // A second run whose pod fails: the informer sets FAILED.
+            const second = (await call("POST", "/tasks/org.cytomine.fallback.test.add/1.0.0/runs")).body.id as string;
+            await call("PUT", `/task-runs/${second}/input-provisions`, [
+                { parameterName: "a", value: -1 },
+                { parameterName: "b", value: 3 },
+            ]);
+            await call("POST", `/task-runs/${second}/state-actions`, { desired: "RUNNING" });
+            const https = await import("node:https");
+            await new Promise<void>((resolve, reject) =>
+                https
+                    .request(
+                        {
+                            host: "127.0.0.1",
+                            port: apiPort,
+                            method: "POST",
+                            path: `/test/phase/fallbacktestaddition-${second}/Failed`,
+                            rejectUnauthorized: false,
+                        },
+                        (r) => r.resume().on("end", resolve),
+                    )
+                    .on("error", reject)
+                    .end(),
+            );
+            let state = "";
+            for (let i = 0; i < 50 && state !== "FAILED"; i++) {
+                await new Promise((r) => setTimeout(r, 200));
+                state = (await call("GET", `/task-runs/${second}`)).body.state;
+            }
+            assert.equal(state, "FAILED");
+            const none = await call("GET", `/task-runs/${second}/outputs`);
+            assert.equal(none.body.error_code, "APPE-internal-task-run-state-error");
+        } finally {
+            await appEngine?.stop();
+            appEngine = undefined;
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 });

@@ -34,9 +34,11 @@ import {
     REAL_NODE_TAINT,
     kubePki,
     envSettings,
+    trustRegistry,
 } from "../../localenv";
 import { machineDiff, machineState } from "../support/machine";
 import { projectConfig } from "../support/project-config";
+import { buildTaskBundle } from "../support/task-bundle";
 import { repoRoot } from "../../toolchain/index";
 
 const run = promisify(execFile);
@@ -155,8 +157,13 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
                 list: [{ id: "lung", source: "path", path: `hostPath:${tree}` }],
             }),
             ...PLACEMENT,
-            // The app engine and its task namespace (issue #28): the app engine really runs here.
-            "cytomine-fallback:ml": JSON.stringify({ enabled: true, services: ["app-engine"] }),
+            // The app engine and its task namespace (issue #28): the app engine really runs here, and its
+            // task pods, with smaller helper containers than upstream's 1 CPU each.
+            "cytomine-fallback:ml": JSON.stringify({
+                enabled: true,
+                services: ["app-engine"],
+                tasks: { helper: { cpu: "50m", memory: "64Mi" } },
+            }),
             // Smaller CPU requests, so that the tenant and a task pod fit the node's two cores.
             "cytomine-fallback:resources": JSON.stringify({
                 core: { cpu: "200m" },
@@ -395,6 +402,96 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
         assert.match(await inPod(tasks, "task-1", CONNECT, svc("postgis"), String(PORTS.postgres)), DENIED);
         assert.match(await inPod(tasks, "task-1", CONNECT, svc("core"), String(PORTS.core)), DENIED);
         assert.equal(await inPod(tasks, "task-1", CONNECT, "kubernetes.default", "443"), "open");
+    });
+
+    it("a task runs end to end: uploaded, its image pushed and pulled by the node, its pod placed on it, its result back", async () => {
+        const tasks = tasksNamespaceOf(tenant);
+        // The node's containerd pulls task images from the registry's Service address over HTTP, as an
+        // operator's nodes must be told (docs/operating.md): the stack says where it is.
+        const registry = (await stack!.stack.outputs()).taskRegistry?.value as string;
+        assert.match(registry, /^10\.0\.\d+\.\d+:5000$/);
+        trustRegistry(s, registry);
+        const bundle = await buildTaskBundle(env.docker.host, path.join(work, "task"));
+        // The app engine from this machine, through the API server's port-forward (as an operator would).
+        const engine = (await podOf(tenant, "app-engine")).metadata!.name!;
+        const forward = execFile(path.join(s.kube.binDir, "kubectl"), [
+            "--kubeconfig",
+            env.kube.kubeconfig,
+            "-n",
+            tenant,
+            "port-forward",
+            `pod/${engine}`,
+            ":8080",
+        ]);
+        try {
+            const port = await new Promise<number>((resolve, reject) => {
+                const timer = setTimeout(() => reject(new Error("kubectl port-forward did not start")), 30_000);
+                forward.stdout!.on("data", (d) => {
+                    const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(String(d));
+                    if (m) {
+                        clearTimeout(timer);
+                        resolve(Number(m[1]));
+                    }
+                });
+            });
+            const api = `http://127.0.0.1:${port}/app-engine/v1`;
+            const call = async (method: string, p: string, body?: unknown) => {
+                const r = await fetch(`${api}${p}`, {
+                    method,
+                    ...(body instanceof FormData
+                        ? { body }
+                        : body !== undefined
+                          ? { body: JSON.stringify(body), headers: { "Content-Type": "application/json" } }
+                          : {}),
+                });
+                return (await r.json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+            };
+            const form = new FormData();
+            form.append("task", new Blob([new Uint8Array(fs.readFileSync(bundle.zip))]), "bundle.zip");
+            assert.equal((await call("POST", "/tasks", form)).namespace, bundle.namespace);
+            const runOf = async (a: number, b: number) => {
+                const id = (await call("POST", `/tasks/${bundle.namespace}/${bundle.version}/runs`)).id as string;
+                await call("PUT", `/task-runs/${id}/input-provisions`, [
+                    { parameterName: "a", value: a },
+                    { parameterName: "b", value: b },
+                ]);
+                assert.equal(
+                    (await call("POST", `/task-runs/${id}/state-actions`, { desired: "RUNNING" })).status,
+                    "success",
+                );
+                let state = "";
+                for (let i = 0; i < 90 && !["FINISHED", "FAILED"].includes(state); i++) {
+                    await new Promise((r) => setTimeout(r, 2000));
+                    state = (await call("GET", `/task-runs/${id}`)).state;
+                }
+                return { id, state };
+            };
+            const ok = await runOf(2, 3);
+            const pods = (await kube.core.listNamespacedPod({ namespace: tasks, labelSelector: `runId=${ok.id}` }))
+                .items;
+            assert.equal(pods.length, 1);
+            const diagnosis = async () =>
+                JSON.stringify(pods[0].status) +
+                (await kubectl("-n", tasks, "describe", "pod", pods[0].metadata!.name!));
+            assert.equal(ok.state, "FINISHED", await diagnosis());
+            // Placed on the real node by the task namespace's mutating policy; the image from the registry.
+            assert.equal(pods[0].spec!.nodeName, s.node.name);
+            assert.equal(pods[0].spec!.containers[0].image, `${registry}/${bundle.image}`);
+            assert.match(await kubectl("-n", tasks, "logs", pods[0].metadata!.name!, "-c", "task"), /a \+ b = 5/);
+            const outputs = (await call("GET", `/task-runs/${ok.id}/outputs`)) as unknown as {
+                parameterName: string;
+                value: number;
+            }[];
+            assert.deepEqual(
+                outputs.map((o) => [o.parameterName, o.value]),
+                [["out", 5]],
+            );
+            // A task that fails (a negative operand, exit 3) leaves its run FAILED, with no outputs.
+            const failed = await runOf(-1, 3);
+            assert.equal(failed.state, "FAILED");
+        } finally {
+            forward.kill();
+        }
     });
 });
 

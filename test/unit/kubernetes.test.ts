@@ -19,7 +19,7 @@ const configBase = {
     keycloakUrl: "https://iam.example.org/iam",
     lsaaiClientId: "c",
 };
-import { ML_SERVICES } from "../../components/model/ml";
+import { HELPER_DEFAULT, ML_SERVICES } from "../../components/model/ml";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE, imageProblem } from "../../components/model/settings";
 import { namespaceConflict } from "../../components/model/tenancy";
 import { claimName, networkPolicySpec, podTemplate, SKIP_AWAIT } from "../../components/kubernetes/workload";
@@ -159,7 +159,12 @@ describe("Cytomine on Kubernetes: derivations", () => {
         const everything = secretKeysOf(
             cytomineServices({
                 ...options("namespace"),
-                ml: { services: [...ML_SERVICES], namespace: "lab-a", registryAdvertised: "10.0.0.1:5000" },
+                ml: {
+                    services: [...ML_SERVICES],
+                    namespace: "lab-a",
+                    registryAdvertised: "10.0.0.1:5000",
+                    helper: HELPER_DEFAULT,
+                },
             }),
             SECRET_NAME,
         );
@@ -179,7 +184,12 @@ describe("Cytomine on Kubernetes: derivations", () => {
     it("takes the operator's CPU and memory by component, and names every component a tenant may run", () => {
         const all = cytomineServices({
             ...options("namespace"),
-            ml: { services: [...ML_SERVICES], namespace: "lab-a", registryAdvertised: "10.0.0.1:5000" },
+            ml: {
+                services: [...ML_SERVICES],
+                namespace: "lab-a",
+                registryAdvertised: "10.0.0.1:5000",
+                helper: HELPER_DEFAULT,
+            },
             resources: { core: { cpu: "250m" }, pims: { memory: "4Gi" } },
         });
         assert.deepEqual(all.map((s) => s.component).sort(), [...SERVICE_COMPONENTS].sort());

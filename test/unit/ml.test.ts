@@ -11,8 +11,9 @@ import {
     TASK_HOST_PATHS,
     TASK_RULES,
     taskAdmissionRules,
+    taskPlacementExpression,
 } from "../../components/kubernetes/tasks";
-import { coreMlEnv, ML_SERVICES, mlServices, SMALLEST_TASK, tasksNamespaceOf } from "../../components/model/ml";
+import { coreMlEnv, HELPER_DEFAULT, ML_SERVICES, mlServices, tasksNamespaceOf } from "../../components/model/ml";
 import { CONTRACTS } from "../../components/model/release";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
 import { ConfigError, parseConfig } from "../../program/config";
@@ -108,7 +109,14 @@ describe("ML services: the config key ml", () => {
             issues({ ...valid, ml: { enabled: true, weights: "Not_A_Claim" } })[0],
             /ml\.weights = "Not_A_Claim": not a claim name/,
         );
-        assert.ok(SMALLEST_TASK.cpu === 2 && SMALLEST_TASK.memoryGi === 5);
+        // Smaller helpers make a smaller pod: 1 CPU and 4Gi for the task, plus the helper's.
+        const small = { helper: { cpu: "100m", memory: "256Mi" } };
+        assert.match(
+            issues(ml({ ...small, cpu: "1" }))[0],
+            /ml\.tasks\.cpu = "1": runs no task: one task pod requests 1\.1 CPUs .*its outputs helper 100m from ml\.tasks\.helper\.cpu/,
+        );
+        assert.equal(parseConfig(ml({ ...small, cpu: "1100m", memory: "4352Mi" })).ml?.tasks.helper.cpu, "100m");
+        assert.match(issues(ml({ helper: { cpu: "lots" } }))[0], /ml\.tasks\.helper\.cpu = "lots"/);
         const long = "n".repeat(51);
         assert.match(
             issues({ ...valid, namespace: long, ml: { enabled: true, services: ["app-engine"] } })[0],
@@ -129,6 +137,7 @@ describe("ML services: declared from the release data", () => {
         images: DEFAULT_IMAGES,
         storage: DEFAULT_STORAGE,
         registryAdvertised: "10.96.0.9:5000",
+        helper: { cpu: "250m", memory: "512Mi" },
     });
     const env = (component: string) =>
         Object.fromEntries(
@@ -145,6 +154,10 @@ describe("ML services: declared from the release data", () => {
         assert.equal(e.SCHEDULER_REGISTRY_ADVERTISED_URL, "10.96.0.9:5000");
         assert.equal(e.DB_PASSWORD, "app-engine-db-password");
         assert.equal(e.API_PREFIX, "/app-engine/");
+        // scheduler.helper-containers-resources by Spring's relaxed binding (upstream default: HELPER_DEFAULT).
+        assert.equal(e.SCHEDULER_HELPERCONTAINERSRESOURCES_CPU, "250m");
+        assert.equal(e.SCHEDULER_HELPERCONTAINERSRESOURCES_RAM, "512Mi");
+        assert.deepEqual(HELPER_DEFAULT, { cpu: "1", memory: "1Gi" });
         const spec = specs.find((s) => s.component === "app-engine")!;
         assert.ok(spec.kubernetesApiReason, "the only spec that drives the API says why");
         assert.deepEqual(spec.clientNamespaces, [tasksNamespaceOf("lab-a")]);
@@ -186,6 +199,7 @@ describe("ML services: declared from the release data", () => {
                 images: DEFAULT_IMAGES,
                 storage: DEFAULT_STORAGE,
                 registryAdvertised: "",
+                helper: HELPER_DEFAULT,
             }).map((s) => s.component);
         assert.deepEqual(only(["sam"]), ["sam"]);
         assert.deepEqual(only(["cbir"]), ["cbir-cache", "cbir"]);
@@ -255,6 +269,39 @@ describe("ML services: the task namespace (mocks)", () => {
             [],
         );
         assert.ok(recorded.length - none.length >= 20, `ML adds ${recorded.length - none.length} resources`);
+    });
+
+    it("places task pods where the tenant's pods go, by a mutating admission policy, and only with a placement", async () => {
+        const placement = {
+            nodeSelector: { "cytomine.dev/real-node": "true" },
+            tolerations: [{ key: "cytomine.dev/real-node", operator: "Equal", value: "true", effect: "NoSchedule" }],
+        };
+        assert.equal(
+            taskPlacementExpression(placement),
+            'Object{spec: Object.spec{nodeSelector: {"cytomine.dev/real-node": "true"}, ' +
+                'tolerations: [Object.spec.tolerations{key: "cytomine.dev/real-node", operator: "Equal", value: "true", effect: "NoSchedule"}]}}',
+        );
+        assert.equal(
+            taskPlacementExpression({ nodeSelector: {}, tolerations: [{ operator: "Exists", tolerationSeconds: 30 }] }),
+            'Object{spec: Object.spec{tolerations: [Object.spec.tolerations{operator: "Exists", tolerationSeconds: 30}]}}',
+        );
+        const recorded = recordResources();
+        new Cytomine("lab-p", cytomineArgs({ tenant: "lab-p", namespace: "lab-p", ml: ML, ...placement }));
+        await allRegistered();
+        const [policy] = recorded.filter((r) => r.inputs.kind === "MutatingAdmissionPolicy");
+        assert.equal(policy.inputs.apiVersion, "admissionregistration.k8s.io/v1");
+        assert.equal(policy.inputs.spec.mutations[0].applyConfiguration.expression, taskPlacementExpression(placement));
+        const [binding] = recorded.filter((r) => r.inputs.kind === "MutatingAdmissionPolicyBinding");
+        assert.deepEqual(binding.inputs.spec.matchResources, {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "lab-p-engine-tasks" } },
+        });
+        const unplaced = recordResources();
+        new Cytomine("lab-q", cytomineArgs({ tenant: "lab-q", namespace: "lab-q", ml: ML }));
+        await allRegistered();
+        assert.deepEqual(
+            unplaced.filter((r) => String(r.inputs.kind).startsWith("MutatingAdmissionPolicy")),
+            [],
+        );
     });
 
     it("lets the app engine and task pods out to the API server's endpoints as the preview read them", async () => {

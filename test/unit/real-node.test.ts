@@ -13,6 +13,8 @@ import {
     cniConfig,
     clusterDnsManifests,
     containerdConfig,
+    registryHostsToml,
+    trustRegistry,
     kubeletConfig,
     kubeProxyConfig,
     kubeRouterArgs,
@@ -219,10 +221,21 @@ describe("real node: configuration of its programs", () => {
             assert.ok(raw, `${key} is set`);
             return JSON.parse(raw) as string;
         };
-        for (const key of ["root", "state", "address", "conf_dir"]) {
+        for (const key of ["root", "state", "address", "conf_dir", "config_path"]) {
             assert.ok(under(value(key), s.stateDir), `${key} = ${value(key)} is under ${s.stateDir}`);
         }
         assert.doesNotMatch(toml, /\/var\/lib\/containerd|\/run\/containerd/);
+    });
+
+    it("a task-image registry is pulled from over plain HTTP only once trusted, in its own hosts.toml", () => {
+        assert.equal(
+            registryHostsToml("10.96.0.9:5000"),
+            'server = "http://10.96.0.9:5000"\n\n[host."http://10.96.0.9:5000"]\n  capabilities = ["pull", "resolve"]\n',
+        );
+        assert.throws(
+            () => trustRegistry(s, "http://10.96.0.9:5000/x"),
+            /not a registry address: http:\/\/10\.96\.0\.9:5000\/x/,
+        );
     });
 
     it("CNI: the node's own bridge, not a gateway, no masquerade, hairpin, addresses and route of its /24", () => {

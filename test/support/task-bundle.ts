@@ -1,0 +1,48 @@
+// The tests' task bundle (test/fixtures/task-add), as the app engine takes one: descriptor.yml and the
+// task's image as `docker save` writes it, named <namespace>-<version>.tar, in one zip
+// (app-engine/src/main/java/be/cytomine/appengine/services/TaskService.java:106-280). Its program is
+// built static with Go and its image FROM scratch by the environment's docker engine: nothing is pulled.
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { parse } from "yaml";
+import { repoRoot } from "../../toolchain/index";
+
+const run = promisify(execFile);
+const FIXTURE = path.join(repoRoot, "test", "fixtures", "task-add");
+
+export interface TaskBundle {
+    /** The zip to upload. */
+    zip: string;
+    namespace: string;
+    version: string;
+    /** Where the app engine pushes the image: the namespace with / for ., and the version. */
+    image: string;
+}
+
+export async function buildTaskBundle(dockerHost: string, dir: string): Promise<TaskBundle> {
+    const descriptor = parse(fs.readFileSync(path.join(FIXTURE, "descriptor.yml"), "utf8")) as {
+        namespace: string;
+        version: string;
+    };
+    const { namespace, version } = descriptor;
+    const context = path.join(dir, "image");
+    fs.mkdirSync(context, { recursive: true });
+    await run("go", ["build", "-trimpath", "-o", path.join(context, "add"), path.join(FIXTURE, "main.go")], {
+        env: { ...process.env, CGO_ENABLED: "0", GOTOOLCHAIN: "local" },
+        timeout: 300_000,
+    });
+    fs.copyFileSync(path.join(FIXTURE, "Dockerfile"), path.join(context, "Dockerfile"));
+    const tag = `cytomine-test/task-add:${version}`;
+    const docker = (...args: string[]) =>
+        run("docker", args, { env: { ...process.env, DOCKER_HOST: dockerHost }, timeout: 120_000 });
+    await docker("build", "-q", "-t", tag, context);
+    const tar = path.join(dir, `${namespace}-${version}.tar`);
+    await docker("save", "-o", tar, tag);
+    fs.copyFileSync(path.join(FIXTURE, "descriptor.yml"), path.join(dir, "descriptor.yml"));
+    const zip = path.join(dir, "bundle.zip");
+    // Python's zipfile stores each file under its base name, as the bundle's root wants them.
+    await run("python3", ["-m", "zipfile", "-c", zip, path.join(dir, "descriptor.yml"), tar], { timeout: 60_000 });
+    return { zip, namespace, version, image: `${namespace.replaceAll(".", "/")}:${version}` };
+}
