@@ -347,9 +347,7 @@ describe("app-engine stand-in", () => {
         registry = spawn(
             path.join(envSettings().docker.registryBinDir, "registry"),
             ["serve", path.join(tls, "registry.yml")],
-            {
-                stdio: "inherit",
-            },
+            { stdio: "ignore" },
         );
         for (
             let i = 0;

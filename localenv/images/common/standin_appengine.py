@@ -334,7 +334,7 @@ class AppEngine:
     def description(self, identifier):
         row = self.query(
             "SELECT t.identifier, t.name, t.name_short, t.namespace, t.version, t.description FROM public.task t WHERE identifier = %s",
-            (identifier,),
+            (str(identifier),),
             one=True,
         )
         return {"id": str(row[0]), "name": row[1], "name_short": row[2], "namespace": row[3], "version": row[4], "description": row[5], "authors": []}
