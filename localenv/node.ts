@@ -737,7 +737,7 @@ async function kubectl(kubeBin: string, kubeconfig: string, args: string[], inpu
 /** True when the node reports Ready to the API server. */
 export async function nodeReadyInApi(s: EnvSettings, adminKubeconfig: string): Promise<boolean> {
     try {
-        const out = await kubectl(s.node.binDir, adminKubeconfig, [
+        const out = await kubectl(s.kube.binDir, adminKubeconfig, [
             "get",
             "node",
             s.node.name,
@@ -870,7 +870,7 @@ export async function nodeUp(s: EnvSettings, deps: NodeDeps): Promise<NodeInfo> 
     ]);
     startS3Relay(s);
     await kubectl(
-        s.node.binDir,
+        s.kube.binDir,
         deps.kubeconfig,
         ["apply", "-f", "-"],
         manifests.map((m) => stringify(m)).join("---\n"),
@@ -892,7 +892,7 @@ export async function nodeUp(s: EnvSettings, deps: NodeDeps): Promise<NodeInfo> 
         s,
         "kubelet",
         async () => {
-            const out = await kubectl(s.node.binDir, deps.kubeconfig, [
+            const out = await kubectl(s.kube.binDir, deps.kubeconfig, [
                 "-n",
                 "kube-system",
                 "get",

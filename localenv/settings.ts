@@ -28,6 +28,7 @@ export interface EnvSettings {
         address: string;
         /** The Service address of cluster DNS (kube-dns), inside the API server's Service range. */
         dnsServiceIp: string;
+        /** kubelet, kube-proxy and pause (kubectl is the control plane's: kube.binDir). */
         binDir: string;
         coreDnsBinDir: string;
         kubeRouterBinDir: string;
@@ -149,7 +150,8 @@ export function envSettings(env: NodeJS.ProcessEnv = process.env): EnvSettings {
             ...node,
             // kwokctl gives the API server --service-cluster-ip-range=10.0.0.0/24; .10 as kubeadm's.
             dnsServiceIp: "10.0.0.10",
-            binDir: toolDir("kubernetes", v.KUBERNETES_VERSION),
+            // The toolchain's own step for the node's programs (scripts/toolchain.sh, kubernetes-node).
+            binDir: toolDir("kubernetes-node", v.KUBERNETES_VERSION),
             coreDnsBinDir: toolDir("coredns", v.COREDNS_VERSION),
             kubeRouterBinDir: toolDir("kube-router", v.KUBE_ROUTER_VERSION),
             localPathBinDir: toolDir("local-path-provisioner", v.LOCAL_PATH_PROVISIONER_VERSION),
