@@ -111,26 +111,36 @@ export function taskAdmissionRules(allowPrivileged: boolean): { expression: stri
 type Toleration = { key?: string; operator?: string; value?: string; effect?: string; tolerationSeconds?: number };
 
 /**
- * The CEL apply configuration that places a task pod where the tenant's pods go (config keys
- * nodeSelector and tolerations): upstream's scheduler sets neither (KubernetesScheduler.java:236-239),
- * so without it task pods would land on any node. Strings are JSON literals, which CEL reads as its own.
+ * The CEL JSON patch that places a task pod where the tenant's pods go (config keys nodeSelector and
+ * tolerations): upstream's scheduler sets neither (KubernetesScheduler.java:236-239), so without it
+ * task pods would land on any node. A patch, not an apply configuration: nodeSelector and
+ * tolerations are atomic, which apply configurations may not change. Keys and values already on the
+ * pod are kept. Strings are JSON literals, which CEL reads as its own.
  * https://kubernetes.io/docs/reference/access-authn-authz/mutating-admission-policy/
  */
 export function taskPlacementExpression(placement: Placement): string {
-    const selector = Object.entries(placement.nodeSelector)
-        .map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`)
-        .join(", ");
-    const tolerations = (placement.tolerations as Toleration[]).map((t) => {
-        const fields = Object.entries(t)
-            .filter(([, v]) => v !== undefined)
-            .map(([k, v]) => `${k}: ${typeof v === "number" ? v : JSON.stringify(v)}`);
-        return `Object.spec.tolerations{${fields.join(", ")}}`;
-    });
-    const spec = [
-        ...(selector ? [`nodeSelector: {${selector}}`] : []),
-        ...(tolerations.length > 0 ? [`tolerations: [${tolerations.join(", ")}]`] : []),
-    ];
-    return `Object{spec: Object.spec{${spec.join(", ")}}}`;
+    const q = JSON.stringify;
+    const ensure = (field: string, empty: string) =>
+        `(has(object.spec.${field}) ? [] : [JSONPatch{op: "add", path: "/spec/${field}", value: ${empty}}])`;
+    const parts: string[] = [];
+    const selector = Object.entries(placement.nodeSelector);
+    if (selector.length > 0) {
+        const adds = selector.map(
+            ([k, v]) =>
+                `JSONPatch{op: "add", path: "/spec/nodeSelector/" + jsonpatch.escapeKey(${q(k)}), value: ${q(v)}}`,
+        );
+        parts.push(ensure("nodeSelector", "{}"), `[${adds.join(", ")}]`);
+    }
+    if (placement.tolerations.length > 0) {
+        const adds = (placement.tolerations as Toleration[]).map((t) => {
+            const fields = Object.entries(t)
+                .filter(([, v]) => v !== undefined)
+                .map(([k, v]) => `${k}: ${typeof v === "number" ? v : q(v)}`);
+            return `JSONPatch{op: "add", path: "/spec/tolerations/-", value: Object.spec.tolerations{${fields.join(", ")}}}`;
+        });
+        parts.push(ensure("tolerations", "[]"), `[${adds.join(", ")}]`);
+    }
+    return parts.join(" + ");
 }
 
 export interface TaskNamespaceArgs {
@@ -268,8 +278,8 @@ export class TaskNamespace extends pulumi.ComponentResource {
                         },
                         mutations: [
                             {
-                                patchType: "ApplyConfiguration",
-                                applyConfiguration: { expression: taskPlacementExpression(args.placement) },
+                                patchType: "JSONPatch",
+                                jsonPatch: { expression: taskPlacementExpression(args.placement) },
                             },
                         ],
                     },

@@ -31,6 +31,7 @@ import { freePort } from "../support/project-config";
 import { startRedis } from "../support/redis";
 import { Postgres, startPostgres } from "../support/postgres";
 import { logged } from "../support/standin-log";
+import { appEngineClient } from "../support/task-bundle";
 
 after(removeStandinRoots);
 
@@ -461,6 +462,7 @@ open(sys.argv[1] + "/layer.tar", "wb").write(layer)
             );
             const port = await freePort();
             const advertised = `http://127.0.0.1:${port}`;
+            await appEngine?.stop(); // the previous case's, with other settings
             appEngine = await startStandin("app-engine", {
                 root: withToken(TOKEN),
                 port,
@@ -474,30 +476,10 @@ open(sys.argv[1] + "/layer.tar", "wb").write(layer)
                 }),
                 wait: 5,
             });
-            const api = `${appEngine.url}/app-engine/v1`;
-            const call = async (method: string, p: string, body?: unknown) => {
-                const r = await fetch(`${api}${p}`, {
-                    method,
-                    ...(body instanceof FormData
-                        ? { body }
-                        : body !== undefined
-                          ? { body: JSON.stringify(body), headers: { "Content-Type": "application/json" } }
-                          : {}),
-                });
-                return { status: r.status, body: (await r.json()) as Any };
-            };
-            const bundle = () => {
-                const f = new FormData();
-                f.append(
-                    "task",
-                    new Blob([new Uint8Array(fs.readFileSync(path.join(dir, "bundle.zip")))]),
-                    "bundle.zip",
-                );
-                return f;
-            };
+            const { call, upload } = appEngineClient(appEngine.url);
 
             // The upload: the image in the registry under the namespace's path, as the registry serves it.
-            const up = await call("POST", "/tasks", bundle());
+            const up = await upload(path.join(dir, "bundle.zip"));
             assert.equal(up.status, 200, JSON.stringify(up.body));
             assert.equal(up.body.namespace, "org.cytomine.fallback.test.add");
             const manifest = (await (
@@ -513,7 +495,7 @@ open(sys.argv[1] + "/layer.tar", "wb").write(layer)
                 ).arrayBuffer(),
             );
             assert.ok(gunzipSync(blob).equals(fs.readFileSync(path.join(dir, "layer.tar"))), "the layer, gzipped");
-            const again = await call("POST", "/tasks", bundle());
+            const again = await upload(path.join(dir, "bundle.zip"));
             assert.deepEqual([again.status, again.body.error_code], [400, "APPE-internal-task-exists"]);
 
             // A run: refused before its inputs, and a value of the wrong type.

@@ -38,7 +38,7 @@ import {
 } from "../../localenv";
 import { machineDiff, machineState } from "../support/machine";
 import { projectConfig } from "../support/project-config";
-import { buildTaskBundle } from "../support/task-bundle";
+import { appEngineClient, buildTaskBundle } from "../support/task-bundle";
 import { repoRoot } from "../../toolchain/index";
 
 const run = promisify(execFile);
@@ -164,13 +164,23 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
                 services: ["app-engine"],
                 tasks: { helper: { cpu: "50m", memory: "64Mi" } },
             }),
-            // Smaller CPU requests, so that the tenant and a task pod fit the node's two cores.
-            "cytomine-fallback:resources": JSON.stringify({
-                core: { cpu: "200m" },
-                pims: { cpu: "200m" },
-                repository: { cpu: "100m" },
-                postgis: { cpu: "100m" },
-            }),
+            // Smaller CPU requests, so that the tenant (about 0.8 CPU) and a task pod (its task's whole CPU,
+            // the helper's 50m) fit the node's two cores.
+            "cytomine-fallback:resources": JSON.stringify(
+                Object.fromEntries(
+                    [
+                        "core",
+                        "pims",
+                        "app-engine",
+                        "repository",
+                        "postgis",
+                        "mongo",
+                        "meilisearch",
+                        "app-engine-db",
+                        "registry",
+                    ].map((c) => [c, { cpu: c === "core" || c === "pims" || c === "app-engine" ? "100m" : "50m" }]),
+                ),
+            ),
         });
         tenant = project.id;
         // The namespace let into the tenant's routed services (an ingress controller's, elsewhere).
@@ -434,21 +444,10 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
                     }
                 });
             });
-            const api = `http://127.0.0.1:${port}/app-engine/v1`;
-            const call = async (method: string, p: string, body?: unknown) => {
-                const r = await fetch(`${api}${p}`, {
-                    method,
-                    ...(body instanceof FormData
-                        ? { body }
-                        : body !== undefined
-                          ? { body: JSON.stringify(body), headers: { "Content-Type": "application/json" } }
-                          : {}),
-                });
-                return (await r.json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-            };
-            const form = new FormData();
-            form.append("task", new Blob([new Uint8Array(fs.readFileSync(bundle.zip))]), "bundle.zip");
-            assert.equal((await call("POST", "/tasks", form)).namespace, bundle.namespace);
+            const engineApi = appEngineClient(`http://127.0.0.1:${port}`);
+            const call = async (method: string, p: string, body?: unknown) =>
+                (await engineApi.call(method, p, body)).body;
+            assert.equal((await engineApi.upload(bundle.zip)).body.namespace, bundle.namespace);
             const runOf = async (a: number, b: number) => {
                 const id = (await call("POST", `/tasks/${bundle.namespace}/${bundle.version}/runs`)).id as string;
                 await call("PUT", `/task-runs/${id}/input-provisions`, [
@@ -478,7 +477,7 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
             assert.equal(pods[0].spec!.nodeName, s.node.name);
             assert.equal(pods[0].spec!.containers[0].image, `${registry}/${bundle.image}`);
             assert.match(await kubectl("-n", tasks, "logs", pods[0].metadata!.name!, "-c", "task"), /a \+ b = 5/);
-            const outputs = (await call("GET", `/task-runs/${ok.id}/outputs`)) as unknown as {
+            const outputs = (await call("GET", `/task-runs/${ok.id}/outputs`)) as {
                 parameterName: string;
                 value: number;
             }[];
@@ -486,6 +485,14 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
                 outputs.map((o) => [o.parameterName, o.value]),
                 [["out", 5]],
             );
+            // Its pod ends Succeeded once the outputs are posted (the quota counts only pods not ended).
+            let phase: string | undefined;
+            for (let i = 0; i < 30 && phase !== "Succeeded"; i++) {
+                await new Promise((r) => setTimeout(r, 2000));
+                phase = (await kube.core.readNamespacedPod({ name: pods[0].metadata!.name!, namespace: tasks })).status
+                    ?.phase;
+            }
+            assert.equal(phase, "Succeeded");
             // A task that fails (a negative operand, exit 3) leaves its run FAILED, with no outputs.
             const failed = await runOf(-1, 3);
             assert.equal(failed.state, "FAILED");

@@ -46,3 +46,33 @@ export async function buildTaskBundle(dockerHost: string, dir: string): Promise<
     await run("python3", ["-m", "zipfile", "-c", zip, path.join(dir, "descriptor.yml"), tar], { timeout: 60_000 });
     return { zip, namespace, version, image: `${namespace.replaceAll(".", "/")}:${version}` };
 }
+
+/** An answer of the app engine: its status and JSON body. */
+export interface AppEngineAnswer {
+    status: number;
+    body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/**
+ * A client of the app engine's API at BASE (its origin): call(method, path below /app-engine/v1, JSON
+ * body or form), and upload(zip), which posts a task bundle as the multipart form the API takes.
+ */
+export function appEngineClient(base: string) {
+    const call = async (method: string, p: string, body?: unknown): Promise<AppEngineAnswer> => {
+        const r = await fetch(`${base}/app-engine/v1${p}`, {
+            method,
+            ...(body instanceof FormData
+                ? { body }
+                : body !== undefined
+                  ? { body: JSON.stringify(body), headers: { "Content-Type": "application/json" } }
+                  : {}),
+        });
+        return { status: r.status, body: await r.json() };
+    };
+    const upload = (zip: string) => {
+        const form = new FormData();
+        form.append("task", new Blob([new Uint8Array(fs.readFileSync(zip))]), path.basename(zip));
+        return call("POST", "/tasks", form);
+    };
+    return { call, upload };
+}

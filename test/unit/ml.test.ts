@@ -276,21 +276,34 @@ describe("ML services: the task namespace (mocks)", () => {
             nodeSelector: { "cytomine.dev/real-node": "true" },
             tolerations: [{ key: "cytomine.dev/real-node", operator: "Equal", value: "true", effect: "NoSchedule" }],
         };
-        assert.equal(
-            taskPlacementExpression(placement),
-            'Object{spec: Object.spec{nodeSelector: {"cytomine.dev/real-node": "true"}, ' +
-                'tolerations: [Object.spec.tolerations{key: "cytomine.dev/real-node", operator: "Equal", value: "true", effect: "NoSchedule"}]}}',
+        // Checked against the real API server by real-node.test.ts; here the text itself.
+        const expr = taskPlacementExpression(placement);
+        assert.match(
+            expr,
+            /^\(has\(object\.spec\.nodeSelector\) \? \[\] : \[JSONPatch\{op: "add", path: "\/spec\/nodeSelector", value: \{\}\}\]\)/,
         );
-        assert.equal(
-            taskPlacementExpression({ nodeSelector: {}, tolerations: [{ operator: "Exists", tolerationSeconds: 30 }] }),
-            'Object{spec: Object.spec{tolerations: [Object.spec.tolerations{operator: "Exists", tolerationSeconds: 30}]}}',
+        assert.ok(
+            expr.includes('path: "/spec/nodeSelector/" + jsonpatch.escapeKey("cytomine.dev/real-node"), value: "true"'),
+            expr,
         );
+        assert.ok(
+            expr.includes(
+                'path: "/spec/tolerations/-", value: Object.spec.tolerations{key: "cytomine.dev/real-node", operator: "Equal", value: "true", effect: "NoSchedule"}',
+            ),
+            expr,
+        );
+        const onlyTolerations = taskPlacementExpression({
+            nodeSelector: {},
+            tolerations: [{ operator: "Exists", tolerationSeconds: 30 }],
+        });
+        assert.doesNotMatch(onlyTolerations, /nodeSelector/);
+        assert.match(onlyTolerations, /Object\.spec\.tolerations\{operator: "Exists", tolerationSeconds: 30\}/);
         const recorded = recordResources();
         new Cytomine("lab-p", cytomineArgs({ tenant: "lab-p", namespace: "lab-p", ml: ML, ...placement }));
         await allRegistered();
         const [policy] = recorded.filter((r) => r.inputs.kind === "MutatingAdmissionPolicy");
         assert.equal(policy.inputs.apiVersion, "admissionregistration.k8s.io/v1");
-        assert.equal(policy.inputs.spec.mutations[0].applyConfiguration.expression, taskPlacementExpression(placement));
+        assert.equal(policy.inputs.spec.mutations[0].jsonPatch.expression, taskPlacementExpression(placement));
         const [binding] = recorded.filter((r) => r.inputs.kind === "MutatingAdmissionPolicyBinding");
         assert.deepEqual(binding.inputs.spec.matchResources, {
             namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "lab-p-engine-tasks" } },
