@@ -68,17 +68,43 @@ export { imageProblem };
 
 /** A storage size: a positive integer or decimal with an optional SI or binary suffix, e.g. 10Gi. */
 export function quantityProblem(size: string): string | undefined {
-    const m = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.exec(size);
-    if (!m) return `"${size}" is not a Kubernetes quantity: write e.g. 10Gi or 500Mi`;
-    if (Number(m[1]) === 0) return `"${size}" is zero: a volume needs a positive size`;
+    const bytes = quantityValue(size, "bytes");
+    if (bytes === undefined) return `"${size}" is not a Kubernetes quantity: write e.g. 10Gi or 500Mi`;
+    if (bytes === 0) return `"${size}" is zero: a volume needs a positive size`;
     return undefined;
 }
 
 /** A CPU quantity: cores, decimal or in millicores (2, 0.5, 250m). */
 export function cpuProblem(v: string): string | undefined {
-    return /^([0-9]+(\.[0-9]+)?|[0-9]+m)$/.test(v) && Number.parseFloat(v) > 0
-        ? undefined
-        : `"${v}" is not a CPU quantity: write e.g. 4, 0.5 or 250m`;
+    const cores = /\.[0-9]*m$/.test(v) ? undefined : quantityValue(v, "cpu");
+    return cores !== undefined && cores > 0 ? undefined : `"${v}" is not a CPU quantity: write e.g. 4, 0.5 or 250m`;
+}
+
+/** The suffixes of Kubernetes quantities, by kind (k8s.io/apimachinery/pkg/api/resource, Quantity). */
+const QUANTITY_SCALES: Record<"bytes" | "cpu", Record<string, number>> = {
+    bytes: {
+        "": 1,
+        Ki: 2 ** 10,
+        Mi: 2 ** 20,
+        Gi: 2 ** 30,
+        Ti: 2 ** 40,
+        Pi: 2 ** 50,
+        Ei: 2 ** 60,
+        k: 1e3,
+        M: 1e6,
+        G: 1e9,
+        T: 1e12,
+        P: 1e15,
+        E: 1e18,
+    },
+    cpu: { "": 1, m: 1e-3 },
+};
+
+/** A quantity's value (bytes for memory and storage, cores for CPU), or undefined when it does not parse. */
+export function quantityValue(q: string, kind: "bytes" | "cpu"): number | undefined {
+    const m = /^([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)$/.exec(q);
+    const scale = m ? QUANTITY_SCALES[kind][m[2]] : undefined;
+    return m && scale !== undefined ? Number(m[1]) * scale : undefined;
 }
 
 /** Namespaces the cluster owns; a tenant never takes one of them. */

@@ -9,7 +9,7 @@ import {
     tasksNamespaceOf,
     WEIGHT_FILES,
 } from "../../components/model/ml";
-import { namespaceProblem, quantityProblem } from "../../components/model/settings";
+import { namespaceProblem, quantityProblem, quantityValue } from "../../components/model/settings";
 import { cpuQuantity, reportProblem } from "./checks";
 
 export const ML_DEFAULTS = {
@@ -17,28 +17,6 @@ export const ML_DEFAULTS = {
     services: [...ML_SERVICES] as MlService[],
     tasks: { cpu: "4", memory: "16Gi", pods: 2, helper: HELPER_DEFAULT },
 };
-
-/** A Kubernetes quantity in plain units (cores, GiB), or undefined when it does not parse. */
-export function quantityValue(q: string, unit: "cpu" | "Gi"): number | undefined {
-    const m = /^([0-9]+(?:\.[0-9]+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q);
-    if (!m) return undefined;
-    const n = Number(m[1]);
-    const scale: Record<string, number> =
-        unit === "cpu"
-            ? { "": 1, m: 1e-3, k: 1e3 }
-            : {
-                  "": 2 ** -30,
-                  Ki: 2 ** -20,
-                  Mi: 2 ** -10,
-                  Gi: 1,
-                  Ti: 2 ** 10,
-                  k: 1e3 / 2 ** 30,
-                  M: 1e6 / 2 ** 30,
-                  G: 1e9 / 2 ** 30,
-                  T: 1e12 / 2 ** 30,
-              };
-    return m[2] === undefined ? n * scale[""] : scale[m[2]] === undefined ? undefined : n * scale[m[2]];
-}
 
 const weightsHelp =
     `a volume holding ${WEIGHT_FILES.sam} (SAM) and ${WEIGHT_FILES.cbir} (CBIR): on target kubernetes the name of a ` +
@@ -106,10 +84,11 @@ export function mlIssues(ml: MlConfig | undefined, target: string, namespace: st
         ]);
     // One task pod: its task container (upstream's default unless the descriptor says more) and one helper.
     const helperCpu = quantityValue(ml.tasks.helper.cpu, "cpu") ?? 0;
-    const helperMemory = quantityValue(ml.tasks.helper.memory, "Gi") ?? 0;
+    const helperMemory = (quantityValue(ml.tasks.helper.memory, "bytes") ?? 0) / 2 ** 30;
     const smallest = { cpu: TASK_DEFAULT.cpu + helperCpu, memoryGi: TASK_DEFAULT.memoryGi + helperMemory };
     const cpu = quantityValue(ml.tasks.cpu, "cpu");
-    const memory = quantityValue(ml.tasks.memory, "Gi");
+    const bytes = quantityValue(ml.tasks.memory, "bytes");
+    const memory = bytes === undefined ? undefined : bytes / 2 ** 30;
     const source = "app-engine/src/main/resources/application.yml:48-54";
     if (cpu !== undefined && cpu < smallest.cpu)
         issues.push([

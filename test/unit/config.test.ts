@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ConfigError, parseConfig, SECRET_KEYS } from "../../program/config";
-import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
+import {
+    cpuProblem,
+    DEFAULT_IMAGES,
+    DEFAULT_STORAGE,
+    quantityProblem,
+    quantityValue,
+} from "../../components/model/settings";
 
 const valid = {
     tenant: "lab-a",
@@ -180,6 +186,22 @@ describe("parseConfig", () => {
             /storage\.postgis = "10 GB": .*not a Kubernetes quantity: write e\.g\. 10Gi/,
         );
         assert.match(issues({ ...valid, storage: { mongo: "0Gi" } })[0], /storage\.mongo .*zero/);
+    });
+
+    it("reads quantities as Kubernetes does, with one parser for sizes and CPUs", () => {
+        assert.equal(quantityValue("1Gi", "bytes"), 2 ** 30);
+        assert.equal(quantityValue("1.5G", "bytes"), 1.5e9);
+        assert.equal(quantityValue("64Mi", "bytes"), 64 * 2 ** 20);
+        assert.equal(quantityValue("250m", "cpu"), 0.25);
+        assert.equal(quantityValue("2", "cpu"), 2);
+        assert.equal(quantityValue("250m", "bytes"), undefined, "millibytes are no size here");
+        assert.equal(quantityValue("1Gi", "cpu"), undefined);
+        assert.equal(quantityValue("1 Gi", "bytes"), undefined);
+        assert.equal(quantityProblem("10Gi"), undefined);
+        assert.match(quantityProblem("10gb")!, /not a Kubernetes quantity/);
+        assert.equal(cpuProblem("0.5"), undefined);
+        assert.match(cpuProblem("1.5m")!, /not a CPU quantity/);
+        assert.match(cpuProblem("0m")!, /not a CPU quantity/);
     });
 
     it("rejects a namespace Kubernetes would reject, or one of the cluster's own", () => {
