@@ -97,12 +97,16 @@ export function markScript(markPath: string, mark: string, sudo: string): string
 export const UPGRADED = ["core", "iam"] as const;
 export type Upgraded = (typeof UPGRADED)[number];
 
-export function inspectFilesScript(files: { path: string; markPath: string }[], project?: string): string {
+export function inspectFilesScript(
+    files: { path: string; markPath: string; presenceOnly?: boolean }[],
+    project?: string,
+): string {
     return script([
-        ...files.map(
-            (f) =>
-                `if [ -f ${shellQuote(f.path)} ]; then printf '%s\\t%s\\t%s\\t%s\\n' ${shellQuote(f.path)} "$(sha256sum ${shellQuote(f.path)} | cut -d' ' -f1)" "$(stat -c %a ${shellQuote(f.path)})" "$(cat ${shellQuote(f.markPath)} 2>/dev/null || true)"; else printf '%s\\t-\\n' ${shellQuote(f.path)}; fi`,
-        ),
+        ...files.map((f) => {
+            // A large file asked about only for its presence (the model weights) is not read: "present" for its digest.
+            const digest = f.presenceOnly ? "present" : `$(sha256sum ${shellQuote(f.path)} | cut -d' ' -f1)`;
+            return `if [ -f ${shellQuote(f.path)} ]; then printf '%s\\t%s\\t%s\\t%s\\n' ${shellQuote(f.path)} "${digest}" "$(stat -c %a ${shellQuote(f.path)})" "$(cat ${shellQuote(f.markPath)} 2>/dev/null || true)"; else printf '%s\\t-\\n' ${shellQuote(f.path)}; fi`;
+        }),
         ...(project
             ? [
                   `for service in ${UPGRADED.join(" ")}; do`,

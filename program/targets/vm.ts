@@ -97,12 +97,13 @@ export async function deployOnHost(
             path: `${layout.configDir}/${f.path}`,
             markPath: markPathOf(layout.configDir, f.path),
         }));
-        // The model weights are looked for in the same read (sha256 of a file that is not there: none).
+        // The model weights are looked for in the same read, for their presence only (they are large).
         const weights = config.ml?.weights
             ? weightFiles(config.ml).map((rel) => ({
                   rel,
                   path: `${config.ml!.weights}/${rel}`,
                   markPath: "/dev/null",
+                  presenceOnly: true,
               }))
             : [];
         const found = await inspect([...files, ...weights], layout.project);

@@ -91,6 +91,7 @@ describe("configuration files on the host", () => {
         try {
             const file = path.join(dir, "nginx.conf");
             fs.writeFileSync(file, "server {}\n", { mode: 0o640 });
+            fs.writeFileSync(file + ".weights", "large", { mode: 0o644 });
             const markPath = markPathOf(dir, "env/core.env");
             fs.mkdirSync(path.dirname(markPath));
             fs.writeFileSync(markPath, "rewrite-0123\n");
@@ -101,6 +102,7 @@ describe("configuration files on the host", () => {
                     inspectFilesScript([
                         { path: file, markPath },
                         { path: path.join(dir, "missing.yaml"), markPath: path.join(dir, ".marks", "missing.yaml") },
+                        { path: file + ".weights", markPath: "/dev/null", presenceOnly: true },
                     ]),
                 ],
                 { encoding: "utf8" },
@@ -110,6 +112,8 @@ describe("configuration files on the host", () => {
                 files: {
                     [file]: { sha256: sha, mode: "640", mark: "rewrite-0123" },
                     [path.join(dir, "missing.yaml")]: null,
+                    // Asked for its presence only: not read.
+                    [file + ".weights"]: { sha256: "present", mode: "644" },
                 },
             });
             // The running core's and Keycloak's images, when the project is asked for: "-" is none.
