@@ -160,12 +160,12 @@ export class Cytomine extends pulumi.ComponentResource {
     public readonly keycloak?: { adminPassword: pulumi.Output<string>; ready: pulumi.Resource[] };
     /** The backup repository's key (secret; none without backups). */
     public readonly backupKey?: pulumi.Output<string>;
-    /** The last dataset import Job (none without datasets). */
     /**
      * With the app engine: the task-image registry's address (its Service's), from which the nodes'
      * container runtime pulls task images over plain HTTP (docs/operating.md says how to allow it).
      */
     public readonly taskRegistry?: pulumi.Output<string>;
+    /** The last dataset import Job (none without datasets). */
     public readonly lastDatasetImport?: pulumi.Output<{ job: string; datasets: string[] } | undefined>;
 
     constructor(name: string, args: CytomineArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -262,7 +262,7 @@ export class Cytomine extends pulumi.ComponentResource {
                       limits: args.ml.tasks,
                       privilegedReason: args.ml.tasks.privilegedReason,
                       apiServer: args.apiServer,
-                      placement,
+                      ...(placing ? { placement } : {}),
                   },
                   child,
               )

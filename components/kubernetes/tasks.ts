@@ -155,8 +155,8 @@ export interface TaskNamespaceArgs {
     privilegedReason?: string;
     /** Where pods reach the API server (read by the preview; unknown in a render). */
     apiServer?: ApiServer;
-    /** Where the tenant's pods go; task pods are placed there too (a MutatingAdmissionPolicy, Kubernetes 1.36+). */
-    placement: Placement;
+    /** Set when the tenant's pods are placed: task pods go there too (a MutatingAdmissionPolicy, Kubernetes 1.36+). */
+    placement?: Placement;
 }
 
 export class TaskNamespace extends pulumi.ComponentResource {
@@ -259,7 +259,7 @@ export class TaskNamespace extends pulumi.ComponentResource {
             // Pods are admitted only once the rules are in force.
             { ...child, dependsOn: [account] },
         );
-        if (Object.keys(args.placement.nodeSelector).length > 0 || args.placement.tolerations.length > 0) {
+        if (args.placement) {
             // admissionregistration.k8s.io/v1 is newer than the provider's typed resources: the generic kind.
             const placementName = `cytomine-tasks-placement-${tasks}`;
             const mutation = new k8s.apiextensions.CustomResource(
