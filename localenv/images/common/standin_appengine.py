@@ -21,8 +21,6 @@ Real (paths under app-engine/src/main/ at the pinned commit):
 Stand-in: integer parameters only; the pod list is polled every 2 s instead of watched; its tables
 are its own (the real ones are Liquibase's, migrations/init.sql), in the same database.
 """
-import email.parser
-import email.policy
 import gzip
 import hashlib
 import io
@@ -42,7 +40,7 @@ import zipfile
 import yaml
 
 import standin_db
-from standin_common import iso_instant, json_response, log, Response
+from standin_common import iso_instant, json_response, log, multipart_parts, Response
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 K8S_SOURCE = (
@@ -209,15 +207,9 @@ def check_cluster(ctx, cluster):
 
 def multipart_file(req, field=None):
     """The first file part of a multipart/form-data body (commons-fileupload's first item), or None."""
-    ctype = req.header("Content-Type") or ""
-    if not ctype.startswith("multipart/form-data"):
-        return None
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {ctype}\r\n\r\n".encode() + req.body
-    )
-    for part in message.iter_parts():
-        if part.get_filename() is not None and (field is None or part.get_param("name", header="content-disposition") == field):
-            return part.get_payload(decode=True)
+    for name, filename, data in multipart_parts(req):
+        if filename is not None and (field is None or name == field):
+            return data
     return None
 
 

@@ -1,5 +1,7 @@
 """What every release stand-in shares: the contract's start checks, Cytomine's request signature and a small HTTP server."""
 import base64
+import email.parser
+import email.policy
 import hashlib
 import hmac
 import json
@@ -129,6 +131,19 @@ class Response:
         self.headers = dict(headers or {})
         if content_type:
             self.headers["Content-Type"] = content_type
+
+
+def multipart_parts(req):
+    """The parts of a multipart/form-data body, as (name, filename or None, bytes); none for another type."""
+    ctype = req.header("Content-Type") or ""
+    if not ctype.startswith("multipart/form-data"):
+        return []
+    head = f"Content-Type: {ctype}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + req.body)
+    return [
+        (part.get_param("name", header="content-disposition"), part.get_filename(), part.get_payload(decode=True) or b"")
+        for part in (msg.iter_parts() if msg.is_multipart() else [])
+    ]
 
 
 def json_response(status, value, headers=None):

@@ -5,12 +5,10 @@ Both pin fastapi 0.136.3 with pydantic 2.11.7 and starlette 1.3.1 (sam/uv.lock; 
 422 body is {"detail": [{"type", "loc", "msg", "input"[, "ctx"]}, ...]} listing every invalid
 parameter in declaration order (fastapi/exception_handlers.py; pydantic-core's error types).
 """
-import email.parser
-import email.policy
 import json
 from urllib.parse import parse_qsl
 
-from standin_common import Response, json_response
+from standin_common import Response, json_response, multipart_parts
 
 NOT_FOUND = {"detail": "Not Found"}
 METHOD_NOT_ALLOWED = {"detail": "Method Not Allowed"}
@@ -32,15 +30,10 @@ def form(req):
     if ctype.startswith("application/x-www-form-urlencoded"):
         for k, v in parse_qsl(req.body.decode("latin-1"), keep_blank_values=True):
             fields[k] = Part(v)
-    elif ctype.startswith("multipart/form-data"):
-        head = f"Content-Type: {ctype}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + req.body)
-        for part in msg.iter_parts() if msg.is_multipart() else []:
-            name = part.get_param("name", header="content-disposition")
+    else:
+        for name, filename, data in multipart_parts(req):
             if name is None:
                 continue
-            data = part.get_payload(decode=True) or b""
-            filename = part.get_filename()
             fields[name] = Part(data, filename) if filename is not None else Part(data.decode("utf-8", "replace"))
     return fields
 
