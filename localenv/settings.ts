@@ -48,6 +48,8 @@ export interface EnvSettings {
         keycloakVersion: string;
         /** The toolchain's build of distribution's registry program, for the registry image. */
         registryBinDir: string;
+        /** The VM target's task-pods program (components/vm/task-pods), for its image. */
+        taskPodsBinDir: string;
     };
 }
 
@@ -164,6 +166,7 @@ export function envSettings(env: NodeJS.ProcessEnv = process.env): EnvSettings {
             cacheDir: path.join(cacheDir, "docker"),
             keycloakVersion: v.KEYCLOAK_VERSION,
             registryBinDir: toolDir("registry", v.DISTRIBUTION_VERSION),
+            taskPodsBinDir: toolDir("task-pods", v.TASK_PODS_VERSION),
         },
     };
 }

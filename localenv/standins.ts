@@ -167,6 +167,15 @@ export function standinSpecs(s: EnvSettings): StandinSpec[] {
             binaries: { from: s.docker.registryBinDir, files: ["registry"] },
         },
         {
+            // Not a stand-in: the VM target's own pods API for task runs (components/vm/task-pods),
+            // a static program alone in its image.
+            dir: "task-pods",
+            tags: [DEFAULT_IMAGES.taskPods],
+            packages: [],
+            preinstall: "",
+            binaries: { from: s.docker.taskPodsBinDir, files: ["task-pods"] },
+        },
+        {
             // Not a stand-in: the release's real Python client, for the Kubernetes dataset import Job.
             dir: "python-client",
             tags: [DEFAULT_IMPORT_IMAGE],
@@ -523,7 +532,7 @@ async function buildImage(
     host: string,
     spec: StandinSpec,
     digest: string,
-    layerTar: string,
+    layerTar: string | undefined,
     log: string,
 ): Promise<void> {
     const ctx = fs.mkdtempSync(path.join(s.docker.cacheDir, ".context-"));
@@ -531,7 +540,7 @@ async function buildImage(
         fs.cpSync(path.join(IMAGES_DIR, spec.dir), ctx, { recursive: true });
         fs.cpSync(path.join(IMAGES_DIR, "common"), path.join(ctx, "common"), { recursive: true });
         // Hard links: the context is read, never written, and layers are hundreds of MB.
-        fs.linkSync(layerTar, path.join(ctx, "packages.tar"));
+        if (layerTar) fs.linkSync(layerTar, path.join(ctx, "packages.tar"));
         if (spec.keycloak) fs.copyFileSync(await keycloakTarball(s, log), path.join(ctx, "keycloak.tar.gz"));
         if (spec.contract) fs.writeFileSync(path.join(ctx, "contract.json"), contractJson(spec.contract));
         if (spec.pythonPackages) {
@@ -617,7 +626,8 @@ export async function ensureStandins(s: EnvSettings, host: string, log: string):
     const failures: string[] = [];
     for (const { spec, layer, digest } of todo) {
         try {
-            const layerTar = await ensureLayer(s, base, spec, layer, log);
+            // An image of binaries alone (task-pods, FROM scratch) has no package layer.
+            const layerTar = spec.packages.length > 0 ? await ensureLayer(s, base, spec, layer, log) : undefined;
             await buildImage(s, host, spec, digest, layerTar, log);
         } catch (e) {
             failures.push(`${spec.tags.join(", ")}: ${e instanceof Error ? e.message : String(e)}`);

@@ -10,8 +10,9 @@ cd "$ROOT"
 bash scripts/setup.sh all
 echo "== lint"
 npm run --silent lint
-echo "== go tests (command plugin)"
+echo "== go tests (command plugin, task-pods)"
 (cd scripts/toolchain/go/command && go test -count=1 ./...)
+(cd components/vm/task-pods && go test -count=1 ./...)
 echo "== tests"
 # Integration tests start the local environment themselves; stop it afterwards unless it was
 # already running before (a developer's environment stays as it was).

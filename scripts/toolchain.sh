@@ -481,6 +481,13 @@ build_registry() {
 	GOBIN="$OUT" go install -ldflags "-s -w" "github.com/distribution/distribution/v3/cmd/registry@v$DISTRIBUTION_VERSION"
 }
 
+# The VM target's pods API for the app engine's task runs (components/vm/task-pods): this project's
+# own program, standard library only, which localenv/standins.ts puts into an image FROM scratch.
+build_task_pods() {
+	cd "$ROOT/components/vm/task-pods"
+	go build -mod=readonly -ldflags "-s -w" -o "$OUT/task-pods" .
+}
+
 build_kube_score() {
 	GOBIN="$OUT" go install -ldflags "-s -w -X main.version=$KUBE_SCORE_VERSION" "github.com/zegl/kube-score/cmd/kube-score@v$KUBE_SCORE_VERSION"
 }
@@ -561,6 +568,8 @@ start_env_rest() {
 	step cpu "local-path-provisioner" local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" build_local_path_provisioner
 	step cpu "kube-score" kube-score "$KUBE_SCORE_VERSION" build_kube_score
 	step cpu "registry (distribution, the app engine's task images)" registry "$DISTRIBUTION_VERSION" build_registry
+	step cpu "task-pods (the VM target's pods API for task runs)" task-pods "$TASK_PODS_VERSION" build_task_pods \
+		components/vm/task-pods
 }
 
 link_bin() {
@@ -580,8 +589,8 @@ main() {
 	case "$GROUP" in
 	core) TOTAL=6 ;;
 	main) TOTAL=10 ;;
-	env) TOTAL=12 ;;
-	all) TOTAL=18 ;;
+	env) TOTAL=13 ;;
+	all) TOTAL=19 ;;
 	command) TOTAL=3 ;;
 	esac
 	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE, $GO_JOBS Go builds at once"

@@ -50,6 +50,8 @@ export interface TaskLimits {
     helper: { cpu: string; memory: string };
     /** Set when the operator lets task containers run privileged: the reason (none by default). */
     privilegedReason?: string;
+    /** VM target: the host loopback port the task-image registry is published on, one per tenant of a host. */
+    registryPort: number;
 }
 
 /**
@@ -79,7 +81,35 @@ export interface MlOptions {
     registryAdvertised: Input<string>;
     /** What each helper container of a task pod requests (config key ml.tasks.helper). */
     helper: TaskLimits["helper"];
+    /** VM target: task pods run through the task-pods service, not a cluster; unset on Kubernetes. */
+    vmTasks?: VmTasks;
 }
+
+/**
+ * On a VM the app engine's scheduler, which only creates pods (KubernetesScheduler.java), talks to the
+ * task-pods service (components/vm/task-pods): a pods API that runs each pod's containers on the
+ * host's Docker engine, with the checks of the Kubernetes target's task namespace (Role, Pod
+ * Security, quota) and no privileged cluster (upstream's compose runs k3s privileged: compose.yaml).
+ */
+export interface VmTasks {
+    /** The host folder task-pods keeps its pods in, bound at the same path: it names its files to Docker. */
+    stateDir: string;
+    /** The Docker network task containers join, which only the app engine and task-pods share. */
+    network: string;
+    /** The host loopback port the registry is published on: the host's engine pulls task images there. */
+    registryPort: number;
+    /** The quota of task pods (config key ml.tasks). */
+    limits: Pick<TaskLimits, "cpu" | "memory" | "pods">;
+}
+
+/** The one namespace task-pods serves, and its port (the API server's usual one). */
+export const VM_TASKS = { namespace: "tasks", port: 6443, service: "task-pods" } as const;
+/**
+ * The host paths a task pod may mount (KubernetesScheduler.java: cluster mode's /tmp/app-engine
+ * scratch, and REF_STORAGE_BASE_PATH's default for datasets, application.yml:62); task-pods keeps
+ * each under its own folder, never the host's.
+ */
+const TASK_HOST_PATHS = ["/tmp/app-engine", "/data/datasets"];
 
 const secret = (name: string, key: string) => secretEnv(SECRET_NAME, name, key);
 const http = (path: string, port: number) => ({ httpGet: { path, port }, periodSeconds: 10 });
@@ -147,20 +177,24 @@ function appEngine(o: MlOptions): ServiceSpec[] {
                     DB_USERNAME: "appengine",
                     API_PREFIX: "/app-engine/",
                     REGISTRY_URL: `http://registry:${ML_PORTS.registry}`,
-                    // Task pods run in another namespace: the service's name qualified with the tenant's.
-                    SCHEDULER_ADVERTISED_URL: `http://app-engine.${o.namespace}.svc:${ML_PORTS.appEngine}`,
                     SCHEDULER_USE_HOST_NETWORK: "false",
                     SCHEDULER_RUN_MODE: "cluster",
-                    SCHEDULER_TASKS_NAMESPACE: tasksNamespaceOf(o.namespace),
                     SCHEDULER_TASKS_RUNNER_IMAGE: o.images.tasksRunner,
+                    ...scheduler(o),
                 }),
                 // scheduler.helper-containers-resources (application.yml:52-54) by Spring's relaxed binding.
                 ...plainEnv({
                     SCHEDULER_HELPERCONTAINERSRESOURCES_CPU: o.helper.cpu,
                     SCHEDULER_HELPERCONTAINERSRESOURCES_RAM: o.helper.memory,
                 }),
-                { name: "SCHEDULER_REGISTRY_ADVERTISED_URL", value: o.registryAdvertised },
+                {
+                    name: "SCHEDULER_REGISTRY_ADVERTISED_URL",
+                    value: o.vmTasks ? `127.0.0.1:${o.vmTasks.registryPort}` : o.registryAdvertised,
+                },
                 secret("DB_PASSWORD", "app-engine-db-password"),
+                // fabric8 takes the API's token from kubernetes.auth.token's variable over its service
+                // account's (fabric8io/kubernetes-client Config.java, configFromSysPropsOrEnvVars).
+                ...(o.vmTasks ? [secret("KUBERNETES_AUTH_TOKEN", TASK_PODS_TOKEN)] : []),
             ],
             volumes: [{ name: "data", mountPath: "/data", size: o.storage.appEngine }],
             scratch: ["/tmp"],
@@ -169,13 +203,72 @@ function appEngine(o: MlOptions): ServiceSpec[] {
             resources: resources("250m", "1Gi"),
             clients: ["core"],
             // Task pods fetch their inputs and post their outputs and state (KubernetesScheduler.java:173-203).
-            clientNamespaces: [tasksNamespaceOf(o.namespace)],
+            clientNamespaces: [o.vmTasks ? VM_TASKS.namespace : tasksNamespaceOf(o.namespace)],
             routed: false,
             externalPorts: [],
             kubernetesApiReason:
                 "it creates, watches and deletes task pods in the tenant's task namespace (KubernetesScheduler.java:294-349)",
         },
+        ...(o.vmTasks ? [taskPods(o.images, o.vmTasks)] : []),
     ];
+}
+
+const TASK_PODS_TOKEN = "task-pods-token";
+
+/** Where the scheduler finds its pods API and the namespace of task pods; task pods find the app engine. */
+function scheduler(o: MlOptions): Record<string, string> {
+    if (!o.vmTasks)
+        return {
+            // Task pods run in another namespace: the service's name qualified with the tenant's.
+            SCHEDULER_ADVERTISED_URL: `http://app-engine.${o.namespace}.svc:${ML_PORTS.appEngine}`,
+            SCHEDULER_TASKS_NAMESPACE: tasksNamespaceOf(o.namespace),
+        };
+    return {
+        // On the network task containers share with the app engine (components/vm/compose.ts).
+        SCHEDULER_ADVERTISED_URL: `http://app-engine:${ML_PORTS.appEngine}`,
+        SCHEDULER_TASKS_NAMESPACE: VM_TASKS.namespace,
+        // fabric8's kubernetes.master (Config.java, configFromSysPropsOrEnvVars), in place of a cluster's.
+        KUBERNETES_MASTER: `https://${VM_TASKS.service}:${VM_TASKS.port}`,
+    };
+}
+
+/** The VM's pods API (components/vm/task-pods/README.md has its contract). */
+function taskPods(images: Images, t: VmTasks): ServiceSpec {
+    return {
+        component: VM_TASKS.service,
+        kind: "Deployment",
+        image: images.taskPods,
+        port: VM_TASKS.port,
+        // Root for the Docker socket, which is root's (0660 root:docker); with no capability at all.
+        uid: 0,
+        env: [
+            ...plainEnv({
+                TASK_PODS_NAMESPACE: VM_TASKS.namespace,
+                TASK_PODS_LISTEN: `:${VM_TASKS.port}`,
+                TASK_PODS_NETWORK: t.network,
+                TASK_PODS_SERVICE_HOST: VM_TASKS.service,
+                TASK_PODS_STATE_DIR: t.stateDir,
+                TASK_PODS_HOST_PATHS: TASK_HOST_PATHS.join(","),
+                TASK_PODS_QUOTA_CPU: t.limits.cpu,
+                TASK_PODS_QUOTA_MEMORY: t.limits.memory,
+                TASK_PODS_QUOTA_PODS: String(t.limits.pods),
+            }),
+            secret("TASK_PODS_TOKEN", TASK_PODS_TOKEN),
+        ],
+        volumes: [],
+        scratch: [],
+        hostBinds: [
+            { path: "/var/run/docker.sock", reason: "it runs each task pod's containers on the host's Docker engine" },
+            { path: t.stateDir, reason: "it names its pods' files to Docker by their host path" },
+        ],
+        readiness: { httpGet: { path: "/version", port: VM_TASKS.port, scheme: "HTTPS" }, periodSeconds: 10 },
+        resources: resources("50m", "128Mi"),
+        clients: ["app-engine"],
+        // The task pods' helper reads its own pod's status (KubernetesScheduler.java:213-222).
+        clientNamespaces: [VM_TASKS.namespace],
+        routed: false,
+        externalPorts: [],
+    };
 }
 
 function sam(o: MlOptions): ServiceSpec {

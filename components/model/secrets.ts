@@ -23,6 +23,8 @@ export const SECRET_VALUES: Record<string, "password" | "uuid" | "jwt" | "keyclo
     "meilisearch-master-key": "key64",
     // The app engine's database (config key ml): a password as the other databases'.
     "app-engine-db-password": "password",
+    // The app engine's bearer token at the VM's task-pods service (components/model/ml.ts).
+    "task-pods-token": "key64",
 };
 
 /** The Secret keys the services read, sorted. */

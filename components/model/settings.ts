@@ -40,6 +40,11 @@ export const DEFAULT_IMAGES = {
     cbirCache: "redis:7.2",
     /** The task pods' helper containers (app-engine/task-runner/Dockerfile: curl, jq, zip). */
     tasksRunner: RELEASE_IMAGES.tasksRunner,
+    /**
+     * The VM target's pods API for the app engine (components/vm/task-pods): this project's own, not
+     * published; docs/operating.md says how to build it for a host.
+     */
+    taskPods: "cytomine-fallback/task-pods:0.1.0",
 } as const;
 export type ImageKey = keyof typeof DEFAULT_IMAGES;
 export type Images = Record<ImageKey, string>;

@@ -46,6 +46,11 @@ export interface ServiceSpec {
      * reason. Its pod gets its service account's token, and its egress the API server's ports.
      */
     kubernetesApiReason?: string;
+    /**
+     * VM target only: folders or sockets of the host bound into the container, each with the reason
+     * (the task-pods service drives the host's Docker engine).
+     */
+    hostBinds?: { path: string; reason: string }[];
 }
 
 /** The one Secret of a tenant: every generated password and key, read by the pods by key. */

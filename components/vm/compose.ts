@@ -23,7 +23,15 @@ export interface ComposeOptions {
     pimsBinds?: string[];
     /** The host's folder of model weights, mounted read-only where the ML services read them (config key ml.weights). */
     weightsDir?: string;
+    /**
+     * The app engine's task pods (components/model/ml.ts VmTasks): the Docker network their containers
+     * join, and the host loopback port the registry is published on for the host's engine to pull from.
+     */
+    tasks?: { network: string; registryPort: number };
 }
+
+/** The Docker network a project's task containers join (components/model/ml.ts VmTasks). */
+export const tasksNetworkOf = (project: string) => `${project}-tasks`;
 
 /** The env file of a component, relative to the compose file. */
 export const envFileOf = (component: string) => `env/${component}.env`;
@@ -45,12 +53,24 @@ export const tmpfsOf = (path: string, uid: number) => `${path}:uid=${uid},gid=${
 /** One compose service from its spec: same image, user, read-only root and scratch paths as its pod. */
 function composeService(s: ServiceSpec, o: ComposeOptions): Service {
     const limits = (s.resources as { limits?: { memory?: string } }).limits;
-    const networks = ["internal", ...(s.externalPorts.length ? ["egress"] : [])];
+    // Published on the host's loopback only: its engine pulls task images there over HTTP, which it
+    // allows for 127.0.0.0/8 without configuration (dockerd --insecure-registry).
+    const registryPort = s.component === "registry" ? o.tasks?.registryPort : undefined;
+    const networks = [
+        "internal",
+        ...(s.externalPorts.length ? ["egress"] : []),
+        // Task containers connect to it (the Kubernetes target's NetworkPolicy from the task namespace).
+        ...(s.clientNamespaces?.length && o.tasks ? ["tasks"] : []),
+        // Docker publishes no port of a container on internal networks only.
+        ...(registryPort ? ["edge"] : []),
+    ];
     const binds = [
         ...s.volumes.map((v) => `${volumeDirOf(o.dataDir, s.component, v.name)}:${v.mountPath}`),
         ...(s.component === "pims" ? (o.pimsBinds ?? []) : []),
         ...(s.weights && o.weightsDir ? [`${o.weightsDir}:${s.weights}:ro`] : []),
+        ...(s.hostBinds ?? []).map((b) => `${b.path}:${b.path}`),
     ];
+    const ports = registryPort ? [`127.0.0.1:${registryPort}:${s.port}`] : [];
     return {
         image: s.image,
         ...(s.args ? { command: s.args } : {}),
@@ -64,6 +84,7 @@ function composeService(s: ServiceSpec, o: ComposeOptions): Service {
         security_opt: ["no-new-privileges:true"],
         ...(binds.length ? { volumes: binds } : {}),
         ...(memLimit(limits?.memory) ? { mem_limit: memLimit(limits?.memory) } : {}),
+        ...(ports.length ? { ports } : {}),
         networks,
         restart: "unless-stopped",
     };
@@ -92,10 +113,13 @@ export function composeFile(services: ServiceSpec[], o: ComposeOptions): string 
         networks: {
             // No route out: databases and caches are reachable only from the project's containers.
             internal: { internal: true },
-            // The proxy's published port.
+            // Published ports: the proxy's, and the task-image registry's on the host's loopback.
             edge: {},
             // Services that call out (e.g. Keycloak to LS Login).
             egress: {},
+            // The task pods' containers, which task-pods starts on it by name: the app engine and
+            // task-pods only, no route out.
+            ...(o.tasks ? { tasks: { name: o.tasks.network, internal: true } } : {}),
         },
     };
     return stringify(doc, { lineWidth: 0 });

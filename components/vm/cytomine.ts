@@ -10,9 +10,9 @@ import { routeTable } from "../model/routes";
 import { generateSecretValues, secretKeysOf } from "../model/secrets";
 import { cytomineServices, KeycloakMode, SECRET_NAME, ServicesOptions } from "../model/services";
 import { Images, UNSIZED } from "../model/settings";
-import type { MlSettings } from "../model/ml";
+import type { MlSettings, VmTasks } from "../model/ml";
 import type { ServiceSpec } from "../model/spec";
-import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, volumeDirOf } from "./compose";
+import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, tasksNetworkOf, volumeDirOf } from "./compose";
 import { Connection, stepper } from "./steps";
 import { DatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "./datasets";
 import {
@@ -204,6 +204,8 @@ export function hostLayout(
     const configDir = `${a.configDir}/${a.tenant}`;
     const dataDir = `${a.dataDir}/${a.tenant}`;
     const inProject = a.keycloak.mode === "namespace";
+    const project = `cytomine-${a.tenant}`;
+    const vmTasks = a.ml?.services.includes("app-engine") ? vmTasksOf(a.ml.tasks, dataDir, project) : undefined;
     const services = cytomineServices({
         images: a.images,
         storage: UNSIZED,
@@ -211,9 +213,17 @@ export function hostLayout(
         keycloak: a.keycloak,
         datasets: datasets.length > 0,
         resources: a.resources,
-        // No app engine on a VM (program/config/ml.ts): nothing names a namespace or registry here.
+        // Task pods run through task-pods (components/model/ml.ts VmTasks): no namespace or Service address.
         ...(a.ml
-            ? { ml: { services: a.ml.services, namespace: "", registryAdvertised: "", helper: a.ml.tasks.helper } }
+            ? {
+                  ml: {
+                      services: a.ml.services,
+                      namespace: "",
+                      registryAdvertised: "",
+                      helper: a.ml.tasks.helper,
+                      ...(vmTasks ? { vmTasks } : {}),
+                  },
+              }
             : {}),
     });
     const composeOptions: ComposeOptions = {
@@ -225,8 +235,8 @@ export function hostLayout(
         routes: routeTable(inProject),
         pimsBinds: pimsDatasetBinds(datasets, dataDir),
         ...(a.ml?.weights ? { weightsDir: a.ml.weights } : {}),
+        ...(vmTasks ? { tasks: { network: vmTasks.network, registryPort: vmTasks.registryPort } } : {}),
     };
-    const project = `cytomine-${a.tenant}`;
     const urls = readinessUrls(a.bindAddress, a.httpPort, inProject);
     const backups = a.backups && {
         settings: a.backups.settings,
@@ -249,13 +259,16 @@ export function hostLayout(
         project,
         services,
         composeOptions,
-        volumeDirs: services.flatMap((s) =>
-            s.volumes.map((v) => ({
-                path: volumeDirOf(dataDir, s.component, v.name),
-                owner: `${s.uid}:${s.uid}`,
-                mode: "0700",
-            })),
-        ),
+        volumeDirs: [
+            ...services.flatMap((s) =>
+                s.volumes.map((v) => ({
+                    path: volumeDirOf(dataDir, s.component, v.name),
+                    owner: `${s.uid}:${s.uid}`,
+                    mode: "0700",
+                })),
+            ),
+            ...(vmTasks ? [{ path: vmTasks.stateDir, owner: "0:0", mode: "0700" }] : []),
+        ],
         plainFiles: [
             { path: "compose.yaml", mode: "0644", content: composeFile(services, composeOptions) },
             { path: "nginx.conf", mode: "0644", content: nginxConf(composeOptions) },
@@ -268,6 +281,16 @@ export function hostLayout(
         ],
         secretFiles: backups ? [BACKUP_FILES.env] : [],
         readinessUrls: urls,
+    };
+}
+
+/** Where task-pods keeps its pods, the network their containers join, and the registry's host port. */
+export function vmTasksOf(tasks: MlSettings["tasks"], dataDir: string, project: string): VmTasks {
+    return {
+        stateDir: `${dataDir}/task-pods`,
+        network: tasksNetworkOf(project),
+        registryPort: tasks.registryPort,
+        limits: { cpu: tasks.cpu, memory: tasks.memory, pods: tasks.pods },
     };
 }
 
@@ -469,6 +492,7 @@ export class Cytomine extends pulumi.ComponentResource {
                         digest: d,
                         waitFor: layout.readinessUrls,
                         timeoutSeconds: args.readyTimeoutSeconds,
+                        tasks: layout.composeOptions.tasks !== undefined,
                         ...(dockerConfig ? { dockerConfig } : {}),
                         ...(rollback ? { rollback } : {}),
                         ...(restored ? { restored } : {}),

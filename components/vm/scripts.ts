@@ -1,6 +1,7 @@
 // The shell scripts the VM steps run over SSH. Each is idempotent (checks before it changes, so a
 // step that failed halfway completes on the next run), starts with `set -euo pipefail`, and holds no
 // secret: secret contents travel through stdin, never on a command line.
+import { tasksNetworkOf } from "./compose";
 
 /** Quotes a value for a POSIX shell. */
 export const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
@@ -139,7 +140,13 @@ export interface ComposeUpOptions {
      * so the project starts on that data even where nothing else of the step changed.
      */
     restored?: string;
+    /** Whether the project runs task-pods; unset or false: task containers an earlier up left go, with their network. */
+    tasks?: boolean;
 }
+
+/** Removes the task containers task-pods started for the project: they are not compose's, and hold the network. */
+const removeTaskContainers = (project: string, sudo: string) =>
+    `${sudo}docker ps -aq --filter network=${shellQuote(tasksNetworkOf(project))} | xargs -r ${sudo}docker rm -f >/dev/null`;
 
 /** `compose up -d`, then waits for the URLs with backoff and a clear timeout message. */
 export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
@@ -149,6 +156,12 @@ export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
         composeFn(sudo, o.dockerConfig),
         `cd ${shellQuote(o.dir)}`,
         `compose -p ${shellQuote(o.project)} -f compose.yaml up -d --remove-orphans`,
+        ...(o.tasks
+            ? []
+            : [
+                  removeTaskContainers(o.project, sudo),
+                  `${sudo}docker network rm ${shellQuote(tasksNetworkOf(o.project))} >/dev/null 2>&1 || true`,
+              ]),
         `deadline=$(( $(date +%s) + ${o.timeoutSeconds} ))`,
         `for url in ${o.waitFor.map(shellQuote).join(" ")}; do`,
         `  pause=1`,
@@ -171,6 +184,7 @@ export function composeDownScript(dir: string, project: string, sudo: string): s
     return script([
         composeFn(sudo),
         `if [ -f ${shellQuote(`${dir}/compose.yaml`)} ]; then`,
+        `  ${removeTaskContainers(project, sudo)}`,
         `  (cd ${shellQuote(dir)} && compose -p ${shellQuote(project)} -f compose.yaml down --remove-orphans)`,
         `fi`,
     ]);

@@ -15,7 +15,7 @@ import { cpuQuantity, reportProblem } from "./checks";
 export const ML_DEFAULTS = {
     enabled: false,
     services: [...ML_SERVICES] as MlService[],
-    tasks: { cpu: "4", memory: "16Gi", pods: 2, helper: HELPER_DEFAULT },
+    tasks: { cpu: "4", memory: "16Gi", pods: 2, helper: HELPER_DEFAULT, registryPort: 5000 },
 };
 
 const weightsHelp =
@@ -42,6 +42,7 @@ export const mlKeys = {
                                 .default(HELPER_DEFAULT.memory),
                         })
                         .default(HELPER_DEFAULT),
+                    registryPort: z.number().int().min(1).max(65535).default(ML_DEFAULTS.tasks.registryPort),
                     // An opt-in with its reason, kept on the admission policy's audit trail; unset: refused.
                     privilegedReason: z
                         .string()
@@ -70,12 +71,11 @@ export function mlIssues(ml: MlConfig | undefined, target: string, namespace: st
         issues.push([["weights"], `not a claim name (${namespaceProblem(ml.weights)}): ${weightsHelp}`]);
     if (ml.weights && target !== "kubernetes" && !/^\/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$/.test(ml.weights))
         issues.push([["weights"], `not an absolute folder of the host: ${weightsHelp}`]);
-    if (ml.services.includes("app-engine") && target !== "kubernetes")
+    if (ml.services.includes("app-engine") && target !== "kubernetes" && ml.tasks.privilegedReason)
         issues.push([
-            ["services"],
-            `include app-engine (the default does), which needs a Kubernetes API to run tasks (its only scheduler creates pods: ` +
-                `app-engine/src/main/java/be/cytomine/appengine/handlers/scheduler/impl/KubernetesScheduler.java), ` +
-                `which target ${target} does not offer yet: set ml.services to ["sam","cbir"] on this target, or use target kubernetes`,
+            ["tasks", "privilegedReason"],
+            `is for target kubernetes: on a VM, task containers run through the task-pods service, which runs none ` +
+                `privileged (components/vm/task-pods/README.md); unset it, or use target kubernetes`,
         ]);
     if (ml.services.includes("app-engine") && target === "kubernetes" && tasksNamespaceOf(namespace).length > 63)
         issues.push([

@@ -17,11 +17,14 @@ import { Environment, envSettings, useEnvironment } from "../../localenv";
 import { tasksNamespaceOf, WEIGHT_FILES } from "../../components/model/ml";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../support/automation";
 import { freePort, projectConfig, sshTargetConfig } from "../support/project-config";
-import { composeContainer, disposeVmTenant } from "../support/vm-stack";
+import { composeContainer, composeForward, disposeVmTenant } from "../support/vm-stack";
+import { appEngineClient, buildTaskBundle, runTask, taskOutputs } from "../support/task-bundle";
+import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { readEnvFile } from "../support/env-file";
 import { repoRoot } from "../../toolchain/index";
 
 const run = promisify(execFile);
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** An HTTP request from inside a container (python3 is in every stand-in image): "status body". */
 const REQUEST = `
@@ -65,15 +68,26 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
             .filter(Boolean)
             .sort();
 
+    const work = fs.mkdtempSync("/var/tmp/cytomine-ml-");
+    const ML_CONTAINERS = ["app-engine", "app-engine-db", "registry", "task-pods", "sam", "cbir", "cbir-cache"];
+    let registryPort = 0;
+
     before(async () => {
         env = await useEnvironment();
         fs.chmodSync(weights, 0o755);
+        fs.chmodSync(work, 0o755);
+        registryPort = await freePort();
         const target = sshTargetConfig(env, "ml", {
             httpPort: await freePort(),
             configDir: configRoot,
             dataDir: dataRoot,
             extra: {
-                "cytomine-fallback:ml": JSON.stringify({ enabled: true, services: ["sam", "cbir"], weights }),
+                "cytomine-fallback:ml": JSON.stringify({
+                    enabled: true,
+                    weights,
+                    // Helpers smaller than upstream's 1 CPU each, for this machine's two cores.
+                    tasks: { helper: { cpu: "50m", memory: "64Mi" }, registryPort },
+                }),
             },
         });
         tenant = target.id;
@@ -83,6 +97,7 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
     after(async () => {
         if (e) await disposeVmTenant(env, e, `cytomine-${tenant}`, `${dataRoot}/${tenant}`);
         fs.rmSync(weights, { recursive: true, force: true });
+        fs.rmSync(work, { recursive: true, force: true });
     });
 
     it("refuses to preview while a weights file is missing, naming ml.weights and the file", async () => {
@@ -97,18 +112,18 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         assert.deepEqual(containers(), [], "nothing started");
     });
 
-    it("up: SAM and CBIR run beside core, and core's URLs for them answer inside the tenant's network", async () => {
+    it("up: the app engine, SAM and CBIR run beside core, and core's URLs for them answer inside the tenant's network", async () => {
         writeWeights(weights, [WEIGHT_FILES.cbir]);
         const up = await e.stack.up({ color: "never" });
         assert.equal(up.summary.result, "succeeded");
         const running = containers();
-        for (const s of ["sam", "cbir", "cbir-cache", "core"]) assert.ok(running.includes(s), `${s} in ${running}`);
-        assert.ok(!running.includes("app-engine"), "no app engine on a VM");
+        for (const s of [...ML_CONTAINERS, "core"]) assert.ok(running.includes(s), `${s} in ${running}`);
 
         const coreEnv = readEnvFile(`${configRoot}/${tenant}/env/core.env`);
         assert.equal(coreEnv.SAM_URL, "http://sam:8000");
         assert.equal(coreEnv.CBIR_URL, "http://cbir:6000");
-        assert.equal(coreEnv.APPENGINE_ENABLED, "false");
+        assert.equal(coreEnv.APPENGINE_ENABLED, "true");
+        assert.equal(coreEnv.APPENGINE_API_URL, "http://app-engine:8080");
         const core = composeContainer(env.docker.host, `cytomine-${tenant}`, "core");
         const request = (url: string, method = "GET") =>
             docker("exec", core, "python3", "-c", REQUEST, url, method).trim();
@@ -117,18 +132,156 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         // Core's own call paths (the release's contract): SAM validates the refine request as FastAPI does.
         assert.match(request(`${coreEnv.SAM_URL}/sam/annotations/refine`, "POST"), /^422 /);
         assert.match(request(`${coreEnv.CBIR_URL}/cbir/storages`), /^200 /);
+        assert.match(request(`${coreEnv.APPENGINE_API_URL}/app-engine/v1/tasks`), /^200 \[/);
         // The weights are the operator's, read-only.
         const sam = composeContainer(env.docker.host, `cytomine-${tenant}`, "sam");
         assert.match(docker("exec", sam, "sh", "-c", "touch /weights/x 2>&1 || true"), /Read-only file system/);
     });
 
-    it("ML off: the next up removes SAM, CBIR and CBIR's cache", async () => {
+    it("a task runs end to end on the host's engine: uploaded, its image pushed and pulled from the loopback registry, its result back", async () => {
+        const project = `cytomine-${tenant}`;
+        const bundle = await buildTaskBundle(env.docker.host, path.join(work, "task"));
+        const forward = composeForward(
+            env.docker.host,
+            project,
+            { service: "app-engine", port: 8080, image: DEFAULT_IMAGES.proxy },
+            work,
+        );
+        try {
+            const engine = appEngineClient(`http://127.0.0.1:${forward.port}`);
+            assert.equal((await engine.upload(bundle.zip)).body.namespace, bundle.namespace);
+            const ok = await runTask(engine, bundle, { a: 2, b: 3 });
+            const pod = (role: string, runId: string) =>
+                docker(
+                    "ps",
+                    "-a",
+                    "--filter",
+                    `network=${project}-tasks`,
+                    "--filter",
+                    `label=task-pods.cytomine-fallback/container=${role}`,
+                    "--format",
+                    "{{.ID}} {{.Image}} {{.Names}}",
+                )
+                    .split("\n")
+                    .filter((l) => l.includes(runId));
+            assert.equal(ok.state, "FINISHED", docker("logs", composeContainer(env.docker.host, project, "task-pods")));
+            assert.deepEqual(await taskOutputs(engine, ok.id), [["out", 5]]);
+            // The task container ran on the host's engine, from the image the app engine pushed to the
+            // tenant's registry, pulled by the engine through the registry's loopback port.
+            const [task] = pod("task", ok.id);
+            assert.ok(task, "the task container");
+            const [id, image] = task.split(" ");
+            assert.equal(image, `127.0.0.1:${registryPort}/${bundle.image}`);
+            assert.match(docker("logs", id), /a \+ b = 5/);
+            assert.equal(docker("inspect", "-f", "{{.State.ExitCode}}", id).trim(), "0");
+            const failed = await runTask(engine, bundle, { a: -1, b: 3 });
+            assert.equal(failed.state, "FAILED");
+        } finally {
+            forward.stop();
+        }
+    });
+
+    it("task-pods refuses what the task namespace refuses on Kubernetes, and a task reaches the app engine, not postgis", async () => {
+        const project = `cytomine-${tenant}`;
+        const token = readEnvFile(`${configRoot}/${tenant}/env/task-pods.env`).TASK_PODS_TOKEN;
+        const forward = composeForward(
+            env.docker.host,
+            project,
+            { service: "task-pods", port: 6443, scheme: "https", image: DEFAULT_IMAGES.proxy },
+            work,
+        );
+        const api = async (method: string, p: string, body?: unknown, bearer = token) => {
+            const r = await fetch(`http://127.0.0.1:${forward.port}${p}`, {
+                method,
+                headers: { Authorization: `Bearer ${bearer}`, "Content-Type": "application/json" },
+                ...(body ? { body: JSON.stringify(body) } : {}),
+            });
+            return { status: r.status, body: (await r.json()) as Any };
+        };
+        const small = { cpu: "100m", memory: "64Mi" };
+        const pod = (name: string, command: string, over: Any = {}) => ({
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name, labels: { app: "probe" } },
+            spec: {
+                restartPolicy: "Never",
+                containers: [
+                    {
+                        name: "probe",
+                        image: DEFAULT_IMAGES.tasksRunner,
+                        command: ["/bin/sh", "-c", command],
+                        resources: { requests: small, limits: small },
+                        ...over.container,
+                    },
+                ],
+                ...over.spec,
+            },
+        });
+        try {
+            const pods = "/api/v1/namespaces/tasks/pods";
+            assert.equal((await api("GET", pods, undefined, "not-the-token")).status, 401);
+            const other = await api("GET", "/api/v1/namespaces/default/pods");
+            assert.equal(other.status, 403);
+            assert.match(other.body.message, /cannot list resource "pods" .* in the namespace "default"/);
+            const privileged = await api(
+                "POST",
+                pods,
+                pod("p1", "true", { container: { securityContext: { privileged: true } } }),
+            );
+            assert.equal(privileged.status, 403, JSON.stringify(privileged.body));
+            const hostPath = await api(
+                "POST",
+                pods,
+                pod("p2", "true", { spec: { volumes: [{ name: "etc", hostPath: { path: "/etc" } }] } }),
+            );
+            assert.ok([403, 422].includes(hostPath.status), JSON.stringify(hostPath.body));
+            const big = { cpu: "5", memory: "64Mi" };
+            const quota = await api(
+                "POST",
+                pods,
+                pod("p3", "true", { container: { resources: { requests: big, limits: big } } }),
+            );
+            assert.equal(quota.status, 403);
+            assert.match(quota.body.message, /exceeded quota/);
+            // A pod that probes: the app engine answers, postgis is not even a name on the task network,
+            // and its own token may not list pods.
+            const probe = [
+                "curl -s -o /dev/null -w 'engine %{http_code}\\n' http://app-engine:8080/app-engine/v1/tasks",
+                // curl's exit code: 6 the name does not resolve, 7 refused, 28 timed out; 52 would be
+                // PostgreSQL's port answering (an empty reply to HTTP).
+                'curl -s -o /dev/null -m 5 http://postgis:5432/; echo "postgis exit $?"',
+                'curl -sk -o /dev/null -w "list %{http_code}\\n" -H "Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)" ' +
+                    "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/tasks/pods",
+            ].join("; ");
+            assert.equal((await api("POST", pods, pod("probe", probe))).status, 201);
+            let phase = "";
+            for (let i = 0; i < 60 && !["Succeeded", "Failed"].includes(phase); i++) {
+                await new Promise((r) => setTimeout(r, 1000));
+                phase = (await api("GET", `${pods}/probe`)).body.status?.phase;
+            }
+            assert.equal(phase, "Succeeded");
+            const log = await (
+                await fetch(`http://127.0.0.1:${forward.port}${pods}/probe/log`, {
+                    headers: { Authorization: `Bearer ${token}` },
+                })
+            ).text();
+            assert.match(log, /engine 200/);
+            assert.match(log, /postgis exit (6|7|28)\n/);
+            assert.match(log, /list 403/);
+            assert.equal((await api("DELETE", `${pods}/probe`)).status, 200);
+        } finally {
+            forward.stop();
+        }
+    });
+
+    it("ML off: the next up removes every ML service and the task containers", async () => {
         await setStackConfig(e.stack, { "cytomine-fallback:ml": JSON.stringify({ enabled: false }) });
         const up = await e.stack.up({ color: "never" });
         assert.equal(up.summary.result, "succeeded");
         const running = containers();
-        for (const s of ["sam", "cbir", "cbir-cache"]) assert.ok(!running.includes(s), `${s} still runs: ${running}`);
+        for (const s of ML_CONTAINERS) assert.ok(!running.includes(s), `${s} still runs: ${running}`);
         assert.ok(running.includes("core"));
+        assert.equal(docker("ps", "-aq", "--filter", `network=cytomine-${tenant}-tasks`).trim(), "");
     });
 });
 

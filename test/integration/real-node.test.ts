@@ -38,7 +38,7 @@ import {
 } from "../../localenv";
 import { machineDiff, machineState } from "../support/machine";
 import { projectConfig } from "../support/project-config";
-import { appEngineClient, buildTaskBundle } from "../support/task-bundle";
+import { appEngineClient, buildTaskBundle, runTask, taskOutputs } from "../support/task-bundle";
 import { repoRoot } from "../../toolchain/index";
 
 const run = promisify(execFile);
@@ -445,27 +445,8 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
                 });
             });
             const engineApi = appEngineClient(`http://127.0.0.1:${port}`);
-            const call = async (method: string, p: string, body?: unknown) =>
-                (await engineApi.call(method, p, body)).body;
             assert.equal((await engineApi.upload(bundle.zip)).body.namespace, bundle.namespace);
-            const runOf = async (a: number, b: number) => {
-                const id = (await call("POST", `/tasks/${bundle.namespace}/${bundle.version}/runs`)).id as string;
-                await call("PUT", `/task-runs/${id}/input-provisions`, [
-                    { parameterName: "a", value: a },
-                    { parameterName: "b", value: b },
-                ]);
-                assert.equal(
-                    (await call("POST", `/task-runs/${id}/state-actions`, { desired: "RUNNING" })).status,
-                    "success",
-                );
-                let state = "";
-                for (let i = 0; i < 90 && !["FINISHED", "FAILED"].includes(state); i++) {
-                    await new Promise((r) => setTimeout(r, 2000));
-                    state = (await call("GET", `/task-runs/${id}`)).state;
-                }
-                return { id, state };
-            };
-            const ok = await runOf(2, 3);
+            const ok = await runTask(engineApi, bundle, { a: 2, b: 3 });
             const pods = (await kube.core.listNamespacedPod({ namespace: tasks, labelSelector: `runId=${ok.id}` }))
                 .items;
             assert.equal(pods.length, 1);
@@ -477,14 +458,7 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
             assert.equal(pods[0].spec!.nodeName, s.node.name);
             assert.equal(pods[0].spec!.containers[0].image, `${registry}/${bundle.image}`);
             assert.match(await kubectl("-n", tasks, "logs", pods[0].metadata!.name!, "-c", "task"), /a \+ b = 5/);
-            const outputs = (await call("GET", `/task-runs/${ok.id}/outputs`)) as {
-                parameterName: string;
-                value: number;
-            }[];
-            assert.deepEqual(
-                outputs.map((o) => [o.parameterName, o.value]),
-                [["out", 5]],
-            );
+            assert.deepEqual(await taskOutputs(engineApi, ok.id), [["out", 5]]);
             // Its pod ends Succeeded once the outputs are posted (the quota counts only pods not ended).
             let phase: string | undefined;
             for (let i = 0; i < 30 && phase !== "Succeeded"; i++) {
@@ -494,7 +468,7 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
             }
             assert.equal(phase, "Succeeded");
             // A task that fails (a negative operand, exit 3) leaves its run FAILED, with no outputs.
-            const failed = await runOf(-1, 3);
+            const failed = await runTask(engineApi, bundle, { a: -1, b: 3 });
             assert.equal(failed.state, "FAILED");
         } finally {
             forward.kill();

@@ -76,3 +76,37 @@ export function appEngineClient(base: string) {
     };
     return { call, upload };
 }
+
+/**
+ * Runs the bundle's task once through the app engine (`a` and `b` its inputs): a run created,
+ * provisioned and started, then its state read every 2 s until it ends (3 minutes at most).
+ */
+export async function runTask(
+    engine: ReturnType<typeof appEngineClient>,
+    bundle: TaskBundle,
+    inputs: { a: number; b: number },
+): Promise<{ id: string; state: string }> {
+    const call = async (method: string, p: string, body?: unknown) => (await engine.call(method, p, body)).body;
+    const id = (await call("POST", `/tasks/${bundle.namespace}/${bundle.version}/runs`)).id as string;
+    await call("PUT", `/task-runs/${id}/input-provisions`, [
+        { parameterName: "a", value: inputs.a },
+        { parameterName: "b", value: inputs.b },
+    ]);
+    const started = await call("POST", `/task-runs/${id}/state-actions`, { desired: "RUNNING" });
+    if (started.status !== "success") throw new Error(`run ${id} did not start: ${JSON.stringify(started)}`);
+    let state = "";
+    for (let i = 0; i < 90 && !["FINISHED", "FAILED"].includes(state); i++) {
+        await new Promise((r) => setTimeout(r, 2000));
+        state = (await call("GET", `/task-runs/${id}`)).state;
+    }
+    return { id, state };
+}
+
+/** A run's outputs as [name, value] pairs. */
+export async function taskOutputs(engine: ReturnType<typeof appEngineClient>, id: string): Promise<[string, number][]> {
+    const outputs = (await engine.call("GET", `/task-runs/${id}/outputs`)).body as {
+        parameterName: string;
+        value: number;
+    }[];
+    return outputs.map((o) => [o.parameterName, o.value]);
+}

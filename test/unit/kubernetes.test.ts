@@ -156,19 +156,26 @@ describe("Cytomine on Kubernetes: derivations", () => {
         assert.ok(!external.includes("iam-db-password"));
         const inNamespace = secretKeysOf(cytomineServices(options("namespace")), SECRET_NAME);
         assert.ok(!inNamespace.includes("app-engine-db-password"), "no ML secret without ML");
-        const everything = secretKeysOf(
-            cytomineServices({
-                ...options("namespace"),
-                ml: {
-                    services: [...ML_SERVICES],
-                    namespace: "lab-a",
-                    registryAdvertised: "10.0.0.1:5000",
-                    helper: HELPER_DEFAULT,
-                },
-            }),
-            SECRET_NAME,
+        const ml = {
+            services: [...ML_SERVICES],
+            namespace: "lab-a",
+            registryAdvertised: "10.0.0.1:5000",
+            helper: HELPER_DEFAULT,
+        };
+        const vmTasks = {
+            stateDir: "/srv/data/lab-a/task-pods",
+            network: "cytomine-lab-a-tasks",
+            registryPort: 5000,
+            limits: { cpu: "4", memory: "16Gi", pods: 2 },
+        };
+        const onKubernetes = secretKeysOf(cytomineServices({ ...options("namespace"), ml }), SECRET_NAME);
+        const onVm = secretKeysOf(cytomineServices({ ...options("namespace"), ml: { ...ml, vmTasks } }), SECRET_NAME);
+        // The task-pods token is the VM's only: in a cluster the app engine has its service account.
+        assert.deepEqual(onVm, Object.keys(SECRET_VALUES).sort());
+        assert.deepEqual(
+            onKubernetes,
+            onVm.filter((k) => k !== "task-pods-token"),
         );
-        assert.deepEqual(everything, Object.keys(SECRET_VALUES).sort());
         const core = cytomineServices(options("external")).find((s) => s.component === "core")!;
         const env = Object.fromEntries(core.env.map((e: Any) => [e.name, e.value ?? e.valueFrom.secretKeyRef.key]));
         assert.equal(env.KEYCLOAK_ADMIN, "admin");

@@ -23,6 +23,9 @@ import { taskNamespaces } from "../../policies/rules";
 import { checkStack, Fake } from "../../policies/harness";
 import { T } from "../../policies/test/sdk";
 import { cytomineArgs } from "../support/cytomine-args";
+import { hostArgs } from "../support/host-args";
+import { hostLayout } from "../../components/vm/cytomine";
+import { parse } from "yaml";
 import { apiServerEgress } from "../../components/kubernetes/workload";
 import { apiServerEndpoints } from "../../program/preflight/cluster";
 import { allRegistered, recordResources } from "../support/mocks";
@@ -68,7 +71,7 @@ describe("ML services: the config key ml", () => {
         assert.ok(parseConfig({ ...valid, ml: { enabled: true, services: ["app-engine"] } }).ml);
     });
 
-    it("refuses the app engine on a VM, naming ml.services and the fix", () => {
+    it("on a VM the app engine's task pods run through task-pods; a privileged opt-in is refused there, naming the key", () => {
         const vm = {
             ...valid,
             target: "ssh",
@@ -76,14 +79,56 @@ describe("ML services: the config key ml", () => {
             localStack: true,
             publicUrl: "http://127.0.0.1:8080",
         };
-        const found = issues({ ...vm, ml: { enabled: true, weights: "/srv/weights" } });
-        assert.equal(found.length, 1, found.join("\n"));
-        assert.match(
-            found[0],
-            /ml\.services is not set: include app-engine \(the default does\), which needs a Kubernetes API .* set ml\.services to \["sam","cbir"\]/,
+        const c = parseConfig({ ...vm, ml: { enabled: true, weights: "/srv/weights" } });
+        assert.deepEqual(c.ml?.services, ["app-engine", "sam", "cbir"]);
+        assert.equal(c.ml?.tasks.registryPort, 5000);
+        const layout = hostLayout(hostArgs({ ml: c.ml }));
+        const compose = parse(layout.plainFiles.find((f) => f.path === "compose.yaml")!.content) as Any;
+        const envOf = (component: string) =>
+            Object.fromEntries(
+                layout.services
+                    .find((s) => s.component === component)!
+                    .env.map((e: Any) => [e.name, e.value ?? `secret:${e.valueFrom.secretKeyRef.key}`]),
+            );
+        // The app engine finds task-pods as fabric8 would find a cluster, with the generated token.
+        assert.deepEqual(
+            [envOf("app-engine").KUBERNETES_MASTER, envOf("app-engine").KUBERNETES_AUTH_TOKEN],
+            ["https://task-pods:6443", "secret:task-pods-token"],
         );
-        const c = parseConfig({ ...vm, ml: { enabled: true, services: ["sam", "cbir"], weights: "/srv/weights" } });
-        assert.deepEqual(c.ml?.services, ["sam", "cbir"]);
+        assert.equal(envOf("task-pods").TASK_PODS_TOKEN, "secret:task-pods-token");
+        assert.equal(envOf("app-engine").SCHEDULER_REGISTRY_ADVERTISED_URL, "127.0.0.1:5000");
+        assert.equal(envOf("app-engine").SCHEDULER_ADVERTISED_URL, "http://app-engine:8080");
+        assert.equal(envOf("task-pods").TASK_PODS_NETWORK, "cytomine-lab-a-tasks");
+        assert.equal(envOf("task-pods").TASK_PODS_QUOTA_CPU, ML_DEFAULTS.tasks.cpu);
+        // Task containers share a network with the app engine and task-pods only, with no route out;
+        // the registry is published on the host's loopback only; task-pods alone has the Docker socket.
+        assert.deepEqual(compose.networks.tasks, { name: "cytomine-lab-a-tasks", internal: true });
+        const on = (net: string) =>
+            Object.entries(compose.services)
+                .filter(([, svc]: Any) => svc.networks.includes(net))
+                .map(([name]) => name)
+                .sort();
+        assert.deepEqual(on("tasks"), ["app-engine", "task-pods"]);
+        assert.deepEqual(compose.services.registry.ports, ["127.0.0.1:5000:5000"]);
+        const socket = Object.entries(compose.services).filter(([, svc]: Any) =>
+            (svc.volumes ?? []).some((v: string) => v.startsWith("/var/run/docker.sock:")),
+        );
+        assert.deepEqual(
+            socket.map(([name]) => name),
+            ["task-pods"],
+        );
+        assert.deepEqual(compose.services["task-pods"].cap_drop, ["ALL"]);
+        assert.equal(compose.services["task-pods"].read_only, true);
+        assert.ok(layout.volumeDirs.some((d) => d.path === "/var/lib/cytomine-fallback/lab-a/task-pods"));
+
+        const [privileged] = issues({
+            ...vm,
+            ml: { enabled: true, weights: "/srv/weights", tasks: { privilegedReason: "a GPU driver needs it" } },
+        });
+        assert.match(
+            privileged,
+            /ml\.tasks\.privilegedReason .*is for target kubernetes: on a VM, task containers run through the task-pods service/,
+        );
         assert.match(
             issues({ ...vm, ml: { enabled: true, services: ["sam"], weights: "weights" } })[0],
             /not an absolute folder of the host/,

@@ -3,7 +3,8 @@
 Real (paths under app-engine/src/main/ at the pinned commit):
 - Start: Spring Boot connects to jdbc:postgresql://${DB_HOST}:${DB_PORT:5432}/${DB_NAME}
   (resources/application.yml:12-15). It builds a fabric8 client from the in-cluster configuration
-  (KUBERNETES_SERVICE_HOST/PORT and the service account's token; certificates trusted as given:
+  (KUBERNETES_SERVICE_HOST/PORT and the service account's token, or KUBERNETES_MASTER and
+  KUBERNETES_AUTH_TOKEN, which fabric8's Config reads first; certificates trusted as given:
   java/.../config/KubernetesConfig.java:12-21) and informs pods of SCHEDULER_TASKS_NAMESPACE
   (handlers/scheduler/impl/KubernetesScheduler.java:319-330): a failing list (no cluster, 401, 403)
   fails the bean, and the application exits 1.
@@ -134,27 +135,37 @@ class AppEngineError(Exception):
 
 
 class Cluster:
-    """The in-cluster API as fabric8 would find it: the service account's token, certificates trusted as given."""
+    """The API as fabric8's Config finds it: KUBERNETES_MASTER and KUBERNETES_AUTH_TOKEN when set (the VM's
+    task-pods), else the in-cluster service account; certificates trusted as given either way."""
 
     def __init__(self, ctx):
         self.namespace = ctx.get("SCHEDULER_TASKS_NAMESPACE")
-        self.host, self.port = ctx.get("KUBERNETES_SERVICE_HOST"), ctx.get("KUBERNETES_SERVICE_PORT")
+        self.master, self.env_token = ctx.get("KUBERNETES_MASTER"), ctx.get("KUBERNETES_AUTH_TOKEN")
+        host, port = ctx.get("KUBERNETES_SERVICE_HOST"), ctx.get("KUBERNETES_SERVICE_PORT")
+        self.base = (self.master or (f"https://{host}:{port}" if host and port else "")).rstrip("/")
         self.token_file = ctx.path(os.path.join(SERVICE_ACCOUNT, "token"))
+        self.source = "KUBERNETES_MASTER" if self.master else "in-cluster configuration"
         self.tls = ssl.create_default_context()
         self.tls.check_hostname, self.tls.verify_mode = False, ssl.CERT_NONE  # withTrustCerts(true): KubernetesConfig.java:15
         self.timeout = max(ctx.wait, 1)
 
     def missing(self):
-        names = [n for n, v in (("KUBERNETES_SERVICE_HOST", self.host), ("KUBERNETES_SERVICE_PORT", self.port)) if not v]
+        if self.master:
+            return [] if self.env_token else ["KUBERNETES_AUTH_TOKEN"]
+        names = [n for n in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT") if not self.base]
         return names + ([os.path.join(SERVICE_ACCOUNT, "token")] if not os.path.isfile(self.token_file) else [])
 
     def url(self, suffix=""):
-        return f"https://{self.host}:{self.port}/api/v1/namespaces/{self.namespace}/pods{suffix}"
+        return f"{self.base}/api/v1/namespaces/{self.namespace}/pods{suffix}"
+
+    def token(self):
+        if self.env_token:  # the variable wins over the service account (Config.configFromSysPropsOrEnvVars)
+            return self.env_token
+        with open(self.token_file, encoding="utf-8") as f:  # re-read: the kubelet rotates projected tokens
+            return f.read().strip()
 
     def call(self, method, url, body=None):
-        with open(self.token_file, encoding="utf-8") as f:  # re-read: the kubelet rotates projected tokens
-            token = f.read().strip()
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
         data = None
         if body is not None:
             data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
@@ -181,7 +192,7 @@ def fabric8_failure(e, url):
 
 def check_cluster(ctx, cluster):
     """The informer's first list of pods, with the in-cluster configuration fabric8 would find."""
-    name = "kubernetes (in-cluster configuration)"
+    name = f"kubernetes ({cluster.source})"
     missing = cluster.missing()
     if missing:
         # Outside a pod fabric8 falls back to https://kubernetes.default.svc, which does not resolve.
@@ -190,7 +201,8 @@ def check_cluster(ctx, cluster):
             f"in namespace: [{cluster.namespace}] failed.",
             name,
             K8S_SOURCE,
-            f"no in-cluster configuration: {', '.join(missing)} missing (the pod needs its service account)",
+            f"no {cluster.source}: {', '.join(missing)} missing"
+            + ("" if cluster.master else " (the pod needs its service account)"),
         )
     try:
         pods = cluster.call("GET", cluster.url()).get("items", [])

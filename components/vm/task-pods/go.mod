@@ -1,0 +1,3 @@
+module cytomine-fallback/task-pods
+
+go 1.26
