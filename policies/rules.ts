@@ -20,6 +20,7 @@ import {
 } from "./kubernetes";
 import { noDefaultPasswords, noPlaintextSecrets } from "./secrets";
 import { statefulResourcesProtected } from "./stateful";
+import { vmComposePrivileges } from "./vm";
 
 export { keycloakNamingInputs } from "./identity";
 export { podSpecOf } from "./workloads";
@@ -43,6 +44,7 @@ export {
     privilegedWorkloads,
     statefulResourcesProtected,
     taskNamespaces,
+    vmComposePrivileges,
 };
 
 export const policies: Policies = [
@@ -63,6 +65,8 @@ export const policies: Policies = [
     privilegedWorkloads,
     defaultDenyNetworkPolicy,
     taskNamespaces,
+    // VM
+    vmComposePrivileges,
     // AWS
     awsImdsV2,
     awsEncryptedVolumes,

@@ -398,6 +398,24 @@ describe("app-engine stand-in", () => {
         assert.ok(asked(), requests.join("\n"));
     });
 
+    it("takes KUBERNETES_MASTER and KUBERNETES_AUTH_TOKEN over the service account, as fabric8's Config does (the VM's task-pods)", () => {
+        const master = { KUBERNETES_MASTER: `https://127.0.0.1:${inCluster.KUBERNETES_SERVICE_PORT}` };
+        const noToken = runStandin("app-engine", { root: standinRoot("app-engine"), env: env(master), wait: 5 });
+        assert.equal(noToken.status, 1, noToken.stderr);
+        assert.match(
+            noToken.stderr,
+            /kubernetes \(KUBERNETES_MASTER\).*no KUBERNETES_MASTER: KUBERNETES_AUTH_TOKEN missing/s,
+        );
+        // The service account's token is right, the variable's wrong: the variable wins, and is refused.
+        const r = runStandin("app-engine", {
+            root: withToken(TOKEN),
+            env: env({ ...master, KUBERNETES_AUTH_TOKEN: "revoked-variable" }),
+            wait: 5,
+        });
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(r.stderr, /HTTP 401/);
+    });
+
     it("with the cluster and the database: /ping and an empty task list from its task table", async () => {
         appEngine = await startStandin("app-engine", { root: withToken(TOKEN), env: env(inCluster), wait: 5 });
         await logged(appEngine, `informer added (0 pod(s) in ${NAMESPACE})`);

@@ -20,6 +20,7 @@ import { ConfigError, parseConfig } from "../../program/config";
 import { ML_DEFAULTS } from "../../program/config/ml";
 import { missingClaimIssue, missingWeightsIssue, weightFiles } from "../../program/preflight/ml";
 import { taskNamespaces } from "../../policies/rules";
+import { composeProblems } from "../../policies/vm";
 import { checkStack, Fake } from "../../policies/harness";
 import { T } from "../../policies/test/sdk";
 import { cytomineArgs } from "../support/cytomine-args";
@@ -120,6 +121,8 @@ describe("ML services: the config key ml", () => {
         assert.deepEqual(compose.services["task-pods"].cap_drop, ["ALL"]);
         assert.equal(compose.services["task-pods"].read_only, true);
         assert.ok(layout.volumeDirs.some((d) => d.path === "/var/lib/cytomine-fallback/lab-a/task-pods"));
+        // And the policy pack's reading of the same file finds nothing (policies/vm.ts).
+        assert.deepEqual(composeProblems(compose), []);
 
         const [privileged] = issues({
             ...vm,
