@@ -189,7 +189,7 @@ function appEngine(o: MlOptions): ServiceSpec[] {
                 }),
                 {
                     name: "SCHEDULER_REGISTRY_ADVERTISED_URL",
-                    value: o.vmTasks ? `127.0.0.1:${o.vmTasks.registryPort}` : o.registryAdvertised,
+                    value: o.vmTasks ? registryAdvertisedOf(o.vmTasks) : o.registryAdvertised,
                 },
                 secret("DB_PASSWORD", "app-engine-db-password"),
                 // fabric8 takes the API's token from kubernetes.auth.token's variable over its service
@@ -214,6 +214,8 @@ function appEngine(o: MlOptions): ServiceSpec[] {
 }
 
 const TASK_PODS_TOKEN = "task-pods-token";
+/** The registry as the host's engine pulls from it: its loopback port, which needs no TLS for Docker. */
+const registryAdvertisedOf = (t: VmTasks) => `127.0.0.1:${t.registryPort}`;
 
 /** Where the scheduler finds its pods API and the namespace of task pods; task pods find the app engine. */
 function scheduler(o: MlOptions): Record<string, string> {
@@ -252,6 +254,9 @@ function taskPods(images: Images, t: VmTasks): ServiceSpec {
                 TASK_PODS_QUOTA_CPU: t.limits.cpu,
                 TASK_PODS_QUOTA_MEMORY: t.limits.memory,
                 TASK_PODS_QUOTA_PODS: String(t.limits.pods),
+                // What the scheduler's pods name: task images at the registry it advertises, and the
+                // tasks runner (KubernetesScheduler.java:125-277).
+                TASK_PODS_IMAGES: [`${registryAdvertisedOf(t)}/`, images.tasksRunner].join(","),
             }),
             secret("TASK_PODS_TOKEN", TASK_PODS_TOKEN),
         ],

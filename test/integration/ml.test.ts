@@ -176,6 +176,29 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
             assert.equal(docker("inspect", "-f", "{{.State.ExitCode}}", id).trim(), "0");
             const failed = await runTask(engine, bundle, { a: -1, b: 3 });
             assert.equal(failed.state, "FAILED");
+            // A task whose image the registry no longer holds (deleted through the registry's API, and
+            // gone from the host's engine): its run FAILED at once rather than QUEUING for good.
+            const [repository, tag] = bundle.image.split(":");
+            const manifest = `http://127.0.0.1:${registryPort}/v2/${repository}/manifests`;
+            const head = await fetch(`${manifest}/${tag}`, {
+                method: "HEAD",
+                headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json" },
+            });
+            const digest = head.headers.get("docker-content-digest");
+            assert.ok(digest, `the registry serves ${bundle.image}: ${head.status}`);
+            assert.equal((await fetch(`${manifest}/${digest}`, { method: "DELETE" })).status, 202);
+            docker("rmi", "-f", `127.0.0.1:${registryPort}/${bundle.image}`);
+            const gone = await runTask(engine, bundle, { a: 1, b: 1 });
+            assert.equal(gone.state, "FAILED");
+            const [goneTask] = pod("task", gone.id);
+            assert.equal(goneTask, undefined, "no task container without its image");
+            // Its pod, as task-pods keeps it: failed by the registry's answer.
+            const kept = JSON.parse(fs.readFileSync(`${dataRoot}/${tenant}/task-pods/pods.json`, "utf8"));
+            const text = JSON.stringify(kept);
+            assert.match(
+                text,
+                new RegExp(`the registry does not hold image .{0,4}127\\.0\\.0\\.1:${registryPort}/${repository}`),
+            );
         } finally {
             forward.stop();
         }
@@ -235,6 +258,13 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
                 pod("p2", "true", { spec: { volumes: [{ name: "etc", hostPath: { path: "/etc" } }] } }),
             );
             assert.ok([403, 422].includes(hostPath.status), JSON.stringify(hostPath.body));
+            const foreign = await api(
+                "POST",
+                pods,
+                pod("p4", "true", { container: { image: DEFAULT_IMAGES.postgis } }),
+            );
+            assert.equal(foreign.status, 403);
+            assert.match(foreign.body.message, /images not from the task registry or the tasks runner/);
             const big = { cpu: "5", memory: "64Mi" };
             const quota = await api(
                 "POST",

@@ -101,6 +101,7 @@ describe("ML services: the config key ml", () => {
         assert.equal(envOf("app-engine").SCHEDULER_ADVERTISED_URL, "http://app-engine:8080");
         assert.equal(envOf("task-pods").TASK_PODS_NETWORK, "cytomine-lab-a-tasks");
         assert.equal(envOf("task-pods").TASK_PODS_QUOTA_CPU, ML_DEFAULTS.tasks.cpu);
+        assert.equal(envOf("task-pods").TASK_PODS_IMAGES, `127.0.0.1:5000/,${DEFAULT_IMAGES.tasksRunner}`);
         // Task containers share a network with the app engine and task-pods only, with no route out;
         // the registry is published on the host's loopback only; task-pods alone has the Docker socket.
         assert.deepEqual(compose.networks.tasks, { name: "cytomine-lab-a-tasks", internal: true });

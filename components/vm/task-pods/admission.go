@@ -39,6 +39,7 @@ type usage struct {
 // admission holds what the emulated cluster enforces.
 type admission struct {
 	hostPaths []string // allowed hostPath prefixes, cleaned
+	images    []string // allowed images: a repository prefix ending in "/", or one exact reference
 	quota     usage
 }
 
@@ -71,7 +72,26 @@ func (a *admission) admit(ns string, p *Pod) (usage, error) {
 	if v := a.podSecurity(p); len(v) > 0 {
 		return usage{}, forbidden("pods %q is forbidden: violates PodSecurity %q: %s", p.Metadata.Name, "task-pods", strings.Join(v, ", "))
 	}
+	if bad := a.foreignImages(p); len(bad) > 0 {
+		return usage{}, forbidden("pods %q is forbidden: images not from the task registry or the tasks runner (allowed: %s): %s",
+			p.Metadata.Name, strings.Join(a.images, ", "), strings.Join(bad, ", "))
+	}
 	return podUsage(p)
+}
+
+// foreignImages lists the containers whose image the allow-list does not hold: the app engine's
+// pods name the tenant's registry and the tasks runner only (KubernetesScheduler.java), so any other
+// image on the host (its databases, say) stays out of reach of whoever holds the token.
+func (a *admission) foreignImages(p *Pod) []string {
+	var bad []string
+	for _, c := range p.Spec.allContainers() {
+		if !slices.ContainsFunc(a.images, func(allowed string) bool {
+			return c.Image == allowed || strings.HasSuffix(allowed, "/") && strings.HasPrefix(c.Image, allowed)
+		}) {
+			bad = append(bad, fmt.Sprintf("container %q uses %q", c.Name, c.Image))
+		}
+	}
+	return bad
 }
 
 // randomSuffix is what generateName appends: 5 lowercase alphanumerics.

@@ -56,7 +56,8 @@ func upstreamPod(t *testing.T) *Pod {
 
 func testAdmission() *admission {
 	return &admission{hostPaths: []string{"/tmp/app-engine", "/data/datasets"},
-		quota: usage{cpuMilli: 4000, memBytes: 8 << 30, pods: 3}}
+		images: []string{"127.0.0.1:5000/", "cytomine/app-engine-tasks-runner:0165ef7", "cytomine/app-engine-tasks-runner", "busybox:1"},
+		quota:  usage{cpuMilli: 4000, memBytes: 8 << 30, pods: 3}}
 }
 
 func TestAdmitUpstreamPod(t *testing.T) {
@@ -131,6 +132,11 @@ func TestAdmitRefusals(t *testing.T) {
 			"hostPath volumes"},
 		{"hostPath prefix lookalike", "tasks", func(p *Pod) { p.Spec.Volumes[0].HostPath.Path = "/tmp/app-engine-other" }, 403, "Forbidden",
 			"hostPath volumes"},
+		{"an image of the host", "tasks", func(p *Pod) { p.Spec.Containers[0].Image = "postgres:15" }, 403, "Forbidden",
+			`images not from the task registry or the tasks runner (allowed: 127.0.0.1:5000/, cytomine/app-engine-tasks-runner:0165ef7, ` +
+				`cytomine/app-engine-tasks-runner, busybox:1): container "task" uses "postgres:15"`},
+		{"a registry's look-alike prefix", "tasks", func(p *Pod) { p.Spec.Containers[0].Image = "127.0.0.1:50000/org/add:1" }, 403, "Forbidden",
+			`container "task" uses "127.0.0.1:50000/org/add:1"`},
 		{"missing cpu limit", "tasks", func(p *Pod) {
 			delete(p.Spec.Containers[0].Resources.Limits, "cpu")
 			delete(p.Spec.InitContainers[0].Resources.Limits, "cpu")

@@ -21,6 +21,7 @@ type config struct {
 	servicePort  string // the port of listen, told to pods
 	stateDir     string
 	hostPaths    []string
+	images       []string
 	quota        usage
 }
 
@@ -82,6 +83,16 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			continue
 		}
 		c.hostPaths = append(c.hostPaths, path.Clean(p))
+	}
+	for img := range strings.SplitSeq(required("TASK_PODS_IMAGES"), ",") {
+		if img = strings.TrimSpace(img); img == "" {
+			continue
+		}
+		if strings.ContainsAny(img, " \t") || strings.HasPrefix(img, "/") {
+			fail("TASK_PODS_IMAGES", "%q is neither a repository prefix ending in / nor an image reference", img)
+			continue
+		}
+		c.images = append(c.images, img)
 	}
 	quota := func(name string, parse func(string) (int64, error)) int64 {
 		v := required(name)

@@ -13,6 +13,7 @@ func validEnv(t *testing.T) map[string]string {
 		"TASK_PODS_SERVICE_HOST": "task-pods", "TASK_PODS_STATE_DIR": dir,
 		"TASK_PODS_HOST_PATHS": "/tmp/app-engine, /data/datasets/", "TASK_PODS_QUOTA_CPU": "3500m",
 		"TASK_PODS_QUOTA_MEMORY": "6Gi", "TASK_PODS_QUOTA_PODS": "4",
+		"TASK_PODS_IMAGES": "127.0.0.1:5000/, cytomine/app-engine-tasks-runner:0165ef7",
 	}
 }
 
@@ -41,6 +42,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		"TASK_PODS_QUOTA_CPU":    "many",
 		"TASK_PODS_QUOTA_MEMORY": "0",
 		"TASK_PODS_QUOTA_PODS":   "1.5",
+		"TASK_PODS_IMAGES":       "/srv/image",
 	} {
 		env := validEnv(t)
 		env[name] = value

@@ -51,7 +51,7 @@ func run(cfg *config) error {
 	srv := &server{
 		namespace:    cfg.namespace,
 		auth:         &authenticator{namespace: cfg.namespace, token: cfg.token, podToken: st.podForToken},
-		adm:          &admission{hostPaths: cfg.hostPaths, quota: cfg.quota},
+		adm:          &admission{hostPaths: cfg.hostPaths, images: cfg.images, quota: cfg.quota},
 		store:        st,
 		runner:       rn,
 		docker:       eng,

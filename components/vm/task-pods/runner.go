@@ -259,6 +259,13 @@ func (r *runner) ensureImage(ctx context.Context, p *Pod, c Container) bool {
 			reason = "ErrImageNeverPull"
 		}
 		r.setState(p.Metadata.Name, c.Name, ContainerState{Waiting: &StateWaiting{Reason: reason, Message: err.Error()}})
+		// Unlike the kubelet, which retries for ever: a registry that answered "manifest unknown"
+		// does not hold the image, and the app engine's run would wait in QUEUING for good. A
+		// failed pod makes it FAILED (PodInformer.java: Failed is a final state).
+		if strings.Contains(err.Error(), "manifest unknown") {
+			r.failPod(p.Metadata.Name, "ErrImagePull", fmt.Sprintf("the registry does not hold image %q: %v", c.Image, err))
+			return false
+		}
 		r.setState(p.Metadata.Name, c.Name, ContainerState{Waiting: &StateWaiting{Reason: "ImagePullBackOff",
 			Message: fmt.Sprintf("Back-off pulling image %q: %v", c.Image, err)}})
 		if !sleep(ctx, delay) {

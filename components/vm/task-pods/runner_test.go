@@ -20,6 +20,7 @@ type fakeDocker struct {
 	mu         sync.Mutex
 	images     map[string]bool
 	pullFails  int
+	pullError  string // what a failing pull says; a transient error by default
 	exitCodes  map[string]int
 	hold       map[string]chan struct{}
 	containers map[string]*fakeContainer
@@ -57,7 +58,10 @@ func (f *fakeDocker) pullImage(_ context.Context, ref string) error {
 	f.log("pull %s", ref)
 	if f.pullFails > 0 {
 		f.pullFails--
-		return errors.New("manifest unknown")
+		if f.pullError != "" {
+			return errors.New(f.pullError)
+		}
+		return errors.New("Get \"http://127.0.0.1:5000/v2/\": dial tcp 127.0.0.1:5000: connect: connection refused")
 	}
 	f.images[ref] = true
 	return nil
@@ -308,6 +312,26 @@ func TestRunnerImagePullBackOff(t *testing.T) {
 	}
 	if got, _ := r.store.get(name); got.Status.Phase != phaseSucceeded {
 		t.Errorf("phase = %s", got.Status.Phase)
+	}
+}
+
+func TestRunnerImageTheRegistryDoesNotHoldFailsThePod(t *testing.T) {
+	d := newFakeDocker()
+	d.pullFails = 100
+	d.pullError = "manifest for 127.0.0.1:5000/org/gone:1.0.0 not found: manifest unknown: manifest unknown"
+	r := testRunner(t, d)
+	p := testPod("gone", nil)
+	p.Spec.Containers[0].Image = "127.0.0.1:5000/org/gone:1.0.0"
+	name := createPod(t, r, p)
+	r.launch(name)
+	waitRun(t, r, name)
+	got, _ := r.store.get(name)
+	if got.Status.Phase != phaseFailed || got.Status.Reason != "ErrImagePull" ||
+		!strings.Contains(got.Status.Message, "the registry does not hold image \"127.0.0.1:5000/org/gone:1.0.0\"") {
+		t.Errorf("status = %+v", got.Status)
+	}
+	if d.pullFails != 99 {
+		t.Errorf("pulled %d times, want once: the answer is final", 100-d.pullFails)
 	}
 }
 
