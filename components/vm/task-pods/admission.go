@@ -139,15 +139,7 @@ func validate(p *Pod) []string {
 	volumes := map[string]bool{}
 	for i, v := range p.Spec.Volumes {
 		f := fmt.Sprintf("spec.volumes[%d]", i)
-		switch {
-		case v.Name == "":
-			add("%s.name: Required value", f)
-		case !validLabel(v.Name):
-			add("%s.name: Invalid value: %q: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'", f, v.Name)
-		case volumes[v.Name]:
-			add("%s.name: Duplicate value: %q", f, v.Name)
-		}
-		volumes[v.Name] = true
+		checkUniqueLabel(add, f, v.Name, volumes)
 		if v.HostPath != nil && v.EmptyDir != nil {
 			add("%s.hostPath: Forbidden: may not specify more than 1 volume type", f)
 		}
@@ -166,19 +158,24 @@ func validate(p *Pod) []string {
 	}{{"spec.initContainers", p.Spec.InitContainers}, {"spec.containers", p.Spec.Containers}} {
 		for i, c := range group.list {
 			f := fmt.Sprintf("%s[%d]", group.field, i)
-			switch {
-			case c.Name == "":
-				add("%s.name: Required value", f)
-			case !validLabel(c.Name):
-				add("%s.name: Invalid value: %q: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'", f, c.Name)
-			case names[c.Name]:
-				add("%s.name: Duplicate value: %q", f, c.Name)
-			}
-			names[c.Name] = true
+			checkUniqueLabel(add, f, c.Name, names)
 			errs = append(errs, validateContainer(f, c, p.Spec.SecurityContext, volumes)...)
 		}
 	}
 	return errs
+}
+
+// checkUniqueLabel checks the name at field f: required, a DNS label, not among seen (then added).
+func checkUniqueLabel(add func(string, ...any), f, name string, seen map[string]bool) {
+	switch {
+	case name == "":
+		add("%s.name: Required value", f)
+	case !validLabel(name):
+		add("%s.name: Invalid value: %q: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'", f, name)
+	case seen[name]:
+		add("%s.name: Duplicate value: %q", f, name)
+	}
+	seen[name] = true
 }
 
 func validLabel(s string) bool { return len(s) <= 63 && dnsLabelRE.MatchString(s) }
