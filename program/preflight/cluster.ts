@@ -31,8 +31,14 @@ export async function loadClusterApis(env: NodeJS.ProcessEnv) {
             config.mergeConfig(next);
         }
     }
+    const core = config.makeApiClient(k8sClient.CoreV1Api);
+    // The tenant's namespace is read by the ownership, dataset and weights checks: once per run.
+    const namespaces = new Map<string, ReturnType<typeof readOnce>>();
+    const readOnce = (name: string) => orAbsent(() => core.readNamespace({ name }));
     return {
-        core: config.makeApiClient(k8sClient.CoreV1Api),
+        core,
+        /** The namespace, or undefined when it does not exist; read once per name. */
+        namespace: (name: string) => namespaces.get(name) ?? namespaces.set(name, readOnce(name)).get(name)!,
         storage: config.makeApiClient(k8sClient.StorageV1Api),
         apps: config.makeApiClient(k8sClient.AppsV1Api),
         batch: config.makeApiClient(k8sClient.BatchV1Api),
@@ -68,7 +74,7 @@ async function readNamespace(
     apis: () => Promise<ClusterApis>,
     namespace: string,
 ): Promise<{ annotations?: Record<string, string> } | undefined> {
-    const ns = await orAbsent(async () => (await apis()).core.readNamespace({ name: namespace }));
+    const ns = await (await apis()).namespace(namespace);
     return ns && { annotations: ns.metadata?.annotations };
 }
 
@@ -121,11 +127,10 @@ export async function datasetsOnCluster(
     read: { cluster: boolean; trees: boolean },
 ): Promise<{ declared: DeclaredDataset[]; plan: ImportPlan }> {
     if (config.datasets.list.length === 0) return { declared: [], plan: planImport([], { imported: {} }) };
-    const { core, storage } = read.cluster ? await apis() : { core: undefined, storage: undefined };
+    const cluster = read.cluster ? await apis() : undefined;
+    const { core, storage } = cluster ?? { core: undefined, storage: undefined };
     const { namespace } = config.kubernetes;
-    const namespaceExists = core
-        ? (await orAbsent(() => core.readNamespace({ name: namespace }))) !== undefined
-        : false;
+    const namespaceExists = cluster ? (await cluster.namespace(namespace)) !== undefined : false;
     const { issues, declared } = await checkDatasets("kubernetes", config.datasets, {
         hostIsThisMachine: false,
         // The local environment's KWOK nodes are this machine: a hostPath is checked here.

@@ -64,10 +64,10 @@ export async function kubernetesTarget(
     // The model weights' claim: the ML pods would wait for it forever.
     if (readCluster && config.ml?.weights) {
         const { namespace } = config.kubernetes;
-        const core = (await apis()).core;
-        const exists = (await orAbsent(() => core.readNamespace({ name: namespace })))
+        const cluster = await apis();
+        const exists = (await cluster.namespace(namespace))
             ? (await orAbsent(() =>
-                  core.readNamespacedPersistentVolumeClaim({ name: config.ml!.weights!, namespace }),
+                  cluster.core.readNamespacedPersistentVolumeClaim({ name: config.ml!.weights!, namespace }),
               )) !== undefined
             : undefined;
         const issue = missingClaimIssue(config.ml.weights, namespace, exists);
