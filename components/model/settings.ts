@@ -3,6 +3,9 @@
 import { imageProblem } from "../../domain/images";
 import { RELEASE_IMAGES } from "./release";
 
+/** This project's own images: published nowhere, so a host must hold them before it runs them. */
+export const OWN_IMAGES = "cytomine-fallback/";
+
 /**
  * Pinned images. Cytomine's own are those of one commit of the monorepo cytomine/cytomine, the
  * release described in ./release.ts; MeiliSearch, the databases and the cache are the versions that
@@ -44,7 +47,7 @@ export const DEFAULT_IMAGES = {
      * The VM target's pods API for the app engine (components/vm/task-pods): this project's own, not
      * published; docs/operating.md says how to build it for a host.
      */
-    taskPods: "cytomine-fallback/task-pods:0.1.0",
+    taskPods: `${OWN_IMAGES}task-pods:0.1.0`,
 } as const;
 export type ImageKey = keyof typeof DEFAULT_IMAGES;
 export type Images = Record<ImageKey, string>;

@@ -101,6 +101,7 @@ export type Upgraded = (typeof UPGRADED)[number];
 export function inspectFilesScript(
     files: { path: string; markPath: string; presenceOnly?: boolean }[],
     project?: string,
+    images: string[] = [],
 ): string {
     return script([
         ...files.map((f) => {
@@ -116,6 +117,13 @@ export function inspectFilesScript(
                   `done`,
               ]
             : []),
+        // Images the host must hold already: present, missing (the engine said so), or "?" (no answer).
+        ...images.map(
+            (ref) =>
+                `if out=$(docker image inspect --format '{{.Id}}' ${shellQuote(ref)} 2>&1); then state=present; ` +
+                `elif printf '%s' "$out" | grep -qi 'no such image'; then state=missing; else state='?'; fi; ` +
+                `printf 'image\t%s\t%s\n' ${shellQuote(ref)} "$state"`,
+        ),
     ]);
 }
 

@@ -68,22 +68,27 @@ export interface Inspection {
     files: Record<string, ObservedFile | null>;
     /** The images the tenant's core and Keycloak run now (unset: none runs, or not asked). */
     running?: Partial<Record<Upgraded, string>>;
+    /** The images asked about that the host's engine says it lacks. */
+    missingImages: string[];
 }
 
 /** Exit status of the inspection when `sudo -n` is refused. */
 export const NO_SUDO = 97;
 
 /** Parses inspectFilesScript's output. */
-export function parseInspection(stdout: string): Pick<Inspection, "files" | "running"> {
+export function parseInspection(stdout: string): Pick<Inspection, "files" | "running" | "missingImages"> {
     const files: Record<string, ObservedFile | null> = {};
     const running: Partial<Record<Upgraded, string>> = {};
+    const missingImages: string[] = [];
     for (const line of stdout.split("\n").filter(Boolean)) {
         const [path, sha256, mode, mark] = line.split("\t");
         if (path === "running") {
             if (mode !== "-" && (UPGRADED as readonly string[]).includes(sha256)) running[sha256 as Upgraded] = mode;
+        } else if (path === "image") {
+            if (mode === "missing") missingImages.push(sha256);
         } else files[path] = sha256 === "-" ? null : { sha256, mode, ...(mark ? { mark } : {}) };
     }
-    return { files, ...(Object.keys(running).length > 0 ? { running } : {}) };
+    return { files, missingImages, ...(Object.keys(running).length > 0 ? { running } : {}) };
 }
 
 /** What a command run over SSH gave: its exit code and output, or the connection's problem. */
@@ -158,9 +163,10 @@ export async function inspectHost(
     files: { path: string; markPath: string }[] = [],
     timeoutMs = 15_000,
     project?: string,
+    images: string[] = [],
 ): Promise<Inspection> {
-    const fail = (problem: string): Inspection => ({ problems: [problem], files: {} });
-    const run = await runOnHost(a, asRoot(a, inspectFilesScript(files, project)), "", timeoutMs);
+    const fail = (problem: string): Inspection => ({ problems: [problem], files: {}, missingImages: [] });
+    const run = await runOnHost(a, asRoot(a, inspectFilesScript(files, project, images)), "", timeoutMs);
     if ("problem" in run) return fail(run.problem);
     if (run.code === NO_SUDO) return fail(`${PROJECT}:vm.sudo: ${noSudo(a.user, a.host)}`);
     if (run.code !== 0)

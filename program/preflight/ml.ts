@@ -30,3 +30,21 @@ export function missingClaimIssue(claim: string, namespace: string, exists: bool
         : `${KEY} = "${claim}": no PersistentVolumeClaim ${claim} in namespace ${namespace}: create it (${holding}; ReadOnlyMany ` +
               `or ReadWriteMany lets SAM and CBIR run on different nodes), or correct ml.weights`;
 }
+
+/**
+ * The issue of this project's own images (components/model/settings.ts OWN_IMAGES: task-pods) that
+ * the host's engine lacks: published nowhere, compose could only fail to pull them.
+ */
+export function unpublishedImagesIssue(
+    images: Record<string, string>,
+    missing: string[],
+    host: string,
+): string | undefined {
+    if (missing.length === 0) return undefined;
+    const keys = Object.entries(images).filter(([, image]) => missing.includes(image));
+    return (
+        `${keys.map(([k, image]) => `${PROJECT}:images.${k} = "${image}"`).join(", ")}: not on ${host}, and this project's ` +
+        `own images are published nowhere: build it and load it there (components/vm/task-pods/README.md, "Building ` +
+        `and testing"), or set the key to a copy in a registry the host pulls from`
+    );
+}

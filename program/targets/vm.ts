@@ -9,13 +9,13 @@ import {
     markPathOf,
     SshConnection,
 } from "../../components/vm/cytomine";
-import { isLocalHost } from "../../components/model/settings";
+import { isLocalHost, OWN_IMAGES } from "../../components/model/settings";
 import type { DeclaredDataset } from "../../components/model/datasets";
 import { ConfigError, LoadedConfig, plaintext, requireSecret } from "../config";
 import { type Inspection, inspectHost } from "../preflight/host-check";
 import { datasetsOutput } from "../config/datasets";
 import { checkDatasets } from "../preflight/datasets";
-import { missingWeightsIssue, weightFiles } from "../preflight/ml";
+import { missingWeightsIssue, unpublishedImagesIssue, weightFiles } from "../preflight/ml";
 import { backupOutputs, TargetOptions, TargetResult } from "./target";
 import { upgradeWarnings } from "./upgrade";
 
@@ -44,7 +44,8 @@ export async function datasetsOnHost(
 type Inspect = (
     files: { path: string; markPath: string }[],
     project: string,
-) => Promise<Pick<Inspection, "files" | "running">>;
+    images: string[],
+) => Promise<Pick<Inspection, "files" | "running" | "missingImages">>;
 
 /**
  * Cytomine on the host `connection` reaches, with the identity endpoint it serves (or the external
@@ -106,7 +107,11 @@ export async function deployOnHost(
                   presenceOnly: true,
               }))
             : [];
-        const found = await inspect([...files, ...weights], layout.project);
+        // This project's own images (task-pods) are published nowhere: the host must hold them already.
+        const own = [...new Set(layout.services.map((s) => s.image).filter((i) => i.startsWith(OWN_IMAGES)))];
+        const found = await inspect([...files, ...weights], layout.project, own);
+        const unpublished = unpublishedImagesIssue(config.images, found.missingImages, vm.host ?? "the host");
+        if (unpublished) throw new ConfigError([unpublished]);
         const missing = missingWeightsIssue(
             config.ml?.weights ?? "",
             weights.filter((w) => !found.files[w.path]).map((w) => w.rel),
@@ -158,12 +163,13 @@ export async function sshTarget(
     // Offline (apps/render): the host is not looked at, as with vm.checkHost false.
     const inspect: Inspect | undefined =
         vm.checkHost && !offline
-            ? async (files, project) => {
+            ? async (files, project, images) => {
                   const found = await inspectHost(
                       { ...connection, privateKey: await plaintext(connection.privateKey), sudo: vm.sudo },
                       files,
                       undefined,
                       project,
+                      images,
                   );
                   if (found.problems.length > 0) throw new ConfigError(found.problems);
                   return found;

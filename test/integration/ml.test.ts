@@ -112,6 +112,24 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         assert.deepEqual(containers(), [], "nothing started");
     });
 
+    it("refuses to preview while this project's own task-pods image is not on the host, naming images.taskPods", async () => {
+        await setStackConfig(e.stack, {
+            "cytomine-fallback:images": JSON.stringify({ taskPods: "cytomine-fallback/task-pods:0.0.0-absent" }),
+        });
+        try {
+            await assert.rejects(e.stack.preview({ color: "never" }), (err: Error) => {
+                assert.match(
+                    err.message,
+                    /cytomine-fallback:images\.taskPods = "cytomine-fallback\/task-pods:0\.0\.0-absent": not on 127\.0\.0\.1, .*build it and load it there/,
+                );
+                return true;
+            });
+        } finally {
+            await e.stack.removeConfig("cytomine-fallback:images");
+        }
+        assert.deepEqual(containers(), [], "nothing started");
+    });
+
     it("up: the app engine, SAM and CBIR run beside core, and core's URLs for them answer inside the tenant's network", async () => {
         writeWeights(weights, [WEIGHT_FILES.cbir]);
         const up = await e.stack.up({ color: "never" });

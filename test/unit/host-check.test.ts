@@ -115,7 +115,34 @@ describe("configuration files on the host", () => {
                     // Asked for its presence only: not read.
                     [file + ".weights"]: { sha256: "present", mode: "644" },
                 },
+                missingImages: [],
             });
+            // Images the host must hold: a `docker` on the PATH that has one, lacks one and is refused
+            // for the third; only the one the engine says it lacks is missing.
+            const bin = path.join(dir, "bin");
+            fs.mkdirSync(bin);
+            fs.writeFileSync(
+                path.join(bin, "docker"),
+                [
+                    "#!/bin/sh",
+                    'case "$5" in',
+                    "  own/held:1) echo sha256:abc ;;",
+                    "  own/gone:1) echo 'Error response from daemon: No such image: own/gone:1' >&2; exit 1 ;;",
+                    "  *) echo 'permission denied while trying to connect to the Docker daemon socket' >&2; exit 1 ;;",
+                    "esac",
+                ].join("\n"),
+                { mode: 0o755 },
+            );
+            const images = execFileSync(
+                "bash",
+                ["-c", inspectFilesScript([], undefined, ["own/held:1", "own/gone:1", "own/x:1"])],
+                {
+                    encoding: "utf8",
+                    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+                },
+            );
+            assert.equal(images, "image\town/held:1\tpresent\nimage\town/gone:1\tmissing\nimage\town/x:1\t?\n");
+            assert.deepEqual(parseInspection(images).missingImages, ["own/gone:1"]);
             // The running core's and Keycloak's images, when the project is asked for: "-" is none.
             assert.deepEqual(
                 parseInspection("running\tcore\tregistry.cytomine.org/cytomine/core:0165ef7\nrunning\tiam\t-\n")

@@ -18,7 +18,12 @@ import { CONTRACTS } from "../../components/model/release";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
 import { ConfigError, parseConfig } from "../../program/config";
 import { ML_DEFAULTS } from "../../program/config/ml";
-import { missingClaimIssue, missingWeightsIssue, weightFiles } from "../../program/preflight/ml";
+import {
+    missingClaimIssue,
+    missingWeightsIssue,
+    unpublishedImagesIssue,
+    weightFiles,
+} from "../../program/preflight/ml";
 import { taskNamespaces } from "../../policies/rules";
 import { composeProblems } from "../../policies/vm";
 import { checkStack, Fake } from "../../policies/harness";
@@ -420,6 +425,12 @@ describe("ML services: the preflight's messages", () => {
     it("names ml.weights and each missing file, or the claim and how to make it", () => {
         assert.deepEqual(weightFiles({ services: ["sam"] }), ["sam/weights.pt"]);
         assert.equal(missingWeightsIssue("/srv/w", [], "h"), undefined);
+        // This project's own task-pods image, which no registry serves, missing from the host.
+        assert.equal(unpublishedImagesIssue(DEFAULT_IMAGES, [], "h"), undefined);
+        assert.match(
+            unpublishedImagesIssue(DEFAULT_IMAGES, [DEFAULT_IMAGES.taskPods], "10.0.0.5")!,
+            /^cytomine-fallback:images\.taskPods = "cytomine-fallback\/task-pods:0\.1\.0": not on 10\.0\.0\.5, .*build it and load it there .*or set the key to a copy/,
+        );
         assert.match(
             missingWeightsIssue("/srv/w", ["sam/weights.pt"], "10.0.0.5")!,
             /^cytomine-fallback:ml\.weights = "\/srv\/w": \/srv\/w\/sam\/weights\.pt missing on 10\.0\.0\.5/,
