@@ -16,8 +16,8 @@ import { parseConfig } from "../../program/config";
 import { ML_SERVICES } from "../../components/model/ml";
 import { ML_DEFAULTS } from "../../program/config/ml";
 
-/** The ML services a VM runs (no app engine: program/config/ml.ts). */
-const VM_ML = ["sam", "cbir"] as const;
+/** The ML services a VM runs: all of them (the app engine through task-pods: components/model/ml.ts). */
+const VM_ML = ML_SERVICES;
 const onVm = (x: { component: string }) =>
     !CONTRACTS[x.component].optional || (VM_ML as readonly string[]).includes(x.component);
 
