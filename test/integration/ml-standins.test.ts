@@ -231,7 +231,8 @@ describe("cbir stand-in", { timeout: 60_000 }, () => {
 
 /**
  * The Kubernetes API as the app engine needs it (node -e K8S_API <tls dir> <namespace> <token>): HTTPS
- * with the certificate in <tls dir>; for the token, the namespace's pods: listed, created (kept, in
+ * with the certificate in <tls dir>; for the token, the namespace's pods: listed, watched (a stream of
+ * events, one JSON object per line, from any version: the events since start), created (kept, in
  * phase Pending) and nothing else; 401 for any other token. POST /test/phase/<pod>/<phase> (no token)
  * moves a pod to a phase, as a kubelet would report it. Prints "port N", then one line per request,
  * and "pod <JSON>" for each pod created.
@@ -240,7 +241,12 @@ const K8S_API = `
 const [dir, ns, token] = process.argv.slice(1);
 const fs = require("fs"), https = require("https"), path = require("path");
 const opts = { key: fs.readFileSync(path.join(dir, "key.pem")), cert: fs.readFileSync(path.join(dir, "cert.pem")) };
-const pods = [];
+const pods = [], watchers = [];
+let version = 1;
+const changed = (type, pod) => {
+    pod.metadata.resourceVersion = String(++version);
+    for (const w of watchers) w.write(JSON.stringify({ type, object: pod }) + "\\n");
+};
 const server = https.createServer(opts, (req, res) => {
     let body = "";
     req.on("data", (d) => (body += d));
@@ -249,15 +255,24 @@ const server = https.createServer(opts, (req, res) => {
         res.setHeader("Content-Type", "application/json");
         const phase = /^\\/test\\/phase\\/([^/]+)\\/([A-Za-z]+)$/.exec(req.url);
         if (phase && req.method === "POST") {
-            pods.filter((p) => p.metadata.name === phase[1]).forEach((p) => (p.status.phase = phase[2]));
+            pods.filter((p) => p.metadata.name === phase[1]).forEach((p) => {
+                p.status.phase = phase[2];
+                changed("MODIFIED", p);
+            });
             res.end("{}");
         } else if (req.headers.authorization !== "Bearer " + token) {
             res.writeHead(401).end(JSON.stringify({ kind: "Status", message: "Unauthorized", code: 401 }));
+        } else if (req.url.startsWith("/api/v1/namespaces/" + ns + "/pods?") && /[?&]watch=true/.test(req.url)) {
+            res.writeHead(200);
+            watchers.push(res);
+            res.on("close", () => watchers.splice(watchers.indexOf(res), 1));
         } else if (req.url.startsWith("/api/v1/namespaces/" + ns + "/pods") && req.method === "GET") {
-            res.end(JSON.stringify({ kind: "PodList", apiVersion: "v1", items: pods }));
+            const metadata = { resourceVersion: String(version) };
+            res.end(JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata, items: pods }));
         } else if (req.url === "/api/v1/namespaces/" + ns + "/pods" && req.method === "POST") {
             const pod = { ...JSON.parse(body), status: { phase: "Pending" } };
             pods.push(pod);
+            changed("ADDED", pod);
             console.log("pod " + JSON.stringify(pod));
             res.writeHead(201).end(JSON.stringify(pod));
         } else res.writeHead(404).end(JSON.stringify({ kind: "Status", code: 404 }));
@@ -619,6 +634,15 @@ open(sys.argv[1] + "/layer.tar", "wb").write(layer)
                 state = (await call("GET", `/task-runs/${second}`)).body.state;
             }
             assert.equal(state, "FAILED");
+            // Told by the watch, as fabric8's informer is: one list, then watches from its version.
+            assert.ok(
+                requests.some((q) =>
+                    q.startsWith(
+                        `GET /api/v1/namespaces/${NAMESPACE}/pods?labelSelector=app%3Dtask&watch=true&resourceVersion=`,
+                    ),
+                ),
+                requests.join("\n"),
+            );
             const none = await call("GET", `/task-runs/${second}/outputs`);
             assert.equal(none.body.error_code, "APPE-internal-task-run-state-error");
         } finally {

@@ -19,8 +19,7 @@ Real (paths under app-engine/src/main/ at the pinned commit):
   provisioning container, outputs.zip posted back with the run's secret (FINISHED, or FAILED when an
   output is missing), the pod's phase followed (PodInformer: Succeeded FINISHED, Failed/Unknown
   FAILED), GET the run and its outputs.
-Stand-in: integer parameters only; the pod list is polled every 2 s instead of watched; its tables
-are its own (the real ones are Liquibase's, migrations/init.sql), in the same database.
+Stand-in: integer parameters only; its tables are its own (the real ones are Liquibase's, migrations/init.sql), in the same database.
 """
 import gzip
 import hashlib
@@ -119,6 +118,8 @@ ERRORS = {
 # The states the scheduler manages, in which outputs may be posted (TaskProvisioningService.java:826-829).
 SCHEDULER_STATES = ("RUNNING", "PENDING", "QUEUED", "QUEUING")
 FINAL_STATES = ("FINISHED", "FAILED")
+# How long one watch of the task pods lasts before it is made again (the API server ends it then).
+WATCH_SECONDS = 300
 # PodInformer.java: the phase a finished pod maps to.
 PHASES = {"Succeeded": "FINISHED", "Failed": "FAILED", "Unknown": "FAILED"}
 
@@ -163,6 +164,14 @@ class Cluster:
             return self.env_token
         with open(self.token_file, encoding="utf-8") as f:  # re-read: the kubelet rotates projected tokens
             return f.read().strip()
+
+    def watch(self, url):
+        """The events of a watch, one JSON object per line, until the server ends it."""
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token()}", "Accept": "application/json"})
+        with urllib.request.urlopen(req, timeout=WATCH_SECONDS + 30, context=self.tls) as res:
+            for line in res:
+                if line.strip():
+                    yield json.loads(line)
 
     def call(self, method, url, body=None):
         headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
@@ -554,21 +563,40 @@ class AppEngine:
             raise AppEngineError("INTERNAL_INVALID_TASK_RUN_STATE")
         return [{"parameterName": k, "taskRunId": run_id, "type": "INTEGER", "value": v} for k, v in run["outputs"].items()]
 
+    def on_pod(self, pod):
+        """PodInformer.onUpdate: a run's pod past Running sets the run's final state."""
+        run_id, phase = pod["metadata"].get("labels", {}).get("runId"), pod.get("status", {}).get("phase")
+        if phase in ("Pending", "Running", None) or not is_uuid(run_id):  # not a run's pod: getRun finds none
+            return
+        row = self.query("SELECT state FROM standin_run WHERE id = %s", (run_id,), one=True)
+        if row and row[0] not in FINAL_STATES:
+            self.set_state(run_id, PHASES.get(phase, "FAILED"))
+
     def follow_pods(self):
-        """PodInformer's onUpdate, by polling: a pod past Running sets its run's final state."""
+        """fabric8's informer: the pods listed, then watched from the list's version; the watch made
+        again when the server ends it, the list again after an error (a 410 Expired, say)."""
+        selector = "?labelSelector=app%3Dtask"
+        version = None
         while True:
-            time.sleep(2)
             try:
-                pods = self.cluster.call("GET", self.cluster.url("?labelSelector=app%3Dtask")).get("items", [])
-                for pod in pods:
-                    run_id, phase = pod["metadata"].get("labels", {}).get("runId"), pod.get("status", {}).get("phase")
-                    if phase in ("Pending", "Running") or not is_uuid(run_id):  # not a run's pod: PodInformer.getRun finds none
-                        continue
-                    row = self.query("SELECT state FROM standin_run WHERE id = %s", (run_id,), one=True)
-                    if row and row[0] not in FINAL_STATES:
-                        self.set_state(run_id, PHASES.get(phase, "FAILED"))
-            except Exception as e:  # the informer logs and goes on, as fabric8's reconnecting watch does
+                if version is None:
+                    listed = self.cluster.call("GET", self.cluster.url(selector))
+                    for pod in listed.get("items", []):
+                        self.on_pod(pod)
+                    version = listed.get("metadata", {}).get("resourceVersion") or "0"
+                watch = f"{selector}&watch=true&resourceVersion={version}&timeoutSeconds={WATCH_SECONDS}"
+                for event in self.cluster.watch(self.cluster.url(watch)):
+                    if event.get("type") == "ERROR":
+                        version = None
+                        break
+                    pod = event.get("object") or {}
+                    version = pod.get("metadata", {}).get("resourceVersion") or version
+                    if event.get("type") in ("ADDED", "MODIFIED"):
+                        self.on_pod(pod)
+            except Exception as e:  # the informer logs and starts again, as fabric8's reconnecting watch does
                 log(f"app-engine stand-in: Pod Informer: {type(e).__name__}: {e}")
+                version = None
+                time.sleep(2)
 
     def handle(self, req):
         p, m = req.path, req.method
