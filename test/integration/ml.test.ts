@@ -19,6 +19,7 @@ import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackCo
 import { freePort, projectConfig, sshTargetConfig } from "../support/project-config";
 import { composeContainer, composeForward, disposeVmTenant } from "../support/vm-stack";
 import { appEngineClient, buildTaskBundle, runTask, taskOutputs } from "../support/task-bundle";
+import { cytomineAuth } from "../support/cytomine-hmac";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { readEnvFile } from "../support/env-file";
 import { repoRoot } from "../../toolchain/index";
@@ -71,6 +72,26 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
     const work = fs.mkdtempSync("/var/tmp/cytomine-ml-");
     const ML_CONTAINERS = ["app-engine", "app-engine-db", "registry", "task-pods", "sam", "cbir", "cbir-cache"];
     let registryPort = 0;
+    let httpPort = 0;
+
+    /** Core's app-engine routes through the tenant's proxy, signed as ImageServer1 (its keys are the tenant's). */
+    const coreApi = async (method: string, p: string, body?: FormData) => {
+        const keys = readEnvFile(`${configRoot}/${tenant}/env/repository.env`);
+        const date = new Date().toUTCString();
+        const r = await fetch(`http://127.0.0.1:${httpPort}/api/app-engine${p}`, {
+            method,
+            headers: {
+                Date: date,
+                Authorization: cytomineAuth(method, date, keys.IMAGE_SERVER_PUBLIC_KEY, keys.IMAGE_SERVER_PRIVATE_KEY),
+            },
+            ...(body ? { body } : {}),
+        });
+        const text = await r.text();
+        return {
+            status: r.status,
+            body: (r.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as Any,
+        };
+    };
 
     before(async () => {
         env = await useEnvironment();
@@ -78,7 +99,7 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         fs.chmodSync(work, 0o755);
         registryPort = await freePort();
         const target = sshTargetConfig(env, "ml", {
-            httpPort: await freePort(),
+            httpPort: (httpPort = await freePort()),
             configDir: configRoot,
             dataDir: dataRoot,
             extra: {
@@ -156,7 +177,7 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         assert.match(docker("exec", sam, "sh", "-c", "touch /weights/x 2>&1 || true"), /Read-only file system/);
     });
 
-    it("a task runs end to end on the host's engine: uploaded, its image pushed and pulled from the loopback registry, its result back", async () => {
+    it("a task runs end to end on the host's engine: uploaded through core, its image pushed and pulled from the loopback registry, its result back", async () => {
         const project = `cytomine-${tenant}`;
         const bundle = await buildTaskBundle(env.docker.host, path.join(work, "task"));
         const forward = composeForward(
@@ -166,8 +187,29 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
             work,
         );
         try {
+            // The bundle goes in through core, as the web UI sends it: the tenant's proxy, core's
+            // RestTaskController, the app engine.
+            assert.equal((await fetch(`http://127.0.0.1:${httpPort}/api/app-engine/tasks`)).status, 401);
+            const form = new FormData();
+            form.append("task", new Blob([new Uint8Array(fs.readFileSync(bundle.zip))]), "bundle.zip");
+            const uploaded = await coreApi("POST", "/tasks", form);
+            assert.equal(uploaded.status, 200, JSON.stringify(uploaded.body));
+            assert.equal(uploaded.body.namespace, bundle.namespace);
+            // Again: the app engine's refusal, as core relays it (AppEngineException).
+            const again = await coreApi("POST", "/tasks", form);
+            assert.equal(again.body.error_code, "APPE-internal-task-exists", JSON.stringify(again.body));
+            const listed = await coreApi("GET", "/tasks");
+            assert.deepEqual(
+                listed.body.map((t: Any) => `${t.namespace}/${t.version}`),
+                [`${bundle.namespace}/${bundle.version}`],
+            );
+            assert.equal(
+                (await coreApi("GET", `/tasks/${bundle.namespace}/${bundle.version}`)).body.name,
+                uploaded.body.name,
+            );
+            // Runs through core need its projects and images, which its stand-in does not keep: the
+            // app engine directly, through a forwarded port.
             const engine = appEngineClient(`http://127.0.0.1:${forward.port}`);
-            assert.equal((await engine.upload(bundle.zip)).body.namespace, bundle.namespace);
             const ok = await runTask(engine, bundle, { a: 2, b: 3 });
             const pod = (role: string, runId: string) =>
                 docker(
@@ -330,6 +372,8 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         for (const s of ML_CONTAINERS) assert.ok(!running.includes(s), `${s} still runs: ${running}`);
         assert.ok(running.includes("core"));
         assert.equal(docker("ps", "-aq", "--filter", `network=cytomine-${tenant}-tasks`).trim(), "");
+        // Core without APPENGINE_ENABLED has no app-engine routes (@ConditionalOnExpression).
+        assert.equal((await coreApi("GET", "/tasks")).status, 404);
     });
 });
 

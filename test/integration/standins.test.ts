@@ -15,6 +15,7 @@ import { freePort } from "../support/project-config";
 import { removeStandinRoots, RunningStandin, runStandin, standinRoot, startStandin } from "../../localenv";
 import { Postgres, startPostgres } from "../support/postgres";
 import { logged } from "../support/standin-log";
+import { cytomineAuth } from "../support/cytomine-hmac";
 
 after(removeStandinRoots);
 
@@ -52,12 +53,6 @@ function claimsFor(username: string, roles: string[] | undefined, extra: Record<
 /** The header Spring Security's BearerTokenAuthenticationEntryPoint writes for REASON. */
 const invalid = (reason: string) =>
     `Bearer error="invalid_token", error_description="An error occurred while attempting to decode the Jwt: ${reason}", ${RFC}`;
-
-/** Cytomine's HMAC header (ApiKeyFilter.java): HMAC-SHA1 of "METHOD\nmd5\ntype\ndate" with the private key. */
-function cytomineAuth(method: string, date: string, pub: string, priv: string, contentType = "") {
-    const sig = crypto.createHmac("sha1", priv).update(`${method}\n\n${contentType}\n${date}`).digest("base64");
-    return `CYTOMINE ${pub}:${sig}`;
-}
 
 async function get(url: string, headers: Record<string, string> = {}) {
     const res = await fetch(url, { headers });

@@ -611,6 +611,8 @@ class AppEngine:
                 return json_response(200, [self.description(r[0]) for r in rows])
             if parts == ["tasks"] and m == "POST":
                 return json_response(200, self.upload(req))
+            if len(parts) == 3 and parts[0] == "tasks" and m == "GET":  # TaskController.java:85-102
+                return json_response(200, self.description(self.task_of(parts[1], parts[2])))
             if len(parts) == 4 and parts[0] == "tasks" and parts[3] == "runs" and m == "POST":
                 return json_response(200, self.create_run(self.task_of(parts[1], parts[2])))
             if parts[0] == "task-runs" and len(parts) >= 2:

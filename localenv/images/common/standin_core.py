@@ -3,8 +3,9 @@
 Real: the start checks the contract names (PostgreSQL with postgis, ltree created, MongoDB reachable),
 bearer validation as Spring Security's resource server does it (JWKS from IAM_URL, RS256, exact
 issuer, exp/nbf with 60 s skew, no audience), the Cytomine HMAC scheme, user provisioning from the
-token, the current user looked up through the repository service. Stand-in: everything else (no
-projects, images, annotations); unknown paths answer 404, or 401 where core demands a user first.
+token, the current user looked up through the repository service, the app engine's task catalogue
+relayed (RestTaskController). Stand-in: everything else (no projects, images, annotations, so no task
+runs through core); unknown paths answer 404, or 401 where core demands a user first.
 Upstream files named below are paths of github.com/cytomine/cytomine at the contract's release.
 """
 import base64
@@ -22,7 +23,7 @@ import uuid
 from jwt.algorithms import RSAAlgorithm
 
 import standin_db
-from standin_common import Response, cytomine_signature, iso_instant, json_response, log
+from standin_common import Response, cytomine_signature, iso_instant, json_response, log, multipart_parts
 
 DECODE = "An error occurred while attempting to decode the Jwt: {}"  # NimbusJwtDecoder's template
 NO_KEY = "Signed JWT rejected: Another algorithm expected, or no matching key(s) found"
@@ -420,4 +421,44 @@ class Core:
             return json_response(
                 200, {"class": "be.cytomine.domain.image.server.Storage", "id": row["id"], "name": row["name"], "user": row["user_id"]}
             )
+        # @ConditionalOnExpression("${application.appEngine.enabled: false}"): without it, no such routes.
+        if path.startswith("/api/app-engine/") and self.ctx.get("APPENGINE_ENABLED", "true").lower() == "true":
+            return self.app_engine(req, path[len("/api/app-engine/") :])
         return error_page(self.ctx, 404)
+
+    def app_engine(self, req, rest):
+        """RestTaskController (controller/appengine/RestTaskController.java:48-102): the task catalogue,
+        relayed to APPENGINE_API_URL + APPENGINE_API_BASE_PATH (application.yml:135-138;
+        AppEngineService.buildFullUrl). Task runs (TaskRunController) need core's projects and images,
+        which this stand-in does not keep: 404."""
+        base = self.ctx.get("APPENGINE_API_URL", "http://localhost") + self.ctx.get("APPENGINE_API_BASE_PATH", "/app-engine/v1/")
+        if req.method == "GET" and (rest == "tasks" or re.fullmatch(r"tasks/[^/]+/[^/]+", rest)):
+            return self.relay("GET", base + rest)
+        if req.method == "POST" and rest == "tasks":
+            task = next((data for name, filename, data in multipart_parts(req) if name == "task" and filename), None)
+            if task is None:  # @RequestParam("task") MultipartFile: Spring's MissingServletRequestPartException
+                return json_response(400, {"success": False, "message": "Required part 'task' is not present.", "errors": ""})
+            # Written to a temporary file, posted again as the part "task" (RestTaskController.java:93-102).
+            boundary = uuid.uuid4().hex
+            head = (
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"task\"; filename=\"{uuid.uuid4()}.tmp\"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n"
+            )
+            body = head.encode() + task + f"\r\n--{boundary}--\r\n".encode()
+            return self.relay("POST", base + "tasks", body, f"multipart/form-data; boundary={boundary}")
+        return error_page(self.ctx, 404)
+
+    def relay(self, method, url, body=None, content_type=None):
+        """RestTemplate.exchange: the app engine's answer as core's own. A POST the app engine refuses is
+        answered with its status and body (AppEngineException: ApiExceptionHandler.java:202-214); a GET
+        refused, or no answer at all, is a 500 (no handler for RestTemplate's exceptions)."""
+        headers = {"Content-Type": content_type} if content_type else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, data=body, method=method, headers=headers), timeout=120) as res:
+                return Response(res.status, res.read(), res.headers.get("Content-Type") or "application/json")
+        except urllib.error.HTTPError as e:
+            if method != "GET":
+                return Response(e.code, e.read(), e.headers.get("Content-Type") or "application/json")
+            raise ServerError(f"{e.code} {e.reason} on GET request for \"{url}\"")
+        except OSError as e:
+            raise ServerError(f"I/O error on {method} request for \"{url}\": {e}")
