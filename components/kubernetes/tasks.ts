@@ -4,7 +4,7 @@
 // creates (app-engine/src/main/java/be/cytomine/appengine/handlers/scheduler/impl/KubernetesScheduler.java).
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ML_PORTS, TaskLimits, tasksNamespaceOf } from "../model/ml";
+import { ML_PORTS, TASK_HOST_PATHS, TaskLimits, tasksNamespaceOf } from "../model/ml";
 import { tenantLabels, TenantNamespace } from "./namespace";
 import { ApiServer, apiServerEgress, DNS_EGRESS, namespaceSelector, Placement } from "./workload";
 
@@ -22,9 +22,6 @@ export const APP_ENGINE_ACCOUNT = "app-engine";
 export const TASK_POD_SECURITY_REASON =
     "task pods mount hostPath volumes (KubernetesScheduler.java:280-286), which Pod Security baseline and restricted forbid; " +
     "the ValidatingAdmissionPolicy cytomine-tasks admits only hostPaths under the scheduler's own folders and no privilege";
-
-/** The node folders a task pod's hostPath volumes may name: cluster mode's run folders and the datasets (application.yml:59; KubernetesScheduler.java:107-111). */
-export const TASK_HOST_PATHS = ["/tmp/app-engine/", "/data/datasets"];
 
 /** The app engine's rights in the task namespace (as the chart's Role, plus the logs it reads: KubernetesScheduler.java:361-371). */
 export const APP_ENGINE_RULES = [
@@ -80,11 +77,14 @@ export function taskPolicySpec(
 export function taskAdmissionRules(allowPrivileged: boolean): { expression: string; message: string }[] {
     // Parenthesised: a method call binds tighter than `+` in CEL.
     const containers = "(object.spec.containers + (has(object.spec.initContainers) ? object.spec.initContainers : []))";
-    const hostPaths = TASK_HOST_PATHS.map((p) => `v.hostPath.path.startsWith('${p}')`).join(" || ");
+    // The folder itself or below it: not a look-alike such as /data/datasets-other.
+    const hostPaths = TASK_HOST_PATHS.map(
+        (p) => `v.hostPath.path == '${p}' || v.hostPath.path.startsWith('${p}/')`,
+    ).join(" || ");
     return [
         {
             expression: `!has(object.spec.volumes) || object.spec.volumes.all(v, !has(v.hostPath) || ${hostPaths})`,
-            message: `hostPath volumes only under ${TASK_HOST_PATHS.join(", ")} (the app engine's run folders and datasets)`,
+            message: `hostPath volumes only under ${TASK_HOST_PATHS.map((p) => `${p}/`).join(", ")} (the app engine's run folders and datasets)`,
         },
         {
             expression:

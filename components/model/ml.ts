@@ -105,11 +105,12 @@ export interface VmTasks {
 /** The one namespace task-pods serves, and its port (the API server's usual one). */
 export const VM_TASKS = { namespace: "tasks", port: 6443, service: "task-pods" } as const;
 /**
- * The host paths a task pod may mount (KubernetesScheduler.java: cluster mode's /tmp/app-engine
- * scratch, and REF_STORAGE_BASE_PATH's default for datasets, application.yml:62); task-pods keeps
- * each under its own folder, never the host's.
+ * The folders a task pod's hostPath volumes may name, themselves or below: cluster mode's run folders
+ * and REF_STORAGE_BASE_PATH's default for datasets (application.yml:59-62; KubernetesScheduler.java:
+ * 107-111). On Kubernetes the task namespace's admission policy holds pods to them; on a VM task-pods
+ * does, keeping each under its own folder, never the host's.
  */
-const TASK_HOST_PATHS = ["/tmp/app-engine", "/data/datasets"];
+export const TASK_HOST_PATHS = ["/tmp/app-engine", "/data/datasets"];
 
 const secret = (name: string, key: string) => secretEnv(SECRET_NAME, name, key);
 const http = (path: string, port: number) => ({ httpGet: { path, port }, periodSeconds: 10 });

@@ -8,12 +8,18 @@ import { Cytomine } from "../../components/kubernetes/cytomine";
 import {
     APP_ENGINE_RULES,
     PRIVILEGED_REASON_KEY,
-    TASK_HOST_PATHS,
     TASK_RULES,
     taskAdmissionRules,
     taskPlacementExpression,
 } from "../../components/kubernetes/tasks";
-import { coreMlEnv, HELPER_DEFAULT, ML_SERVICES, mlServices, tasksNamespaceOf } from "../../components/model/ml";
+import {
+    coreMlEnv,
+    HELPER_DEFAULT,
+    ML_SERVICES,
+    mlServices,
+    TASK_HOST_PATHS,
+    tasksNamespaceOf,
+} from "../../components/model/ml";
 import { CONTRACTS } from "../../components/model/release";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
 import { ConfigError, parseConfig } from "../../program/config";
@@ -417,7 +423,11 @@ describe("ML services: the task namespace (mocks)", () => {
         const strict = taskAdmissionRules(false);
         assert.ok(strict.some((r) => r.expression.includes("securityContext.privileged")));
         assert.ok(!taskAdmissionRules(true).some((r) => r.expression.includes("securityContext.privileged")));
-        for (const p of TASK_HOST_PATHS) assert.ok(strict[0].expression.includes(`'${p}'`));
+        // Each folder itself or below it, never a look-alike prefix (/data/datasets-other).
+        for (const p of TASK_HOST_PATHS)
+            assert.ok(
+                strict[0].expression.includes(`v.hostPath.path == '${p}' || v.hostPath.path.startsWith('${p}/')`),
+            );
     });
 });
 
