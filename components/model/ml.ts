@@ -162,6 +162,9 @@ function appEngine(o: MlOptions): ServiceSpec[] {
             clients: ["app-engine"],
             routed: false,
             externalPorts: [],
+            // The host's engine pulls task images there over HTTP, which it allows for 127.0.0.0/8
+            // without configuration (dockerd --insecure-registry).
+            ...(o.vmTasks ? { loopbackPort: o.vmTasks.registryPort } : {}),
         },
         {
             component: "app-engine",

@@ -51,6 +51,8 @@ export interface ServiceSpec {
      * (the task-pods service drives the host's Docker engine).
      */
     hostBinds?: { path: string; reason: string }[];
+    /** VM target only: the host loopback port its port is published on (the task-image registry). */
+    loopbackPort?: number;
 }
 
 /** The one Secret of a tenant: every generated password and key, read by the pods by key. */

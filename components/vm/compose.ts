@@ -23,11 +23,8 @@ export interface ComposeOptions {
     pimsBinds?: string[];
     /** The host's folder of model weights, mounted read-only where the ML services read them (config key ml.weights). */
     weightsDir?: string;
-    /**
-     * The app engine's task pods (components/model/ml.ts VmTasks): the Docker network their containers
-     * join, and the host loopback port the registry is published on for the host's engine to pull from.
-     */
-    tasks?: { network: string; registryPort: number };
+    /** The Docker network the app engine's task containers join (components/model/ml.ts VmTasks). */
+    tasksNetwork?: string;
 }
 
 /** The Docker network a project's task containers join (components/model/ml.ts VmTasks). */
@@ -53,16 +50,13 @@ export const tmpfsOf = (path: string, uid: number) => `${path}:uid=${uid},gid=${
 /** One compose service from its spec: same image, user, read-only root and scratch paths as its pod. */
 function composeService(s: ServiceSpec, o: ComposeOptions): Service {
     const limits = (s.resources as { limits?: { memory?: string } }).limits;
-    // Published on the host's loopback only: its engine pulls task images there over HTTP, which it
-    // allows for 127.0.0.0/8 without configuration (dockerd --insecure-registry).
-    const registryPort = s.component === "registry" ? o.tasks?.registryPort : undefined;
     const networks = [
         "internal",
         ...(s.externalPorts.length ? ["egress"] : []),
         // Task containers connect to it (the Kubernetes target's NetworkPolicy from the task namespace).
-        ...(s.clientNamespaces?.length && o.tasks ? ["tasks"] : []),
+        ...(s.clientNamespaces?.length && o.tasksNetwork ? ["tasks"] : []),
         // Docker publishes no port of a container on internal networks only.
-        ...(registryPort ? ["edge"] : []),
+        ...(s.loopbackPort ? ["edge"] : []),
     ];
     const binds = [
         ...s.volumes.map((v) => `${volumeDirOf(o.dataDir, s.component, v.name)}:${v.mountPath}`),
@@ -70,7 +64,7 @@ function composeService(s: ServiceSpec, o: ComposeOptions): Service {
         ...(s.weights && o.weightsDir ? [`${o.weightsDir}:${s.weights}:ro`] : []),
         ...(s.hostBinds ?? []).map((b) => `${b.path}:${b.path}`),
     ];
-    const ports = registryPort ? [`127.0.0.1:${registryPort}:${s.port}`] : [];
+    const ports = s.loopbackPort ? [`127.0.0.1:${s.loopbackPort}:${s.port}`] : [];
     return {
         image: s.image,
         ...(s.args ? { command: s.args } : {}),
@@ -119,7 +113,7 @@ export function composeFile(services: ServiceSpec[], o: ComposeOptions): string 
             egress: {},
             // The task pods' containers, which task-pods starts on it by name: the app engine and
             // task-pods only, no route out.
-            ...(o.tasks ? { tasks: { name: o.tasks.network, internal: true } } : {}),
+            ...(o.tasksNetwork ? { tasks: { name: o.tasksNetwork, internal: true } } : {}),
         },
     };
     return stringify(doc, { lineWidth: 0 });

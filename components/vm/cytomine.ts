@@ -235,7 +235,7 @@ export function hostLayout(
         routes: routeTable(inProject),
         pimsBinds: pimsDatasetBinds(datasets, dataDir),
         ...(a.ml?.weights ? { weightsDir: a.ml.weights } : {}),
-        ...(vmTasks ? { tasks: { network: vmTasks.network, registryPort: vmTasks.registryPort } } : {}),
+        ...(vmTasks ? { tasksNetwork: vmTasks.network } : {}),
     };
     const urls = readinessUrls(a.bindAddress, a.httpPort, inProject);
     const backups = a.backups && {
@@ -492,7 +492,7 @@ export class Cytomine extends pulumi.ComponentResource {
                         digest: d,
                         waitFor: layout.readinessUrls,
                         timeoutSeconds: args.readyTimeoutSeconds,
-                        tasks: layout.composeOptions.tasks !== undefined,
+                        tasks: layout.composeOptions.tasksNetwork !== undefined,
                         ...(dockerConfig ? { dockerConfig } : {}),
                         ...(rollback ? { rollback } : {}),
                         ...(restored ? { restored } : {}),
