@@ -18,8 +18,8 @@ import { tasksNamespaceOf, WEIGHT_FILES } from "../../components/model/ml";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../support/automation";
 import { freePort, projectConfig, sshTargetConfig } from "../support/project-config";
 import { composeContainer, composeForward, disposeVmTenant } from "../support/vm-stack";
-import { appEngineClient, buildTaskBundle, runTask, taskOutputs } from "../support/task-bundle";
-import { cytomineAuth } from "../support/cytomine-hmac";
+import { buildTaskBundle, runTask, taskOutputs } from "../support/task-bundle";
+import { cytomineClient } from "../support/cytomine-hmac";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { readEnvFile } from "../support/env-file";
 import { repoRoot } from "../../toolchain/index";
@@ -74,24 +74,15 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
     let registryPort = 0;
     let httpPort = 0;
 
-    /** Core's app-engine routes through the tenant's proxy, signed as ImageServer1 (its keys are the tenant's). */
-    const coreApi = async (method: string, p: string, body?: FormData) => {
+    /** Core's API through the tenant's proxy, signed as ImageServer1 (its keys are the tenant's). */
+    const coreCall = (method: string, p: string, body?: unknown) => {
         const keys = readEnvFile(`${configRoot}/${tenant}/env/repository.env`);
-        const date = new Date().toUTCString();
-        const r = await fetch(`http://127.0.0.1:${httpPort}/api/app-engine${p}`, {
-            method,
-            headers: {
-                Date: date,
-                Authorization: cytomineAuth(method, date, keys.IMAGE_SERVER_PUBLIC_KEY, keys.IMAGE_SERVER_PRIVATE_KEY),
-            },
-            ...(body ? { body } : {}),
-        });
-        const text = await r.text();
-        return {
-            status: r.status,
-            body: (r.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as Any,
-        };
+        return cytomineClient(`http://127.0.0.1:${httpPort}/api`, () => ({
+            pub: keys.IMAGE_SERVER_PUBLIC_KEY,
+            priv: keys.IMAGE_SERVER_PRIVATE_KEY,
+        }))(method, p, body);
     };
+    const coreApi = (method: string, p: string, body?: unknown) => coreCall(method, `/app-engine${p}`, body);
 
     before(async () => {
         env = await useEnvironment();
@@ -177,91 +168,101 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         assert.match(docker("exec", sam, "sh", "-c", "touch /weights/x 2>&1 || true"), /Read-only file system/);
     });
 
-    it("a task runs end to end on the host's engine: uploaded through core, its image pushed and pulled from the loopback registry, its result back", async () => {
+    it("a task runs end to end on the host's engine: uploaded and run through core, its image pushed and pulled from the loopback registry, its result back", async () => {
         const project = `cytomine-${tenant}`;
         const bundle = await buildTaskBundle(env.docker.host, path.join(work, "task"));
-        const forward = composeForward(
-            env.docker.host,
-            project,
-            { service: "app-engine", port: 8080, image: DEFAULT_IMAGES.proxy },
-            work,
+        // The bundle goes in through core, as the web UI sends it: the tenant's proxy, core's
+        // RestTaskController, the app engine.
+        assert.equal((await fetch(`http://127.0.0.1:${httpPort}/api/app-engine/tasks`)).status, 401);
+        const form = new FormData();
+        form.append("task", new Blob([new Uint8Array(fs.readFileSync(bundle.zip))]), "bundle.zip");
+        const uploaded = await coreApi("POST", "/tasks", form);
+        assert.equal(uploaded.status, 200, JSON.stringify(uploaded.body));
+        assert.equal(uploaded.body.namespace, bundle.namespace);
+        // Again: the app engine's refusal, as core relays it (AppEngineException).
+        const again = await coreApi("POST", "/tasks", form);
+        assert.equal(again.body.error_code, "APPE-internal-task-exists", JSON.stringify(again.body));
+        const listed = await coreApi("GET", "/tasks");
+        assert.deepEqual(
+            listed.body.map((t: Any) => `${t.namespace}/${t.version}`),
+            [`${bundle.namespace}/${bundle.version}`],
         );
-        try {
-            // The bundle goes in through core, as the web UI sends it: the tenant's proxy, core's
-            // RestTaskController, the app engine.
-            assert.equal((await fetch(`http://127.0.0.1:${httpPort}/api/app-engine/tasks`)).status, 401);
-            const form = new FormData();
-            form.append("task", new Blob([new Uint8Array(fs.readFileSync(bundle.zip))]), "bundle.zip");
-            const uploaded = await coreApi("POST", "/tasks", form);
-            assert.equal(uploaded.status, 200, JSON.stringify(uploaded.body));
-            assert.equal(uploaded.body.namespace, bundle.namespace);
-            // Again: the app engine's refusal, as core relays it (AppEngineException).
-            const again = await coreApi("POST", "/tasks", form);
-            assert.equal(again.body.error_code, "APPE-internal-task-exists", JSON.stringify(again.body));
-            const listed = await coreApi("GET", "/tasks");
-            assert.deepEqual(
-                listed.body.map((t: Any) => `${t.namespace}/${t.version}`),
-                [`${bundle.namespace}/${bundle.version}`],
-            );
-            assert.equal(
-                (await coreApi("GET", `/tasks/${bundle.namespace}/${bundle.version}`)).body.name,
-                uploaded.body.name,
-            );
-            // Runs through core need its projects and images, which its stand-in does not keep: the
-            // app engine directly, through a forwarded port.
-            const engine = appEngineClient(`http://127.0.0.1:${forward.port}`);
-            const ok = await runTask(engine, bundle, { a: 2, b: 3 });
-            const pod = (role: string, runId: string) =>
-                docker(
-                    "ps",
-                    "-a",
-                    "--filter",
-                    `network=${project}-tasks`,
-                    "--filter",
-                    `label=task-pods.cytomine-fallback/container=${role}`,
-                    "--format",
-                    "{{.ID}} {{.Image}} {{.Names}}",
-                )
-                    .split("\n")
-                    .filter((l) => l.includes(runId));
-            assert.equal(ok.state, "FINISHED", docker("logs", composeContainer(env.docker.host, project, "task-pods")));
-            assert.deepEqual(await taskOutputs(engine, ok.id), [["out", 5]]);
-            // The task container ran on the host's engine, from the image the app engine pushed to the
-            // tenant's registry, pulled by the engine through the registry's loopback port.
-            const [task] = pod("task", ok.id);
-            assert.ok(task, "the task container");
-            const [id, image] = task.split(" ");
-            assert.equal(image, `127.0.0.1:${registryPort}/${bundle.image}`);
-            assert.match(docker("logs", id), /a \+ b = 5/);
-            assert.equal(docker("inspect", "-f", "{{.State.ExitCode}}", id).trim(), "0");
-            const failed = await runTask(engine, bundle, { a: -1, b: 3 });
-            assert.equal(failed.state, "FAILED");
-            // A task whose image the registry no longer holds (deleted through the registry's API, and
-            // gone from the host's engine): its run FAILED at once rather than QUEUING for good.
-            const [repository, tag] = bundle.image.split(":");
-            const manifest = `http://127.0.0.1:${registryPort}/v2/${repository}/manifests`;
-            const head = await fetch(`${manifest}/${tag}`, {
-                method: "HEAD",
-                headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json" },
-            });
-            const digest = head.headers.get("docker-content-digest");
-            assert.ok(digest, `the registry serves ${bundle.image}: ${head.status}`);
-            assert.equal((await fetch(`${manifest}/${digest}`, { method: "DELETE" })).status, 202);
-            docker("rmi", "-f", `127.0.0.1:${registryPort}/${bundle.image}`);
-            const gone = await runTask(engine, bundle, { a: 1, b: 1 });
-            assert.equal(gone.state, "FAILED");
-            const [goneTask] = pod("task", gone.id);
-            assert.equal(goneTask, undefined, "no task container without its image");
-            // Its pod, as task-pods keeps it: failed by the registry's answer.
-            const kept = JSON.parse(fs.readFileSync(`${dataRoot}/${tenant}/task-pods/pods.json`, "utf8"));
-            const text = JSON.stringify(kept);
-            assert.match(
-                text,
-                new RegExp(`the registry does not hold image .{0,4}127\\.0\\.0\\.1:${registryPort}/${repository}`),
-            );
-        } finally {
-            forward.stop();
-        }
+        assert.equal(
+            (await coreApi("GET", `/tasks/${bundle.namespace}/${bundle.version}`)).body.name,
+            uploaded.body.name,
+        );
+        // An image in a project, saved in core as PIMS's import saves one (uploaded file, abstract
+        // image, instance), then every run through core's TaskRunController on that image.
+        const projectId = (await coreCall("POST", "/project.json", { name: `ml-${tenant}` })).body.project.id;
+        const storage = (await coreCall("GET", "/storage.json")).body.collection[0].id;
+        const uf = await coreCall("POST", "/uploadedfile.json", {
+            originalFilename: "s.tif",
+            filename: "u/s.tif",
+            storage,
+        });
+        const ai = await coreCall("POST", "/abstractimage.json", { uploadedFile: uf.body.uploadedfile.id });
+        const ii = await coreCall("POST", "/imageinstance.json", {
+            baseImage: ai.body.abstractimage.id,
+            project: projectId,
+        });
+        assert.equal(ii.status, 200, JSON.stringify(ii.body));
+        const via = { project: projectId, image: ii.body.imageinstance.id as number };
+        const engine = { call: coreApi };
+        const ok = await runTask(engine, bundle, { a: 2, b: 3 }, via);
+        const pod = (role: string, runId: string) =>
+            docker(
+                "ps",
+                "-a",
+                "--filter",
+                `network=${project}-tasks`,
+                "--filter",
+                `label=task-pods.cytomine-fallback/container=${role}`,
+                "--format",
+                "{{.ID}} {{.Image}} {{.Names}}",
+            )
+                .split("\n")
+                .filter((l) => l.includes(runId));
+        assert.equal(ok.state, "FINISHED", docker("logs", composeContainer(env.docker.host, project, "task-pods")));
+        assert.deepEqual(await taskOutputs(engine, ok.id, via), [["out", 5]]);
+        // Core recorded each run on its image (TaskRunService.getTaskRuns).
+        const runs = (await coreCall("GET", `/project/${projectId}/task-runs`)).body;
+        assert.deepEqual(
+            runs.map((r: Any) => [r.taskRunId, r.image]),
+            [[ok.id, via.image]],
+        );
+        // The task container ran on the host's engine, from the image the app engine pushed to the
+        // tenant's registry, pulled by the engine through the registry's loopback port.
+        const [task] = pod("task", ok.id);
+        assert.ok(task, "the task container");
+        const [id, image] = task.split(" ");
+        assert.equal(image, `127.0.0.1:${registryPort}/${bundle.image}`);
+        assert.match(docker("logs", id), /a \+ b = 5/);
+        assert.equal(docker("inspect", "-f", "{{.State.ExitCode}}", id).trim(), "0");
+        const failed = await runTask(engine, bundle, { a: -1, b: 3 }, via);
+        assert.equal(failed.state, "FAILED");
+        // A task whose image the registry no longer holds (deleted through the registry's API, and
+        // gone from the host's engine): its run FAILED at once rather than QUEUING for good.
+        const [repository, tag] = bundle.image.split(":");
+        const manifest = `http://127.0.0.1:${registryPort}/v2/${repository}/manifests`;
+        const head = await fetch(`${manifest}/${tag}`, {
+            method: "HEAD",
+            headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json" },
+        });
+        const digest = head.headers.get("docker-content-digest");
+        assert.ok(digest, `the registry serves ${bundle.image}: ${head.status}`);
+        assert.equal((await fetch(`${manifest}/${digest}`, { method: "DELETE" })).status, 202);
+        docker("rmi", "-f", `127.0.0.1:${registryPort}/${bundle.image}`);
+        const gone = await runTask(engine, bundle, { a: 1, b: 1 }, via);
+        assert.equal(gone.state, "FAILED");
+        const [goneTask] = pod("task", gone.id);
+        assert.equal(goneTask, undefined, "no task container without its image");
+        // Its pod, as task-pods keeps it: failed by the registry's answer.
+        const kept = JSON.parse(fs.readFileSync(`${dataRoot}/${tenant}/task-pods/pods.json`, "utf8"));
+        const text = JSON.stringify(kept);
+        assert.match(
+            text,
+            new RegExp(`the registry does not hold image .{0,4}127\\.0\\.0\\.1:${registryPort}/${repository}`),
+        );
     });
 
     it("task-pods refuses what the task namespace refuses on Kubernetes, and a task reaches the app engine, not postgis", async () => {

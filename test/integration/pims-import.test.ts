@@ -33,6 +33,7 @@ import { removeStandinRoots, RunningStandin, StandinRoot, standinRoot, startStan
 import { repoRoot } from "../../toolchain/index";
 import { Postgres, startPostgres } from "../support/postgres";
 import { logged } from "../support/standin-log";
+import { cytomineClient } from "../support/cytomine-hmac";
 
 after(removeStandinRoots);
 
@@ -83,8 +84,9 @@ interface PimsEntry {
     storage: number;
     bucket?: string;
     project?: string;
+    projectId?: number;
     projectCreated?: boolean;
-    images?: { image: string; status: string; upload?: string }[];
+    images?: { image: string; status: string; upload?: string; imageInstance?: number }[];
     children?: string[];
     annotations?: Record<string, unknown>;
     error?: string;
@@ -243,6 +245,30 @@ describe("the dataset import against the PIMS stand-in of the pinned API", { tim
     /** The images PIMS linked under ROOT in the first run (lung and skin), kept for the later runs' checks. */
     let firstRunLinks: { id: string; link: string; image: string }[] = [];
 
+    /** Core's API as the caller of the import (ImageServer1's keys) sees it. */
+    const coreAs = (method: string, p: string) =>
+        cytomineClient(core.url, () => ({ pub: IMAGE_SERVER.publicKey, priv: IMAGE_SERVER.privateKey }))(
+            method,
+            `/api/${p}`,
+        );
+    /** Asserts what PIMS saved in core for tree `id`: its project, listed, holding one instance per image. */
+    async function assertInCore(entries: PimsEntry[], id: string) {
+        const ds = trees[id].datasets[0];
+        const entry = entries.find((e) => e.bucket === entryName(id))!;
+        const projects = await coreAs("GET", "project.json");
+        const project = projects.body.collection.find((p: Any) => p.name === ds.alias);
+        assert.ok(project, `core lists project ${ds.alias}: ${JSON.stringify(projects.body)}`);
+        assert.equal(project.id, entry.projectId);
+        const images = await coreAs("GET", `project/${project.id}/imageinstance.json`);
+        assert.equal(images.status, 200, JSON.stringify(images.body));
+        assert.deepEqual(
+            images.body.collection.map((i: Any) => [i.id, i.instanceFilename]),
+            entry.images!.map((i) => [i.imageInstance, i.image]),
+            "one instance per imported image, as PIMS recorded them",
+        );
+        return project.id as number;
+    }
+
     /** Asserts PIMS imported tree `id` in this run's entries: its project, every image linked under ROOT/upload-*. */
     function assertImported(entries: PimsEntry[], id: string, root = pimsRoot) {
         const ds = trees[id].datasets[0];
@@ -375,6 +401,11 @@ describe("the dataset import against the PIMS stand-in of the pinned API", { tim
         assertImported(entries, "lung");
         assertImported(entries, "skin");
         assert.ok(entries.every((e) => e.projectCreated));
+        // Saved in core as upstream's listener saves them: the web UI lists these projects and images.
+        await assertInCore(entries, "lung");
+        await assertInCore(entries, "skin");
+        const image = (await coreAs("GET", `imageinstance/${entries[0].images![0].imageInstance}.json`)).body;
+        assert.equal(image.project, entries[0].projectId);
         firstRunLinks = entries.flatMap((e) =>
             e.images!.map((i) => {
                 const id = ["lung", "skin"].find((t) => entryName(t) === e.bucket)!;
@@ -429,6 +460,7 @@ describe("the dataset import against the PIMS stand-in of the pinned API", { tim
         await new Promise((res) => setTimeout(res, 500));
         assert.equal(pimsRecord().length, before + 1, JSON.stringify(pimsRecord().slice(before)));
         assertImported(entries, "kidney");
+        await assertInCore(entries, "kidney");
         // PIMS skipped the served entries as upstream does (dataset.py:60-65, then 203-205).
         for (const id of ["lung", "skin"]) {
             const meta = `${pimsRoot.at("/data/import")}/${entryName(id)}/METADATA`;

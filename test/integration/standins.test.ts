@@ -15,7 +15,7 @@ import { freePort } from "../support/project-config";
 import { removeStandinRoots, RunningStandin, runStandin, standinRoot, startStandin } from "../../localenv";
 import { Postgres, startPostgres } from "../support/postgres";
 import { logged } from "../support/standin-log";
-import { cytomineAuth } from "../support/cytomine-hmac";
+import { cytomineAuth, cytomineClient } from "../support/cytomine-hmac";
 
 after(removeStandinRoots);
 
@@ -23,6 +23,8 @@ const ISSUER_ORIGIN = "https://cytomine.test";
 const ISSUER = `${ISSUER_ORIGIN}/iam/realms/cytomine`;
 const RFC = 'error_uri="https://tools.ietf.org/html/rfc6750#section-3.1"';
 const IMAGE_SERVER = { pub: crypto.randomUUID(), priv: crypto.randomUUID() };
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
 
@@ -409,6 +411,164 @@ describe("release stand-ins against PostgreSQL, a key set and each other", () =>
             const r = await get(`${c.url}/api/user/current.json`, { Authorization: `Bearer ${token}` });
             assert.equal(r.status, 500);
             await logged(c, /Couldn't retrieve remote JWK set/);
+        });
+    });
+
+    describe("projects, images and task runs (what PIMS saves; TaskRunController)", () => {
+        // The app engine as core calls it: a local server that records each request and answers as the
+        // app engine's TaskRunController does for one run (its refusal of a provision included).
+        const RUN = crypto.randomUUID();
+        const calls: string[] = [];
+        let engine: http.Server;
+        let c: RunningStandin;
+        const server = cytomineClient("", () => ({ pub: IMAGE_SERVER.pub, priv: IMAGE_SERVER.priv }));
+        const as = (user: string, roles: string[]) => {
+            const token = sign(claimsFor(user, roles), realmKey.privateKey);
+            return async (method: string, p: string, body?: unknown) => {
+                const r = await fetch(`${c.url}${p}`, {
+                    method,
+                    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+                    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+                });
+                return { status: r.status, body: (await r.json()) as Any };
+            };
+        };
+        const signed = (method: string, p: string, body?: unknown) => server(method, `${c.url}${p}`, body);
+
+        before(async () => {
+            engine = http
+                .createServer((req, res) => {
+                    let body = "";
+                    req.on("data", (d) => (body += d));
+                    req.on("end", () => {
+                        calls.push(`${req.method} ${req.url} ${body}`);
+                        res.setHeader("Content-Type", "application/json");
+                        if (req.url!.endsWith("/runs"))
+                            res.end(
+                                JSON.stringify({ id: RUN, state: "CREATED", task: { name: "add", version: "1.0.0" } }),
+                            );
+                        else if (req.url!.endsWith("/outputs")) res.end("[]");
+                        else if (req.url!.endsWith("/input-provisions/b"))
+                            res.writeHead(400).end(
+                                JSON.stringify({ error_code: "APPE-internal-parameter-type-error" }),
+                            );
+                        else res.end(JSON.stringify({ parameterName: "a", value: 2, taskRunId: RUN }));
+                    });
+                })
+                .listen(0, "127.0.0.1");
+            await new Promise((r) => engine.once("listening", r));
+            c = await startCore({
+                APPENGINE_API_URL: `http://127.0.0.1:${(engine.address() as net.AddressInfo).port}`,
+            });
+        });
+        after(() => engine?.close());
+
+        it("PIMS's saves: a project (409 for a taken name), an uploaded file, its abstract image, an instance (409 twice), listed", async () => {
+            const project = await signed("POST", "/api/project.json", { name: "lung-study" });
+            assert.equal(project.status, 200, JSON.stringify(project.body));
+            assert.equal(project.body.project.name, "lung-study");
+            assert.equal(project.body.callback.projectID, String(project.body.project.id));
+            const again = await signed("POST", "/api/project.json", { name: "lung-study" });
+            assert.deepEqual([again.status, again.body.message], [409, "Project lung-study already exist!"]);
+            const storage = (await signed("GET", "/api/storage.json")).body.collection[0].id;
+            const uf = await signed("POST", "/api/uploadedfile.json", {
+                originalFilename: "slide.dcm",
+                filename: "upload-1/slide.dcm",
+                storage,
+            });
+            assert.equal(uf.status, 200, JSON.stringify(uf.body));
+            const ai = await signed("POST", "/api/abstractimage.json", { uploadedFile: uf.body.uploadedfile.id });
+            assert.equal(ai.body.abstractimage.originalFilename, "slide.dcm");
+            const body = { baseImage: ai.body.abstractimage.id, project: project.body.project.id };
+            const ii = await signed("POST", "/api/imageinstance.json", body);
+            assert.equal(ii.status, 200, JSON.stringify(ii.body));
+            const twice = await signed("POST", "/api/imageinstance.json", body);
+            assert.deepEqual(
+                [twice.status, twice.body.message],
+                [409, "Image slide.dcm already map with project lung-study"],
+            );
+            const missing = await signed("POST", "/api/imageinstance.json", { ...body, baseImage: 999999 });
+            assert.deepEqual([missing.status, missing.body.message], [404, "AbstractImage 999999 not found"]);
+            const listed = await signed("GET", `/api/project/${project.body.project.id}/imageinstance.json`);
+            assert.deepEqual(
+                listed.body.collection.map((i: Any) => [i.id, i.instanceFilename]),
+                [[ii.body.imageinstance.id, "slide.dcm"]],
+            );
+            assert.equal((await get(`${c.url}/api/imageinstance/${ii.body.imageinstance.id}.json`)).status, 401);
+        });
+
+        it("a project is its creator's: another user gets 403 and does not list it; an admin reads it", async () => {
+            const bob = as("bob", ["USER"]);
+            const carol = as("carol", ["USER"]);
+            const created = await bob("POST", "/api/project.json", { name: "bob-project" });
+            const id = created.body.project.id;
+            const denied = await carol("GET", `/api/project/${id}.json`);
+            assert.equal(denied.status, 403);
+            assert.match(denied.body.message, /You don't have the right to read or modify this resource!/);
+            const names = (r: { body: Any }) => r.body.collection.map((p: Any) => p.name);
+            assert.ok(!names(await carol("GET", "/api/project.json")).includes("bob-project"));
+            assert.ok(names(await as("alice", ["ADMIN"])("GET", "/api/project.json")).includes("bob-project"));
+            assert.equal((await bob("GET", `/api/project/${id}.json`)).body.name, "bob-project");
+            // Runs in it: not for another user, nor a guest; an unknown run is 404 before the app engine.
+            const runs = `/api/app-engine/project/${id}/tasks/org.test.add/1.0.0/runs`;
+            assert.equal((await carol("POST", runs, { image: 1 })).status, 403);
+            const before = calls.length;
+            const unknown = await bob("GET", `/api/app-engine/project/${id}/task-runs/${crypto.randomUUID()}`);
+            assert.equal(unknown.status, 404);
+            assert.match(unknown.body.message, /^TaskRun [0-9a-f-]{36} not found$/);
+            assert.equal(calls.length, before, "nothing reached the app engine");
+        });
+
+        it("a run through core: created at the app engine, then recorded on its image; provisions go one by one without their type", async () => {
+            const project = (await signed("GET", "/api/project.json")).body.collection.find(
+                (p: Any) => p.name === "lung-study",
+            );
+            const image = (await signed("GET", `/api/project/${project.id}/imageinstance.json`)).body.collection[0];
+            const base = `/api/app-engine/project/${project.id}`;
+            calls.length = 0;
+            const run = await signed("POST", `${base}/tasks/org.test.add/1.0.0/runs`, { image: image.id });
+            assert.equal(run.status, 200, JSON.stringify(run.body));
+            assert.equal(run.body.id, RUN);
+            // AppEngineService.buildFullUrl: base path "/app-engine/v1/" + "/tasks/..." (the double slash
+            // is upstream's); the task's outputs read after the run is saved.
+            assert.deepEqual(
+                calls.map((l) => l.trim()),
+                [
+                    "POST /app-engine/v1//tasks/org.test.add/1.0.0/runs",
+                    "GET /app-engine/v1//tasks/org.test.add/1.0.0/outputs",
+                ],
+            );
+            const listed = await signed("GET", `/api/project/${project.id}/task-runs`);
+            assert.deepEqual(
+                listed.body.map((r: Any) => [r.taskRunId, r.image, r.user.username]),
+                [[RUN, image.id, "ImageServer1"]],
+            );
+            calls.length = 0;
+            const provisioned = await signed("PUT", `${base}/task-runs/${RUN}/input-provisions`, [
+                { parameterName: "a", value: 2, type: { id: "integer" } },
+            ]);
+            assert.equal(provisioned.status, 200, JSON.stringify(provisioned.body));
+            assert.deepEqual(calls, [
+                `PUT /app-engine/v1/task-runs/${RUN}/input-provisions/a {"parameterName":"a","value":2}`,
+            ]);
+            // The app engine's refusal comes back as core's answer (AppEngineException).
+            const refused = await signed("PUT", `${base}/task-runs/${RUN}/input-provisions/b`, {
+                parameterName: "b",
+                value: "x",
+                type: { id: "integer" },
+            });
+            assert.deepEqual([refused.status, refused.body.error_code], [400, "APPE-internal-parameter-type-error"]);
+            // Without `type`, upstream's provisionTaskRun fails on the missing node.
+            const untyped = await signed("PUT", `${base}/task-runs/${RUN}/input-provisions/a`, { value: 2 });
+            assert.equal(untyped.status, 500);
+            // A run of another project is not found there.
+            const other = (await signed("POST", "/api/project.json", { name: "other-study" })).body.project.id;
+            assert.equal((await signed("GET", `/api/app-engine/project/${other}/task-runs/${RUN}`)).status, 404);
+            // An image that does not exist: upstream creates the run at the app engine first, then fails.
+            calls.length = 0;
+            const noImage = await signed("POST", `${base}/tasks/org.test.add/1.0.0/runs`, { image: 999999 });
+            assert.deepEqual([noImage.status, noImage.body.message], [404, "ImageInstance 999999 not found"]);
+            assert.equal(calls.length, 1);
         });
     });
 });

@@ -77,34 +77,59 @@ export function appEngineClient(base: string) {
     return { call, upload };
 }
 
+/** A run started through core: core's TaskRunController routes in this project, on this image. */
+export interface ThroughCore {
+    project: number;
+    image: number;
+}
+
+/** The API's paths for a run: the app engine's own, or core's (below /api/app-engine) in a project. */
+const inProject = (via?: ThroughCore) => (via ? `/project/${via.project}` : "");
+
 /**
- * Runs the bundle's task once through the app engine (`a` and `b` its inputs): a run created,
- * provisioned and started, then its state read every 2 s until it ends (3 minutes at most).
+ * Runs the bundle's task once (`a` and `b` its inputs): a run created, provisioned and started, then
+ * its state read every 2 s until it ends (3 minutes at most). `api.call` takes paths below the app
+ * engine's /app-engine/v1, or below core's /api/app-engine with `via` (core wants the image the run
+ * is for, and each provision's type: TaskRunService.addTaskRun, provisionTaskRun).
  */
 export async function runTask(
-    engine: ReturnType<typeof appEngineClient>,
+    api: { call: (method: string, p: string, body?: unknown) => Promise<AppEngineAnswer> },
     bundle: TaskBundle,
     inputs: { a: number; b: number },
+    via?: ThroughCore,
 ): Promise<{ id: string; state: string }> {
-    const call = async (method: string, p: string, body?: unknown) => (await engine.call(method, p, body)).body;
-    const id = (await call("POST", `/tasks/${bundle.namespace}/${bundle.version}/runs`)).id as string;
-    await call("PUT", `/task-runs/${id}/input-provisions`, [
-        { parameterName: "a", value: inputs.a },
-        { parameterName: "b", value: inputs.b },
+    const call = async (method: string, p: string, body?: unknown) => {
+        const r = await api.call(method, p, body);
+        if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${JSON.stringify(r.body)}`);
+        return r.body;
+    };
+    const paths = {
+        create: `${inProject(via)}/tasks/${bundle.namespace}/${bundle.version}/runs`,
+        run: (run: string) => `${inProject(via)}/task-runs/${run}`,
+    };
+    const id = (await call("POST", paths.create, via ? { image: via.image } : undefined)).id as string;
+    const type = via ? { type: { id: "integer" } } : {};
+    await call("PUT", `${paths.run(id)}/input-provisions`, [
+        { parameterName: "a", value: inputs.a, ...type },
+        { parameterName: "b", value: inputs.b, ...type },
     ]);
-    const started = await call("POST", `/task-runs/${id}/state-actions`, { desired: "RUNNING" });
+    const started = await call("POST", `${paths.run(id)}/state-actions`, { desired: "RUNNING" });
     if (started.status !== "success") throw new Error(`run ${id} did not start: ${JSON.stringify(started)}`);
     let state = "";
     for (let i = 0; i < 90 && !["FINISHED", "FAILED"].includes(state); i++) {
         await new Promise((r) => setTimeout(r, 2000));
-        state = (await call("GET", `/task-runs/${id}`)).state;
+        state = (await call("GET", paths.run(id))).state;
     }
     return { id, state };
 }
 
-/** A run's outputs as [name, value] pairs. */
-export async function taskOutputs(engine: ReturnType<typeof appEngineClient>, id: string): Promise<[string, number][]> {
-    const outputs = (await engine.call("GET", `/task-runs/${id}/outputs`)).body as {
+/** A run's outputs as [name, value] pairs (through core with `via`). */
+export async function taskOutputs(
+    api: { call: (method: string, p: string, body?: unknown) => Promise<AppEngineAnswer> },
+    id: string,
+    via?: ThroughCore,
+): Promise<[string, number][]> {
+    const outputs = (await api.call("GET", `${inProject(via)}/task-runs/${id}/outputs`)).body as {
         parameterName: string;
         value: number;
     }[];

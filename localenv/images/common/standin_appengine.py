@@ -380,6 +380,24 @@ class AppEngine:
         log(f"app-engine stand-in: UploadTask: {namespace} {version} saved, image {name} pushed")
         return self.description(identifier)
 
+    def task_outputs(self, identifier):
+        """TaskService.makeTaskOutputs: the descriptor's outputs as TaskOutput records (camelCase, as
+        dto/inputs/task/TaskOutput.java serialises them)."""
+        row = self.query("SELECT descriptor FROM standin_task WHERE identifier = %s", (str(identifier),), one=True)
+        outputs = row[0].get("outputs") or {}
+        return [
+            {
+                "id": None,
+                "name": name,
+                "displayName": (o or {}).get("display_name", name),
+                "description": (o or {}).get("description"),
+                "optional": False,
+                "type": {"id": (o or {}).get("type", "integer")},
+                "derivedFrom": (o or {}).get("dependencies", {}).get("derived_from"),
+            }
+            for name, o in outputs.items()
+        ]
+
     def task_of(self, namespace, version):
         row = self.query("SELECT identifier FROM public.task WHERE namespace = %s AND version = %s", (namespace, version), one=True)
         if not row:
@@ -424,6 +442,13 @@ class AppEngine:
             (str(run_id), str(task), str(uuid.uuid4())),
         )
         return self.run_json(self.run_row(str(run_id)))
+
+    def provision_one(self, run_id, name, provision):
+        """provisionJson (TaskRunController.java: PUT task-runs/{run}/input-provisions/{name}): one
+        parameter, named by the path; the answer is that provision alone."""
+        value = provision.get("value") if isinstance(provision, dict) else None
+        done = self.provision(run_id, [{"parameterName": name, "value": value}])
+        return next(p for p in done if p["parameterName"] == name)
 
     def provision(self, run_id, provisions):
         run = self.run_row(run_id)
@@ -604,7 +629,11 @@ class AppEngine:
             return json_response(200, {"status": "UP", "timestamp": iso_instant(time.time()), "service": "app-engine"})
         if not p.startswith(self.prefix + "/"):
             return None
-        parts = p[len(self.prefix) + 1 :].split("/")
+        # Tomcat maps a path with its repeated slashes merged (CoyoteAdapter.normalize): core builds
+        # "/app-engine/v1/" + "/tasks/..." (AppEngineService.buildFullUrl; TaskRunService.addTaskRun),
+        # and upstream's app engine logs such runs as "tasks/{namespace}/{version}/runs POST"
+        # (github.com/cytomine/cytomine/issues/526).
+        parts = re.sub(r"/{2,}", "/", p[len(self.prefix) + 1 :]).lstrip("/").split("/")
         try:
             if parts == ["tasks"] and m == "GET":
                 rows = self.query("SELECT identifier FROM public.task ORDER BY created_date")
@@ -613,6 +642,8 @@ class AppEngine:
                 return json_response(200, self.upload(req))
             if len(parts) == 3 and parts[0] == "tasks" and m == "GET":  # TaskController.java:85-102
                 return json_response(200, self.description(self.task_of(parts[1], parts[2])))
+            if len(parts) == 4 and parts[0] == "tasks" and parts[3] == "outputs" and m == "GET":  # TaskController.java:173-190
+                return json_response(200, self.task_outputs(self.task_of(parts[1], parts[2])))
             if len(parts) == 4 and parts[0] == "tasks" and parts[3] == "runs" and m == "POST":
                 return json_response(200, self.create_run(self.task_of(parts[1], parts[2])))
             if parts[0] == "task-runs" and len(parts) >= 2:
@@ -621,6 +652,8 @@ class AppEngine:
                     return json_response(200, self.run_json(self.run_row(run_id)))
                 if rest == ["input-provisions"] and m == "PUT":
                     return json_response(200, self.provision(run_id, req.json()))
+                if len(rest) == 2 and rest[0] == "input-provisions" and m == "PUT":
+                    return json_response(200, self.provision_one(run_id, rest[1], req.json()))
                 if rest == ["inputs.zip"] and m == "GET":
                     return self.inputs_zip(run_id)
                 if rest == ["state-actions"] and m == "POST":

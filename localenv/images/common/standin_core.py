@@ -4,8 +4,9 @@ Real: the start checks the contract names (PostgreSQL with postgis, ltree create
 bearer validation as Spring Security's resource server does it (JWKS from IAM_URL, RS256, exact
 issuer, exp/nbf with 60 s skew, no audience), the Cytomine HMAC scheme, user provisioning from the
 token, the current user looked up through the repository service, the app engine's task catalogue
-relayed (RestTaskController). Stand-in: everything else (no projects, images, annotations, so no task
-runs through core); unknown paths answer 404, or 401 where core demands a user first.
+relayed (RestTaskController); projects, images and task runs as standin_core_projects describes.
+Stand-in: everything else (no annotations, ontologies, members); unknown paths answer 404, or 401
+where core demands a user first.
 Upstream files named below are paths of github.com/cytomine/cytomine at the contract's release.
 """
 import base64
@@ -23,6 +24,7 @@ import uuid
 from jwt.algorithms import RSAAlgorithm
 
 import standin_db
+from standin_core_projects import Projects
 from standin_common import Response, cytomine_signature, iso_instant, json_response, log, multipart_parts
 
 DECODE = "An error occurred while attempting to decode the Jwt: {}"  # NimbusJwtDecoder's template
@@ -164,6 +166,11 @@ class Core:
         self.issuer = f"{ctx.get('IAM_EXTERNAL_URL')}/iam/realms/cytomine"
         self.jwks = Jwks(f"{ctx.get('IAM_URL')}/iam/realms/cytomine/protocol/openid-connect/certs")
         self.repository = ctx.get("REPOSITORY_URL").rstrip("/")
+        # AppEngineService.buildFullUrl: APPENGINE_API_URL + APPENGINE_API_BASE_PATH + the call's uri
+        # (application.yml:135-138).
+        engine = ctx.get("APPENGINE_API_URL", "http://localhost") + ctx.get("APPENGINE_API_BASE_PATH", "/app-engine/v1/")
+        self.projects = Projects(db, lambda method, uri, body=None, ctype=None: self.relay(method, engine + uri, body, ctype))
+        self.app_engine_base = engine
 
     # -- authentication ------------------------------------------------------------------------
 
@@ -423,15 +430,25 @@ class Core:
             )
         # @ConditionalOnExpression("${application.appEngine.enabled: false}"): without it, no such routes.
         if path.startswith("/api/app-engine/") and self.ctx.get("APPENGINE_ENABLED", "true").lower() == "true":
-            return self.app_engine(req, path[len("/api/app-engine/") :])
+            rest = path[len("/api/app-engine/") :]
+            if rest.startswith("project/"):
+                res = self.projects.app_engine(req, self.current_user(principal), rest)
+                return res or error_page(self.ctx, 404)
+            return self.app_engine(req, rest)
+        if path.startswith("/api/"):
+            # Public in the filter chain (PUBLIC_API), but the controllers' ACL checks need a user.
+            if principal is None:
+                return error_page(self.ctx, 401)
+            res = self.projects.route(req, self.current_user(principal), path[len("/api/") :])
+            if res is not None:
+                return res
         return error_page(self.ctx, 404)
 
     def app_engine(self, req, rest):
         """RestTaskController (controller/appengine/RestTaskController.java:48-102): the task catalogue,
-        relayed to APPENGINE_API_URL + APPENGINE_API_BASE_PATH (application.yml:135-138;
-        AppEngineService.buildFullUrl). Task runs (TaskRunController) need core's projects and images,
-        which this stand-in does not keep: 404."""
-        base = self.ctx.get("APPENGINE_API_URL", "http://localhost") + self.ctx.get("APPENGINE_API_BASE_PATH", "/app-engine/v1/")
+        relayed to the app engine (AppEngineService.buildFullUrl). Task runs (TaskRunController) are
+        standin_core_projects's."""
+        base = self.app_engine_base
         if req.method == "GET" and (rest == "tasks" or re.fullmatch(r"tasks/[^/]+/[^/]+", rest)):
             return self.relay("GET", base + rest)
         if req.method == "POST" and rest == "tasks":

@@ -44,6 +44,46 @@ CREATE TABLE IF NOT EXISTS storage (
     user_id integer NOT NULL REFERENCES sec_user (id),
     created timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS project (
+    id serial PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    user_id integer NOT NULL REFERENCES sec_user (id),
+    created timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS uploaded_file (
+    id serial PRIMARY KEY,
+    storage_id integer NOT NULL REFERENCES storage (id),
+    user_id integer NOT NULL REFERENCES sec_user (id),
+    original_filename text NOT NULL,
+    filename text NOT NULL,
+    content_type text,
+    size bigint NOT NULL DEFAULT 0,
+    created timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS abstract_image (
+    id serial PRIMARY KEY,
+    uploaded_file_id integer NOT NULL REFERENCES uploaded_file (id),
+    original_filename text NOT NULL,
+    width integer,
+    height integer,
+    created timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS image_instance (
+    id serial PRIMARY KEY,
+    base_image_id integer NOT NULL REFERENCES abstract_image (id),
+    project_id integer NOT NULL REFERENCES project (id),
+    user_id integer NOT NULL REFERENCES sec_user (id),
+    created timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (project_id, base_image_id)
+);
+CREATE TABLE IF NOT EXISTS task_run (
+    id serial PRIMARY KEY,
+    project_id integer NOT NULL REFERENCES project (id),
+    user_id integer NOT NULL REFERENCES sec_user (id),
+    image_id integer NOT NULL REFERENCES image_instance (id),
+    task_run_id uuid NOT NULL UNIQUE,
+    created timestamptz NOT NULL DEFAULT now()
+);
 """
 
 # As common/src/main/resources/config/liquibase/changelog/2026-07-20-seed-imageserver-user.sql

@@ -38,8 +38,10 @@ as upstream's does (pims/pims/api/operations.py:58-93; pims/pims/importer/datase
      (dataset.py:60-65), then its parent raises (StopIteration upstream, dataset.py:50-52) and the
      bucket is skipped: nothing recorded, while the links made for its images earlier still resolve
      through `<entry>/IMAGES/`.
-What it would create in core (projects, images, ontologies, annotations) is recorded, one entry per
-bucket, in ROOT/.stand-in-imports.json instead: the stand-in core keeps no project or image model.
+Each image PIMS links is saved in core as upstream's listener saves it: an uploaded file, an abstract
+image and its instance in the project (listeners.py:177,424,470). Each bucket's outcome, with the
+ontologies and annotations it would create (core's stand-in keeps neither), is recorded, one entry
+per bucket, in ROOT/.stand-in-imports.json.
 Not done: no format detection (a linked image is "imported" whatever its files), no MeiliSearch
 documents (upstream indexes the BP metadata after the images, logging any failure). Failures after
 "running" are only logged, as upstream's.
@@ -125,22 +127,35 @@ class Core:
         self.public_key = public_key
         self.private_key = private_key
 
-    def request(self, url):
+    def request(self, url, body=None):
         """As cytomine-python-client 4.3.0 sends it (cytomine/cytomine.py: _headers, CytomineAuth):
-        no content type on a GET, so the signed token is "GET\\n\\n\\n<date>"."""
+        no content type on a GET, so the signed token is "GET\\n\\n\\n<date>"; a POST is JSON."""
         date = strftime("%a, %d %b %Y %H:%M:%S +0000", gmtime())
-        sig = cytomine_signature(self.private_key, "GET", "", date)
+        method, content_type = ("GET", "") if body is None else ("POST", "application/json")
+        sig = cytomine_signature(self.private_key, method, content_type, date)
         headers = {
             "accept": "application/json, */*",
             "date": date,
             "X-Requested-With": "XMLHTTPRequest",
             "authorization": f"CYTOMINE {self.public_key}:{sig}",
         }
-        with urlopen(UrlRequest(url, headers=headers), timeout=30) as res:
+        if body is not None:
+            headers["content-type"] = content_type
+        data = None if body is None else json.dumps(body).encode()
+        with urlopen(UrlRequest(url, data=data, method=method, headers=headers), timeout=30) as res:
             return json.loads(res.read() or b"null")
 
     def get(self, path):
         return self.request(f"{self.base}/api/{path}")
+
+    def save(self, path, kind, model):
+        """Model.save (cytomine.py: post_model): the saved object, read under its lower-case class
+        name, or None when core refuses (the client returns False)."""
+        try:
+            return self.request(f"{self.base}/api/{path}", model)[kind]
+        except HTTPError as e:
+            log(f"pims stand-in: POST {path}: {e.code} {e.read().decode(errors='replace')}")
+            return None
 
     def ping(self):
         """Cytomine() waits for `GET /server/ping` first (cytomine.py: wait_to_accept_connection, 120 s)."""
@@ -326,25 +341,43 @@ class Importer:
                 caller.get(f"storage/{storage_id}.json")
             except HTTPError as e:
                 raise RuntimeError(f"Storage {storage_id} not found") from e
-            # The projects core would list: those this stand-in created before (it keeps no project in core).
-            projects = {r["project"] for r in self.runs() if r.get("project") and r.get("projectCreated")}
+            # ProjectCollection().fetch(): the projects core lists for the caller (dataset.py:128-129).
+            projects = {p["name"]: p for p in caller.get("project.json")["collection"]}
             ontologies = {o for r in self.runs() for o in r.get("ontologies", [])}
             for bucket in buckets:
                 try:
-                    self.bucket(bucket, storage_id, projects, ontologies)
+                    self.bucket(caller, bucket, storage_id, projects, ontologies)
                 except Exception as e:  # dataset.py:203-205: logged, the next bucket goes on
                     log(f"pims stand-in: Failed to process bucket {bucket}: {e}")
         except Exception as e:  # upstream's background task ends; nothing is returned to anyone
             log(f"pims stand-in: import failed: {e}")
             self.record({"storage": storage_id, "error": str(e)})
 
-    def bucket(self, bucket_dir, storage_id, projects, ontologies):
+    @staticmethod
+    def save_image(core, storage_id, project, alias, filename):
+        """CytomineListener's saves for one image (listeners.py:177,424,470): its uploaded file in the
+        caller's storage, the abstract image, then its instance in the import's project. The
+        instance's id, or None when core refused a save (logged)."""
+        uploaded = core.save(
+            "uploadedfile.json",
+            "uploadedfile",
+            {"originalFilename": alias, "filename": filename, "storage": storage_id, "size": 0},
+        )
+        image = uploaded and core.save("abstractimage.json", "abstractimage", {"uploadedFile": uploaded["id"], "originalFilename": alias})
+        instance = image and core.save("imageinstance.json", "imageinstance", {"baseImage": image["id"], "project": project["id"]})
+        return instance and instance["id"]
+
+    def bucket(self, core, bucket_dir, storage_id, projects, ontologies):
         parser = BucketParser(bucket_dir)
         parser.discover()
         parent = parser.parent
-        # get_project: Project(name).save() on every run; core refuses a second with 409 (utils.py:12-13).
-        created = parent not in projects
-        projects.add(parent)
+        # get_project: Project(name).save() on every run; core refuses a second with 409, and the
+        # listed project is kept (utils.py:12-13).
+        saved = core.save("project.json", "project", {"name": parent})
+        project = projects.setdefault(parent, saved)
+        if project is None:
+            raise RuntimeError(f"'bool' object has no attribute 'id' (project {parent} neither listed nor saved)")
+        created = saved is not None
         root = ET.parse(os.path.join(bucket_dir, "METADATA", "dataset.xml")).getroot()
         results = []
         for alias in [el.get("alias") for el in root.iter("IMAGE_REF")]:
@@ -361,7 +394,10 @@ class Importer:
                 upload = os.path.join(self.root, f"upload-{uuid.uuid4()}")
                 os.makedirs(upload)
                 shutil.move(pending, os.path.join(upload, alias))
-                results.append({"image": alias, "status": "imported", "upload": os.path.basename(upload)})
+                instance = self.save_image(core, storage_id, project, alias, os.path.join(os.path.basename(upload), alias))
+                results.append(
+                    {"image": alias, "status": "imported", "upload": os.path.basename(upload), "imageInstance": instance}
+                )
         images = {r["image"] for r in results if r["status"] != "Image does not exist"}
         known = set(ontologies)
         annotations = {c: _child_annotations(os.path.join(bucket_dir, c), images, ontologies) for c in parser.children}
@@ -370,6 +406,7 @@ class Importer:
                 "storage": storage_id,
                 "bucket": os.path.basename(bucket_dir),
                 "project": parent,
+                "projectId": project["id"],
                 "projectCreated": created,
                 "images": results,
                 "children": parser.children,
