@@ -18,7 +18,7 @@ import { tasksNamespaceOf, WEIGHT_FILES } from "../../components/model/ml";
 import { createEphemeralStack, disposeEphemeralStack, EphemeralStack, setStackConfig } from "../support/automation";
 import { freePort, projectConfig, sshTargetConfig } from "../support/project-config";
 import { composeContainer, composeForward, disposeVmTenant } from "../support/vm-stack";
-import { buildTaskBundle, runTask, taskOutputs } from "../support/task-bundle";
+import { buildTaskBundle, imageInProject, runTask, taskOutputs } from "../support/task-bundle";
 import { cytomineClient } from "../support/cytomine-hmac";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { readEnvFile } from "../support/env-file";
@@ -193,20 +193,7 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         );
         // An image in a project, saved in core as PIMS's import saves one (uploaded file, abstract
         // image, instance), then every run through core's TaskRunController on that image.
-        const projectId = (await coreCall("POST", "/project.json", { name: `ml-${tenant}` })).body.project.id;
-        const storage = (await coreCall("GET", "/storage.json")).body.collection[0].id;
-        const uf = await coreCall("POST", "/uploadedfile.json", {
-            originalFilename: "s.tif",
-            filename: "u/s.tif",
-            storage,
-        });
-        const ai = await coreCall("POST", "/abstractimage.json", { uploadedFile: uf.body.uploadedfile.id });
-        const ii = await coreCall("POST", "/imageinstance.json", {
-            baseImage: ai.body.abstractimage.id,
-            project: projectId,
-        });
-        assert.equal(ii.status, 200, JSON.stringify(ii.body));
-        const via = { project: projectId, image: ii.body.imageinstance.id as number };
+        const via = await imageInProject(coreCall, `ml-${tenant}`);
         const engine = { call: coreApi };
         const ok = await runTask(engine, bundle, { a: 2, b: 3 }, via);
         const pod = (role: string, runId: string) =>
@@ -225,7 +212,7 @@ describe("ML services on the VM target (SSH host, real Docker engine)", { timeou
         assert.equal(ok.state, "FINISHED", docker("logs", composeContainer(env.docker.host, project, "task-pods")));
         assert.deepEqual(await taskOutputs(engine, ok.id, via), [["out", 5]]);
         // Core recorded each run on its image (TaskRunService.getTaskRuns).
-        const runs = (await coreCall("GET", `/project/${projectId}/task-runs`)).body;
+        const runs = (await coreCall("GET", `/project/${via.project}/task-runs`)).body;
         assert.deepEqual(
             runs.map((r: Any) => [r.taskRunId, r.image]),
             [[ok.id, via.image]],

@@ -38,7 +38,9 @@ import {
 } from "../../localenv";
 import { machineDiff, machineState } from "../support/machine";
 import { projectConfig } from "../support/project-config";
-import { appEngineClient, buildTaskBundle, runTask, taskOutputs } from "../support/task-bundle";
+import { buildTaskBundle, imageInProject, runTask, taskOutputs } from "../support/task-bundle";
+import { cytomineClient } from "../support/cytomine-hmac";
+import { SECRET_NAME } from "../../components/model/spec";
 import { repoRoot } from "../../toolchain/index";
 
 const run = promisify(execFile);
@@ -414,7 +416,7 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
         assert.equal(await inPod(tasks, "task-1", CONNECT, "kubernetes.default", "443"), "open");
     });
 
-    it("a task runs end to end: uploaded, its image pushed and pulled by the node, its pod placed on it, its result back", async () => {
+    it("a task runs end to end through core: uploaded, its image pushed and pulled by the node, its pod placed on it, its result back", async () => {
         const tasks = tasksNamespaceOf(tenant);
         // The node's containerd pulls task images from the registry's Service address over HTTP, as an
         // operator's nodes must be told (docs/operating.md): the stack says where it is.
@@ -422,16 +424,20 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
         assert.match(registry, /^10\.0\.\d+\.\d+:5000$/);
         trustRegistry(s, registry);
         const bundle = await buildTaskBundle(env.docker.host, path.join(work, "task"));
-        // The app engine from this machine, through the API server's port-forward (as an operator would).
-        const engine = (await podOf(tenant, "app-engine")).metadata!.name!;
+        // Core from this machine, through the API server's port-forward (as an operator would), signed
+        // with ImageServer1's keys from the tenant's secret: the bundle, the image and every run go
+        // through core, as the web UI sends them.
+        const core = (await podOf(tenant, "core")).metadata!.name!;
+        const secret = (await kube.core.readNamespacedSecret({ name: SECRET_NAME, namespace: tenant })).data!;
+        const key = (name: string) => Buffer.from(secret[name], "base64").toString();
         const forward = execFile(path.join(s.kube.binDir, "kubectl"), [
             "--kubeconfig",
             env.kube.kubeconfig,
             "-n",
             tenant,
             "port-forward",
-            `pod/${engine}`,
-            ":8080",
+            `pod/${core}`,
+            `:${PORTS.core}`,
         ]);
         try {
             const port = await new Promise<number>((resolve, reject) => {
@@ -444,9 +450,18 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
                     }
                 });
             });
-            const engineApi = appEngineClient(`http://127.0.0.1:${port}`);
-            assert.equal((await engineApi.upload(bundle.zip)).body.namespace, bundle.namespace);
-            const ok = await runTask(engineApi, bundle, { a: 2, b: 3 });
+            const api = cytomineClient(`http://127.0.0.1:${port}/api`, () => ({
+                pub: key("image-server-public-key"),
+                priv: key("image-server-private-key"),
+            }));
+            const form = new FormData();
+            form.append("task", new Blob([new Uint8Array(fs.readFileSync(bundle.zip))]), "bundle.zip");
+            assert.equal((await api("POST", "/app-engine/tasks", form)).body.namespace, bundle.namespace);
+            const via = await imageInProject(api, `ml-${tenant}`);
+            const engineApi = {
+                call: (method: string, p: string, body?: unknown) => api(method, `/app-engine${p}`, body),
+            };
+            const ok = await runTask(engineApi, bundle, { a: 2, b: 3 }, via);
             const pods = (await kube.core.listNamespacedPod({ namespace: tasks, labelSelector: `runId=${ok.id}` }))
                 .items;
             assert.equal(pods.length, 1);
@@ -458,7 +473,7 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
             assert.equal(pods[0].spec!.nodeName, s.node.name);
             assert.equal(pods[0].spec!.containers[0].image, `${registry}/${bundle.image}`);
             assert.match(await kubectl("-n", tasks, "logs", pods[0].metadata!.name!, "-c", "task"), /a \+ b = 5/);
-            assert.deepEqual(await taskOutputs(engineApi, ok.id), [["out", 5]]);
+            assert.deepEqual(await taskOutputs(engineApi, ok.id, via), [["out", 5]]);
             // Its pod ends Succeeded once the outputs are posted (the quota counts only pods not ended).
             let phase: string | undefined;
             for (let i = 0; i < 30 && phase !== "Succeeded"; i++) {
@@ -468,7 +483,7 @@ describe("a tenant on the real node", { timeout: 1_500_000 }, () => {
             }
             assert.equal(phase, "Succeeded");
             // A task that fails (a negative operand, exit 3) leaves its run FAILED, with no outputs.
-            const failed = await runTask(engineApi, bundle, { a: -1, b: 3 });
+            const failed = await runTask(engineApi, bundle, { a: -1, b: 3 }, via);
             assert.equal(failed.state, "FAILED");
         } finally {
             forward.kill();

@@ -83,6 +83,28 @@ export interface ThroughCore {
     image: number;
 }
 
+/**
+ * A new project NAME holding one image, saved in core as PIMS's import saves one (an uploaded file in
+ * the caller's first storage, its abstract image, an instance in the project): where runs through core
+ * go. `core` takes paths below /api.
+ */
+export async function imageInProject(
+    core: (method: string, p: string, body?: unknown) => Promise<AppEngineAnswer>,
+    name: string,
+): Promise<ThroughCore> {
+    const saved = async (p: string, kind: string, body: unknown) => {
+        const r = await core("POST", p, body);
+        if (r.status !== 200) throw new Error(`POST ${p}: ${r.status} ${JSON.stringify(r.body)}`);
+        return r.body[kind].id as number;
+    };
+    const project = await saved("/project.json", "project", { name });
+    const storage = (await core("GET", "/storage.json")).body.collection[0].id;
+    const file = { originalFilename: "slide.tif", filename: "upload/slide.tif", storage };
+    const uploaded = await saved("/uploadedfile.json", "uploadedfile", file);
+    const image = await saved("/abstractimage.json", "abstractimage", { uploadedFile: uploaded });
+    return { project, image: await saved("/imageinstance.json", "imageinstance", { baseImage: image, project }) };
+}
+
 /** The API's paths for a run: the app engine's own, or core's (below /api/app-engine) in a project. */
 const inProject = (via?: ThroughCore) => (via ? `/project/${via.project}` : "");
 
