@@ -569,6 +569,9 @@ describe("release stand-ins against PostgreSQL, a key set and each other", () =>
             const noImage = await signed("POST", `${base}/tasks/org.test.add/1.0.0/runs`, { image: 999999 });
             assert.deepEqual([noImage.status, noImage.body.message], [404, "ImageInstance 999999 not found"]);
             assert.equal(calls.length, 1);
+            // No image at all: the same, then upstream's NullPointerException.
+            assert.equal((await signed("POST", `${base}/tasks/org.test.add/1.0.0/runs`, {})).status, 500);
+            assert.equal(calls.length, 2);
         });
     });
 });

@@ -321,6 +321,9 @@ class Projects:
             raise CoreError(403, "You don't have the right to perform this action! You must be user!")
         created = json.loads(self.call("POST", f"/tasks/{task}/runs").body)
         image_id = body.get("image") if isinstance(body, dict) else None
+        if image_id is None:  # body.get("image").asLong() on a missing node
+            raise CoreError(500, 'Cannot invoke "com.fasterxml.jackson.databind.JsonNode.asLong()" because the return value of "com.fasterxml.jackson.databind.JsonNode.get(String)" is null')
+        # JsonNode.asLong(): 0 for what is not a number.
         image = self.image(int(image_id) if str(image_id).isdigit() else 0)
         self.db.one(
             "INSERT INTO task_run (project_id, user_id, image_id, task_run_id) VALUES (%s, %s, %s, %s) RETURNING id",
