@@ -19,5 +19,8 @@ echo "== tests"
 if ! node --import tsx cli/env.ts status >/dev/null 2>&1; then
 	trap 'node --import tsx cli/env.ts down >/dev/null 2>&1 || true' EXIT
 fi
-# Every test file in one node:test run (test/run.ts: the longest files first, two at a time).
-node --import tsx test/run.ts
+shopt -s globstar nullglob
+# Two test files at a time: they share the local environment, and a case that stops or restarts a
+# piece of it holds it alone meanwhile (withEnvironmentAlone, localenv).
+node --import tsx --test --test-concurrency=2 --test-reporter=spec \
+	test/unit/**/*.test.ts test/integration/**/*.test.ts policies/test/**/*.test.ts
