@@ -403,6 +403,9 @@ describe("release stand-ins against PostgreSQL, a key set and each other", () =>
                     `ResourceAccessException: I/O error on GET request for "http://127.0.0.1:${closedPort}/users/search/gina"`,
                 ),
             );
+            // A path no controller maps is 404 without asking for the user (only controllers do).
+            const unmapped = await get(`${c.url}/api/nothing.json`, { Authorization: `Bearer ${token}` });
+            assert.equal(unmapped.status, 404);
         });
 
         it("the key set unreachable: 500, not 401", async () => {

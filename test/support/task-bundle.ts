@@ -77,6 +77,9 @@ export function appEngineClient(base: string) {
     return { call, upload };
 }
 
+/** A call of an API by method, path and JSON body or form: the app engine's, or core's. */
+export type ApiCall = (method: string, p: string, body?: unknown) => Promise<AppEngineAnswer>;
+
 /** A run started through core: core's TaskRunController routes in this project, on this image. */
 export interface ThroughCore {
     project: number;
@@ -88,10 +91,7 @@ export interface ThroughCore {
  * the caller's first storage, its abstract image, an instance in the project): where runs through core
  * go. `core` takes paths below /api.
  */
-export async function imageInProject(
-    core: (method: string, p: string, body?: unknown) => Promise<AppEngineAnswer>,
-    name: string,
-): Promise<ThroughCore> {
+export async function imageInProject(core: ApiCall, name: string): Promise<ThroughCore> {
     const saved = async (p: string, kind: string, body: unknown) => {
         const r = await core("POST", p, body);
         if (r.status !== 200) throw new Error(`POST ${p}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -115,7 +115,7 @@ const inProject = (via?: ThroughCore) => (via ? `/project/${via.project}` : "");
  * is for, and each provision's type: TaskRunService.addTaskRun, provisionTaskRun).
  */
 export async function runTask(
-    api: { call: (method: string, p: string, body?: unknown) => Promise<AppEngineAnswer> },
+    api: { call: ApiCall },
     bundle: TaskBundle,
     inputs: { a: number; b: number },
     via?: ThroughCore,
@@ -146,11 +146,7 @@ export async function runTask(
 }
 
 /** A run's outputs as [name, value] pairs (through core with `via`). */
-export async function taskOutputs(
-    api: { call: (method: string, p: string, body?: unknown) => Promise<AppEngineAnswer> },
-    id: string,
-    via?: ThroughCore,
-): Promise<[string, number][]> {
+export async function taskOutputs(api: { call: ApiCall }, id: string, via?: ThroughCore): Promise<[string, number][]> {
     const outputs = (await api.call("GET", `${inProject(via)}/task-runs/${id}/outputs`)).body as {
         parameterName: string;
         value: number;

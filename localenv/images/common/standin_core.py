@@ -57,6 +57,10 @@ class ServerError(Exception):
     """An error core answers 500 to."""
 
 
+class NoUser(Exception):
+    """A route that needs the current user reached without one: 401."""
+
+
 def b64url(part):
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
@@ -428,20 +432,24 @@ class Core:
             return json_response(
                 200, {"class": "be.cytomine.domain.image.server.Storage", "id": row["id"], "name": row["name"], "user": row["user_id"]}
             )
-        # @ConditionalOnExpression("${application.appEngine.enabled: false}"): without it, no such routes.
-        if path.startswith("/api/app-engine/") and self.ctx.get("APPENGINE_ENABLED", "true").lower() == "true":
-            rest = path[len("/api/app-engine/") :]
-            if rest.startswith("project/"):
-                res = self.projects.app_engine(req, self.current_user(principal), rest)
-                return res or error_page(self.ctx, 404)
-            return self.app_engine(req, rest)
-        if path.startswith("/api/"):
-            # Public in the filter chain (PUBLIC_API), but the controllers' ACL checks need a user.
+        def me():
+            # Some of these paths are public in the filter chain (PUBLIC_API), but the controllers'
+            # ACL checks need a user.
             if principal is None:
-                return error_page(self.ctx, 401)
-            res = self.projects.route(req, self.current_user(principal), path[len("/api/") :])
-            if res is not None:
-                return res
+                raise NoUser()
+            return self.current_user(principal)
+
+        try:
+            # @ConditionalOnExpression("${application.appEngine.enabled: false}"): without it, no such routes.
+            if path.startswith("/api/app-engine/") and self.ctx.get("APPENGINE_ENABLED", "true").lower() == "true":
+                rest = path[len("/api/app-engine/") :]
+                if rest.startswith("project/"):
+                    return self.projects.app_engine(req, me, rest) or error_page(self.ctx, 404)
+                return self.app_engine(req, rest)
+            if path.startswith("/api/"):
+                return self.projects.route(req, me, path[len("/api/") :]) or error_page(self.ctx, 404)
+        except NoUser:
+            return error_page(self.ctx, 401)
         return error_page(self.ctx, 404)
 
     def app_engine(self, req, rest):

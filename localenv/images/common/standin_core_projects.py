@@ -53,10 +53,10 @@ class Relayed(Exception):
         self.response = response
 
 
-def answered(handler, *args):
+def answered(handler):
     """HANDLER's answer, core's exceptions answered as its exception handlers answer them."""
     try:
-        return handler(*args)
+        return handler()
     except CoreError as e:
         return e.response()
     except Relayed as e:
@@ -147,102 +147,84 @@ class Projects:
 
     # -- routes -------------------------------------------------------------------------------
 
-    def route(self, req, user, rest):
-        """The answer for /api/<rest>, or None when this module has no such route."""
-        return answered(self._route, req, user, rest)
+    def route(self, req, me, rest):
+        """The answer for /api/<rest>, or None when no route of this module matches. `me()` gives the
+        current user; it is asked only once a route matched, as core's controllers ask it."""
+        return dispatch(self, ROUTES, req, me, rest)
 
-    def _route(self, req, user, rest):
-        get, post = req.method in ("GET", "HEAD"), req.method == "POST"
-        if rest == "project.json" and get:
-            rows = self.db.all("SELECT id, name, user_id, created FROM project ORDER BY id")
-            return json_response(
-                200, collection([self.project_json(r) for r in rows if is_admin(user) or r["user_id"] == user["id"]])
-            )
-        if rest == "project.json" and post:
-            return self.add_project(user, body_of(req))
-        m = re.fullmatch(r"project/(\d+)\.json", rest)
-        if m and get:
-            return json_response(200, self.project_json(self.project(int(m[1]), user)))
-        m = re.fullmatch(r"project/(\d+)/imageinstance\.json", rest)
-        if m and get:
-            project = self.project(int(m[1]), user)
-            ids = self.db.all("SELECT id FROM image_instance WHERE project_id = %s ORDER BY id", (project["id"],))
-            return json_response(200, collection([self.image_json(self.image(r["id"])) for r in ids]))
-        m = re.fullmatch(r"imageinstance/(\d+)\.json", rest)
-        if m and get:
-            row = self.image(int(m[1]))
-            self.project(row["project_id"], user)
-            return json_response(200, self.image_json(row))
-        if rest == "uploadedfile.json" and post:
-            return self.add_uploaded_file(user, body_of(req))
-        if rest == "abstractimage.json" and post:
-            return self.add_abstract_image(user, body_of(req))
-        if rest == "imageinstance.json" and post:
-            return self.add_image(user, body_of(req))
-        m = re.fullmatch(r"project/(\d+)/task-runs", rest)
-        if m and get:  # RestProjectController.getTaskRuns -> TaskRunService.getTaskRuns
-            project = self.project(int(m[1]), user)
-            rows = self.db.all(
-                "SELECT r.project_id, r.image_id, r.task_run_id, r.created, u.id AS uid, u.username, u.name "
-                "FROM task_run r JOIN sec_user u ON u.id = r.user_id WHERE r.project_id = %s ORDER BY r.id",
-                (project["id"],),
-            )
-            return json_response(
-                200,
-                [
-                    {
-                        "project": r["project_id"],
-                        "user": {"id": r["uid"], "username": r["username"], "name": r["name"]},
-                        "image": r["image_id"],
-                        "taskRunId": str(r["task_run_id"]),
-                        "createdAt": int(r["created"].timestamp() * 1000),
-                    }
-                    for r in rows
-                ],
-            )
-        return None
-
-    def app_engine(self, req, user, rest):
+    def app_engine(self, req, me, rest):
         """TaskRunController's routes below /api/app-engine/, or None."""
-        return answered(self._app_engine, req, user, rest)
+        return dispatch(self, APP_ENGINE_ROUTES, req, me, rest)
 
-    def _app_engine(self, req, user, rest):
-        m = re.fullmatch(r"project/(\d+)/tasks/(?:([^/]+)/([^/]+)|([0-9a-fA-F-]{36}))/runs", rest)
-        if m and req.method == "POST":
-            task = f"{m[2]}/{m[3]}" if m[2] else str(uuid.UUID(m[4]))
-            return self.add_run(int(m[1]), task, user, body_of(req))
-        m = re.fullmatch(r"project/(\d+)/task-runs/([^/]+)(/.*)?", rest)
-        if not m:
-            return None
-        project_id, run, tail, method = int(m[1]), m[2], m[3] or "", req.method
-        try:
-            run = str(uuid.UUID(run))
-        except ValueError:  # @PathVariable UUID: Spring's type mismatch
-            raise CoreError(400, f"Failed to convert value of type 'java.lang.String' to required type 'java.util.UUID'; Invalid UUID string: {run}")
-        self.check_run(project_id, run, user)
-        if tail == "" and method == "GET":
-            return self.call("GET", f"task-runs/{run}")
-        if tail == "/input-provisions" and method == "PUT":
-            provisions = body_of(req)
-            if not isinstance(provisions, list):
-                raise CoreError(400, "JSON parse error: a list of provisions expected")
-            answers = []
-            for p in provisions:
-                name = p.get("parameterName") if isinstance(p, dict) else None
-                answers.append(json.loads(self.provision(run, str(name), p).body))
-            return json_response(200, answers)
-        m = re.fullmatch(r"/input-provisions/([^/]+)", tail)
-        if m and method == "PUT":
-            return self.provision(run, m[1], body_of(req))
-        if tail == "/state-actions" and method == "POST":
-            return self.call("POST", f"task-runs/{run}/state-actions", json.dumps(body_of(req), separators=(",", ":")).encode(), JSON)
-        if tail == "/outputs" and method == "GET":
-            return self.call("GET", f"task-runs/{run}/outputs")
-        return None
+    def list_projects(self, req, user):
+        rows = self.db.all("SELECT id, name, user_id, created FROM project ORDER BY id")
+        return json_response(
+            200, collection([self.project_json(r) for r in rows if is_admin(user) or r["user_id"] == user["id"]])
+        )
+
+    def show_project(self, req, user, project_id):
+        return json_response(200, self.project_json(self.project(int(project_id), user)))
+
+    def project_images(self, req, user, project_id):
+        project = self.project(int(project_id), user)
+        ids = self.db.all("SELECT id FROM image_instance WHERE project_id = %s ORDER BY id", (project["id"],))
+        return json_response(200, collection([self.image_json(self.image(r["id"])) for r in ids]))
+
+    def show_image(self, req, user, image_id):
+        row = self.image(int(image_id))
+        self.project(row["project_id"], user)
+        return json_response(200, self.image_json(row))
+
+    def project_runs(self, req, user, project_id):
+        """RestProjectController.getTaskRuns -> TaskRunService.getTaskRuns."""
+        project = self.project(int(project_id), user)
+        rows = self.db.all(
+            "SELECT r.project_id, r.image_id, r.task_run_id, r.created, u.id AS uid, u.username, u.name "
+            "FROM task_run r JOIN sec_user u ON u.id = r.user_id WHERE r.project_id = %s ORDER BY r.id",
+            (project["id"],),
+        )
+        return json_response(
+            200,
+            [
+                {
+                    "project": r["project_id"],
+                    "user": {"id": r["uid"], "username": r["username"], "name": r["name"]},
+                    "image": r["image_id"],
+                    "taskRunId": str(r["task_run_id"]),
+                    "createdAt": int(r["created"].timestamp() * 1000),
+                }
+                for r in rows
+            ],
+        )
+
+    def show_run(self, req, user, project_id, run):
+        return self.call("GET", f"task-runs/{self.run_in(project_id, run, user)}")
+
+    def provision_all(self, req, user, project_id, run):
+        run = self.run_in(project_id, run, user)
+        provisions = body_of(req)
+        if not isinstance(provisions, list):
+            raise CoreError(400, "JSON parse error: a list of provisions expected")
+        answers = []
+        for p in provisions:
+            name = p.get("parameterName") if isinstance(p, dict) else None
+            answers.append(json.loads(self.provision(run, str(name), p).body))
+        return json_response(200, answers)
+
+    def provision_one(self, req, user, project_id, run, name):
+        return self.provision(self.run_in(project_id, run, user), name, body_of(req))
+
+    def state_action(self, req, user, project_id, run):
+        run = self.run_in(project_id, run, user)
+        return self.call("POST", f"task-runs/{run}/state-actions", json.dumps(body_of(req), separators=(",", ":")).encode(), JSON)
+
+    def run_outputs(self, req, user, project_id, run):
+        return self.call("GET", f"task-runs/{self.run_in(project_id, run, user)}/outputs")
 
     # -- saves --------------------------------------------------------------------------------
 
-    def add_project(self, user, body):
+    def add_project(self, req, user):
+        body = body_of(req)
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str) or not name.strip():
             raise CoreError(400, "Project.name cannot be null")
@@ -255,7 +237,8 @@ class Projects:
             raise CoreError(409, f"Project {name} already exist!")
         return saved("Project", self.project_json(row), f"Project {row['id']} ({name}) added")
 
-    def add_uploaded_file(self, user, body):
+    def add_uploaded_file(self, req, user):
+        body = body_of(req)
         body = body if isinstance(body, dict) else {}
         storage = body.get("storage")
         if not any(s["id"] == storage for s in self.db.storages_of(user["id"])) and not is_admin(user):
@@ -272,7 +255,8 @@ class Projects:
         )
         return saved("UploadedFile", dict(row, user=user["id"]), f"Uploaded file {row['id']} ({row['originalFilename']}) added")
 
-    def add_abstract_image(self, user, body):
+    def add_abstract_image(self, req, user):
+        body = body_of(req)
         body = body if isinstance(body, dict) else {}
         uploaded = self.db.one(
             "SELECT f.id, f.original_filename, f.storage_id, f.user_id FROM uploaded_file f WHERE f.id = %s",
@@ -289,7 +273,8 @@ class Projects:
         )
         return saved("AbstractImage", dict(row), f"Image {row['id']} ({row['originalFilename']}) added")
 
-    def add_image(self, user, body):
+    def add_image(self, req, user):
+        body = body_of(req)
         body = body if isinstance(body, dict) else {}
         project = self.project(body.get("project"), user)
         base = self.db.one("SELECT id, original_filename FROM abstract_image WHERE id = %s", (body.get("baseImage"),))
@@ -314,8 +299,11 @@ class Projects:
             raise Relayed(res)
         return res
 
-    def add_run(self, project_id, task, user, body):
-        project = self.project(project_id, user)
+    def add_run(self, req, user, project_id, task):
+        # @PathVariable UUID task: the id's canonical form; else namespace/version.
+        task = task if "/" in task else str(uuid.UUID(task))
+        body = body_of(req)
+        project = self.project(int(project_id), user)
         roles = {r["authority"] for r in user.get("roles") or []}
         if not roles & {"ROLE_USER", "ROLE_ADMIN", "ROLE_SUPER_ADMIN"}:
             raise CoreError(403, "You don't have the right to perform this action! You must be user!")
@@ -333,10 +321,16 @@ class Projects:
         self.call("GET", f"/tasks/{task}/outputs")
         return json_response(200, created)
 
-    def check_run(self, project_id, run, user):
-        if not self.db.one("SELECT id FROM task_run WHERE project_id = %s AND task_run_id = %s", (project_id, run)):
+    def run_in(self, project_id, run, user):
+        """checkTaskRun: the run (its canonical id) if it belongs to the project and the user may read it."""
+        try:
+            run = str(uuid.UUID(run))
+        except ValueError:  # @PathVariable UUID: Spring's type mismatch
+            raise CoreError(400, f"Failed to convert value of type 'java.lang.String' to required type 'java.util.UUID'; Invalid UUID string: {run}")
+        if not self.db.one("SELECT id FROM task_run WHERE project_id = %s AND task_run_id = %s", (int(project_id), run)):
             raise not_found("TaskRun", run)
-        self.project(project_id, user)
+        self.project(int(project_id), user)
+        return run
 
     def provision(self, run, name, provision):
         """provisionTaskRun: `type` decides; integers and the like go on as JSON without it."""
@@ -347,6 +341,41 @@ class Projects:
             raise CoreError(500, f"the stand-in core does not provision {kind['id']} parameters")
         body = {k: v for k, v in provision.items() if k != "type"}
         return self.call("PUT", f"task-runs/{run}/input-provisions/{name}", json.dumps(body, separators=(",", ":")).encode(), JSON)
+
+
+RUN = r"project/(\d+)/task-runs/([^/]+)"
+# (method, path below /api/, handler): RestProjectController, ImageInstanceController and the rest.
+ROUTES = [
+    ("GET", r"project\.json", Projects.list_projects),
+    ("POST", r"project\.json", Projects.add_project),
+    ("GET", r"project/(\d+)\.json", Projects.show_project),
+    ("GET", r"project/(\d+)/imageinstance\.json", Projects.project_images),
+    ("GET", r"imageinstance/(\d+)\.json", Projects.show_image),
+    ("POST", r"uploadedfile\.json", Projects.add_uploaded_file),
+    ("POST", r"abstractimage\.json", Projects.add_abstract_image),
+    ("POST", r"imageinstance\.json", Projects.add_image),
+    ("GET", r"project/(\d+)/task-runs", Projects.project_runs),
+]
+# Below /api/app-engine/: TaskRunController.
+APP_ENGINE_ROUTES = [
+    ("POST", r"project/(\d+)/tasks/([^/]+/[^/]+|[0-9a-fA-F-]{36})/runs", Projects.add_run),
+    ("GET", RUN, Projects.show_run),
+    ("PUT", RUN + "/input-provisions", Projects.provision_all),
+    ("PUT", RUN + r"/input-provisions/([^/]+)", Projects.provision_one),
+    ("POST", RUN + "/state-actions", Projects.state_action),
+    ("GET", RUN + "/outputs", Projects.run_outputs),
+]
+
+
+def dispatch(projects, table, req, me, rest):
+    """The first route of TABLE matching the request, answered (None when none does); the user is
+    asked for only then."""
+    method = "GET" if req.method == "HEAD" else req.method
+    for verb, pattern, handler in table:
+        m = re.fullmatch(pattern, rest)
+        if m and verb == method:
+            return answered(lambda: handler(projects, req, me(), *m.groups()))
+    return None
 
 
 def body_of(req):
