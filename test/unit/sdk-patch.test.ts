@@ -111,6 +111,19 @@ describe("the SDK patch", () => {
         }
     });
 
+    it("an ES module still imports `automation` by name (the lazy getter stays a named export)", () => {
+        const out = execFileSync(
+            process.execPath,
+            [
+                "--input-type=module",
+                "-e",
+                'import { automation } from "@pulumi/pulumi"; console.log(typeof automation.LocalWorkspace);',
+            ],
+            { cwd: repoRoot, encoding: "utf8" },
+        );
+        assert.equal(out.trim(), "function");
+    });
+
     it("a promise carries its stack only when PULUMI_DEBUG_PROMISE_LEAKS asks for it", () => {
         const script = `
             let formatted = 0;
