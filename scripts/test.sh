@@ -10,8 +10,9 @@ cd "$ROOT"
 bash scripts/setup.sh all
 echo "== lint"
 npm run --silent lint
-echo "== go tests (command plugin, task-pods)"
+echo "== go tests (command plugin, task-pods, the language host's patches)"
 (cd scripts/toolchain/go/command && go test -count=1 ./...)
+bash scripts/toolchain.sh test-patches
 (cd components/vm/task-pods && go test -count=1 ./...)
 echo "== tests"
 # Integration tests start the local environment themselves; stop it afterwards unless it was

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds or finds every pinned tool the stack needs, from the package registries only.
 #
-#   scripts/toolchain.sh [core|main|env|all|command]   (default: all)
+#   scripts/toolchain.sh [core|main|env|all|command|test-patches]   (default: all)
 #
 # core:    pulumi CLI + Node.js language host + provider plugins, registered with the CLI.
 # main:    core, and what the dev stack's environment runs (`npm run main`): etcd,
@@ -12,6 +12,7 @@
 #          registry (distribution) for the registry:2.8.3 image.
 # all:     core and env.
 # command: only the command provider plugin (and the pulumi CLI that registers it).
+# test-patches: the Go tests of the patched Node.js language host (go/pulumi/patches), nothing built.
 #
 # Independent steps run side by side: downloads beside compiles, and CYTOMINE_GO_JOBS (default 2)
 # compiles at once. Each prints a line when it starts and when it ends, and a heartbeat every 30 s.
@@ -28,7 +29,7 @@ source "$ROOT/scripts/toolchain/versions.env"
 source "$ROOT/scripts/lib/common.sh"
 
 GROUP="${1:-all}"
-case "$GROUP" in core | main | env | all | command) ;; *) die "unknown group '$GROUP'" "use one of: core, main, env, all, command" ;; esac
+case "$GROUP" in core | main | env | all | command | test-patches) ;; *) die "unknown group '$GROUP'" "use one of: core, main, env, all, command, test-patches" ;; esac
 
 TOOLS="$CYTOMINE_CACHE/tools"
 LOGS="$CYTOMINE_CACHE/logs"
@@ -230,14 +231,25 @@ check_prerequisites() {
 
 # ---- core: Pulumi CLI, language host and providers -------------------------------------------
 
+# The wrapper module go/pulumi in DIR, its Node.js language host a copy of the pinned module with
+# go/pulumi/patches applied (their README says what each does).
+pulumi_sources() { # pulumi_sources DIR
+	local module=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
+	cp "$ROOT"/scripts/toolchain/go/pulumi/{go.mod,go.sum,tools.go} "$1/"
+	cp -r "$(module_dir "$module@$PULUMI_LANGUAGE_NODEJS_MODULE")" "$1/language-host"
+	chmod -R u+w "$1/language-host"
+	for p in "$ROOT"/scripts/toolchain/go/pulumi/patches/*.patch; do patch -d "$1/language-host" -p1 --forward <"$p"; done
+	(cd "$1" && go mod edit -replace "$module=./language-host")
+}
+
 build_pulumi() {
-	cp "$ROOT"/scripts/toolchain/go/pulumi/{go.mod,go.sum,tools.go} "$OUT/"
+	pulumi_sources "$OUT"
 	cd "$OUT"
 	go build -mod=readonly -tags osusergo,grpcnotrace \
 		-ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
 		-o "$OUT/" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
 		github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
-	rm -f "$OUT"/go.mod "$OUT"/go.sum "$OUT"/tools.go
+	rm -rf "$OUT"/go.mod "$OUT"/go.sum "$OUT"/tools.go "$OUT/language-host"
 	# Before v3.221 the CLI starts policy packs and dynamic providers through these two tiny
 	# launchers that the release archives ship; they only hand over to @pulumi/pulumi.
 	write_node_launcher "$OUT/pulumi-analyzer-policy" cmd/run-policy-pack
@@ -594,6 +606,14 @@ main() {
 	command) TOTAL=3 ;;
 	esac
 	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE, $GO_JOBS Go builds at once"
+	if [ "$GROUP" = test-patches ]; then
+		local dir
+		dir="$(mktemp -d)"
+		pulumi_sources "$dir"
+		(cd "$dir" && go test -mod=readonly -count=1 -run 'TestGetRequiredPackages' github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3)
+		rm -rf "$dir"
+		return
+	fi
 	if [ "$GROUP" = command ]; then
 		command_only
 		echo "Command plugin ready in $(elapsed $((SECONDS - T_START)))."
