@@ -234,12 +234,17 @@ check_prerequisites() {
 # The wrapper module go/pulumi in DIR, its Node.js language host a copy of the pinned module with
 # go/pulumi/patches applied (their README says what each does).
 pulumi_sources() { # pulumi_sources DIR
-	local module=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
 	cp "$ROOT"/scripts/toolchain/go/pulumi/{go.mod,go.sum,tools.go} "$1/"
-	cp -r "$(module_dir "$module@$PULUMI_LANGUAGE_NODEJS_MODULE")" "$1/language-host"
-	chmod -R u+w "$1/language-host"
-	for p in "$ROOT"/scripts/toolchain/go/pulumi/patches/*.patch; do patch -d "$1/language-host" -p1 --forward <"$p"; done
-	(cd "$1" && go mod edit -replace "$module=./language-host")
+	(cd "$1" && use_patched_module "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@$PULUMI_LANGUAGE_NODEJS_MODULE" \
+		"$ROOT/scripts/toolchain/go/pulumi/patches" language-host)
+}
+
+# use_patched_module MODULE@VERSION PATCHES DIR: in the wrapper module of the current folder, build
+# MODULE from a copy of it in DIR with PATCHES/*.patch applied (go mod edit -replace).
+use_patched_module() {
+	cp -r "$(module_dir "$1")" "$3" && chmod -R u+w "$3"
+	for p in "$2"/*.patch; do patch -d "$3" -p1 --forward <"$p"; done
+	go mod edit -replace "${1%@*}=./$3"
 }
 
 build_pulumi() {
@@ -321,9 +326,7 @@ build_bridged_provider() {
 	cd "$OUT/src"
 	if [ -n "$upstream" ]; then
 		# The version the wrapper's go.mod pins.
-		cp -r "$(module_dir "$(go list -m "$upstream" | tr ' ' '@')")" upstream && chmod -R u+w upstream
-		for p in patches/*.patch; do patch -d upstream -p1 --forward <"$p"; done
-		go mod edit -replace "$upstream=./upstream"
+		use_patched_module "$(go list -m "$upstream" | tr ' ' '@')" patches upstream
 	fi
 	go build -mod=readonly -ldflags "$ld" -o "$OUT/pulumi-tfgen-$name" "./cmd/pulumi-tfgen-$name"
 	"$OUT/pulumi-tfgen-$name" schema --out "cmd/pulumi-resource-$name"
@@ -605,15 +608,15 @@ main() {
 	all) TOTAL=19 ;;
 	command) TOTAL=3 ;;
 	esac
-	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE, $GO_JOBS Go builds at once"
 	if [ "$GROUP" = test-patches ]; then
-		local dir
+		local dir status=0
 		dir="$(mktemp -d)"
 		pulumi_sources "$dir"
-		(cd "$dir" && go test -mod=readonly -count=1 -run 'TestGetRequiredPackages' github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3)
+		(cd "$dir" && go test -mod=readonly -count=1 -run 'TestGetRequiredPackages' github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3) || status=$?
 		rm -rf "$dir"
-		return
+		return "$status"
 	fi
+	echo "Toolchain ($GROUP) into $CYTOMINE_CACHE, $GO_JOBS Go builds at once"
 	if [ "$GROUP" = command ]; then
 		command_only
 		echo "Command plugin ready in $(elapsed $((SECONDS - T_START)))."
