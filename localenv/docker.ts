@@ -212,7 +212,12 @@ async function startDaemon(s: EnvSettings): Promise<void> {
 export async function dockerDown(s: EnvSettings, graceMs = 45_000): Promise<boolean> {
     const f = dockerFiles(s);
     const pid = daemonPid(s);
-    if (pid === undefined) return false;
+    if (pid === undefined) {
+        // A daemon killed with the machine's session leaves its bridge and rule: they go all the same,
+        // or a later environment on the same pool (another clone's) finds the addresses taken.
+        await removeDockerNetwork(s);
+        return false;
+    }
     const alive = () => {
         try {
             process.kill(pid, 0);
@@ -232,9 +237,13 @@ export async function dockerDown(s: EnvSettings, graceMs = 45_000): Promise<bool
         }
     }
     fs.rmSync(f.pid, { force: true });
+    await removeDockerNetwork(s);
+    return true;
+}
+
+async function removeDockerNetwork(s: EnvSettings): Promise<void> {
     await sh("iptables", ["-D", ...isolationRule(s.docker.subnet)]).catch(() => undefined);
     await sh("ip", ["link", "del", s.docker.bridge]).catch(() => undefined);
-    return true;
 }
 
 /** With purge: the daemon's data (containers, images, volumes) goes too; the machine's image cache stays. */

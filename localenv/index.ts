@@ -32,7 +32,7 @@ export { lockRealNode } from "./use";
 
 // The parts the tests and benchmarks drive beyond the whole: the settings, each piece's start and stop
 // (fault cases stop one under a running stack), the stand-ins run outside an engine, the real node.
-export { bridgeAddress, dockerFiles } from "./docker";
+export { bridgeAddress, dockerDown, dockerFiles, isolationRule } from "./docker";
 export { keycloakDown, KeycloakInfo, keycloakReady, keycloakRunning, keycloakUp } from "./keycloak";
 export { componentPidFile, etcdDataDir, kubeApiServerRestart, kubeDown, kubePki, kubeReady, kubeUp } from "./kube";
 export {

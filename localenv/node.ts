@@ -513,9 +513,17 @@ async function sh(cmd: string, args: string[], timeout = 60_000): Promise<string
 async function routesOverlapping(s: EnvSettings): Promise<string[]> {
     const out = await sh("ip", ["-4", "route", "show", "root", s.node.subnet]).catch(() => "");
     const within = await sh("ip", ["-4", "route", "show", "match", s.node.address]).catch(() => "");
-    return [...out.split("\n"), ...within.split("\n")]
-        .map((l) => l.trim())
-        .filter((l) => l && !l.startsWith("default") && !l.includes(`dev ${s.node.bridge}`));
+    const lines = [...out.split("\n"), ...within.split("\n")].map((l) => l.trim());
+    // "root" and "match" both list a route equal to the subnet: once is enough.
+    return [...new Set(lines)].filter((l) => l && !l.startsWith("default") && !l.includes(`dev ${s.node.bridge}`));
+}
+
+/** The fix for a taken subnet: another checkout's node (a bridge named as ours are) goes with its env:down. */
+export function subnetTakenFix(taken: string[]): string {
+    const choose = "choose another with CYTOMINE_ENV_NODE_SUBNET=10.N.M.0/24 (outside 10.0.x.x and 10.200-249.x.x)";
+    return taken.some((l) => / dev cytnode[0-9a-f]{8}( |$)/.test(l))
+        ? `that is another checkout's real node: run 'npm run env:down' in that checkout, or ${choose}`
+        : choose;
 }
 
 /** Refuses a subnet the machine already routes elsewhere (before the bridge exists). */
@@ -525,7 +533,7 @@ async function requireFreeSubnet(s: EnvSettings): Promise<void> {
     if (taken.length > 0) {
         throw new EnvError(
             `the real node's pod subnet ${s.node.subnet} is already routed on this machine: ${taken.join("; ")}`,
-            "choose another with CYTOMINE_ENV_NODE_SUBNET=10.N.M.0/24 (outside 10.0.x.x and 10.200-249.x.x)",
+            subnetTakenFix(taken),
         );
     }
 }

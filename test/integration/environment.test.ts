@@ -20,8 +20,10 @@ import {
     environmentStatus,
     useEnvironment,
     withEnvironmentAlone,
+    dockerDown,
     dockerFiles,
     componentPidFile,
+    isolationRule,
     envSettings,
     sshDown,
     SshInfo,
@@ -681,6 +683,33 @@ describe("local environment", { timeout: 900_000 }, () => {
             const kc = await keycloakAdmin(env.keycloak);
             assert.ok((await kc.realms.find()).length >= 1);
         }));
+
+    it("env:down of a docker piece whose daemon died removes the bridge and rule it left, and nothing else", async () => {
+        // Another state folder's piece: its bridge and DOCKER-USER rule as a daemon killed with the
+        // machine's session leaves them (the chain is this environment's running dockerd's).
+        const own = envSettings().docker.subnet;
+        // Pools are derived from the folder's path (1 in 50 is this environment's): take one that is not.
+        const other = Array.from({ length: 20 }, () =>
+            envSettings({ ...process.env, CYTOMINE_ENV_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "docker-dead-")) }),
+        ).find((o) => o.docker.subnet !== own)!;
+        const rule = isolationRule(other.docker.subnet);
+        const ours = isolationRule(own);
+        execFileSync("ip", ["link", "add", "name", other.docker.bridge, "type", "bridge"]);
+        execFileSync("iptables", ["-I", ...rule]);
+        try {
+            assert.equal(await dockerDown(other), false, "no daemon was stopped");
+            assert.ok(!fs.existsSync(`/sys/class/net/${other.docker.bridge}`), "its bridge is gone");
+            assert.equal(spawnSync("iptables", ["-C", ...rule]).status, 1, "its rule is gone");
+            assert.ok(
+                fs.existsSync(`/sys/class/net/${envSettings().docker.bridge}`),
+                "this environment's bridge stays",
+            );
+            assert.equal(spawnSync("iptables", ["-C", ...ours]).status, 0, "this environment's rule stays");
+        } finally {
+            spawnSync("ip", ["link", "del", other.docker.bridge]);
+            spawnSync("iptables", ["-D", ...rule]);
+        }
+    });
 
     it("a killed KWOK controller is reported by status, started again by the next start, and pods are Ready at once", () =>
         withEnvironmentAlone(async () => {

@@ -26,6 +26,7 @@ import {
     REAL_NODE_LABEL,
     REAL_NODE_STORAGE_CLASS,
     REAL_NODE_TAINT,
+    subnetTakenFix,
 } from "../../localenv/node";
 import { EnvSettings, envSettings, nodeNetwork } from "../../localenv/settings";
 import { repoRoot } from "../../toolchain/index";
@@ -474,6 +475,25 @@ describe("real node: network and whether it runs", () => {
         const n = nodeNetwork(defaultStateDir, defaultStateDir, { CYTOMINE_ENV_NODE_SUBNET: "10.77.3.0/24" });
         assert.equal(n.subnet, "10.77.3.0/24");
         assert.equal(n.address, "10.77.3.1");
+    });
+
+    it("a subnet taken by another checkout's node names that checkout's env:down; any other route, the variable", () => {
+        const own = "10.251.0.0/24 dev cytnode7999e05d proto kernel scope link src 10.251.0.1";
+        assert.match(
+            subnetTakenFix([own]),
+            /^that is another checkout's real node: run 'npm run env:down' in that checkout, or choose another with CYTOMINE_ENV_NODE_SUBNET=/,
+        );
+        for (const route of [
+            "10.251.0.0/24 dev wg0 scope link",
+            "10.251.0.0/16 dev cytnodes proto kernel",
+            "10.251.0.0/24 dev cytnode7999e05d1",
+        ]) {
+            assert.match(
+                subnetTakenFix([route]),
+                /^choose another with CYTOMINE_ENV_NODE_SUBNET=10\.N\.M\.0\/24/,
+                route,
+            );
+        }
     });
 
     it("refuses a subnet in the Service range, the Docker pools, outside 10/8 or not a /24, naming the variable", () => {
