@@ -54,7 +54,7 @@ export { EnvSettings, envSettings } from "./settings";
 export { sshDown, SshInfo, sshUp } from "./ssh";
 export { removeStandinRoots, RunningStandin, runStandin, StandinRoot, standinRoot, startStandin } from "./standin-run";
 
-interface PieceInfos {
+export interface PieceInfos {
     keycloak: KeycloakInfo;
     kube: KubeInfo;
     ssh: SshInfo;

@@ -16,10 +16,9 @@ import { DEFAULT_IMAGES } from "../../components/model/settings";
 import { CONTRACTS, RELEASE_TAGS, releaseImages } from "../../components/model/release";
 import {
     Environment,
-    ensureEnvironment,
+    ensurePieces,
     environmentStatus,
     useEnvironment,
-    withEnvironmentAlone,
     dockerDown,
     dockerFiles,
     componentPidFile,
@@ -34,6 +33,7 @@ import { keycloakAdmin, kubeApi } from "../support/clients";
 import { commandLine, processAlive } from "../../toolchain/processes";
 import { freePort } from "../support/project-config";
 import { repoRoot } from "../../toolchain/index";
+import { ownPieces } from "../support/own-pieces";
 
 /** A command on the SSH test host as its user; stdout. */
 function overSsh(ssh: SshInfo, command: string, timeout = 120_000): string {
@@ -667,22 +667,28 @@ describe("local environment", { timeout: 900_000 }, () => {
         });
     });
 
-    it("a killed Keycloak is reported by status and restarted by the next start", () =>
-        withEnvironmentAlone(async () => {
-            const pidFile = `${envSettings().stateDir}/keycloak/keycloak.pid`;
-            const pid = Number(fs.readFileSync(pidFile, "utf8"));
+    // The two kills below hit pieces of the case's own (ownPieces), started as the shared ones are:
+    // the suites beside this one keep theirs.
+    it("a killed Keycloak is reported by status and restarted by the next start", async () => {
+        const own = await ownPieces("env-kc", ["keycloak"]);
+        try {
+            const pid = Number(fs.readFileSync(`${own.s.stateDir}/keycloak/keycloak.pid`, "utf8"));
             process.kill(-pid, "SIGKILL");
-            await new Promise((r) => setTimeout(r, 1000));
+            await eventually(10, async () => (processAlive(pid) ? undefined : true), "Keycloak exits");
 
-            const status = await environmentStatus();
+            const status = await environmentStatus(own.s);
             assert.equal(status.keycloak.ready, false);
             assert.match(status.keycloak.detail, /not running; 'npm run env:up' starts it/);
-            assert.equal(status.kube.ready, true);
+            assert.equal((await environmentStatus()).keycloak.ready, true, "the shared Keycloak runs on");
 
-            env = await ensureEnvironment();
-            const kc = await keycloakAdmin(env.keycloak);
-            assert.ok((await kc.realms.find()).length >= 1);
-        }));
+            const { keycloak } = await ensurePieces(["keycloak"], own.s);
+            assert.equal(keycloak.url, own.info.keycloak.url);
+            const kc = await keycloakAdmin(keycloak);
+            assert.ok((await kc.realms.find()).some((r) => r.realm === "master"));
+        } finally {
+            await own.dispose();
+        }
+    });
 
     it("env:down of a docker piece whose daemon died removes the bridge and rule it left, and nothing else", async () => {
         // Another state folder's piece: its bridge and DOCKER-USER rule as a daemon killed with the
@@ -711,41 +717,38 @@ describe("local environment", { timeout: 900_000 }, () => {
         }
     });
 
-    it("a killed KWOK controller is reported by status, started again by the next start, and pods are Ready at once", () =>
-        withEnvironmentAlone(async () => {
-            const pid = Number(fs.readFileSync(componentPidFile(envSettings(), "kwok-controller"), "utf8"));
+    it("a killed KWOK controller is reported by status, started again by the next start, and pods are Ready at once", async () => {
+        const own = await ownPieces("env-kwok", ["kube"]);
+        try {
+            const pid = Number(fs.readFileSync(componentPidFile(own.s, "kwok-controller"), "utf8"));
             process.kill(pid, "SIGKILL");
             await eventually(10, async () => (processAlive(pid) ? undefined : true), "the KWOK controller exits");
 
             // The API server still answers: only the component check sees that pods would never be Ready.
-            const status = await environmentStatus();
+            const status = await environmentStatus(own.s);
             assert.equal(status.kube.ready, false);
             assert.match(status.kube.detail, /^kwok-controller not running; 'npm run env:up' starts what is missing$/);
 
-            env = await ensureEnvironment();
-            assert.equal((await environmentStatus()).kube.ready, true);
+            const { kube } = await ensurePieces(["kube"], own.s);
+            assert.equal((await environmentStatus(own.s)).kube.ready, true);
             // The node leases of the killed controller would hold pods back for up to 200 s; the
             // start released them, so a pod is Ready within seconds.
-            const { core } = await kubeApi(env.kube.kubeconfig);
-            const ns = `kwok-restart-${Date.now()}`;
-            await core.createNamespace({ body: { metadata: { name: ns } } });
-            try {
-                await core.createNamespacedPod({
-                    namespace: ns,
-                    body: { metadata: { name: "p" }, spec: { containers: [{ name: "c", image: "busybox:1.36" }] } },
-                });
-                await eventually(
-                    60,
-                    async () => {
-                        const pod = await core.readNamespacedPod({ name: "p", namespace: ns });
-                        return (
-                            pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") || undefined
-                        );
-                    },
-                    "the pod becomes Ready",
-                );
-            } finally {
-                await core.deleteNamespace({ name: ns });
-            }
-        }));
+            const { core } = await kubeApi(kube.kubeconfig);
+            await core.createNamespace({ body: { metadata: { name: "kwok-restart" } } });
+            await core.createNamespacedPod({
+                namespace: "kwok-restart",
+                body: { metadata: { name: "p" }, spec: { containers: [{ name: "c", image: "busybox:1.36" }] } },
+            });
+            await eventually(
+                60,
+                async () => {
+                    const pod = await core.readNamespacedPod({ name: "p", namespace: "kwok-restart" });
+                    return pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") || undefined;
+                },
+                "the pod becomes Ready",
+            );
+        } finally {
+            await own.dispose();
+        }
+    });
 });

@@ -4,8 +4,10 @@
 // plans nothing. Faults: Keycloak stopped, the Kubernetes API server restarted, the SSH host's sshd
 // stopped, the `pulumi` process killed, the state backend's disk made read-only.
 //
-// The environment is shared with every other test file: each case restores the piece it broke, and
-// `after` brings every piece back (ensureEnvironment) even when a case failed.
+// The environment is shared with every other test file. The cases that stop Keycloak, restart the API
+// server or stop sshd do it to a piece of their own (ownPieces, its own state folder and ports), so no
+// case holds the environment alone and the suites beside this one run on; `after` still brings every
+// shared piece back (ensureEnvironment) should a case have broken one.
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -21,19 +23,18 @@ import {
     Environment,
     ensureEnvironment,
     useEnvironment,
-    withEnvironmentAlone,
     keycloakDown,
     keycloakUp,
     kubeApiServerRestart,
     kubeUp,
     envSettings,
-    freePort,
     sshDown,
     sshUp,
 } from "../../localenv";
 import { commandLine, descendants, processAlive, pulumiLeftovers, stopProcesses } from "../../toolchain/processes";
 import { httpGate } from "../support/http-gate";
 import { projectConfig } from "../support/project-config";
+import { ownPieces } from "../support/own-pieces";
 import { recorded } from "../support/reliability";
 import { repoRoot, requireToolchain } from "../../toolchain/index";
 
@@ -362,8 +363,6 @@ async function unmount(dir: string): Promise<void> {
     mounted.delete(dir);
 }
 
-// Each case first waits to hold the environment alone (withEnvironmentAlone) until the suites beside it
-// finish; those waits count against this timeout as much as the cases' own time.
 describe("faults in the middle of an up, and their recovery", { timeout: 1_800_000 }, () => {
     const s = envSettings();
     let env: Environment;
@@ -381,28 +380,29 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
         await ensureEnvironment(s);
     });
 
-    /** A case that stops or restarts a piece of the environment: recorded, and run while no other suite uses it. */
-    const recordedAlone = (fn: (t: TestContext) => Promise<void>) =>
-        recorded("faults", (t: TestContext) => withEnvironmentAlone(() => fn(t)));
-
     /** The project's program, target kubernetes in render mode: only Keycloak is touched live. */
-    async function identityStack(prefix: string, keycloakUrl = env.keycloak.url) {
+    async function identityStack(prefix: string, keycloakUrl = env.keycloak.url, base: Environment = env) {
         const renderDir = fs.mkdtempSync(path.join(os.tmpdir(), "faults-render-"));
-        const { id, config } = projectConfig(env, prefix, {
+        const { id, config } = projectConfig(base, prefix, {
             "cytomine-fallback:renderDir": renderDir,
             "cytomine-fallback:orthanc": "false",
             "cytomine-fallback:keycloakUrl": keycloakUrl,
         });
-        const e = await createEphemeralStack({ workDir: repoRoot, config, env: { KUBECONFIG: env.kube.kubeconfig } });
+        const e = await createEphemeralStack({ workDir: repoRoot, config, env: { KUBECONFIG: base.kube.kubeconfig } });
         return { e, realm: id, renderDir };
     }
 
     /** Destroys the stack, then removes whatever a failed case left outside the state. */
-    async function dispose(e: EphemeralStack | undefined, realm: string, extra: () => Promise<void> = async () => {}) {
+    async function dispose(
+        e: EphemeralStack | undefined,
+        realm: string,
+        extra: () => Promise<void> = async () => {},
+        keycloak = env.keycloak,
+    ) {
         try {
             if (e) await disposeEphemeralStack(e);
         } finally {
-            const admin = await keycloakAdmin(env.keycloak);
+            const admin = await keycloakAdmin(keycloak);
             for (const r of await admin.realms.find())
                 if (r.realm === realm || r.realm?.startsWith(`${realm}-`)) await admin.realms.del({ realm: r.realm });
             await extra();
@@ -411,8 +411,10 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
 
     it(
         "Keycloak stopped while the up creates clients: the up fails naming Keycloak; restart Keycloak, re-run up",
-        recordedAlone(async (t: TestContext) => {
-            const { e, realm, renderDir } = await identityStack("fkc");
+        recorded("faults", async (t: TestContext) => {
+            const own = await ownPieces("faults-kc", ["keycloak"]);
+            const { keycloak } = own.info;
+            const { e, realm, renderDir } = await identityStack("fkc", keycloak.url, { ...env, keycloak });
             try {
                 const up = await upWithFault(e, async ({ events, ended }) => {
                     // The realm exists and its clients are being created.
@@ -420,10 +422,10 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                         timeoutMs: 120_000,
                         stop: ended,
                     });
-                    await keycloakDown(s);
+                    await keycloakDown(own.s);
                 });
                 const message = failure(up, t);
-                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.keycloak.port}`));
+                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${own.s.keycloak.port}`));
                 assert.match(message, /connection refused|EOF|connection reset/);
                 // A provider error, not an interruption: no pending operation, no stale lock.
                 assert.deepEqual(pendingOf(await stateOf(e)), []);
@@ -432,8 +434,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 // Recovery: start Keycloak again and re-run up. A create Keycloak committed as it
                 // stopped (its answer lost) is not in the state: that up names it ("already
                 // exists"); delete it in Keycloak (it is new, nothing refers to it) and re-run.
-                await keycloakUp(s);
-                kc = await keycloakAdmin(env.keycloak);
+                await keycloakUp(own.s);
                 let again: UpResult;
                 const events: EngineEvent[] = [];
                 try {
@@ -446,24 +447,31 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                     again = await e.stack.up({ color: "never" });
                 }
                 assert.equal(again.summary.result, "succeeded");
-                await assertIdentityMatches(kc, realm, e);
+                await assertIdentityMatches(await keycloakAdmin(keycloak), realm, e);
                 await assertNoChanges(e);
             } finally {
-                await keycloakUp(s);
-                await dispose(e, realm, async () => fs.rmSync(renderDir, { recursive: true, force: true }));
+                try {
+                    await keycloakUp(own.s);
+                    await dispose(
+                        e,
+                        realm,
+                        async () => fs.rmSync(renderDir, { recursive: true, force: true }),
+                        keycloak,
+                    );
+                } finally {
+                    await own.dispose();
+                }
             }
         }),
     );
 
     it(
         "the Kubernetes API server restarted while the up creates Deployments: the up rides it out, or fails naming the API server and a re-run completes; live objects equal the state",
-        recordedAlone(async (t: TestContext) => {
-            const { id, config } = projectConfig(env, "fkube", { "cytomine-fallback:orthanc": "false" });
-            const e = await createEphemeralStack({
-                workDir: repoRoot,
-                config,
-                env: { KUBECONFIG: env.kube.kubeconfig },
-            });
+        recorded("faults", async (t: TestContext) => {
+            const own = await ownPieces("faults-kube", ["kube"]);
+            const { kube } = own.info;
+            const { id, config } = projectConfig({ ...env, kube }, "fkube", { "cytomine-fallback:orthanc": "false" });
+            const e = await createEphemeralStack({ workDir: repoRoot, config, env: { KUBECONFIG: kube.kubeconfig } });
             const t0 = Date.now();
             const marks: string[] = [];
             const mark = (what: string) => marks.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -475,7 +483,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                     });
                     // A restart of the API server while the up runs (etcd and the controllers keep running).
                     mark("fault");
-                    await kubeApiServerRestart(s);
+                    await kubeApiServerRestart(own.s);
                     mark("restarted");
                 });
                 // Whether a request was in flight when the server went away decides the outcome:
@@ -484,7 +492,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 if (up.error) {
                     mark("up failed");
                     const message = failure(up, t);
-                    assert.match(message, new RegExp(`127\\.0\\.0\\.1:${s.kube.port}|connection refused|EOF`));
+                    assert.match(message, new RegExp(`127\\.0\\.0\\.1:${own.s.kube.port}|connection refused|EOF`));
                     assert.deepEqual(locksOf(e), []);
                     // Recovery: the API server is back; re-run up.
                     const steps: EngineEvent[] = [];
@@ -497,24 +505,18 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                     assert.equal(up.result?.summary.result, "succeeded");
                 }
                 assert.deepEqual(pendingOf(await stateOf(e)), []);
-                await assertKubeMatches(env.kube.kubeconfig, id, e);
+                await assertKubeMatches(kube.kubeconfig, id, e);
                 await assertIdentityMatches(kc, id, e);
                 await assertNoChanges(e);
                 mark("checked");
             } finally {
                 t.diagnostic(marks.join(", "));
-                await kubeUp(s);
-                await dispose(e, id, async () => {
-                    await run(path.join(s.kube.binDir, "kubectl"), [
-                        "--kubeconfig",
-                        env.kube.kubeconfig,
-                        "delete",
-                        "namespace",
-                        id,
-                        "--ignore-not-found",
-                        "--wait=false",
-                    ]);
-                });
+                try {
+                    await kubeUp(own.s);
+                    await dispose(e, id);
+                } finally {
+                    await own.dispose();
+                }
             }
         }),
     );
@@ -524,12 +526,8 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
         recorded("faults", async (t: TestContext) => {
             // An SSH host of the case's own (its state folder and port), so that stopping its sshd
             // leaves the shared one to the suites beside this one.
-            const own = envSettings({
-                ...process.env,
-                CYTOMINE_ENV_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "faults-sshd-")),
-                CYTOMINE_ENV_SSH_PORT: String(await freePort()),
-            });
-            const ssh = await sshUp(own);
+            const own = await ownPieces("faults-sshd", ["ssh"]);
+            const { ssh } = own.info;
             const dir = `/tmp/faults-ssh-${crypto.randomBytes(4).toString("hex")}`;
             const hostKey = fs
                 .readFileSync(path.join(path.dirname(ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8")
@@ -570,13 +568,13 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                         timeoutMs: 120_000,
                         stop: ended,
                     });
-                    await sshDown(own);
+                    await sshDown(own.s);
                 });
                 // Stopping sshd ends no session (each runs in its own, as with `systemctl stop ssh`):
                 // "slow" finishes, the next command cannot connect.
                 const message = failure(up, t);
                 assert.match(message, /last/);
-                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${own.ssh.port}[^\\n]*connection refused`));
+                assert.match(message, new RegExp(`127\\.0\\.0\\.1:${own.s.ssh.port}[^\\n]*connection refused`));
                 assert.deepEqual(locksOf(e), []);
                 const commands = async () =>
                     ((await stateOf(e)).resources ?? [])
@@ -587,7 +585,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 assert.deepEqual(marks(".done"), ["first", "slow"]);
 
                 // Recovery: start sshd again and re-run up; only the command that never ran runs.
-                await sshUp(own);
+                await sshUp(own.s);
                 const again = await e.stack.up({ color: "never" });
                 assert.equal(again.summary.result, "succeeded");
                 assert.deepEqual(again.outputs.ran.value, ["first", "slow", "last"]);
@@ -602,13 +600,12 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 );
                 await assertNoChanges(e);
             } finally {
-                await sshUp(own);
+                await sshUp(own.s);
                 try {
                     await disposeEphemeralStack(e);
                 } finally {
                     fs.rmSync(dir, { recursive: true, force: true });
-                    await sshDown(own);
-                    fs.rmSync(own.stateDir, { recursive: true, force: true });
+                    await own.dispose();
                 }
             }
         }),

@@ -15,6 +15,7 @@ import { recorded } from "../support/reliability";
 import { repoRoot } from "../../toolchain/index";
 import { ROUTES } from "../../components/model/release";
 
+import { OwnPieces, ownPieces } from "../support/own-pieces";
 import { projectConfig } from "../support/project-config";
 import { isGone, keycloakAdmin, kubeApi } from "../support/clients";
 import { changesOf, createEphemeralStack, disposeEphemeralStack, EphemeralStack } from "../support/automation";
@@ -46,8 +47,8 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
         kube = await kubeApi(env.kube.kubeconfig);
     });
 
-    const stackFor = (prefix: string, extra: Parameters<typeof projectConfig>[2] = {}) => {
-        const project = projectConfig(env, prefix, { "cytomine-fallback:orthanc": "false", ...extra });
+    const stackFor = (prefix: string, extra: Parameters<typeof projectConfig>[2] = {}, base: Environment = env) => {
+        const project = projectConfig(base, prefix, { "cytomine-fallback:orthanc": "false", ...extra });
         return createEphemeralStack({
             workDir: repoRoot,
             config: project.config,
@@ -263,20 +264,33 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
 
     describe("Keycloak deployed into the namespace", () => {
         let k: { e: EphemeralStack; tenant: string };
+        let own: OwnPieces<"keycloak">;
         before(async () => {
-            // KWOK nodes run no containers, so the Keycloak pod never serves. The local Keycloak stands
+            // KWOK nodes run no containers, so the Keycloak pod never serves. A local Keycloak stands
             // in for it at the route's address (publicUrl's /iam) with the admin password set in config;
             // what is under test is the wiring: the identity resources wait for the deployed Keycloak.
-            k = await stackFor("k8s-iam", {
-                "cytomine-fallback:keycloakMode": "namespace",
-                // The web UI signs in only through this realm (components/model/release.ts SIGN_IN).
-                "cytomine-fallback:realm": "cytomine",
-                "cytomine-fallback:publicUrl": new URL(env.keycloak.url).origin,
-            });
+            // It is the case's own (ownPieces): the realm below is "cytomine", which the dev stack's
+            // `npm run main` holds in the environment's Keycloak.
+            own = await ownPieces("k8s-iam", ["keycloak"]);
+            const { keycloak } = own.info;
+            k = await stackFor(
+                "k8s-iam",
+                {
+                    "cytomine-fallback:keycloakMode": "namespace",
+                    // The web UI signs in only through this realm (components/model/release.ts SIGN_IN).
+                    "cytomine-fallback:realm": "cytomine",
+                    "cytomine-fallback:publicUrl": new URL(keycloak.url).origin,
+                },
+                { ...env, keycloak },
+            );
             await k.e.stack.removeConfig("cytomine-fallback:keycloakUrl");
         });
         after(async () => {
-            if (k) await disposeEphemeralStack(k.e);
+            try {
+                if (k) await disposeEphemeralStack(k.e);
+            } finally {
+                await own?.dispose();
+            }
         });
 
         it("deploys Keycloak and its database, then applies the realm through a provider that waited for them", async () => {
@@ -311,7 +325,7 @@ describe("Cytomine on Kubernetes", { timeout: 1_200_000 }, () => {
                 iamReady >= 0 && realmStarts > iamReady,
                 `iam ready at ${iamReady}, realm started at ${realmStarts}`,
             );
-            const kc = await keycloakAdmin(env.keycloak);
+            const kc = await keycloakAdmin(own.info.keycloak);
             assert.equal((await kc.realms.findOne({ realm: "cytomine" }))?.realm, "cytomine");
         });
     });

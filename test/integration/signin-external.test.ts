@@ -1,19 +1,21 @@
 // Sign-in to Cytomine end to end on the VM target with an external Keycloak (keycloakMode external):
-// the environment's own Keycloak holds the tenant's realm and a stand-in LS Login realm; the tenant's
-// containers reach it at another address than the browser does (keycloakInternalUrl: a relay on the
-// Docker bridge's host address to Keycloak's loopback port), as a Keycloak behind split-horizon DNS
-// is. The realm must be `cytomine` (the web UI's), which the environment's Keycloak holds for one
-// stack at a time: the case runs with the environment to itself (withEnvironmentAlone).
+// a local Keycloak of the case's own (ownPieces, started as the environment's is) holds the tenant's
+// realm and a stand-in LS Login realm; the tenant's containers reach it at another address than the
+// browser does (keycloakInternalUrl: a relay on the Docker bridge's host address to Keycloak's
+// loopback port), as a Keycloak behind split-horizon DNS is. The realm must be `cytomine` (the web
+// UI's), which a Keycloak holds for one stack at a time: in a Keycloak of its own, the dev stack's or
+// another suite's `cytomine` is no clash.
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { describe, it } from "node:test";
-import { bridgeAddress, useEnvironment, withEnvironmentAlone } from "../../localenv";
+import { bridgeAddress, useEnvironment } from "../../localenv";
 import { createEphemeralStack } from "../support/automation";
 import { keycloakAdmin } from "../support/clients";
 import { freePort, sshTargetConfig } from "../support/project-config";
 import { repoRoot } from "../../toolchain/index";
 import { createStandInLsAai } from "../support/lsaai-standin";
 import { disposeVmTenant } from "../support/vm-stack";
+import { ownPieces } from "../support/own-pieces";
 import { atLogin, launchChromium, shown, signInThroughLsAai } from "../support/signin";
 
 /** A TCP relay from HOST (an address containers reach) to a loopback port, until closed. */
@@ -33,8 +35,9 @@ describe(
     { timeout: 1_800_000 },
     () => {
         it("the researcher signs in, core validates the token with keys fetched at the internal address, sign-out ends the session", async () => {
-            const env = await useEnvironment();
-            await withEnvironmentAlone(async () => {
+            const own = await ownPieces("signin-ext", ["keycloak"]);
+            const env = { ...(await useEnvironment()), keycloak: own.info.keycloak };
+            try {
                 const kc = await keycloakAdmin(env.keycloak);
                 const keycloak = new URL(env.keycloak.url);
                 const bridgeHost = bridgeAddress(env.docker.subnet).split("/")[0];
@@ -102,7 +105,9 @@ describe(
                     await lsaai.remove();
                     server.close();
                 }
-            });
+            } finally {
+                await own.dispose();
+            }
         });
     },
 );
