@@ -21,7 +21,8 @@ if ! node --import tsx cli/env.ts status >/dev/null 2>&1; then
 	trap 'node --import tsx cli/env.ts down >/dev/null 2>&1 || true' EXIT
 fi
 shopt -s globstar nullglob
-# Two test files at a time: they share the local environment, and a case that stops or restarts a
-# piece of it holds it alone meanwhile (withEnvironmentAlone, localenv).
-node --import tsx --test --test-concurrency=2 --test-reporter=spec \
+# Three test files at a time: they share the local environment and mostly wait on it (engines, Keycloak,
+# containers); a case that stops or restarts a piece does it to a piece of its own (ownPieces), and
+# the one that must hold the environment alone (withEnvironmentAlone) waits for the others meanwhile.
+node --import tsx --test --test-concurrency=3 --test-reporter=spec \
 	test/unit/**/*.test.ts test/integration/**/*.test.ts policies/test/**/*.test.ts
