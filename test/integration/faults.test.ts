@@ -435,19 +435,20 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 // stopped (its answer lost) is not in the state: that up names it ("already
                 // exists"); delete it in Keycloak (it is new, nothing refers to it) and re-run.
                 await keycloakUp(own.s);
+                const admin = await keycloakAdmin(keycloak);
                 let again: UpResult;
                 const events: EngineEvent[] = [];
                 try {
                     again = await e.stack.up({ color: "never", onEvent: (ev) => events.push(ev) });
                 } catch (err) {
                     assert.match(String(err), /already exists/);
-                    const removed = await removeUnrecorded(events);
+                    const removed = await removeUnrecorded(events, admin);
                     assert.ok(removed.length > 0, "the up named an existing object, but no failed step was found");
                     t.diagnostic(`made as Keycloak stopped, deleted before the re-run: ${removed.join(", ")}`);
                     again = await e.stack.up({ color: "never" });
                 }
                 assert.equal(again.summary.result, "succeeded");
-                await assertIdentityMatches(await keycloakAdmin(keycloak), realm, e);
+                await assertIdentityMatches(admin, realm, e);
                 await assertNoChanges(e);
             } finally {
                 try {
@@ -756,12 +757,12 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
      * committed its create while it stopped and the answer was lost, so the state never recorded it.
      * Found by the step's own inputs (its natural key). Returns the steps' names.
      */
-    async function removeUnrecorded(events: EngineEvent[]): Promise<string[]> {
+    async function removeUnrecorded(events: EngineEvent[], admin: Admin = kc): Promise<string[]> {
         const removed: string[] = [];
         for (const ev of events) {
             const m = ev.resOpFailedEvent?.metadata;
             if (!m?.new || m.op !== "create") continue;
-            const live = await liveObjectOf({ urn: m.urn, type: m.type, inputs: m.new.inputs ?? {} });
+            const live = await liveObjectOf({ urn: m.urn, type: m.type, inputs: m.new.inputs ?? {} }, admin);
             if (!live) continue;
             await live.remove();
             removed.push(m.urn.split("::").pop() as string);
@@ -769,41 +770,44 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
         return removed;
     }
 
-    /** A pending create's object in Keycloak, found by its natural key: its id and how to delete it. */
-    async function liveObjectOf(r: StateResource): Promise<{ id: string; remove: () => Promise<void> } | undefined> {
+    /** A pending create's object in Keycloak (ADMIN's), found by its natural key: its id and how to delete it. */
+    async function liveObjectOf(
+        r: StateResource,
+        admin: Admin = kc,
+    ): Promise<{ id: string; remove: () => Promise<void> } | undefined> {
         const i = r.inputs ?? {};
         switch (r.type) {
             case "keycloak:index/realm:Realm":
-                return (await kc.realms.findOne({ realm: i.realm }))
-                    ? { id: i.realm, remove: () => kc.realms.del({ realm: i.realm }) }
+                return (await admin.realms.findOne({ realm: i.realm }))
+                    ? { id: i.realm, remove: () => admin.realms.del({ realm: i.realm }) }
                     : undefined;
             case "keycloak:openid/client:Client": {
-                const [c] = await kc.clients.find({ realm: i.realmId, clientId: i.clientId });
-                return c ? { id: c.id!, remove: () => kc.clients.del({ realm: i.realmId, id: c.id! }) } : undefined;
+                const [c] = await admin.clients.find({ realm: i.realmId, clientId: i.clientId });
+                return c ? { id: c.id!, remove: () => admin.clients.del({ realm: i.realmId, id: c.id! }) } : undefined;
             }
             case "keycloak:index/role:Role": {
                 const role = i.clientId
-                    ? await kc.clients.findRole({ realm: i.realmId, id: i.clientId, roleName: i.name })
-                    : await kc.roles.findOneByName({ realm: i.realmId, name: i.name });
+                    ? await admin.clients.findRole({ realm: i.realmId, id: i.clientId, roleName: i.name })
+                    : await admin.roles.findOneByName({ realm: i.realmId, name: i.name });
                 return role?.id
-                    ? { id: role.id, remove: () => kc.roles.delById({ realm: i.realmId, id: role.id! }) }
+                    ? { id: role.id, remove: () => admin.roles.delById({ realm: i.realmId, id: role.id! }) }
                     : undefined;
             }
             case "keycloak:index/user:User": {
-                const [u] = await kc.users.find({ realm: i.realmId, username: i.username, exact: true });
-                return u ? { id: u.id!, remove: () => kc.users.del({ realm: i.realmId, id: u.id! }) } : undefined;
+                const [u] = await admin.users.find({ realm: i.realmId, username: i.username, exact: true });
+                return u ? { id: u.id!, remove: () => admin.users.del({ realm: i.realmId, id: u.id! }) } : undefined;
             }
             case "keycloak:oidc/identityProvider:IdentityProvider":
-                return (await kc.identityProviders.findOne({ realm: i.realm, alias: i.alias }))
-                    ? { id: i.alias, remove: () => kc.identityProviders.del({ realm: i.realm, alias: i.alias }) }
+                return (await admin.identityProviders.findOne({ realm: i.realm, alias: i.alias }))
+                    ? { id: i.alias, remove: () => admin.identityProviders.del({ realm: i.realm, alias: i.alias }) }
                     : undefined;
             default: {
                 if (r.type.endsWith("ProtocolMapper")) {
                     // In a client or a client scope, by name.
                     const scope = i.clientScopeId as string | undefined;
                     const mappers = scope
-                        ? await kc.clientScopes.listProtocolMappers({ realm: i.realmId, id: scope })
-                        : ((await kc.clients.findOne({ realm: i.realmId, id: i.clientId }))?.protocolMappers ?? []);
+                        ? await admin.clientScopes.listProtocolMappers({ realm: i.realmId, id: scope })
+                        : ((await admin.clients.findOne({ realm: i.realmId, id: i.clientId }))?.protocolMappers ?? []);
                     const found = mappers.find((x) => x.name === i.name);
                     if (!found) return undefined;
                     const mapperId = found.id!;
@@ -811,8 +815,8 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                         id: mapperId,
                         remove: () =>
                             scope
-                                ? kc.clientScopes.delProtocolMapper({ realm: i.realmId, id: scope, mapperId })
-                                : kc.clients.delProtocolMapper({ realm: i.realmId, id: i.clientId, mapperId }),
+                                ? admin.clientScopes.delProtocolMapper({ realm: i.realmId, id: scope, mapperId })
+                                : admin.clients.delProtocolMapper({ realm: i.realmId, id: i.clientId, mapperId }),
                     };
                 }
                 // Settings a second create simply writes again (Keycloak's PUTs and idempotent role
