@@ -695,8 +695,12 @@ describe("local environment", { timeout: 900_000 }, () => {
         // machine's session leaves them (the chain is this environment's running dockerd's).
         const own = envSettings().docker.subnet;
         // Pools are derived from the folder's path (1 in 50 is this environment's): take one that is not.
-        const other = Array.from({ length: 20 }, () =>
-            envSettings({ ...process.env, CYTOMINE_ENV_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "docker-dead-")) }),
+        // Only the folder's name counts (nothing is made there), so no folder is created.
+        const other = Array.from({ length: 20 }, (_, i) =>
+            envSettings({
+                ...process.env,
+                CYTOMINE_ENV_DIR: path.join(os.tmpdir(), `docker-dead-${process.pid}-${i}`),
+            }),
         ).find((o) => o.docker.subnet !== own)!;
         const rule = isolationRule(other.docker.subnet);
         const ours = isolationRule(own);
