@@ -347,6 +347,14 @@ function declaredServices(o: ServicesOptions): ServiceSpec[] {
             scratch: ["/tmp", "/opt/keycloak/data"],
             writableRootReason:
                 "`kc.sh start` re-augments the server for the configured database into /opt/keycloak/lib at startup",
+            prebuild: {
+                // Keycloak's build options among the above (https://www.keycloak.org/server/all-config marks
+                // them; `kc.sh show-config` lists them as "Persisted" after a build). Any other left out would
+                // make `start --optimized` warn that a build option differs from the persisted one.
+                buildEnv: ["KC_DB", "KC_HEALTH_ENABLED", "KC_FEATURES", "KC_HTTP_RELATIVE_PATH"],
+                run: ["/opt/keycloak/bin/kc.sh", "build"],
+                args: ["start", "--optimized"],
+            },
             readiness: iamHealth("ready"),
             liveness: { ...iamHealth("live"), failureThreshold: 6 },
             startup: slowStart(iamHealth("started")),

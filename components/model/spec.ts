@@ -24,6 +24,15 @@ export interface ServiceSpec {
     scratch: string[];
     /** Set only when the image cannot run with a read-only root: the reason, shown in the code. */
     writableRootReason?: string;
+    /**
+     * The image's own build step, baked in where the target can build images (the VM's Docker engine):
+     * an image derived from `image` runs `run` at build time with the entries of `env` named in
+     * `buildEnv`, and its container starts with `args` in place of the service's. Nothing is then built
+     * at start (Keycloak: `kc.sh build`, then `start --optimized`, as its container guide recommends,
+     * https://www.keycloak.org/server/containers), so that container's root is read-only whatever
+     * `writableRootReason` says of the image itself.
+     */
+    prebuild?: { buildEnv: string[]; run: string[]; args: string[] };
     /** Whether the service can take requests (an application-level check). */
     readiness: Probe;
     /** Whether to restart it; by default, whether the server still listens on its port. */

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BackupSettings, backupSources, HELD_ROWS_SQL, repositoryEnv } from "../model/backups";
 import type { ServiceSpec } from "../model/spec";
-import { volumeDirOf } from "./compose";
+import { RUNNING_IMAGE_FORMAT, volumeDirOf } from "./compose";
 import { composeFn, fail, script, shellQuote, writeFileScript } from "./scripts";
 
 export const BACKUP_SCRIPT = fs.readFileSync(path.join(__dirname, "cytomine-backup.sh"), "utf8");
@@ -61,6 +61,7 @@ export function backupConf(o: HostBackupOptions): string {
         READY_URLS: o.readinessUrls.join(" "),
         READY_TIMEOUT: o.readyTimeoutSeconds,
         HELD_SQL: HELD_ROWS_SQL,
+        IMAGE_FORMAT: RUNNING_IMAGE_FORMAT,
     };
     return `${Object.entries(vars)
         .map(([k, v]) => `${k}=${shellQuote(String(v))}`)
@@ -129,7 +130,7 @@ export function beforeUpgradeScript(
 ): string {
     const restored = shellQuote(`${o.configDir}/${BACKUP_FILES.restored}`);
     const running = (service: string) =>
-        `$(c=$(compose -p ${shellQuote(o.project)} -f ${shellQuote(`${o.configDir}/compose.yaml`)} ps -q ${service} 2>/dev/null | head -n 1 || true); [ -z "$c" ] || ${sudo}docker inspect --format '{{.Config.Image}}' "$c")`;
+        `$(c=$(compose -p ${shellQuote(o.project)} -f ${shellQuote(`${o.configDir}/compose.yaml`)} ps -q ${service} 2>/dev/null | head -n 1 || true); [ -z "$c" ] || ${sudo}docker inspect --format ${shellQuote(RUNNING_IMAGE_FORMAT)} "$c")`;
     return script([
         `# release ${o.release}`,
         ...(o.keycloakImage ? [`# keycloak ${o.keycloakImage}`] : []),

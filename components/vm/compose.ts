@@ -4,6 +4,7 @@
 // network), without its hard-coded keys and published database ports: only the proxy publishes a
 // port, databases sit on an internal network, and every value lives in an env file of mode 0600.
 import { stringify } from "yaml";
+import { sha256 } from "../model/datasets";
 import { UPLOAD_TIMEOUT_SECONDS } from "../model/release";
 import { Route } from "../model/routes";
 import { ServiceSpec } from "../model/spec";
@@ -44,6 +45,47 @@ export function memLimit(quantity: string | undefined): string | undefined {
 
 type Service = Record<string, unknown>;
 
+/**
+ * The label of an image built on the host that names the image it derives from: the "running image" of a
+ * service, to upgrades and backups, is that one (the release's, as config names it).
+ */
+export const BASE_IMAGE_LABEL = "dev.cytomine.base-image";
+
+/** `docker inspect`'s format for the image a container runs, as config names it: the base of an image built here. */
+export const RUNNING_IMAGE_FORMAT = `{{with index .Config.Labels "${BASE_IMAGE_LABEL}"}}{{.}}{{else}}{{.Config.Image}}{{end}}`;
+
+/** A service's image derived on the host (its spec's `prebuild`): the Dockerfile, its path beside compose.yaml, and its tag. */
+export interface Prebuilt {
+    base: string;
+    path: string;
+    dockerfile: string;
+    /** Named after the Dockerfile's digest: another base image or build option is another image. */
+    tag: string;
+}
+
+export function prebuiltOf(s: ServiceSpec): Prebuilt | undefined {
+    if (!s.prebuild) return undefined;
+    const env = s.prebuild.buildEnv.map((name) => {
+        const value = s.env.find((e) => e.name === name)?.value;
+        if (typeof value !== "string") throw new Error(`build option ${name} of ${s.component} has no plain value`);
+        return `${name}=${JSON.stringify(value)}`;
+    });
+    const dockerfile = [
+        `# Rendered by Cytomine Fallback (components/vm/compose.ts): ${s.image} with its build step run once, here, not at every start.`,
+        `FROM ${s.image}`,
+        `ENV ${env.join(" ")}`,
+        `RUN ${JSON.stringify(s.prebuild.run)}`,
+        `LABEL ${BASE_IMAGE_LABEL}=${JSON.stringify(s.image)}`,
+        "",
+    ].join("\n");
+    return {
+        base: s.image,
+        path: `${s.component}.Dockerfile`,
+        dockerfile,
+        tag: `cytomine-fallback/${s.component}:${sha256(dockerfile).slice(0, 16)}`,
+    };
+}
+
 /** A scratch path as compose's tmpfs entry: owned by UID, private to it. */
 export const tmpfsOf = (path: string, uid: number) => `${path}:uid=${uid},gid=${uid},mode=0700`;
 
@@ -65,12 +107,14 @@ function composeService(s: ServiceSpec, o: ComposeOptions): Service {
         ...(s.hostBinds ?? []).map((b) => `${b.path}:${b.path}`),
     ];
     const ports = s.loopbackPort ? [`127.0.0.1:${s.loopbackPort}:${s.port}`] : [];
+    const prebuilt = prebuiltOf(s);
+    const args = s.prebuild?.args ?? s.args;
     return {
-        image: s.image,
-        ...(s.args ? { command: s.args } : {}),
+        image: prebuilt?.tag ?? s.image,
+        ...(args ? { command: args } : {}),
         env_file: [envFileOf(s.component)],
         user: `${s.uid}:${s.uid}`,
-        read_only: s.writableRootReason === undefined,
+        read_only: prebuilt !== undefined || s.writableRootReason === undefined,
         // Owned by the service's user, as a pod's emptyDir is writable for it: Docker gives a tmpfs the
         // mode and owner of the image's directory it covers (root 0755 for web-ui's /var/cache/nginx).
         ...(s.scratch.length ? { tmpfs: s.scratch.map((p) => tmpfsOf(p, s.uid)) } : {}),

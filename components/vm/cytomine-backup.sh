@@ -61,11 +61,12 @@ restic_checked() {
 	printf '%s\n' "$out"
 }
 
-# The image a service of the project runs now (before an upgrade, the old one), else $2.
+# The image a service of the project runs now (before an upgrade, the old one), as config names it
+# (IMAGE_FORMAT: the base of an image built on the host), else $2.
 running_image() {
 	local container image
 	container=$(compose ps -q "$1" 2>/dev/null | head -n 1)
-	[ -n "$container" ] && image=$(docker inspect --format '{{.Config.Image}}' "$container" 2>/dev/null) || image="$2"
+	[ -n "$container" ] && image=$(docker inspect --format "$IMAGE_FORMAT" "$container" 2>/dev/null) || image="$2"
 	printf '%s' "$image"
 }
 # The release the data belongs to: the running core's image tag, else the configured one.

@@ -1,7 +1,6 @@
 // A tenant's Cytomine on a host reached over SSH: Cytomine's compose project, configured step by
 // step with @pulumi/command. Each step is a remote command whose script or stdin carries what it
 // depends on, so a second `up` runs nothing and a changed setting re-runs only its dependents.
-import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { BackupSettings, repositoryOf } from "../model/backups";
@@ -12,7 +11,17 @@ import { cytomineServices, KeycloakMode, SECRET_NAME, ServicesOptions } from "..
 import { Images, UNSIZED } from "../model/settings";
 import type { MlSettings, VmTasks } from "../model/ml";
 import type { ServiceSpec } from "../model/spec";
-import { composeFile, ComposeOptions, envFile, envFileOf, nginxConf, tasksNetworkOf, volumeDirOf } from "./compose";
+import {
+    composeFile,
+    ComposeOptions,
+    envFile,
+    envFileOf,
+    nginxConf,
+    Prebuilt,
+    prebuiltOf,
+    tasksNetworkOf,
+    volumeDirOf,
+} from "./compose";
 import { Connection, stepper } from "./steps";
 import { DatasetImport, HostDatasets, ImportReport, pimsDatasetBinds } from "./datasets";
 import {
@@ -27,7 +36,7 @@ import {
     rollbackHint,
     scheduleScript,
 } from "./backups";
-import type { DeclaredDataset } from "../model/datasets";
+import { type DeclaredDataset, sha256 } from "../model/datasets";
 import {
     composeDownScript,
     composeUpScript,
@@ -113,8 +122,6 @@ export interface CytomineArgs {
 const projectKeycloakImage = (a: Pick<CytomineArgs, "keycloak" | "images">) =>
     a.keycloak.mode === "namespace" ? a.images.iam : undefined;
 
-export const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
-
 /** The readiness URLs on the host: the web UI, core, and Keycloak when it runs in the project. */
 export function readinessUrls(bindAddress: string, httpPort: number, keycloakInProject: boolean): string[] {
     const base = `http://${bindAddress === "0.0.0.0" ? "127.0.0.1" : bindAddress}:${httpPort}`;
@@ -180,6 +187,8 @@ export interface HostLayout {
     volumeDirs: { path: string; owner: string; mode: string }[];
     /** The files besides the env files: path relative to the configuration directory, mode, content. */
     plainFiles: { path: string; mode: string; content: string }[];
+    /** Images built on the host before compose starts them (their Dockerfiles are among `plainFiles`). */
+    builds: Prebuilt[];
     /** Other files holding secrets (mode 0600), by path relative to the configuration directory. */
     secretFiles: string[];
     readinessUrls: string[];
@@ -253,12 +262,14 @@ export function hostLayout(
             readyTimeoutSeconds: a.readyTimeoutSeconds ?? 900,
         }),
     };
+    const builds = services.flatMap((s) => prebuiltOf(s) ?? []);
     return {
         configDir,
         dataDir,
         project,
         services,
         composeOptions,
+        builds,
         volumeDirs: [
             ...services.flatMap((s) =>
                 s.volumes.map((v) => ({
@@ -272,6 +283,7 @@ export function hostLayout(
         plainFiles: [
             { path: "compose.yaml", mode: "0644", content: composeFile(services, composeOptions) },
             { path: "nginx.conf", mode: "0644", content: nginxConf(composeOptions) },
+            ...builds.map((b) => ({ path: b.path, mode: "0644", content: b.dockerfile })),
             ...(backups
                 ? [
                       { path: BACKUP_FILES.script, mode: "0700", content: BACKUP_SCRIPT },
@@ -493,6 +505,7 @@ export class Cytomine extends pulumi.ComponentResource {
                         waitFor: layout.readinessUrls,
                         timeoutSeconds: args.readyTimeoutSeconds,
                         tasks: layout.composeOptions.tasksNetwork !== undefined,
+                        builds: layout.builds,
                         ...(dockerConfig ? { dockerConfig } : {}),
                         ...(rollback ? { rollback } : {}),
                         ...(restored ? { restored } : {}),

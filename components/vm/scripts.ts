@@ -1,7 +1,7 @@
 // The shell scripts the VM steps run over SSH. Each is idempotent (checks before it changes, so a
 // step that failed halfway completes on the next run), starts with `set -euo pipefail`, and holds no
 // secret: secret contents travel through stdin, never on a command line.
-import { tasksNetworkOf } from "./compose";
+import { Prebuilt, RUNNING_IMAGE_FORMAT, tasksNetworkOf } from "./compose";
 
 /** Quotes a value for a POSIX shell. */
 export const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
@@ -26,9 +26,12 @@ export const noEngine = (host: string) =>
  * `dockerConfig`, reading registry credentials from that directory (both read DOCKER_CONFIG).
  */
 export const composeFn = (sudo: string, dockerConfig?: string) => {
-    const run = `${sudo}${dockerConfig ? `env DOCKER_CONFIG=${shellQuote(dockerConfig)} ` : ""}`;
+    const run = withDockerConfig(sudo, dockerConfig);
     return `compose() { if ${run}docker compose version >/dev/null 2>&1; then ${run}docker compose "$@"; else ${run}docker-compose "$@"; fi; }`;
 };
+
+const withDockerConfig = (sudo: string, dockerConfig?: string) =>
+    `${sudo}${dockerConfig ? `env DOCKER_CONFIG=${shellQuote(dockerConfig)} ` : ""}`;
 
 /**
  * Checks what the later steps need, each failure with the fix. A host the stack just created is first
@@ -112,7 +115,8 @@ export function inspectFilesScript(
         ...(project
             ? [
                   `for service in ${UPGRADED.join(" ")}; do`,
-                  `  image=$(docker ps --filter label=com.docker.compose.project=${shellQuote(project)} --filter "label=com.docker.compose.service=$service" --format '{{.Image}}' 2>/dev/null | head -n 1 || true)`,
+                  `  c=$(docker ps -q --filter label=com.docker.compose.project=${shellQuote(project)} --filter "label=com.docker.compose.service=$service" 2>/dev/null | head -n 1 || true)`,
+                  `  image=$([ -z "$c" ] || docker inspect --format ${shellQuote(RUNNING_IMAGE_FORMAT)} "$c" 2>/dev/null || true)`,
                   `  printf 'running\\t%s\\t%s\\n' "$service" "\${image:--}"`,
                   `done`,
               ]
@@ -150,7 +154,13 @@ export interface ComposeUpOptions {
     restored?: string;
     /** Whether the project runs task-pods; unset or false: task containers an earlier up left go, with their network. */
     tasks?: boolean;
+    /** Images built on the host from Dockerfiles in `dir` before `up`, each once (compose.ts prebuiltOf). */
+    builds?: Prebuilt[];
 }
+
+/** The fix when an image derived on the host does not build. */
+export const buildFailed = (b: Prebuilt) =>
+    `the build of ${b.tag} from ${b.base} (${b.path}) failed, docker's message above: the host must hold ${b.base} or reach its registry; fix, then run pulumi up again`;
 
 /** Removes the task containers task-pods started for the project: they are not compose's, and hold the network. */
 const removeTaskContainers = (project: string, sudo: string) =>
@@ -163,6 +173,11 @@ export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
         ...(o.restored ? [`# starts on the data of backup ${o.restored}`] : []),
         composeFn(sudo, o.dockerConfig),
         `cd ${shellQuote(o.dir)}`,
+        // Built once per host: the tag names the Dockerfile's digest, and tenants with the same one share it.
+        ...(o.builds ?? []).map((b) => {
+            const docker = `${withDockerConfig(sudo, o.dockerConfig)}docker`;
+            return `${docker} image inspect ${shellQuote(b.tag)} >/dev/null 2>&1 || ${docker} build -t ${shellQuote(b.tag)} - < ${shellQuote(b.path)} || ${fail(buildFailed(b))}`;
+        }),
         `compose -p ${shellQuote(o.project)} -f compose.yaml up -d --remove-orphans`,
         ...(o.tasks
             ? []

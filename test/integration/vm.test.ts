@@ -14,8 +14,9 @@ import { Environment, useEnvironment } from "../../localenv";
 import { freePort, sshTargetConfig } from "../support/project-config";
 import { repoRoot } from "../../toolchain/index";
 import { readEnvFile } from "../support/env-file";
-import { disposeVmTenant } from "../support/vm-stack";
+import { composeContainer, disposeVmTenant } from "../support/vm-stack";
 import { DEFAULT_IMAGES } from "../../components/model/settings";
+import { RUNNING_IMAGE_FORMAT } from "../../components/vm/compose";
 
 const stat = (p: string) => execFileSync("stat", ["-c", "%a %u", p], { encoding: "utf8" }).trim();
 
@@ -75,6 +76,21 @@ describe("target ssh: Cytomine's compose project on the SSH test host", () => {
         const discovery = await fetch(`${url}/iam/realms/cytomine/.well-known/openid-configuration`);
         assert.equal(discovery.status, 200, "the cytomine realm is served by the Keycloak in compose");
         assert.equal(((await discovery.json()) as { issuer: string }).issuer, `${url}/iam/realms/cytomine`);
+        // Keycloak runs the image built on the host from the pinned one, built once there and not at its
+        // start (no re-augmentation, no build option differing from the baked ones), with a read-only root.
+        assert.equal(stat(`${dir}/iam.Dockerfile`), "644 0");
+        const docker = (...args: string[]) =>
+            execFileSync("docker", args, { encoding: "utf8", env: { ...process.env, DOCKER_HOST: env.docker.host } });
+        const iam = composeContainer(env.docker.host, `cytomine-${tenant}`, "iam");
+        const [image, readOnly] = docker("inspect", "--format", "{{.Config.Image}} {{.HostConfig.ReadonlyRootfs}}", iam)
+            .trim()
+            .split(" ");
+        assert.match(image, /^cytomine-fallback\/iam:[0-9a-f]{16}$/);
+        assert.equal(readOnly, "true");
+        assert.equal(docker("inspect", "--format", RUNNING_IMAGE_FORMAT, iam).trim(), DEFAULT_IMAGES.iam);
+        const log = docker("logs", iam);
+        assert.match(log, /Keycloak 26\.4\.7 on JVM .* started in/);
+        assert.doesNotMatch(log, /Updating the configuration|build time options have values that differ/);
 
         // No secret on any command line during the run: the canary, nor any generated value.
         const generated = Object.fromEntries(

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { hostArgs } from "../support/host-args";
 import { execFileSync, spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
@@ -6,7 +9,15 @@ import { parse } from "yaml";
 import { routeTable } from "../../components/model/routes";
 import { cytomineServices } from "../../components/model/services";
 import { DEFAULT_IMAGES, DEFAULT_STORAGE } from "../../components/model/settings";
-import { composeFile, ComposeOptions, envFile, memLimit, nginxConf } from "../../components/vm/compose";
+import {
+    BASE_IMAGE_LABEL,
+    composeFile,
+    ComposeOptions,
+    envFile,
+    memLimit,
+    nginxConf,
+    prebuiltOf,
+} from "../../components/vm/compose";
 import { Cytomine, readinessUrls } from "../../components/vm/cytomine";
 import { composeUpScript, preflightScript, shellQuote, writeFileScript } from "../../components/vm/scripts";
 import { allRegistered, recordResources, valueOf } from "../support/mocks";
@@ -58,11 +69,39 @@ describe("VM: compose project", () => {
         assert.deepEqual(core.cap_drop, ["ALL"]);
         assert.deepEqual(core.security_opt, ["no-new-privileges:true"]);
         assert.ok(core.tmpfs.includes("/tmp:uid=20000,gid=20000,mode=0700"));
-        assert.equal(doc.services.iam.read_only, false, "Keycloak re-augments itself at start");
+        assert.equal(
+            doc.services.iam.read_only,
+            true,
+            "Keycloak's image is built on the host: nothing is built at start",
+        );
         assert.deepEqual(doc.services.postgis.volumes, [
             "/var/lib/cytomine-fallback/lab-a/postgis/data:/var/lib/postgresql/data",
         ]);
         assert.equal(core.mem_limit, "2g");
+    });
+
+    it("Keycloak runs an image built on the host from the pinned one with its build options, started optimized", () => {
+        const iam = services.find((s) => s.component === "iam")!;
+        const built = prebuiltOf(iam)!;
+        assert.equal(doc.services.iam.image, built.tag);
+        assert.match(built.tag, /^cytomine-fallback\/iam:[0-9a-f]{16}$/);
+        assert.deepEqual(doc.services.iam.command, ["start", "--optimized"]);
+        const lines = built.dockerfile.split("\n");
+        assert.equal(lines[1], `FROM ${DEFAULT_IMAGES.iam}`);
+        assert.equal(lines[3], 'RUN ["/opt/keycloak/bin/kc.sh","build"]');
+        assert.equal(lines[4], `LABEL ${BASE_IMAGE_LABEL}="${DEFAULT_IMAGES.iam}"`);
+        // The build options are the container's own values (its env file's).
+        const baked = Object.fromEntries([...lines[2].matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+        assert.deepEqual(Object.keys(baked), ["KC_DB", "KC_HEALTH_ENABLED", "KC_FEATURES", "KC_HTTP_RELATIVE_PATH"]);
+        for (const [k, v] of Object.entries(baked)) assert.equal(v, iam.env.find((e) => e.name === k)?.value, k);
+        // Another base image is another image; the same inputs, the same tag (tenants on a host share it).
+        assert.notEqual(prebuiltOf({ ...iam, image: "quay.io/keycloak/keycloak:26.4.8" })!.tag, built.tag);
+        assert.equal(prebuiltOf({ ...iam })!.tag, built.tag);
+        // The other services run their images as pinned.
+        assert.deepEqual(
+            services.filter((s) => prebuiltOf(s)).map((s) => s.component),
+            ["iam"],
+        );
     });
 
     it("images are the pinned ones", () => {
@@ -186,6 +225,75 @@ describe("VM: scripts", () => {
             "http://127.0.0.1:80/server/ping",
             "http://127.0.0.1:80/iam/realms/master/.well-known/openid-configuration",
         ]);
+    });
+
+    it("builds an image derived on the host only when the host lacks it, from its Dockerfile, before compose starts", () => {
+        const built = prebuiltOf(services.find((s) => s.component === "iam")!)!;
+        /** Runs the script by bash with docker and curl as stubs that log their calls (and a build's stdin). */
+        const run = (docker: { present: boolean; buildFails?: boolean }) => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "compose-up-"));
+            try {
+                fs.mkdirSync(path.join(dir, "bin"));
+                fs.writeFileSync(path.join(dir, built.path), built.dockerfile);
+                const stub = (name: string, body: string) =>
+                    fs.writeFileSync(
+                        path.join(dir, "bin", name),
+                        `#!/bin/bash\necho "${name} $*" >>'${dir}/calls'\n${body}\n`,
+                        { mode: 0o755 },
+                    );
+                stub(
+                    "docker",
+                    [
+                        `case "$*" in`,
+                        `"image inspect"*) exit ${docker.present ? 0 : 1} ;;`,
+                        `build*) cat >'${dir}/built'; exit ${docker.buildFails ? 1 : 0} ;;`,
+                        `esac`,
+                    ].join("\n"),
+                );
+                stub("curl", "");
+                const script = composeUpScript(
+                    {
+                        dir,
+                        project: "cytomine-t",
+                        digest: "abc",
+                        waitFor: ["http://x/"],
+                        timeoutSeconds: 5,
+                        builds: [built],
+                    },
+                    "",
+                );
+                const r = spawnSync("bash", ["-c", script], {
+                    encoding: "utf8",
+                    env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` },
+                });
+                const read = (f: string) =>
+                    fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), "utf8") : "";
+                return {
+                    status: r.status,
+                    stderr: r.stderr,
+                    calls: read("calls").trim().split("\n"),
+                    built: read("built"),
+                };
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        };
+        const held = run({ present: true });
+        assert.equal(held.status, 0, held.stderr);
+        assert.equal(held.calls.filter((c) => c.startsWith("docker build")).length, 0);
+        const missing = run({ present: false });
+        assert.equal(missing.status, 0, missing.stderr);
+        const build = missing.calls.findIndex((c) => c === `docker build -t ${built.tag} -`);
+        assert.ok(build >= 0, missing.calls.join("\n"));
+        assert.ok(build < missing.calls.findIndex((c) => c.includes(" up -d ")), "built before compose up");
+        assert.equal(missing.built, built.dockerfile);
+        const failed = run({ present: false, buildFails: true });
+        assert.equal(failed.status, 3);
+        assert.match(
+            failed.stderr,
+            new RegExp(`the build of ${built.tag} from \\S+keycloak:26\\.4\\.7 \\(iam\\.Dockerfile\\) failed`),
+        );
+        assert.equal(failed.calls.filter((c) => c.includes(" up -d ")).length, 0, "compose does not start");
     });
 });
 
