@@ -62,8 +62,18 @@ export function toolDir(name: string, version: string): string {
     return path.join(cacheDir, "tools", `${name}-${version}`);
 }
 
-/** The pinned CLI for the Automation API; fails with the fix when setup has not run. */
+let checkedCommand: Promise<PulumiCommand> | undefined;
+
+/**
+ * The pinned CLI for the Automation API; fails with the fix when setup has not run. Its version is
+ * checked once per process (`PulumiCommand.get` runs `pulumi version`): tools and tests that make
+ * many stacks ask for it once per stack.
+ */
 export async function pulumiCommand(): Promise<PulumiCommand> {
     requireToolchain();
-    return PulumiCommand.get({ root: pulumiRoot, skipVersionCheck: false });
+    checkedCommand ??= PulumiCommand.get({ root: pulumiRoot, skipVersionCheck: false }).catch((e: unknown) => {
+        checkedCommand = undefined;
+        throw e;
+    });
+    return checkedCommand;
 }

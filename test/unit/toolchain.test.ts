@@ -6,12 +6,18 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { requiredPluginVersion } from "../../program/preflight/plugins";
 import { envSettings } from "../../localenv/settings";
-import { readVersions, repoRoot, toolDir } from "../../toolchain/index";
+import { pulumiCommand, readVersions, repoRoot, toolDir } from "../../toolchain/index";
 
 const root = repoRoot;
 
 describe("toolchain pins", () => {
     const versions = readVersions();
+
+    it("the CLI for the Automation API is the pinned one, its version checked once per process", async () => {
+        const first = await pulumiCommand();
+        assert.equal(first.version?.toString(), versions.PULUMI_VERSION);
+        assert.equal(await pulumiCommand(), first);
+    });
     const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
         dependencies: Record<string, string>;
     };
