@@ -45,6 +45,7 @@ const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface TestContext {
     name: string;
     diagnostic(message: string): void;
+    after(fn: () => unknown): void;
 }
 type Admin = Awaited<ReturnType<typeof keycloakAdmin>>;
 interface StateResource {
@@ -413,6 +414,8 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
         "Keycloak stopped while the up creates clients: the up fails naming Keycloak; restart Keycloak, re-run up",
         recorded("faults", async (t: TestContext) => {
             const own = await ownPieces("faults-kc", ["keycloak"]);
+            // Removed after the case whatever fails, stack set-up included.
+            t.after(() => own.dispose());
             const { keycloak } = own.info;
             const { e, realm, renderDir } = await identityStack("fkc", keycloak.url, { ...env, keycloak });
             try {
@@ -451,17 +454,8 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 await assertIdentityMatches(admin, realm, e);
                 await assertNoChanges(e);
             } finally {
-                try {
-                    await keycloakUp(own.s);
-                    await dispose(
-                        e,
-                        realm,
-                        async () => fs.rmSync(renderDir, { recursive: true, force: true }),
-                        keycloak,
-                    );
-                } finally {
-                    await own.dispose();
-                }
+                await keycloakUp(own.s);
+                await dispose(e, realm, async () => fs.rmSync(renderDir, { recursive: true, force: true }), keycloak);
             }
         }),
     );
@@ -470,6 +464,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
         "the Kubernetes API server restarted while the up creates Deployments: the up rides it out, or fails naming the API server and a re-run completes; live objects equal the state",
         recorded("faults", async (t: TestContext) => {
             const own = await ownPieces("faults-kube", ["kube"]);
+            t.after(() => own.dispose());
             const { kube } = own.info;
             const { id, config } = projectConfig({ ...env, kube }, "fkube", { "cytomine-fallback:orthanc": "false" });
             const e = await createEphemeralStack({ workDir: repoRoot, config, env: { KUBECONFIG: kube.kubeconfig } });
@@ -512,12 +507,8 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 mark("checked");
             } finally {
                 t.diagnostic(marks.join(", "));
-                try {
-                    await kubeUp(own.s);
-                    await dispose(e, id);
-                } finally {
-                    await own.dispose();
-                }
+                await kubeUp(own.s);
+                await dispose(e, id);
             }
         }),
     );
@@ -528,8 +519,10 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
             // An SSH host of the case's own (its state folder and port), so that stopping its sshd
             // leaves the shared one to the suites beside this one.
             const own = await ownPieces("faults-sshd", ["ssh"]);
+            t.after(() => own.dispose());
             const { ssh } = own.info;
             const dir = `/tmp/faults-ssh-${crypto.randomBytes(4).toString("hex")}`;
+            t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
             const hostKey = fs
                 .readFileSync(path.join(path.dirname(ssh.privateKeyPath), "host_ed25519_key.pub"), "utf8")
                 .trim()
@@ -602,12 +595,7 @@ describe("faults in the middle of an up, and their recovery", { timeout: 1_800_0
                 await assertNoChanges(e);
             } finally {
                 await sshUp(own.s);
-                try {
-                    await disposeEphemeralStack(e);
-                } finally {
-                    fs.rmSync(dir, { recursive: true, force: true });
-                    await own.dispose();
-                }
+                await disposeEphemeralStack(e);
             }
         }),
     );

@@ -25,7 +25,8 @@ export async function ownPieces<K extends PieceKey>(prefix: string, keys: readon
     const ports = async (...names: string[]) => {
         const taken = new Set<number>();
         while (taken.size < names.length) taken.add(await freePort());
-        return Object.fromEntries(names.map((n, i) => [n, String([...taken][i])]));
+        const distinct = [...taken];
+        return Object.fromEntries(names.map((n, i) => [n, String(distinct[i])]));
     };
     const s = envSettings({
         ...process.env,
