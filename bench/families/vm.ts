@@ -89,6 +89,8 @@ function handScript(tenant: string, url: string, httpPort: number, adminUser: st
                 digest: "by-hand",
                 waitFor: layout.readinessUrls,
                 timeoutSeconds: 900,
+                // Keycloak's image, built on the host like the stack's (once per host: both sides share it).
+                builds: layout.builds,
             },
             "",
         ),
