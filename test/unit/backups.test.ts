@@ -12,6 +12,7 @@ import { DEFAULT_IMAGES, UNSIZED } from "../../components/model/settings";
 import { backupEnv, beforeUpgradeScript, cronEntry, restoredBackup, rollbackHint } from "../../components/vm/backups";
 import { composeUpScript } from "../../components/vm/scripts";
 import { hostLayout } from "../../components/vm/cytomine";
+import { writeCommandStub } from "../support/command-stub";
 import { chooseSnapshot, rollbackOf } from "../../apps/fleet/backups";
 import { ConfigError, parseConfig } from "../../program/config";
 import { repositoryProblem } from "../../program/config/backups";
@@ -289,10 +290,7 @@ describe("upgrades back up first", () => {
             const bin = path.join(dir, "bin");
             fs.mkdirSync(bin);
             fs.mkdirSync(path.join(dir, "backup"));
-            const stub = (file: string, body: string) =>
-                fs.writeFileSync(file, `#!/bin/bash\necho "$(basename "$0") $*" >>'${dir}/calls'\n${body}\n`, {
-                    mode: 0o755,
-                });
+            const stub = (file: string, body: string) => writeCommandStub(file, `${dir}/calls`, body);
             stub(
                 path.join(bin, "docker"),
                 [

@@ -21,6 +21,7 @@ import {
 import { Cytomine, readinessUrls } from "../../components/vm/cytomine";
 import { composeUpScript, preflightScript, shellQuote, writeFileScript } from "../../components/vm/scripts";
 import { allRegistered, recordResources, valueOf } from "../support/mocks";
+import { writeCommandStub } from "../support/command-stub";
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -236,11 +237,7 @@ describe("VM: scripts", () => {
                 fs.mkdirSync(path.join(dir, "bin"));
                 fs.writeFileSync(path.join(dir, built.path), built.dockerfile);
                 const stub = (name: string, body: string) =>
-                    fs.writeFileSync(
-                        path.join(dir, "bin", name),
-                        `#!/bin/bash\necho "${name} $*" >>'${dir}/calls'\n${body}\n`,
-                        { mode: 0o755 },
-                    );
+                    writeCommandStub(path.join(dir, "bin", name), `${dir}/calls`, body);
                 stub(
                     "docker",
                     [
