@@ -168,16 +168,17 @@ const removeTaskContainers = (project: string, sudo: string) =>
 
 /** `compose up -d`, then waits for the URLs with backoff and a clear timeout message. */
 export function composeUpScript(o: ComposeUpOptions, sudo: string): string {
+    const docker = `${withDockerConfig(sudo, o.dockerConfig)}docker`;
     return script([
         `# configuration digest ${o.digest}`,
         ...(o.restored ? [`# starts on the data of backup ${o.restored}`] : []),
         composeFn(sudo, o.dockerConfig),
         `cd ${shellQuote(o.dir)}`,
         // Built once per host: the tag names the Dockerfile's digest, and tenants with the same one share it.
-        ...(o.builds ?? []).map((b) => {
-            const docker = `${withDockerConfig(sudo, o.dockerConfig)}docker`;
-            return `${docker} image inspect ${shellQuote(b.tag)} >/dev/null 2>&1 || ${docker} build -t ${shellQuote(b.tag)} - < ${shellQuote(b.path)} || ${fail(buildFailed(b))}`;
-        }),
+        ...(o.builds ?? []).map(
+            (b) =>
+                `${docker} image inspect ${shellQuote(b.tag)} >/dev/null 2>&1 || ${docker} build -t ${shellQuote(b.tag)} - < ${shellQuote(b.path)} || ${fail(buildFailed(b))}`,
+        ),
         `compose -p ${shellQuote(o.project)} -f compose.yaml up -d --remove-orphans`,
         ...(o.tasks
             ? []

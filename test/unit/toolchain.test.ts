@@ -12,15 +12,15 @@ const root = repoRoot;
 
 describe("toolchain pins", () => {
     const versions = readVersions();
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
+        dependencies: Record<string, string>;
+    };
 
     it("the CLI for the Automation API is the pinned one, its version checked once per process", async () => {
         const first = await pulumiCommand();
         assert.equal(first.version?.toString(), versions.PULUMI_VERSION);
         assert.equal(await pulumiCommand(), first);
     });
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
-        dependencies: Record<string, string>;
-    };
 
     it("pins @pulumi/pulumi to the CLI version", () => {
         assert.equal(pkg.dependencies["@pulumi/pulumi"], versions.PULUMI_VERSION);
